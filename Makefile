@@ -1,0 +1,41 @@
+# `make demo` and `make test` set everything up on a fresh machine: a virtualenv in .venv with the package
+# installed from this checkout, and Graphviz's dot from the system package manager when it is missing.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+OUT    ?= out
+
+.PHONY: demo test install graphviz bench lint docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Where dot cannot be installed, `make test` still runs (the Graphviz tests skip, unless CI=true) and
+# `make demo` stops with the error that says how to install it.
+graphviz:
+	@sh scripts/install-graphviz.sh || [ "$${CI:-}" != "true" ]
+
+demo: install graphviz
+	$(PY) examples/build.py --out $(OUT)/build
+	@echo "graph written to $(OUT)/build/graph.svg"
+
+test: install graphviz
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/dag_overhead.py
+
+lint: install
+	$(PY) -m pip install -q ruff mypy
+	$(PY) -m ruff check taskgraph tests examples benchmarks
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,62 @@
+"""taskgraph: run dependency graphs of tasks, each a finite-state machine, on pluggable queues.
+
+The public API is what this module exports; everything else is internal.
+"""
+
+from .errors import (
+    BlockedError,
+    CancelledError,
+    CycleError,
+    RemoteTaskError,
+    RenderError,
+    SerializationError,
+    TaskError,
+)
+from .graph import closure, to_networkx
+from .make import TaskQueue, make, make_later, make_now
+from .queues import (
+    AsyncioQueue,
+    BaseQueue,
+    ExecutorQueue,
+    InlineQueue,
+    ProcessQueue,
+    Queue,
+    ThreadQueue,
+    open_queue,
+    register_scheme,
+)
+from .render import tasks_as_dot, tasks_as_svg
+from .states import State
+from .task import Task, Transition
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Task",
+    "Transition",
+    "State",
+    "make",
+    "make_now",
+    "make_later",
+    "TaskQueue",
+    "open_queue",
+    "register_scheme",
+    "Queue",
+    "BaseQueue",
+    "InlineQueue",
+    "ThreadQueue",
+    "ProcessQueue",
+    "AsyncioQueue",
+    "ExecutorQueue",
+    "closure",
+    "to_networkx",
+    "tasks_as_dot",
+    "tasks_as_svg",
+    "TaskError",
+    "BlockedError",
+    "CycleError",
+    "CancelledError",
+    "RemoteTaskError",
+    "SerializationError",
+    "RenderError",
+]

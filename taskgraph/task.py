@@ -1,0 +1,418 @@
+"""Tasks: finite-state machines joined by prerequisite edges.
+
+A :class:`Task` holds a function to call, its arguments, its state in the machine declared in
+:mod:`taskgraph.states`, the edges to the tasks it requires and the tasks that require it, its outcome and the
+history of its transitions. It knows nothing of queues or scheduling: :mod:`taskgraph.make` decides what runs
+when, and a queue calls the task's function where it likes.
+
+Every transition goes through one method, :meth:`Task._fire`, under one lock shared by all tasks: state,
+outcome and history change together, so a thread that reads a task never sees half a transition and two threads
+that race to move the same task cannot both win. The lock is held for a dictionary lookup and two stores;
+callbacks run after it is released.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from ._fsm import NEXT, allowed_events
+from .errors import BlockedError, CancelledError, CycleError, TaskError, describe
+from .states import CANCELLED, DONE, FAILED, FINAL_STATES, PENDING, RUNNING, State
+
+__all__ = ["Task", "Transition"]
+
+log = logging.getLogger("taskgraph")
+
+# Guards the state, outcome, history, callbacks and edges of every task.
+_LOCK = threading.Lock()
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+_LIST_LIMIT = 8  # prerequisite lists longer than this become dicts, so require() stays O(1)
+
+
+class Transition(NamedTuple):
+    """One entry of :attr:`Task.history`."""
+
+    when: float  #: wall-clock time, as :func:`time.time` gives it
+    source: State
+    event: str
+    dest: State
+
+
+def _print_transition(task: Task, move: Transition) -> None:
+    print(f"{task.name} {move.source}->{move.event}->{move.dest}")
+
+
+class Task:
+    """A unit of work that may require other tasks, and a finite-state machine.
+
+    A task starts PENDING. ``make`` runs it once its prerequisites are DONE, and it ends DONE (its function
+    returned), FAILED (its function raised, or a prerequisite failed) or CANCELLED. :meth:`reset` takes a FAILED
+    or CANCELLED task back to PENDING to be repaired and made again.
+
+    Args:
+        name: the task's name, used in messages, graphs and records.
+        func: called as ``func(*args, **kwargs)`` to do the work; None makes a task that only groups its
+            prerequisites.
+        args: positional arguments for ``func``.
+        kwargs: keyword arguments for ``func``.
+        cancel_on_exception: if true, a task whose function raises ends CANCELLED rather than FAILED.
+        cancel_on_result: called with the function's result; if it returns true the task ends CANCELLED.
+        track: True prints each transition as ``name SOURCE->event->DEST``; a callable is called with the task
+            and a :class:`Transition` instead.
+
+    Raises:
+        TypeError: the name is not a non-empty string, ``func`` is not callable, or ``args``/``kwargs`` are not
+            a sequence/mapping.
+    """
+
+    __slots__ = (
+        "name",
+        "func",
+        "args",
+        "kwargs",
+        "state",
+        "result",
+        "exception",
+        "cancel_on_exception",
+        "cancel_on_result",
+        "_track",
+        "_prereqs",
+        "_dependents",
+        "_history",
+        "_callbacks",
+        "__weakref__",
+    )
+
+    name: str
+    #: The state's name: ``task.state == "DONE"``.
+    state: State
+    #: What the function returned, once the task is DONE; None before.
+    result: Any
+    #: The exception the function raised (FAILED), or why the task was failed or cancelled; None otherwise.
+    exception: BaseException | None
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[..., Any] | None = None,
+        *,
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        cancel_on_exception: bool = False,
+        cancel_on_result: Callable[[Any], bool] | None = None,
+        track: bool | Callable[[Task, Transition], Any] = False,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a task's name must be a non-empty string, not {describe(name)}")
+        if func is not None and not callable(func):
+            raise TypeError(f"task {name!r}: func must be callable or None, not {describe(func)}")
+        if isinstance(args, (str, bytes)):
+            raise TypeError(f"task {name!r}: args must be a sequence of arguments, not {describe(args)}")
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise TypeError(f"task {name!r}: kwargs must be a mapping, not {describe(kwargs)}")
+        if cancel_on_result is not None and not callable(cancel_on_result):
+            raise TypeError(f"task {name!r}: cancel_on_result must be callable, not {describe(cancel_on_result)}")
+        self.name = name
+        self.func = func
+        self.args = args if type(args) is tuple else tuple(args)
+        self.kwargs = dict(kwargs) if kwargs else _NO_KWARGS
+        self.state = PENDING
+        self.result = None
+        self.exception = None
+        self.cancel_on_exception = bool(cancel_on_exception)
+        self.cancel_on_result = cancel_on_result
+        self._track = _print_transition if track is True else (track or None)
+        self._prereqs: list[Task] | dict[Task, None] | tuple[()] = ()
+        self._dependents: list[Task] | tuple[()] = ()
+        self._history: list[Any] = []  # flat: when, event, when, event, ...
+        self._callbacks: list[Callable[[Task], Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r},{self.func!r},state={self.state.value!r})"
+
+    # ---------------------------------------------------------------- edges
+
+    def require(self, *tasks: Task) -> Task:
+        """Make this task wait for ``tasks``: it runs only once each of them is DONE.
+
+        Requiring a task twice is the same as once.
+
+        Returns:
+            this task, so that calls can be chained.
+
+        Raises:
+            TypeError: something other than a Task was given.
+            CycleError: a task was asked to require itself.
+        """
+        for t in tasks:
+            if not isinstance(t, Task):
+                raise TypeError(f"task {self.name!r}: require() takes tasks, not {describe(t)}")
+            if t is self:
+                raise CycleError([self.name, self.name], [self])
+        with _LOCK:
+            for t in tasks:
+                pre = self._prereqs
+                if t in pre:
+                    continue
+                if type(pre) is dict:
+                    pre[t] = None
+                elif len(pre) < _LIST_LIMIT:
+                    if type(pre) is tuple:
+                        self._prereqs = [t]
+                    else:
+                        pre.append(t)
+                else:
+                    grown = dict.fromkeys(pre)
+                    grown[t] = None
+                    self._prereqs = grown
+                deps = t._dependents
+                if type(deps) is tuple:
+                    t._dependents = [self]
+                else:
+                    deps.append(self)
+        return self
+
+    def then(self, name_or_task: str | Task, func: Callable[..., Any] | None = None, **options: Any) -> Task:
+        """Add a task that requires this one, and return it.
+
+        Args:
+            name_or_task: an existing task, or the name of a new one.
+            func: the new task's function.
+            options: the new task's other keyword arguments (``args``, ``kwargs``, ``track``, ...).
+
+        Raises:
+            TypeError: ``func`` or options were given with an existing task.
+        """
+        if isinstance(name_or_task, Task):
+            if func is not None or options:
+                raise TypeError(f"then({name_or_task.name!r}): pass func and options only when naming a new task")
+            return name_or_task.require(self)
+        return type(self)(name_or_task, func, **options).require(self)
+
+    @property
+    def prerequisites(self) -> tuple[Task, ...]:
+        """The tasks this one requires, in the order they were required."""
+        return tuple(self._prereqs)
+
+    @property
+    def dependents(self) -> tuple[Task, ...]:
+        """The tasks that require this one."""
+        return tuple(self._dependents)
+
+    # ---------------------------------------------------------------- the machine
+
+    def _fire(
+        self, event: str, strict: bool = True, result: Any = None, exception: BaseException | None = None
+    ) -> bool:
+        """Move along ``event``, setting the outcome with the state. The only place a task changes state.
+
+        Returns:
+            True if the task moved; False if ``event`` is not allowed now and ``strict`` is false.
+
+        Raises:
+            TaskError: ``event`` is not allowed in the current state and ``strict`` is true.
+        """
+        with _LOCK:
+            source = self.state
+            dest = NEXT[event].get(source)
+            if dest is None:
+                if not strict:
+                    return False
+                allowed = ", ".join(allowed_events(source))
+                hint = f"it allows: {allowed}" if allowed else f"{source} is final"
+                raise TaskError(f"task {self.name!r}: cannot {event!r} while {source} ({hint})")
+            self.state = dest
+            self.result = result
+            self.exception = exception
+            when = time.time()
+            self._history += (when, event)
+            callbacks = None
+            if dest in FINAL_STATES:
+                callbacks = self._callbacks
+                self._callbacks = None
+        if self._track is not None:
+            self._track(self, Transition(when, source, event, dest))
+        if callbacks:
+            for callback in callbacks:
+                _call_back(callback, self)
+        return True
+
+    def _call(self) -> None:
+        """Call the function of this RUNNING task here and record how it ended.
+
+        A ``KeyboardInterrupt`` or ``SystemExit`` raised by the function cancels the task and propagates.
+        """
+        try:
+            func = self.func
+            result = None if func is None else func(*self.args, **self.kwargs)
+        except Exception as exc:
+            self._finish(None, exc)
+        except BaseException as exc:
+            self._fire("cancel", False, None, exc)
+            raise
+        else:
+            self._finish(result)
+
+    def _finish(self, result: Any = None, exception: BaseException | None = None) -> bool:
+        """Record the outcome of running: DONE, FAILED, or CANCELLED as the cancel options say.
+
+        Returns:
+            False if the task was no longer RUNNING (cancelled while it ran): the outcome is dropped.
+        """
+        if exception is None:
+            if self.cancel_on_result is not None:
+                try:
+                    cancel = self.cancel_on_result(result)
+                except Exception as exc:
+                    return self._fire("fail", False, None, exc)
+                if cancel:
+                    return self._fire("cancel", False, result)
+            return self._fire("done", False, result)
+        return self._fire("cancel" if self.cancel_on_exception else "fail", False, None, exception)
+
+    # ---------------------------------------------------------------- running and waiting
+
+    def run(self) -> Any:
+        """Run the task here and now, in the calling thread.
+
+        Returns:
+            the function's result.
+
+        Raises:
+            BlockedError: a prerequisite is not DONE; each such prerequisite is listed with its state.
+            TaskError: the task is not PENDING or QUEUED.
+            CancelledError: the task was cancelled while it ran.
+            Exception: whatever the function raised (the task is then FAILED).
+        """
+        blocked = [(p.name, p.state.value) for p in self._prereqs if p.state is not DONE]
+        if blocked:
+            raise BlockedError(self.name, blocked)
+        self._fire("dispatch")
+        self._call()
+        return self._outcome()
+
+    def join(self, timeout: float | None = None) -> Any:
+        """Wait until the task is final and return its result.
+
+        Args:
+            timeout: seconds to wait at most; None waits for ever.
+
+        Returns:
+            the function's result, if the task is DONE.
+
+        Raises:
+            TimeoutError: the task was not final within ``timeout`` seconds.
+            CancelledError: the task was cancelled; its cause, if any, is chained.
+            Exception: the task FAILED: the exception its function raised, or a :class:`BlockedError` naming the
+                prerequisite that failed.
+        """
+        if self.state not in FINAL_STATES:
+            finished = threading.Event()
+
+            def wake(_: Task) -> None:
+                finished.set()
+
+            self.add_done_callback(wake)
+            if not finished.wait(timeout):
+                self.remove_done_callback(wake)
+                raise TimeoutError(f"task {self.name!r} is still {self.state} after {timeout} s")
+        return self._outcome()
+
+    def _outcome(self) -> Any:
+        state = self.state
+        if state is DONE:
+            return self.result
+        exc = self.exception
+        if state is FAILED:
+            assert exc is not None
+            raise exc
+        if state is CANCELLED:
+            if isinstance(exc, CancelledError):
+                raise exc
+            raise CancelledError(f"task {self.name!r} was cancelled") from exc
+        raise TaskError(f"task {self.name!r} is {state}, not finished")
+
+    def add_done_callback(self, fn: Callable[[Task], Any]) -> None:
+        """Call ``fn(task)`` once, when the task becomes DONE, FAILED or CANCELLED.
+
+        It is called at once, in this thread, if the task is already final; otherwise in the thread that
+        finishes the task. An exception from ``fn`` is logged and ignored.
+        """
+        with _LOCK:
+            if self.state not in FINAL_STATES:
+                if self._callbacks is None:
+                    self._callbacks = [fn]
+                else:
+                    self._callbacks.append(fn)
+                return
+        _call_back(fn, self)
+
+    def remove_done_callback(self, fn: Callable[[Task], Any]) -> bool:
+        """Forget a callback given to :meth:`add_done_callback`. Returns whether it was still registered."""
+        with _LOCK:
+            if self._callbacks and fn in self._callbacks:
+                self._callbacks.remove(fn)
+                return True
+        return False
+
+    def cancel(self) -> bool:
+        """Cancel the task unless it is already final.
+
+        A PENDING or QUEUED task will not run. A RUNNING task is CANCELLED at once, its result will be dropped,
+        and a queue that can stop it (asyncio, for instance) does; a thread cannot be stopped and runs on.
+
+        Returns:
+            True if this call cancelled the task, False if it was already final.
+        """
+        return self._fire("cancel", False, None, CancelledError(f"task {self.name!r} was cancelled"))
+
+    def reset(self) -> Task:
+        """Take a FAILED or CANCELLED task back to PENDING, to be repaired and made again.
+
+        Returns:
+            this task.
+
+        Raises:
+            TaskError: the task is not FAILED or CANCELLED.
+        """
+        self._fire("retry")
+        return self
+
+    # ---------------------------------------------------------------- looking at it
+
+    @property
+    def history(self) -> list[Transition]:
+        """Every transition of this task, oldest first."""
+        with _LOCK:
+            flat = list(self._history)
+        moves = []
+        state = PENDING
+        for i in range(0, len(flat), 2):
+            when, event = flat[i], flat[i + 1]
+            dest = NEXT[event][state]
+            moves.append(Transition(when, state, event, dest))
+            state = dest
+        return moves
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the task's last start to its end, or None if it has not run to an end."""
+        started = None
+        for move in self.history:
+            if move.dest is RUNNING:
+                started = move.when
+            elif started is not None and move.dest in FINAL_STATES:
+                return move.when - started
+        return None
+
+
+def _call_back(fn: Callable[[Task], Any], task: Task) -> None:
+    try:
+        fn(task)
+    except Exception:
+        log.exception("a done-callback of task %r raised", task.name)

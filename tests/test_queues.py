@@ -1,0 +1,320 @@
+"""The local queues and the URL registry."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from taskgraph import (
+    AsyncioQueue,
+    ExecutorQueue,
+    InlineQueue,
+    ProcessQueue,
+    Queue,
+    RemoteTaskError,
+    SerializationError,
+    State,
+    Task,
+    TaskError,
+    ThreadQueue,
+    make_now,
+    open_queue,
+    register_scheme,
+)
+from taskgraph.queues import BaseQueue, execute, known_schemes, redact
+
+from . import jobs
+
+# ------------------------------------------------------------------ URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "attrs"),
+    [
+        ("inline:", InlineQueue, {}),
+        ("inline://", InlineQueue, {}),
+        ("threads://3", ThreadQueue, {"workers": 3, "capacity": 6}),
+        ("threads:3", ThreadQueue, {"workers": 3}),
+        ("processes://2", ProcessQueue, {"workers": 2, "start_method": None}),
+        ("processes://2?start=spawn", ProcessQueue, {"start_method": "spawn"}),
+        ("asyncio:", AsyncioQueue, {"limit": None}),
+        ("asyncio:?limit=5", AsyncioQueue, {"limit": 5, "capacity": 5}),
+        ("THREADS://1", ThreadQueue, {"workers": 1}),
+    ],
+)
+def test_open_queue(url, kind, attrs):
+    queue = open_queue(url)
+    try:
+        assert type(queue) is kind and isinstance(queue, Queue)
+        for name, value in attrs.items():
+            assert getattr(queue, name) == value
+    finally:
+        queue.close()
+
+
+def test_threads_without_a_count_uses_the_cpu_count():
+    import os
+
+    queue = open_queue("threads://")
+    assert queue.workers == (os.cpu_count() or 1)
+    queue.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nope://1", r"unknown queue URL scheme 'nope' in 'nope://1'; known schemes: asyncio:, inline:, processes:, threads:"),
+        ("just-a-path", r"no scheme in 'just-a-path'; known schemes: "),
+        ("threads://many", r"'threads://many': the number of workers must be a positive whole number, like threads://4"),
+        ("processes://0", r"must be a positive whole number, like processes://4"),
+        ("processes://2?start=teleport", r"unknown process start method 'teleport'"),
+        ("processes://2?colour=red", r"unknown option 'colour'; accepted options: start"),
+        ("asyncio:?limit=0", r"limit must be a positive whole number, like asyncio:\?limit=100"),
+        ("asyncio://8", r"write the asyncio queue as 'asyncio:' or 'asyncio:\?limit=N'"),
+        ("inline:extra", r"the inline queue takes nothing after 'inline:'"),
+        ("nope://user:secret@host/db", r"'nope://user:\*\*\*@host/db'"),
+    ],
+)
+def test_bad_urls_say_what_and_what_to_do(url, message):
+    with pytest.raises(ValueError, match=message) as info:
+        open_queue(url)
+    assert "secret" not in str(info.value)
+
+
+def test_open_queue_needs_a_string():
+    with pytest.raises(TypeError, match="open_queue\\(\\) takes a URL string, not int"):
+        open_queue(3)  # type: ignore[arg-type]
+
+
+def test_redact_hides_passwords_only():
+    assert redact("postgresql://bob:hunter2@db:5432/x") == "postgresql://bob:***@db:5432/x"
+    assert redact("redis://:pw@localhost:6379/0") == "redis://:***@localhost:6379/0"
+    assert redact("redis://localhost:6379/0") == "redis://localhost:6379/0"
+
+
+def test_register_a_scheme():
+    opened = []
+
+    class Recording(BaseQueue):
+        runs_inline = True
+        capacity = 1
+
+        def submit(self, task):
+            opened.append(task.name)
+            task._call()
+
+    register_scheme("recording", lambda url: Recording())
+    assert "recording" in known_schemes()
+    t = Task("t", jobs.square, args=(3,))
+    make_now(t, queue="recording:")
+    assert opened == ["t"] and t.result == 9
+
+
+# ------------------------------------------------------------------ threads
+
+
+def test_a_thread_queue_task_stays_queued_until_a_thread_takes_it_and_cancelled_ones_are_skipped():
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def busy():
+        started.set()
+        release.wait(10)
+        ran.append("busy")
+
+    queue = ThreadQueue(1)
+    first, waiting = Task("first", busy), Task("waiting", lambda: ran.append("waiting"))
+    for t in (first, waiting):
+        t._fire("queue")
+        queue.submit(t)
+    assert started.wait(10)
+    assert first.state is State.RUNNING and waiting.state is State.QUEUED
+    waiting.cancel()
+    release.set()
+    queue.close()
+    assert ran == ["busy"] and waiting.state is State.CANCELLED
+
+
+def test_a_closed_thread_queue_refuses_work():
+    queue = ThreadQueue(1)
+    queue.close()
+    t = Task("t")
+    out = make_now(t, queue=queue)
+    assert out == [t] and t.state is State.FAILED
+    assert "failed to take it" in str(t.exception) and "is closed" in str(t.exception)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_bad_worker_counts(workers):
+    with pytest.raises(ValueError, match="positive whole number of workers"):
+        ThreadQueue(workers)
+    with pytest.raises(ValueError, match="positive whole number of workers"):
+        ProcessQueue(workers)
+
+
+# ------------------------------------------------------------------ processes
+
+
+def test_processes_run_in_other_processes():
+    import os
+
+    tasks = [Task(f"p{i}", jobs.pid) for i in range(4)]
+    make_now(*tasks, queue="processes://2")
+    assert all(t.state is State.DONE for t in tasks)
+    assert os.getpid() not in {t.result for t in tasks}
+
+
+def test_unpicklable_parts_fail_only_their_task_naming_what():
+    lock = threading.Lock()
+    lam = Task("lam", lambda: 1)
+    arg = Task("arg", jobs.square, args=(lock,))
+    kwarg = Task("kwarg", jobs.add, kwargs={"x": lock})
+    fine = Task("fine", jobs.square, args=(3,))
+    out = make_now(lam, arg, kwarg, fine, queue="processes://2")
+    assert len(out) == 4 and fine.result == 9
+    for task, what in [(lam, "its function <function"), (arg, "argument 0 (lock"), (kwarg, "keyword argument 'x'")]:
+        assert task.state is State.FAILED and isinstance(task.exception, SerializationError)
+        assert str(task.exception).startswith(f"task {task.name!r}: cannot send {what}")
+        assert "use a function defined at module level and picklable arguments" in str(task.exception)
+
+
+def test_process_exceptions_keep_type_message_and_remote_traceback():
+    t = Task("t", jobs.fail, args=("from a child",))
+    make_now(t, queue="processes://1")
+    assert type(t.exception) is ValueError and str(t.exception) == "from a child"
+    assert "jobs.py" in str(t.exception.__cause__) and "raise ValueError" in str(t.exception.__cause__)
+
+
+def test_an_exception_that_cannot_be_pickled_comes_back_as_remote_task_error():
+    t = Task("t", jobs.raise_unpicklable)
+    make_now(t, queue="processes://1")
+    assert isinstance(t.exception, RemoteTaskError)
+    assert t.exception.type_name == "tests.jobs.Unpicklable" and t.exception.message == "cannot travel"
+    assert "raise Unpicklable" in t.exception.traceback
+
+
+def test_a_result_that_cannot_be_pickled_fails_its_task():
+    t = Task("t", jobs.returns_unpicklable)
+    make_now(t, queue="processes://1")
+    assert isinstance(t.exception, SerializationError)
+    assert str(t.exception).startswith("task 't': its result (function <function")
+
+
+def test_a_dead_worker_fails_its_task_and_the_queue_goes_on():
+    queue = ProcessQueue(1)
+    try:
+        crash = Task("crash", jobs.crash)
+        make_now(crash, queue=queue)
+        assert crash.state is State.FAILED and isinstance(crash.exception, TaskError)
+        assert "a worker process died" in str(crash.exception)
+        after = Task("after", jobs.square, args=(6,))
+        make_now(after, queue=queue)
+        assert after.result == 36
+    finally:
+        queue.close()
+
+
+# ------------------------------------------------------------------ asyncio
+
+
+def test_async_functions_wait_together_on_one_loop():
+    count = 50
+    arrived: list[int] = []
+    everyone = asyncio.Event()
+
+    async def meet(i):
+        arrived.append(i)
+        if len(arrived) == count:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), 10)
+        return i
+
+    tasks = [Task(f"a{i}", meet, args=(i,)) for i in range(count)]
+    make_now(*tasks, queue="asyncio:")
+    assert [t.result for t in tasks] == list(range(count))
+
+
+def test_asyncio_queue_runs_plain_functions_and_failures():
+    tasks = [Task("sync", jobs.square, args=(4,)), Task("async", jobs.async_square, args=(5,)),
+             Task("bad", jobs.async_fail), Task("none")]
+    make_now(*tasks, queue="asyncio:")
+    assert [t.state for t in tasks] == ["DONE", "DONE", "FAILED", "DONE"]
+    assert tasks[0].result == 16 and tasks[1].result == 25 and str(tasks[2].exception) == "async boom"
+
+
+def test_cancelling_a_running_coroutine_stops_it():
+    started = threading.Event()
+    stopped: list[str] = []
+
+    async def forever():
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.append("cancelled")
+            raise
+
+    queue = AsyncioQueue()
+    t = Task("forever", forever)
+    t._fire("queue")
+    queue.submit(t)
+    assert started.wait(10)
+    t.cancel()
+    queue.close()  # returns once the coroutine has ended
+    assert stopped == ["cancelled"] and t.state is State.CANCELLED
+
+
+def test_asyncio_limit_caps_concurrency():
+    running = 0
+    peak = 0
+
+    async def step():
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001)
+        running -= 1
+
+    tasks = [Task(f"s{i}", step) for i in range(30)]
+    make_now(*tasks, queue="asyncio:?limit=3")
+    assert all(t.state is State.DONE for t in tasks) and 1 <= peak <= 3
+
+
+# ------------------------------------------------------------------ executors
+
+
+def test_loky_executor_runs_lambdas_through_cloudpickle():
+    loky = pytest.importorskip("loky")
+    executor = loky.get_reusable_executor(max_workers=2)
+    tasks = [Task("lam", lambda: 7), Task("sq", jobs.square, args=(8,))]
+    make_now(*tasks, queue=executor)
+    assert [t.result for t in tasks] == [7, 64]
+
+
+def test_an_executor_that_cannot_pickle_says_which_task():
+    loky = pytest.importorskip("loky")
+    executor = loky.get_reusable_executor(max_workers=1)
+    t = Task("locked", jobs.square, args=(threading.Lock(),))
+    make_now(t, queue=executor)
+    assert t.state is State.FAILED
+    assert str(t.exception).startswith("task 'locked': could not be sent to")
+
+
+def test_executor_queue_capacity_follows_the_worker_count():
+    with ThreadPoolExecutor(3) as pool:
+        assert ExecutorQueue(pool).capacity == 6
+        assert ExecutorQueue(pool, capacity=1).capacity == 1
+    with pytest.raises(TypeError, match="ExecutorQueue needs a concurrent.futures.Executor"):
+        ExecutorQueue(object())  # type: ignore[arg-type]
+
+
+def test_execute_skips_a_task_cancelled_while_queued():
+    ran: list[int] = []
+    t = Task("t", lambda: ran.append(1))
+    t._fire("queue")
+    t.cancel()
+    execute(t)
+    assert ran == [] and t.state is State.CANCELLED
