@@ -22,8 +22,11 @@ class State(str, Enum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
 
-    __str__ = str.__str__
-    __format__ = str.__format__
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
     @property
     def final(self) -> bool:

@@ -2,7 +2,7 @@
 
 A :class:`Task` holds a function to call, its arguments, its state in the machine declared in
 :mod:`taskgraph.states`, the edges to the tasks it requires and the tasks that require it, its outcome and the
-history of its transitions. It knows nothing of queues or scheduling: :mod:`taskgraph.make` decides what runs
+history of its transitions. It knows nothing of queues or scheduling: :mod:`taskgraph.scheduler` decides what runs
 when, and a queue calls the task's function where it likes.
 
 Every transition goes through one method, :meth:`Task._fire`, under one lock shared by all tasks: state,
@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ._fsm import NEXT, allowed_events
 from .errors import BlockedError, CancelledError, CycleError, TaskError, describe
-from .states import CANCELLED, DONE, FAILED, FINAL_STATES, PENDING, RUNNING, State
+from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, RUNNING, State
 
 __all__ = ["Task", "Transition"]
 
@@ -32,6 +33,7 @@ log = logging.getLogger("taskgraph")
 _LOCK = threading.Lock()
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _LIST_LIMIT = 8  # prerequisite lists longer than this become dicts, so require() stays O(1)
+_EVENT_CODE = {event: float(i) for i, event in enumerate(EVENTS)}
 
 
 class Transition(NamedTuple):
@@ -129,7 +131,9 @@ class Task:
         self._track = _print_transition if track is True else (track or None)
         self._prereqs: list[Task] | dict[Task, None] | tuple[()] = ()
         self._dependents: list[Task] | tuple[()] = ()
-        self._history: list[Any] = []  # flat: when, event, when, event, ...
+        # when, event code, when, event code, ...: an array of doubles holds no references, so it costs the
+        # garbage collector nothing and takes 16 bytes a transition
+        self._history = array("d")
         self._callbacks: list[Callable[[Task], Any]] | None = None
 
     def __repr__(self) -> str:
@@ -159,22 +163,21 @@ class Task:
                 pre = self._prereqs
                 if t in pre:
                     continue
-                if type(pre) is dict:
+                if isinstance(pre, dict):
                     pre[t] = None
+                elif isinstance(pre, tuple):
+                    self._prereqs = [t]
                 elif len(pre) < _LIST_LIMIT:
-                    if type(pre) is tuple:
-                        self._prereqs = [t]
-                    else:
-                        pre.append(t)
+                    pre.append(t)
                 else:
                     grown = dict.fromkeys(pre)
                     grown[t] = None
                     self._prereqs = grown
                 deps = t._dependents
-                if type(deps) is tuple:
-                    t._dependents = [self]
-                else:
+                if isinstance(deps, list):
                     deps.append(self)
+                else:
+                    t._dependents = [self]
         return self
 
     def then(self, name_or_task: str | Task, func: Callable[..., Any] | None = None, **options: Any) -> Task:
@@ -230,7 +233,9 @@ class Task:
             self.result = result
             self.exception = exception
             when = time.time()
-            self._history += (when, event)
+            history = self._history
+            history.append(when)
+            history.append(_EVENT_CODE[event])
             callbacks = None
             if dest in FINAL_STATES:
                 callbacks = self._callbacks
@@ -389,11 +394,11 @@ class Task:
     def history(self) -> list[Transition]:
         """Every transition of this task, oldest first."""
         with _LOCK:
-            flat = list(self._history)
+            flat = self._history.tolist()
         moves = []
         state = PENDING
         for i in range(0, len(flat), 2):
-            when, event = flat[i], flat[i + 1]
+            when, event = flat[i], EVENTS[int(flat[i + 1])]
             dest = NEXT[event][state]
             moves.append(Transition(when, state, event, dest))
             state = dest

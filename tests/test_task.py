@@ -265,9 +265,9 @@ def test_racing_threads_claim_a_task_exactly_once():
     for _ in range(50):
         t = Task("t")
         barrier = threading.Barrier(8)
-        wins = []
+        wins: list[int] = []
 
-        def claim():
+        def claim(t=t, barrier=barrier, wins=wins):
             barrier.wait()
             if t._fire("queue", False):
                 wins.append(threading.get_ident())

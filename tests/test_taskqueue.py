@@ -13,7 +13,7 @@ from . import jobs
 
 def test_run_yields_each_task_once_when_final(queue_url):
     tasks = [Task(f"t{i}", jobs.square, args=(i,)) for i in range(10)]
-    for before, after in zip(tasks, tasks[1:]):
+    for before, after in zip(tasks, tasks[1:], strict=False):
         after.require(before)
     out = list(TaskQueue(*reversed(tasks), queue=queue_url).run())
     assert out == tasks  # a chain finishes in order
@@ -76,9 +76,9 @@ def test_add_from_another_thread_while_running():
 
 def test_run_dependent_tasks_pulls_in_dependents_and_their_failures():
     bad = Task("bad", jobs.fail)
-    after_bad = bad.then("after_bad", jobs.noop)
+    bad.then("after_bad", jobs.noop)
     good = Task("good", jobs.noop)
-    after_good = good.then("after_good", jobs.noop)
+    good.then("after_good", jobs.noop)
     out = list(TaskQueue(bad, good, run_dependent_tasks=True, queue="threads://2").run())
     assert {t.name: t.state for t in out} == {
         "bad": "FAILED",

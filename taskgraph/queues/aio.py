@@ -21,7 +21,7 @@ __all__ = ["AsyncioQueue"]
 def _is_async(func: Callable[..., Any] | None) -> bool:
     if func is None:
         return False
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__)
 
 
 class AsyncioQueue(BaseQueue):

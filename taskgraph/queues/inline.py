@@ -20,7 +20,7 @@ class InlineQueue(BaseQueue):
     """
 
     runs_inline = True
-    capacity = 1
+    capacity: int | None = 1
 
     def submit(self, task: Task) -> None:
         execute(task)
