@@ -32,6 +32,10 @@ class ProcessQueue(ExecutorQueue):
     :class:`RemoteTaskError` with its type, message and traceback. If a worker process dies the pool breaks:
     every task it held, on any worker, fails with an error that says so, and a fresh pool takes the next ones.
 
+    ``make`` hands over at most one task per worker (:attr:`capacity` is ``workers``): a pool does not say when it
+    starts a call, so a task is marked RUNNING when handed over, and keeping the pool's backlog empty keeps that
+    true; it also leaves every task not yet running in ``make``'s hands, PENDING, where stopping early can leave it.
+
     Workers ignore Ctrl-C: ``make`` decides what an interrupt stops.
 
     Args:
@@ -49,7 +53,7 @@ class ProcessQueue(ExecutorQueue):
         self.start_method = start_method
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
-        super().__init__(_Unstarted(), capacity=2 * workers)
+        super().__init__(_Unstarted(), capacity=workers)
 
     def __repr__(self) -> str:
         return f"ProcessQueue({self.workers})"
