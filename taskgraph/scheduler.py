@@ -175,7 +175,7 @@ class Run:
 
     def end(self, task: Task, event: str, error: BaseException) -> None:
         """Fail or cancel a task without running it, and pass that on."""
-        task._fire(event, False, None, error)
+        task._fire(event, False, None, error, only_from=PENDING)
         self.counts[task] = 0
         self.observe(task)
 
@@ -211,10 +211,10 @@ class Run:
                 if state is FAILED:
                     error: BaseException = BlockedError(d.name, [(t.name, FAILED.value)])
                     error.__cause__ = t.exception
-                    d._fire("fail", False, None, error)
+                    d._fire("fail", False, None, error, only_from=PENDING)
                 else:
-                    d._fire("cancel", False, None, CancelledError(
-                        f"task {d.name!r} was cancelled: prerequisite {t.name!r} was cancelled"))
+                    cancelled = CancelledError(f"task {d.name!r} was cancelled: prerequisite {t.name!r} was cancelled")
+                    d._fire("cancel", False, None, cancelled, only_from=PENDING)
                 counts[d] = 0
                 if d.state in FINAL_STATES:
                     stack.append(d)
@@ -245,7 +245,7 @@ class Run:
             if not _all_done(task):  # an edge was added while it waited for room
                 self.evaluate(task)
                 continue
-            if not task._fire(event, False):  # another run or thread took it, or it was cancelled
+            if not task._fire(event, False, only_from=PENDING):  # another run or thread took it, or it was cancelled
                 self.observe(task)
                 continue
             inflight.add(task)
@@ -357,10 +357,12 @@ class Run:
         if cancel_pending:
             for task in self.counts:
                 if task.state is PENDING:
-                    task._fire("cancel", False, None, _interrupted(task))
+                    task._fire("cancel", False, None, _interrupted(task), only_from=PENDING)
         for task in list(self.inflight):
-            if task.state is QUEUED:
-                task.cancel()
+            if task.state is QUEUED:  # not started: cancel it, unless a worker starts it this very moment
+                why = _interrupted(task) if cancel_pending else CancelledError(
+                    f"task {task.name!r} was cancelled: the run stopped before it started")
+                task._fire("cancel", False, None, why, only_from=QUEUED)
         try:
             while True:
                 for task in list(self.inflight):
@@ -403,7 +405,7 @@ class Run:
             walk(still, still.__contains__)
         except CycleError as cycle:
             for t in cycle.tasks:  # fail them all before passing any on, so each one carries the cycle
-                t._fire("fail", False, None, cycle)
+                t._fire("fail", False, None, cycle, only_from=PENDING)
             for t in cycle.tasks:
                 self.counts[t] = 0
                 self.observe(t)

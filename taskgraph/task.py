@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from ._fsm import NEXT, allowed_events
 from .errors import BlockedError, CancelledError, CycleError, TaskError, describe
-from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, RUNNING, State
+from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING, State
 
 __all__ = ["Task", "Transition"]
 
@@ -210,12 +210,23 @@ class Task:
     # ---------------------------------------------------------------- the machine
 
     def _fire(
-        self, event: str, strict: bool = True, result: Any = None, exception: BaseException | None = None
+        self,
+        event: str,
+        strict: bool = True,
+        result: Any = None,
+        exception: BaseException | None = None,
+        *,
+        only_from: State | None = None,
     ) -> bool:
         """Move along ``event``, setting the outcome with the state. The only place a task changes state.
 
+        Args:
+            only_from: move only from this state: a claim or a cancel that must not touch a task some other party
+                has taken meanwhile (checked and moved under the lock, in one step).
+
         Returns:
-            True if the task moved; False if ``event`` is not allowed now and ``strict`` is false.
+            True if the task moved; False if ``event`` is not allowed now (or the task is not in ``only_from``)
+            and ``strict`` is false.
 
         Raises:
             TaskError: ``event`` is not allowed in the current state and ``strict`` is true.
@@ -223,6 +234,8 @@ class Task:
         with _LOCK:
             source = self.state
             dest = NEXT[event].get(source)
+            if only_from is not None and source is not only_from:
+                dest = None
             if dest is None:
                 if not strict:
                     return False
@@ -290,14 +303,17 @@ class Task:
 
         Raises:
             BlockedError: a prerequisite is not DONE; each such prerequisite is listed with its state.
-            TaskError: the task is not PENDING or QUEUED.
+            TaskError: the task is not PENDING (a QUEUED task belongs to its queue: join it).
             CancelledError: the task was cancelled while it ran.
             Exception: whatever the function raised (the task is then FAILED).
         """
         blocked = [(p.name, p.state.value) for p in self._prereqs if p.state is not DONE]
         if blocked:
             raise BlockedError(self.name, blocked)
-        self._fire("dispatch")
+        if not self._fire("dispatch", False, only_from=PENDING):
+            if self.state is QUEUED:
+                raise TaskError(f"task {self.name!r}: cannot run it while QUEUED: a queue holds it; join() it instead")
+            self._fire("dispatch")  # raises the TaskError that names the state
         self._call()
         return self._outcome()
 

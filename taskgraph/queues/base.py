@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..states import RUNNING
+from ..states import QUEUED, RUNNING
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -70,9 +70,9 @@ def start(task: Task) -> bool:
     """Mark a QUEUED task RUNNING, as it starts.
 
     Returns:
-        False if the task was cancelled while it waited; the queue must then not run it.
+        False if the task is no longer QUEUED (it was cancelled while it waited); the queue must then not run it.
     """
-    return task._fire("dispatch", False)
+    return task._fire("dispatch", False, only_from=QUEUED)
 
 
 def finish(task: Task, result: Any = None, exception: BaseException | None = None) -> bool:
@@ -86,12 +86,14 @@ def finish(task: Task, result: Any = None, exception: BaseException | None = Non
     return task._finish(result, exception)
 
 
-def execute(task: Task) -> None:
-    """Run a task handed over by ``make`` here: start it if QUEUED, call its function, record the outcome.
+def execute(task: Task, claimed: bool = False) -> None:
+    """Run a task handed over by ``make`` here: start it, call its function, record the outcome.
 
-    A task cancelled while it waited is skipped. A task that arrives RUNNING (on a queue that
-    :attr:`~Queue.runs_inline`) is run as it is. A ``KeyboardInterrupt`` or ``SystemExit`` from the function
-    cancels the task and propagates.
+    Args:
+        task: the task, QUEUED; it is skipped if it is no longer QUEUED when it starts (cancelled meanwhile).
+        claimed: the task arrived RUNNING, because the queue :attr:`~Queue.runs_inline`: run it as it is.
+
+    A ``KeyboardInterrupt`` or ``SystemExit`` from the function cancels the task and propagates.
     """
-    if task.state is RUNNING or task._fire("dispatch", False):
+    if (claimed and task.state is RUNNING) or start(task):
         task._call()

@@ -23,7 +23,7 @@ class InlineQueue(BaseQueue):
     capacity: int | None = 1
 
     def submit(self, task: Task) -> None:
-        execute(task)
+        execute(task, claimed=True)
 
     def __repr__(self) -> str:
         return "InlineQueue()"
