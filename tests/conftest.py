@@ -35,3 +35,55 @@ def dot() -> str:
 def queue_url(request: pytest.FixtureRequest) -> str:
     """Each local queue URL in turn."""
     return request.param
+
+
+# ------------------------------------------------------------------ servers for the durable stores
+
+POSTGRES_VAR = "TASKGRAPH_TEST_POSTGRES"
+REDIS_VAR = "TASKGRAPH_TEST_REDIS"
+
+
+def _unreachable(variable: str, url: str, why: str) -> None:
+    message = f"no server at {variable}={url} ({why}); set {variable} to a reachable server to run these tests"
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server for tests; skips (fails under CI=true) when it does not answer."""
+    url = os.environ.get(POSTGRES_VAR, "postgresql://127.0.0.1:5432/test")
+    try:
+        import psycopg
+    except ImportError:
+        _unreachable(POSTGRES_VAR, url, "psycopg is not installed: pip install 'psycopg[binary]'")
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except Exception as exc:
+        _unreachable(POSTGRES_VAR, url, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server for tests; skips (fails under CI=true) when it does not answer."""
+    url = os.environ.get(REDIS_VAR, "redis://127.0.0.1:6379/0")
+    try:
+        import redis
+    except ImportError:
+        _unreachable(REDIS_VAR, url, "redis-py is not installed: pip install redis")
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5)
+        client.ping()
+        client.close()
+    except Exception as exc:
+        _unreachable(REDIS_VAR, url, str(exc) or type(exc).__name__)
+    return url
+
+
+def unique_name(prefix: str) -> str:
+    """A fresh lowercase identifier for a schema or key prefix."""
+    import uuid
+
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,171 @@
+"""The store contract: what a durable backend must do, method by method.
+
+A store keeps jobs and their history where other processes, or other machines, can reach them. It knows nothing
+of Python functions, serializers, retry policies or task graphs in memory: it moves records between statuses,
+atomically, and says when something changed. Everything else (what a payload means, when to retry, how to run a
+job) lives above it, in :mod:`taskgraph.durable`, so three backends do not repeat it.
+
+Statuses are the task machine's names: PENDING (waiting for prerequisites), QUEUED, RUNNING, DONE, FAILED,
+CANCELLED. History events use its event names where they fit (``queue``, ``dispatch``, ``done``, ``fail``,
+``retry``, ``cancel``) and two of a store's own: ``requeue`` (a RUNNING job back to QUEUED: its lease expired, or
+its worker handed it back) and ``release`` (a PENDING job whose prerequisites are all DONE becomes QUEUED).
+
+Guarantees every store gives, and the conformance suite in :mod:`taskgraph.testing` checks:
+
+* **One claim.** A QUEUED job is claimed by one worker at a time, and only when its ``not_before`` has come.
+* **Leases.** A claimed job carries its worker and a lease expiry; :meth:`Store.heartbeat` extends it. A job
+  whose lease expired is taken back by the next :meth:`Store.claim` from any worker: QUEUED again, or FAILED after
+  :data:`~taskgraph.stores.records.MAX_LEASE_LOSSES` losses. Nothing claimed lives only in a worker's memory.
+* **One ending.** :meth:`Store.complete`, :meth:`Store.fail` and :meth:`Store.release` act only on a job RUNNING
+  under the calling worker's lease; a late report from a worker that lost its lease is refused, so a job is never
+  DONE twice.
+* **Order.** Higher priority first, then the earliest ``not_before``, then the order of enqueueing.
+* **Continuations.** When a job is DONE, each dependent's count of unfinished prerequisites drops, and one that
+  reaches 0 becomes QUEUED, in the same transaction. When a job FAILED or is CANCELLED, its PENDING descendants
+  are FAILED or CANCELLED with it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Sequence
+
+from .records import Event, JobRecord, NewJob
+
+__all__ = ["Store", "StoreError"]
+
+
+class StoreError(RuntimeError):
+    """A store cannot be reached or used: the message names its URL (password hidden) and what to do."""
+
+
+class Store(ABC):
+    """A durable backend. Instances are used from one thread at a time; open one per thread."""
+
+    #: The store's URL with any password hidden.
+    url: str
+
+    @abstractmethod
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        """Add jobs, in one transaction, and wake idle workers.
+
+        A job whose ``key`` the store already has is not added: that job's record is returned instead, unless it
+        FAILED or was CANCELLED, in which case it is reset (new payload and options, attempts 0, no error) and
+        queued again with a ``retry`` event. A new job is PENDING while any job in its ``after`` is not DONE,
+        QUEUED otherwise; FAILED (or CANCELLED) at once if one of them already is.
+
+        Returns:
+            the record of each job, in order.
+        """
+
+    @abstractmethod
+    def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
+        """Take back expired leases, then claim up to ``limit`` ready jobs of ``queues`` for ``worker``.
+
+        Claimed jobs become RUNNING with ``worker`` set, ``attempts`` + 1, ``started`` now and a lease of
+        ``lease`` seconds, each with a ``dispatch`` event.
+
+        Returns:
+            the claimed records, payload included, in claim order.
+        """
+
+    @abstractmethod
+    def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
+        """Extend the leases ``worker`` holds on ``ids`` to ``lease`` seconds from now.
+
+        Returns:
+            the ids still RUNNING under ``worker``'s lease; a job missing from it was cancelled or lost, and the
+            worker should stop it.
+        """
+
+    @abstractmethod
+    def complete(self, worker: str, results: Sequence[tuple[str, bytes]]) -> list[str]:
+        """Record results: each job RUNNING under ``worker``'s lease becomes DONE, and its dependents are
+        released (see the module docstring).
+
+        Returns:
+            the ids that were accepted; the others were no longer the worker's, and their results are dropped.
+        """
+
+    @abstractmethod
+    def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
+        """Record a failure of a job RUNNING under ``worker``'s lease.
+
+        With ``retry_in`` the job goes back to QUEUED, claimable ``retry_in`` seconds from now, keeping the error
+        (a ``retry`` event). Without it the job is FAILED and its PENDING descendants fail too.
+
+        Returns:
+            whether the job was the worker's.
+        """
+
+    @abstractmethod
+    def release(self, worker: str, ids: Collection[str]) -> list[str]:
+        """Hand jobs back unfinished (a worker shutting down): RUNNING -> QUEUED, the attempt not counted.
+
+        Returns:
+            the ids handed back.
+        """
+
+    @abstractmethod
+    def cancel(self, ids: Collection[str]) -> list[str]:
+        """Cancel jobs that are not final, and their PENDING descendants. A RUNNING job is CANCELLED at once; its
+        worker learns it at its next heartbeat.
+
+        Returns:
+            the ids of ``ids`` that were cancelled by this call.
+        """
+
+    @abstractmethod
+    def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
+        """Record how far a job RUNNING under ``worker``'s lease has got (0..1, with a message)."""
+
+    @abstractmethod
+    def get(self, ids: Sequence[str]) -> list[JobRecord]:
+        """The records of ``ids`` that exist, in that order, payload and result included."""
+
+    @abstractmethod
+    def list(
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+    ) -> list[JobRecord]:
+        """Records matching all the filters given, newest first, at most ``limit``; payloads left out."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, dict[str, int]]:
+        """How many jobs each queue holds in each status: ``{queue: {status: count}}``."""
+
+    @abstractmethod
+    def history(self, job_id: str) -> list[Event]:
+        """The events of a job, oldest first."""
+
+    @abstractmethod
+    def purge(self, older_than: float) -> int:
+        """Delete final jobs that finished more than ``older_than`` seconds ago, with their history and edges.
+
+        Returns:
+            how many jobs were deleted.
+        """
+
+    @abstractmethod
+    def wait(self, timeout: float) -> None:
+        """Block until something may have changed in the store since the last call, or ``timeout`` seconds.
+
+        Used by clients waiting for results; a spurious wake-up is allowed, a missed change is not (within the
+        timeout).
+        """
+
+    @abstractmethod
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until a job of ``queues`` may have become ready, or ``timeout`` seconds. Used by idle workers."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"

@@ -1,0 +1,139 @@
+"""What a store keeps: job records, history events, new jobs, and how errors travel as data."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import RemoteTaskError
+
+__all__ = ["JobRecord", "NewJob", "Event", "encode_error", "rebuild_error", "FINAL", "MAX_LEASE_LOSSES"]
+
+#: The statuses a job ends in; the others are PENDING (waiting for prerequisites), QUEUED and RUNNING.
+FINAL = frozenset({"DONE", "FAILED", "CANCELLED"})
+
+#: How often a job may lose its worker (lease expired) before it is FAILED rather than run again.
+MAX_LEASE_LOSSES = 5
+
+
+@dataclass
+class NewJob:
+    """A job to enqueue.
+
+    Attributes:
+        id: a new unique id, chosen by the caller (so that ``after`` can name jobs of the same call).
+        name: the registered name of the job function (``module:qualname``).
+        payload: the serialized arguments.
+        options: ``mode``, ``timeout``, ``retries``, ``backoff``, ``daemon``, ``serializer``, as the job
+            function was declared; stored as they are.
+        queue: the named queue a worker must serve to take it.
+        priority: higher is claimed first.
+        key: a stable key: enqueueing a key the store already has returns that job (running it again only if it
+            FAILED or was CANCELLED).
+        delay: seconds from now (by the store's clock) before it may be claimed.
+        not_before: an absolute time (epoch seconds) before which it may not be claimed; the later of the two wins.
+        after: ids of prerequisites (jobs of this call or already stored): it stays PENDING until all are DONE.
+    """
+
+    id: str
+    name: str
+    payload: bytes
+    options: dict[str, Any] = field(default_factory=dict)
+    queue: str = "default"
+    priority: int = 0
+    key: str | None = None
+    delay: float = 0.0
+    not_before: float | None = None
+    after: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobRecord:
+    """A job as the store holds it. Times are epoch seconds by the store's clock."""
+
+    id: str
+    name: str
+    status: str
+    queue: str = "default"
+    key: str | None = None
+    priority: int = 0
+    payload: bytes = b""
+    options: dict[str, Any] = field(default_factory=dict)
+    result: bytes | None = None
+    error: dict[str, str] | None = None
+    attempts: int = 0
+    lease_losses: int = 0
+    waiting: int = 0
+    not_before: float = 0.0
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    worker: str | None = None
+    lease_expires: float | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+
+@dataclass
+class Event:
+    """One entry of a job's history."""
+
+    at: float
+    event: str
+    source: str | None
+    dest: str
+    worker: str | None = None
+    detail: str | None = None
+
+
+def encode_error(exc: BaseException, tb: str | None = None) -> dict[str, str]:
+    """An exception as data: its type's qualified name, its message and the traceback text."""
+    kind = type(exc)
+    if tb is None:
+        tb = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
+    return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": str(exc), "traceback": tb}
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, chained as the rebuilt exception's ``__cause__``."""
+
+    def __init__(self, traceback_text: str) -> None:
+        super().__init__(traceback_text)
+        self.traceback = traceback_text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.traceback}"""'
+
+
+def rebuild_error(error: dict[str, str]) -> BaseException:
+    """The exception a stored error describes, of its own type where that type can be found without importing
+    anything (builtins, or a module already imported here) and built from its message; else a
+    :class:`RemoteTaskError`. The worker's traceback is chained as ``__cause__``."""
+    type_name = error.get("type", "builtins.Exception")
+    message = error.get("message", "")
+    text = error.get("traceback", "")
+    module_name, _, qualname = type_name.rpartition(".")
+    rebuilt: BaseException | None = None
+    module = builtins if module_name == "builtins" else sys.modules.get(module_name)
+    kind: Any = module
+    for part in qualname.split("."):
+        kind = getattr(kind, part, None)
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        try:
+            rebuilt = kind(message)
+        except Exception:
+            rebuilt = None
+        if rebuilt is not None and str(rebuilt) != message:
+            rebuilt = None  # its constructor does not take a message as it is: do not pretend
+    if rebuilt is None:
+        rebuilt = RemoteTaskError(type_name, message, text)
+    if text:
+        rebuilt.__cause__ = RemoteTraceback(text)
+    return rebuilt

@@ -1,0 +1,349 @@
+"""The store conformance suite: run it against any :class:`~taskgraph.stores.base.Store` to prove it keeps the
+contract.
+
+Subclass :class:`StoreContract` in a pytest module and give it a ``connect`` fixture: a function that returns a
+new connection (a new store object) to one empty, isolated store, the same store at each call::
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def connect(self, tmp_path):
+            yield lambda: MyStore(tmp_path / "jobs")
+
+Every store in taskgraph runs this suite against a real server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from .stores.base import Store
+from .stores.records import MAX_LEASE_LOSSES, NewJob
+
+__all__ = ["StoreContract", "new_job"]
+
+
+def new_job(name: str = "tests:job", **fields: object) -> NewJob:
+    """A NewJob with a fresh id; ``fields`` override the defaults."""
+    values: dict[str, object] = {"id": uuid.uuid4().hex, "name": name, "payload": b'{"v":1,"args":[],"kwargs":{}}'}
+    values.update(fields)
+    return NewJob(**values)  # type: ignore[arg-type]
+
+
+class StoreContract:
+    """The behaviour every store must have. Needs a ``connect`` fixture (see the module docstring)."""
+
+    @pytest.fixture
+    def store(self, connect: Callable[[], Store]):
+        store = connect()
+        yield store
+        store.close()
+
+    # ------------------------------------------------------------ enqueue, get, list
+
+    def test_enqueue_returns_queued_records_in_order(self, store: Store) -> None:
+        jobs = [new_job(f"tests:job{i}", payload=f"payload {i}".encode(), priority=i) for i in range(3)]
+        records = store.enqueue(jobs)
+        assert [r.id for r in records] == [j.id for j in jobs]
+        assert [r.status for r in records] == ["QUEUED"] * 3
+        assert [r.payload for r in records] == [b"payload 0", b"payload 1", b"payload 2"]
+        assert records[2].priority == 2 and records[0].queue == "default" and records[0].attempts == 0
+        assert store.get([jobs[2].id, "missing", jobs[0].id])[0].name == "tests:job2"
+        assert [r.id for r in store.get([jobs[2].id, "missing", jobs[0].id])] == [jobs[2].id, jobs[0].id]
+
+    def test_values_survive_the_round_trip(self, store: Store) -> None:
+        name = "módulo:fünc'tion; DROP TABLE jobs;--\"x\""
+        payload = b"\x00\x01 bytes with NUL \xff and ' quotes;"
+        options = {"mode": "thread", "note": "ünïcødé ' \" ;", "timeout": 1.5}
+        key = "key with 'quotes'; and -- and \\ and ✓"
+        [record] = store.enqueue([new_job(name, payload=payload, options=options, key=key, queue="q'1")])
+        [again] = store.get([record.id])
+        assert (again.name, again.payload, again.options, again.key, again.queue) == (name, payload, options, key, "q'1")
+        assert [r.id for r in store.list(name=name)] == [record.id]
+
+    def test_list_filters_newest_first_and_leaves_payload_out(self, store: Store) -> None:
+        first, second = store.enqueue([new_job("tests:a"), new_job("tests:b", queue="other")])
+        assert [r.id for r in store.list()] == [second.id, first.id]
+        assert [r.id for r in store.list(name="tests:a")] == [first.id]
+        assert [r.id for r in store.list(queue="other")] == [second.id]
+        assert [r.id for r in store.list(status="QUEUED", limit=1)] == [second.id]
+        assert store.list(status="DONE") == []
+        assert all(r.payload == b"" for r in store.list())
+
+    def test_a_known_key_returns_the_existing_job(self, store: Store) -> None:
+        [first] = store.enqueue([new_job(key="build")])
+        [second] = store.enqueue([new_job(key="build")])
+        assert second.id == first.id and second.status == "QUEUED"
+        [claimed] = store.claim("w1", ["default"], 1, 30)
+        assert store.complete("w1", [(claimed.id, b"42")]) == [claimed.id]
+        [third] = store.enqueue([new_job(key="build")])
+        assert third.id == first.id and third.status == "DONE" and third.result == b"42"
+
+    def test_a_failed_key_is_queued_again_with_the_new_payload(self, store: Store) -> None:
+        [first] = store.enqueue([new_job(key="build", payload=b"old")])
+        store.claim("w1", ["default"], 1, 30)
+        assert store.fail("w1", first.id, {"type": "builtins.ValueError", "message": "x", "traceback": ""}, None)
+        [again] = store.enqueue([new_job(key="build", payload=b"new")])
+        assert again.id == first.id and again.status == "QUEUED" and again.payload == b"new"
+        assert again.error is None and again.attempts == 0
+        assert [e.event for e in store.history(first.id)] == ["queue", "dispatch", "fail", "retry"]
+
+    # ------------------------------------------------------------ claim
+
+    def test_claim_takes_priority_then_order_and_counts_attempts(self, store: Store) -> None:
+        low, high, low2 = store.enqueue([new_job(priority=0), new_job(priority=5), new_job(priority=0)])
+        claimed = store.claim("w1", ["default"], 2, 30)
+        assert [r.id for r in claimed] == [high.id, low.id]
+        assert all(r.status == "RUNNING" and r.worker == "w1" and r.attempts == 1 for r in claimed)
+        assert all(r.lease_expires is not None and r.started is not None for r in claimed)
+        assert claimed[0].payload == high.payload
+        assert [r.id for r in store.claim("w2", ["default"], 5, 30)] == [low2.id]
+        assert store.claim("w2", ["default"], 5, 30) == []
+        event = store.history(high.id)[-1]
+        assert (event.event, event.source, event.dest, event.worker) == ("dispatch", "QUEUED", "RUNNING", "w1")
+
+    def test_claim_serves_only_the_named_queues(self, store: Store) -> None:
+        mail, _ = store.enqueue([new_job(queue="mail"), new_job(queue="video")])
+        assert [r.id for r in store.claim("w1", ["mail", "sms"], 10, 30)] == [mail.id]
+
+    def test_a_delayed_job_waits_for_its_time(self, store: Store) -> None:
+        [later] = store.enqueue([new_job(delay=0.3)])
+        [absolute] = store.enqueue([new_job(not_before=time.time() + 3600)])
+        assert store.claim("w1", ["default"], 10, 30) == []
+        deadline = time.monotonic() + 10
+        claimed: list[str] = []
+        while not claimed and time.monotonic() < deadline:
+            store.wait_for_work(["default"], 0.05)
+            claimed = [r.id for r in store.claim("w1", ["default"], 10, 30)]
+        assert claimed == [later.id]
+        assert store.get([absolute.id])[0].status == "QUEUED"
+
+    def test_concurrent_claims_take_each_job_once(self, connect: Callable[[], Store]) -> None:
+        setup = connect()
+        jobs = [new_job() for _ in range(200)]
+        setup.enqueue(jobs)
+        taken: list[list[str]] = [[] for _ in range(4)]
+        barrier = threading.Barrier(4)
+
+        def claimer(slot: int) -> None:
+            store = connect()
+            barrier.wait()
+            while True:
+                claimed = store.claim(f"w{slot}", ["default"], 7, 30)
+                if not claimed:
+                    break
+                taken[slot].extend(r.id for r in claimed)
+            store.close()
+
+        threads = [threading.Thread(target=claimer, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        everything = [i for ids in taken for i in ids]
+        assert sorted(everything) == sorted(j.id for j in jobs)  # each exactly once
+        setup.close()
+
+    # ------------------------------------------------------------ leases
+
+    def test_heartbeat_extends_only_the_workers_own_leases(self, store: Store) -> None:
+        a, b = store.enqueue([new_job(), new_job()])
+        [ra] = store.claim("w1", ["default"], 1, 1)
+        store.claim("w2", ["default"], 1, 30)
+        assert store.heartbeat("w1", [a.id, b.id, "missing"], 60) == {a.id}
+        assert store.get([a.id])[0].lease_expires >= ra.lease_expires + 50  # type: ignore[operator]
+        assert store.heartbeat("w1", [], 60) == set()
+
+    def test_an_expired_lease_is_taken_back_and_the_old_worker_refused(self, store: Store) -> None:
+        [job] = store.enqueue([new_job()])
+        store.claim("dead", ["default"], 1, 0.2)
+        deadline = time.monotonic() + 10
+        again: list = []
+        while not again and time.monotonic() < deadline:
+            store.wait_for_work(["default"], 0.05)
+            again = store.claim("alive", ["default"], 1, 30)
+        assert [r.id for r in again] == [job.id]
+        assert again[0].attempts == 2 and again[0].lease_losses == 1 and again[0].worker == "alive"
+        assert store.complete("dead", [(job.id, b"late")]) == []
+        assert store.heartbeat("dead", [job.id], 30) == set()
+        assert store.complete("alive", [(job.id, b"ok")]) == [job.id]
+        events = store.history(job.id)
+        assert [e.event for e in events] == ["queue", "dispatch", "requeue", "dispatch", "done"]
+        assert events[2].worker == "dead" and "expired" in (events[2].detail or "")
+        assert store.get([job.id])[0].result == b"ok"
+
+    def test_a_job_that_keeps_losing_its_worker_fails(self, store: Store) -> None:
+        [job] = store.enqueue([new_job()])
+        for _ in range(MAX_LEASE_LOSSES):
+            deadline = time.monotonic() + 10
+            while not store.claim("doomed", ["default"], 1, 0.05) and time.monotonic() < deadline:
+                if store.get([job.id])[0].status == "FAILED":
+                    break
+                store.wait_for_work(["default"], 0.02)
+            if store.get([job.id])[0].status == "FAILED":
+                break
+            time.sleep(0.06)  # let the lease run out (a time-based contract, not synchronisation)
+        store.claim("other", ["default"], 1, 30)
+        record = store.get([job.id])[0]
+        assert record.status == "FAILED" and record.error is not None
+        assert "lost" in record.error["message"]
+
+    def test_release_hands_jobs_back_without_counting_the_attempt(self, store: Store) -> None:
+        [job] = store.enqueue([new_job()])
+        store.claim("w1", ["default"], 1, 30)
+        assert store.release("w2", [job.id]) == []
+        assert store.release("w1", [job.id]) == [job.id]
+        record = store.get([job.id])[0]
+        assert record.status == "QUEUED" and record.attempts == 0 and record.worker is None
+        assert [r.attempts for r in store.claim("w3", ["default"], 1, 30)] == [1]
+
+    # ------------------------------------------------------------ endings
+
+    def test_complete_once_and_only_by_the_owner(self, store: Store) -> None:
+        [job] = store.enqueue([new_job()])
+        assert store.complete("w1", [(job.id, b"x")]) == []  # not claimed
+        store.claim("w1", ["default"], 1, 30)
+        assert store.complete("intruder", [(job.id, b"x")]) == []
+        assert store.complete("w1", [(job.id, b"result")]) == [job.id]
+        assert store.complete("w1", [(job.id, b"again")]) == []
+        record = store.get([job.id])[0]
+        assert (record.status, record.result, record.lease_expires) == ("DONE", b"result", None)
+        assert record.finished is not None and record.finished >= record.started  # type: ignore[operator]
+
+    def test_fail_with_a_retry_requeues_later_and_without_one_fails(self, store: Store) -> None:
+        [job] = store.enqueue([new_job()])
+        error = {"type": "builtins.ValueError", "message": "bad ' value", "traceback": "Traceback ..."}
+        store.claim("w1", ["default"], 1, 30)
+        assert store.fail("w1", job.id, error, 3600) is True
+        record = store.get([job.id])[0]
+        assert record.status == "QUEUED" and record.error == error and record.not_before > time.time() + 3000
+        assert store.claim("w1", ["default"], 1, 30) == []
+        [other] = store.enqueue([new_job()])
+        store.claim("w1", ["default"], 1, 30)
+        assert store.fail("w2", other.id, error, None) is False
+        assert store.fail("w1", other.id, error, None) is True
+        record = store.get([other.id])[0]
+        assert record.status == "FAILED" and record.error == error and record.finished is not None
+        assert [e.event for e in store.history(job.id)] == ["queue", "dispatch", "retry"]
+
+    def test_cancel_queued_running_and_final_jobs(self, store: Store) -> None:
+        queued, running, done = store.enqueue([new_job(priority=0), new_job(priority=2), new_job(priority=1)])
+        store.claim("w1", ["default"], 2, 30)
+        store.complete("w1", [(done.id, b"1")])
+        assert sorted(store.cancel([queued.id, running.id, done.id, "missing"])) == sorted([queued.id, running.id])
+        assert [r.status for r in store.get([queued.id, running.id, done.id])] == ["CANCELLED", "CANCELLED", "DONE"]
+        assert store.heartbeat("w1", [running.id], 30) == set()  # its worker learns at the next heartbeat
+        assert store.complete("w1", [(running.id, b"late")]) == []
+
+    def test_progress_is_recorded_for_the_running_owner(self, store: Store) -> None:
+        [job] = store.enqueue([new_job()])
+        assert store.set_progress("w1", job.id, 0.5, "half") is False
+        store.claim("w1", ["default"], 1, 30)
+        assert store.set_progress("w1", job.id, 0.25, "a quarter ✓") is True
+        record = store.get([job.id])[0]
+        assert (record.progress, record.progress_message) == (0.25, "a quarter ✓")
+
+    # ------------------------------------------------------------ continuations
+
+    def test_dependents_wait_and_are_released_when_all_prerequisites_are_done(self, store: Store) -> None:
+        a, b = new_job("tests:a", priority=1), new_job("tests:b")
+        c = new_job("tests:c", after=[a.id, b.id])
+        records = store.enqueue([a, b, c])
+        assert [r.status for r in records] == ["QUEUED", "QUEUED", "PENDING"] and records[2].waiting == 2
+        store.claim("w1", ["default"], 2, 30)
+        store.complete("w1", [(a.id, b"a")])
+        assert store.get([c.id])[0].status == "PENDING"
+        store.complete("w1", [(b.id, b"b")])
+        assert store.get([c.id])[0].status == "QUEUED"
+        assert [r.id for r in store.claim("w1", ["default"], 5, 30)] == [c.id]
+        assert [e.event for e in store.history(c.id)][:2] == ["queue", "release"]
+
+    def test_a_failure_fails_the_pending_descendants(self, store: Store) -> None:
+        a = new_job("tests:a")
+        b = new_job("tests:b", after=[a.id])
+        c = new_job("tests:c", after=[b.id])
+        free = new_job("tests:free")
+        store.enqueue([a, b, c, free])
+        store.claim("w1", ["default"], 1, 30)
+        store.fail("w1", a.id, {"type": "builtins.ValueError", "message": "x", "traceback": ""}, None)
+        rb, rc, rfree = store.get([b.id, c.id, free.id])
+        assert (rb.status, rc.status, rfree.status) == ("FAILED", "FAILED", "QUEUED")
+        assert rb.error is not None and rb.error["type"] == "taskgraph.errors.BlockedError"
+        assert rb.error["message"] == "task 'tests:b' is blocked: prerequisite 'tests:a' is FAILED"
+        assert rc.error is not None and "prerequisite 'tests:b' is FAILED" in rc.error["message"]
+
+    def test_a_cancel_cancels_the_pending_descendants(self, store: Store) -> None:
+        a = new_job("tests:a")
+        b = new_job("tests:b", after=[a.id])
+        store.enqueue([a, b])
+        assert store.cancel([a.id]) == [a.id]
+        assert store.get([b.id])[0].status == "CANCELLED"
+
+    def test_a_prerequisite_that_already_failed_fails_a_new_dependent(self, store: Store) -> None:
+        [a] = store.enqueue([new_job("tests:a")])
+        store.claim("w1", ["default"], 1, 30)
+        store.fail("w1", a.id, {"type": "builtins.ValueError", "message": "x", "traceback": ""}, None)
+        [b] = store.enqueue([new_job("tests:b", after=[a.id])])
+        assert b.status == "FAILED" and b.error is not None and "'tests:a' is FAILED" in b.error["message"]
+        [c] = store.enqueue([new_job("tests:c", after=[])])
+        assert c.status == "QUEUED"
+
+    # ------------------------------------------------------------ looking and tidying
+
+    def test_stats_count_by_queue_and_status(self, store: Store) -> None:
+        store.enqueue([new_job(), new_job(), new_job(queue="mail")])
+        store.claim("w1", ["default"], 1, 30)
+        assert store.stats() == {"default": {"QUEUED": 1, "RUNNING": 1}, "mail": {"QUEUED": 1}}
+
+    def test_purge_removes_only_old_final_jobs(self, store: Store) -> None:
+        done, queued = store.enqueue([new_job(priority=1), new_job()])
+        store.claim("w1", ["default"], 1, 30)
+        store.complete("w1", [(done.id, b"1")])
+        assert store.purge(3600) == 0
+        assert store.purge(-1) == 1
+        assert store.get([done.id]) == [] and store.history(done.id) == []
+        assert store.get([queued.id])[0].status == "QUEUED"
+
+    # ------------------------------------------------------------ waking up
+
+    def test_wait_wakes_when_another_connection_changes_something(self, connect: Callable[[], Store]) -> None:
+        waiter, writer = connect(), connect()
+        waiter.wait(0)  # take note of now
+        woke = threading.Event()
+
+        def wait() -> None:
+            waiter.wait(20)
+            woke.set()
+
+        thread = threading.Thread(target=wait)
+        started = time.monotonic()
+        thread.start()
+        writer.enqueue([new_job()])
+        assert woke.wait(20)
+        assert time.monotonic() - started < 10
+        thread.join()
+        waiter.close()
+        writer.close()
+
+    def test_wait_for_work_wakes_an_idle_worker_on_enqueue(self, connect: Callable[[], Store]) -> None:
+        idle, client = connect(), connect()
+        idle.wait_for_work(["default"], 0)
+        woke = threading.Event()
+
+        def wait() -> None:
+            idle.wait_for_work(["default"], 20)
+            woke.set()
+
+        thread = threading.Thread(target=wait)
+        started = time.monotonic()
+        thread.start()
+        client.enqueue([new_job()])
+        assert woke.wait(20) and time.monotonic() - started < 10
+        thread.join()
+        assert len(idle.claim("w1", ["default"], 5, 30)) == 1
+        idle.close()
+        client.close()
