@@ -60,6 +60,8 @@ def make_later(queue: Any, *tasks: Task, fail_fast: bool = False) -> Future[list
     """Make tasks in the background and return at once.
 
     A thread runs :func:`make_now`; the process does not exit before it ends. Join any task to wait for it.
+    A queue that offers ``make_later(tasks, fail_fast)`` (a durable store) is handed the whole graph instead,
+    edges included, and its workers finish it even if this process exits.
 
     Args:
         queue: where tasks run, as for :func:`make`.
@@ -75,6 +77,9 @@ def make_later(queue: Any, *tasks: Task, fail_fast: bool = False) -> Future[list
     """
     walk(tasks, lambda t: t.state is PENDING)
     run_queue, owned = as_queue(queue)
+    hand_over = getattr(run_queue, "make_later", None)
+    if callable(hand_over):  # a durable queue takes the whole graph, so it runs on without this process
+        return hand_over(tasks, fail_fast=fail_fast)
     future: Future[list[Task]] = Future()
     future.set_running_or_notify_cancel()
 

@@ -66,6 +66,8 @@ class Task:
         cancel_on_result: called with the function's result; if it returns true the task ends CANCELLED.
         track: True prints each transition as ``name SOURCE->event->DEST``; a callable is called with the task
             and a :class:`Transition` instead.
+        key: a stable key naming the task's job in a durable store; the name by default. A rerun finds the job
+            again by it, and does not run again what is DONE there.
 
     Raises:
         TypeError: the name is not a non-empty string, ``func`` is not callable, or ``args``/``kwargs`` are not
@@ -74,6 +76,7 @@ class Task:
 
     __slots__ = (
         "name",
+        "key",
         "func",
         "args",
         "kwargs",
@@ -108,6 +111,7 @@ class Task:
         cancel_on_exception: bool = False,
         cancel_on_result: Callable[[Any], bool] | None = None,
         track: bool | Callable[[Task, Transition], Any] = False,
+        key: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a task's name must be a non-empty string, not {describe(name)}")
@@ -117,9 +121,12 @@ class Task:
             raise TypeError(f"task {name!r}: args must be a sequence of arguments, not {describe(args)}")
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise TypeError(f"task {name!r}: kwargs must be a mapping, not {describe(kwargs)}")
+        if key is not None and (not isinstance(key, str) or not key):
+            raise TypeError(f"task {name!r}: key must be a non-empty string or None, not {describe(key)}")
         if cancel_on_result is not None and not callable(cancel_on_result):
             raise TypeError(f"task {name!r}: cancel_on_result must be callable, not {describe(cancel_on_result)}")
         self.name = name
+        self.key = key
         self.func = func
         self.args = args if type(args) is tuple else tuple(args)
         self.kwargs = dict(kwargs) if kwargs else _NO_KWARGS

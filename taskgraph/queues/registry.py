@@ -45,7 +45,9 @@ def open_queue(url: str) -> Queue:
     """Open the queue a URL names.
 
     ``inline:`` (the calling thread), ``threads://N``, ``processes://N`` (``?start=spawn`` picks the start
-    method), ``asyncio:`` (``?limit=N`` caps how many run at once), and what plugins add.
+    method), ``asyncio:`` (``?limit=N`` caps how many run at once), the durable stores ``sqlite:///PATH``,
+    ``postgresql://...`` and ``redis://...`` (see :class:`~taskgraph.durable.queue.DurableQueue`), and what plugins
+    add.
 
     Raises:
         ValueError: the URL is malformed or its scheme unknown; the message lists the known schemes.
@@ -150,7 +152,15 @@ def _open_asyncio(url: SplitResult) -> Queue:
     return AsyncioQueue(int(limit) if limit else None)
 
 
+def _open_durable(url: SplitResult) -> Queue:
+    from ..durable.queue import open_durable
+
+    return open_durable(url)
+
+
 register_scheme("inline", _open_inline)
 register_scheme("threads", _open_threads)
 register_scheme("processes", _open_processes)
 register_scheme("asyncio", _open_asyncio)
+for _scheme in ("sqlite", "postgresql", "postgres", "redis", "rediss"):
+    register_scheme(_scheme, _open_durable)

@@ -22,7 +22,8 @@ Guarantees every store gives, and the conformance suite in :mod:`taskgraph.testi
 * **Order.** Higher priority first, then the earliest ``not_before``, then the order of enqueueing.
 * **Continuations.** When a job is DONE, each dependent's count of unfinished prerequisites drops, and one that
   reaches 0 becomes QUEUED, in the same transaction. When a job FAILED or is CANCELLED, its PENDING descendants
-  are FAILED or CANCELLED with it.
+  are FAILED or CANCELLED with it; a descendant FAILED this way gets a ``taskgraph.errors.BlockedError`` error
+  naming its prerequisite, each job called by its key if it has one, else by its name.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class Store(ABC):
         """The records of ``ids`` that exist, in that order, payload and result included."""
 
     @abstractmethod
-    def list(
+    def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
         """Records matching all the filters given, newest first, at most ``limit``; payloads left out."""

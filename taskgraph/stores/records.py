@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -93,12 +94,19 @@ class Event:
     detail: str | None = None
 
 
-def encode_error(exc: BaseException, tb: str | None = None) -> dict[str, str]:
-    """An exception as data: its type's qualified name, its message and the traceback text."""
+def encode_error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
+    """An exception as data: its type's qualified name, its message, the traceback text, and its arguments when
+    they are plain JSON values (so that it can be rebuilt as it was)."""
     kind = type(exc)
     if tb is None:
         tb = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
-    return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": str(exc), "traceback": tb}
+    error: dict[str, Any] = {"type": f"{kind.__module__}.{kind.__qualname__}", "message": str(exc), "traceback": tb}
+    try:
+        json.dumps(exc.args, allow_nan=False)
+        error["args"] = list(exc.args)
+    except (TypeError, ValueError):
+        pass
+    return error
 
 
 class RemoteTraceback(Exception):
@@ -126,8 +134,9 @@ def rebuild_error(error: dict[str, str]) -> BaseException:
     for part in qualname.split("."):
         kind = getattr(kind, part, None)
     if isinstance(kind, type) and issubclass(kind, Exception):
+        args = error.get("args")
         try:
-            rebuilt = kind(message)
+            rebuilt = kind(*args) if isinstance(args, list) else kind(message)
         except Exception:
             rebuilt = None
         if rebuilt is not None and str(rebuilt) != message:

@@ -193,13 +193,14 @@ class SQLiteStore(Store):
                 self._add_edges(db, job_id, job.after)
                 waiting, blocked = self._waiting(db, job.after)
                 dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
+                label = job.key or job.name
                 db.execute(
                     "UPDATE jobs SET status = ?, name = ?, queue = ?, priority = ?, payload = ?, options = ?, "
                     "result = NULL, error = ?, attempts = 0, lease_losses = 0, waiting = ?, not_before = ?, "
                     "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
                     "progress_message = NULL WHERE id = ?",
                     (dest, job.name, job.queue, job.priority, job.payload, json.dumps(job.options),
-                     _blocked(job.name, blocked[0], blocked[1]) if blocked else None, waiting, not_before,
+                     _blocked(label, blocked[0], blocked[1]) if blocked else None, waiting, not_before,
                      now if blocked else None, job_id),
                 )
                 self._events(db, [(job_id, now, "retry", status, dest, None, "submitted again")])
@@ -210,7 +211,7 @@ class SQLiteStore(Store):
             "INSERT INTO jobs (id, key, name, queue, status, priority, payload, options, error, waiting, "
             "not_before, created, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job.id, job.key, job.name, job.queue, dest, job.priority, job.payload, json.dumps(job.options),
-             _blocked(job.name, blocked[0], blocked[1]) if blocked else None, waiting, not_before, now,
+             _blocked(job.key or job.name, blocked[0], blocked[1]) if blocked else None, waiting, not_before, now,
              now if blocked else None),
         )
         self._add_edges(db, job.id, job.after)
@@ -226,7 +227,7 @@ class SQLiteStore(Store):
         """How many of ``after`` are not DONE, and the first that FAILED or was CANCELLED (name, status)."""
         waiting = 0
         for prereq in after:
-            row = db.execute("SELECT name, status FROM jobs WHERE id = ?", (prereq,)).fetchone()
+            row = db.execute("SELECT COALESCE(key, name), status FROM jobs WHERE id = ?", (prereq,)).fetchone()
             if row is None:
                 raise StoreError(f"prerequisite job {prereq!r} is not in the store")
             if row[1] in ("FAILED", "CANCELLED"):
@@ -365,7 +366,8 @@ class SQLiteStore(Store):
             " WHERE e.prereq = ?"
             " UNION SELECT e.dependent, e.prereq FROM edges e JOIN down ON e.prereq = down.id"
             " JOIN jobs j ON j.id = e.dependent AND j.status = 'PENDING')"
-            " SELECT down.id, down.parent, d.name, p.name FROM down JOIN jobs d ON d.id = down.id"
+            " SELECT down.id, down.parent, COALESCE(d.key, d.name), COALESCE(p.key, p.name) FROM down"
+            " JOIN jobs d ON d.id = down.id"
             " JOIN jobs p ON p.id = down.parent",
             (job_id,),
         ).fetchall()
@@ -453,7 +455,7 @@ class SQLiteStore(Store):
                 found[row[0]] = _record(row)
         return [found[i] for i in ids if i in found]
 
-    def list(
+    def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
         where, params = [], []

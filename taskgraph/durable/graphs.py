@@ -1,0 +1,219 @@
+"""Task graphs through a store: each task becomes a keyed job, and its state machine follows what workers report.
+
+``make_now(*tasks, queue=q)`` hands each ready task to :meth:`GraphDriver.submit`; ``make_later(q, *tasks)``
+hands the whole graph to :meth:`GraphDriver.make_later`, edges included, so that workers release dependents as
+prerequisites finish and the graph runs to its end even if this process exits.
+
+A task's job is named by its key (``namespace/key``, the key being the task's name unless given) and gets an id
+derived from it, so a rerun of the same graph finds the same jobs: one DONE is not run again, its result comes
+back; one FAILED or CANCELLED is queued again.
+
+One follower thread waits on the store for all the jobs of graphs in flight and moves their tasks:
+QUEUED -> RUNNING -> DONE / FAILED / CANCELLED, bringing results back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BlockedError, CancelledError, SerializationError
+from ..graph import walk
+from ..queues.base import finish, start
+from ..states import DONE, FINAL_STATES, PENDING, QUEUED
+from ..stores.records import JobRecord, NewJob
+from .handle import cancelled, failure
+
+if TYPE_CHECKING:
+    from ..task import Task
+    from .queue import DurableQueue
+
+__all__ = ["GraphDriver"]
+
+log = logging.getLogger("taskgraph")
+_IDS = uuid.UUID("6f1d5b0e-8f53-4a52-9a35-7c6c1b4f0d11")
+
+
+class GraphDriver:
+    """Submits graph tasks to a durable queue's store and follows their jobs."""
+
+    def __init__(self, queue: DurableQueue) -> None:
+        self.queue = queue
+        self._lock = threading.Lock()
+        self._watched: dict[str, Task] = {}  # job id -> task
+        self._keys: dict[str, Task] = {}  # key -> task in flight
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ submitting
+
+    def _job_of(self, task: Task) -> NewJob:
+        """The job for ``task``.
+
+        Raises:
+            TypeError: its function is not a job of the queue, or another task in flight has its key.
+            SerializationError: an argument cannot be encoded.
+        """
+        queue = self.queue
+        job = queue.job_for(task)
+        key = queue.key_of(task)
+        with self._lock:
+            other = self._keys.get(key)
+            if other is not None and other is not task and other.state not in FINAL_STATES:
+                raise TypeError(
+                    f"task {task.name!r}: another task in flight has the key {key!r}; give tasks distinct names "
+                    "or keys"
+                )
+            self._keys[key] = task
+        payload = queue.serializer.encode_call(task.name, task.args, dict(task.kwargs))
+        options = job.options
+        return NewJob(
+            id=uuid.uuid5(_IDS, key).hex, name=job.name, payload=payload,
+            options=options.stored(queue.serializer.name), queue=options.queue, priority=options.priority, key=key,
+        )
+
+    def submit(self, task: Task) -> None:
+        """Enqueue a QUEUED task's job and follow it."""
+        try:
+            job = self._job_of(task)
+            [record] = self.queue.store.enqueue([job])
+        except (TypeError, SerializationError) as exc:
+            task._fire("fail", False, None, exc, only_from=QUEUED)
+            return
+        self._follow(task, record)
+
+    def make_later(self, tasks: list[Task]) -> Future[list[Task]]:
+        """Enqueue ``tasks`` and their pending prerequisites in one transaction, edges included.
+
+        Raises:
+            CycleError: the tasks form a cycle; nothing was enqueued.
+            TypeError, SerializationError: a task cannot be stored; nothing was enqueued.
+        """
+        order = walk(tasks, lambda t: t.state is PENDING)
+        jobs: list[NewJob] = []
+        ids: dict[Task, str] = {}
+        blocked: list[tuple[Task, Task]] = []
+        for t in order:
+            bad = next((p for p in t._prereqs if p.state is not DONE and p not in ids), None)
+            if bad is not None and bad.state in FINAL_STATES:
+                blocked.append((t, bad))
+                continue
+            job = self._job_of(t)
+            job.after = [ids[p] for p in t._prereqs if p in ids]
+            ids[t] = job.id
+            jobs.append(job)
+        future: Future[list[Task]] = Future()
+        future.set_running_or_notify_cancel()
+        claimed = [t for t in ids if t._fire("queue", False, only_from=PENDING)]
+        records = self.queue.store.enqueue([j for j, t in zip(jobs, ids, strict=True) if t in claimed])
+        for t, record in zip(claimed, records, strict=True):
+            self._follow(t, record)
+        for t, prereq in blocked:
+            event = "fail" if prereq.state == "FAILED" else "cancel"
+            error: BaseException = (
+                BlockedError(t.name, [(prereq.name, prereq.state.value)]) if event == "fail"
+                else CancelledError(f"task {t.name!r} was cancelled: prerequisite {prereq.name!r} was cancelled")
+            )
+            t._fire(event, False, None, error, only_from=PENDING)
+        _resolve_when_final(future, tasks)
+        return future
+
+    # ------------------------------------------------------------ following
+
+    def _follow(self, task: Task, record: JobRecord) -> None:
+        self._apply(task, record)
+        if record.final:
+            return
+        with self._lock:
+            self._watched[record.id] = task
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="taskgraph-follower", daemon=True)
+                self._thread.start()
+        job_id = record.id
+        task.add_done_callback(lambda t: self._local_end(t, job_id))
+        self._wake.set()
+
+    def _local_end(self, task: Task, job_id: str) -> None:
+        """A followed task was cancelled here (a user, or make stopping): cancel its job too."""
+        if task.state == "CANCELLED":
+            with self._lock:
+                watched = self._watched.pop(job_id, None)
+            if watched is not None:
+                self.queue.store.cancel([job_id])
+
+    def _apply(self, task: Task, record: JobRecord) -> None:
+        """Move ``task`` to match its job's status."""
+        status = record.status
+        if status == "RUNNING" or (status in ("DONE", "FAILED") and task.state is QUEUED):
+            start(task)
+        if status == "DONE":
+            try:
+                result = self.queue.decode(record, record.result)
+            except Exception as exc:
+                finish(task, exception=exc)
+            else:
+                finish(task, result)
+        elif status == "FAILED":
+            if not finish(task, exception=failure(record)):
+                task._fire("fail", False, None, failure(record))
+        elif status == "CANCELLED":
+            task._fire("cancel", False, None, cancelled(record))
+
+    def _run(self) -> None:
+        store = None
+        seen: dict[str, str] = {}
+        while not self._stopping:
+            with self._lock:
+                ids = list(self._watched)
+            if not ids:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            try:
+                store = store or self.queue.store
+                for record in store.get(ids):
+                    if seen.get(record.id) == record.status:
+                        continue
+                    seen[record.id] = record.status
+                    with self._lock:
+                        task = self._watched.get(record.id)
+                        if task is not None and record.final:
+                            del self._watched[record.id]
+                    if task is not None:
+                        self._apply(task, record)
+                    if record.final:
+                        seen.pop(record.id, None)
+                store.wait(0.5)
+            except Exception:  # the store went away for a moment: say so, and try again
+                log.exception("following jobs in %s failed; retrying", self.queue.url)
+                self._wake.wait(1.0)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+
+def _resolve_when_final(future: Future[list[Task]], tasks: list[Task]) -> None:
+    """Resolve ``future`` with ``tasks`` once all of them are final."""
+    if not tasks:
+        future.set_result([])
+        return
+    left = [len(set(tasks))]
+    lock = threading.Lock()
+
+    def one_done(_: Any) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            future.set_result(list(dict.fromkeys(tasks)))
+
+    for t in dict.fromkeys(tasks):
+        t.add_done_callback(one_done)
+

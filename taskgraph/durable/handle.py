@@ -1,0 +1,114 @@
+"""A handle on a stored job: its status, result, progress and history, from any process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..errors import CancelledError
+from ..stores.records import Event, JobRecord, rebuild_error
+
+if TYPE_CHECKING:
+    from .queue import DurableQueue
+
+__all__ = ["JobHandle", "Progress"]
+
+
+class Progress(NamedTuple):
+    """What a running job last reported: a fraction from 0 to 1, and a message."""
+
+    value: float
+    message: str | None
+
+
+class JobHandle:
+    """A job in a store, named by its id. Cheap: it holds no state but the id; every question asks the store.
+
+    ``bool(handle)`` is True once the job is finished (DONE, FAILED or CANCELLED).
+    """
+
+    def __init__(self, queue: DurableQueue, job_id: str) -> None:
+        self.queue = queue
+        self.id = job_id
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobHandle) and other.id == self.id and other.queue is self.queue
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def record(self) -> JobRecord:
+        """The job's record as the store has it now.
+
+        Raises:
+            KeyError: the store has no such job (never enqueued, or purged).
+        """
+        found = self.queue.store.get([self.id])
+        if not found:
+            raise KeyError(f"job {self.id} is not in {self.queue.url} (never enqueued, or purged)")
+        return found[0]
+
+    def status(self) -> str:
+        """The job's status: PENDING, QUEUED, RUNNING, DONE, FAILED or CANCELLED."""
+        return self.record().status
+
+    def __bool__(self) -> bool:
+        return self.record().final
+
+    @property
+    def progress(self) -> Progress | None:
+        """What the job last reported through :func:`taskgraph.progress`, or None."""
+        record = self.record()
+        if record.progress is None:
+            return None
+        return Progress(record.progress, record.progress_message)
+
+    def history(self) -> list[Event]:
+        """The job's events, oldest first: each with its time, the statuses before and after, the worker and
+        any detail (a lost lease, a retry's error)."""
+        return self.queue.store.history(self.id)
+
+    def cancel(self) -> bool:
+        """Cancel the job if it is not finished: a waiting job will not run, a running one is stopped by its worker
+        (a process is killed, a coroutine cancelled; a thread cannot be stopped and its result is dropped).
+
+        Returns:
+            whether this call cancelled it.
+        """
+        return bool(self.queue.store.cancel([self.id]))
+
+    def join(self, timeout: float | None = None) -> Any:
+        """Wait for the job to finish and return its result.
+
+        Raises:
+            TimeoutError: it did not finish within ``timeout`` seconds.
+            CancelledError: it was cancelled.
+            Exception: it FAILED: its exception, of its own type where that type is importable here (else a
+                :class:`RemoteTaskError`), with the worker's traceback text chained as ``__cause__``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        store = self.queue.store
+        while True:
+            record = self.record()
+            if record.final:
+                return self.queue._outcome(record)
+            left = 1.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"job {self.id} ({record.name}) is still {record.status} after {timeout} s")
+            store.wait(min(left, 1.0))
+
+    async def resolve(self, timeout: float | None = None) -> Any:
+        """``join`` for asyncio code: waits in a thread, so the event loop goes on."""
+        return await asyncio.to_thread(self.join, timeout)
+
+
+def cancelled(record: JobRecord) -> CancelledError:
+    return CancelledError(f"job {record.id} ({record.name}) was cancelled")
+
+
+def failure(record: JobRecord) -> BaseException:
+    return rebuild_error(record.error or {"type": "builtins.Exception", "message": "failed", "traceback": ""})

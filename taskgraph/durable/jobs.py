@@ -1,0 +1,199 @@
+"""Job functions: what ``@queue.task`` makes of a function, how it is named, and how a running job reports
+progress."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .handle import JobHandle
+    from .queue import DurableQueue
+
+__all__ = ["JobOptions", "JobFunction", "import_path", "progress", "MODES"]
+
+MODES = ("thread", "process", "async")
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How a job runs. Stored with each job, so a worker runs it as it was declared.
+
+    Attributes:
+        mode: ``thread`` (I/O-bound), ``process`` (CPU-bound; killed at its timeout) or ``async`` (a coroutine).
+        retries: how many times a failure is retried before the job is FAILED.
+        backoff: seconds before the first retry; each later one waits twice as long.
+        timeout: seconds a run may take before it fails (and, in a process, is killed); None for no limit.
+        priority: higher runs first.
+        queue: the named queue; a worker serves the queues it is told to.
+        daemon: True if a shutting-down worker may stop it at once instead of waiting for it.
+    """
+
+    mode: str = "thread"
+    retries: int = 0
+    backoff: float = 1.0
+    timeout: float | None = None
+    priority: int = 0
+    queue: str = "default"
+    daemon: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"retries must be a whole number >= 0, not {self.retries!r}")
+        if not isinstance(self.backoff, (int, float)) or self.backoff < 0:
+            raise ValueError(f"backoff must be a number of seconds >= 0, not {self.backoff!r}")
+        if self.timeout is not None and (not isinstance(self.timeout, (int, float)) or self.timeout <= 0):
+            raise ValueError(f"timeout must be a positive number of seconds or None, not {self.timeout!r}")
+        if not isinstance(self.queue, str) or not self.queue:
+            raise ValueError(f"queue must be a non-empty name, not {self.queue!r}")
+
+    def stored(self, serializer: str) -> dict[str, Any]:
+        return {**asdict(self), "serializer": serializer}
+
+    @classmethod
+    def from_stored(cls, options: dict[str, Any]) -> JobOptions:
+        known = {name: options[name] for name in cls.__dataclass_fields__ if name in options}
+        return cls(**known)
+
+    def retry_in(self, attempts: int) -> float | None:
+        """Seconds before the next run after the ``attempts``-th failed, or None when retries are spent."""
+        if attempts > self.retries:
+            return None
+        return min(self.backoff * 2 ** (attempts - 1), 24 * 3600.0)
+
+
+def _main_module_name() -> str | None:
+    """The name the ``__main__`` script would have if imported, so a worker that imports it finds its jobs."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return str(spec.name)
+    path = getattr(main, "__file__", None)
+    if path:
+        return os.path.splitext(os.path.basename(path))[0]
+    return None
+
+
+def import_path(func: Callable[..., Any]) -> str:
+    """``module:qualname``, the name a job is stored under and a worker finds it by.
+
+    Raises:
+        TypeError: the function cannot be found by an import path (a lambda, a nested function, a method of a
+            local class, or code typed into an interactive session).
+    """
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not module or not qualname:
+        raise TypeError(f"{func!r} has no module and qualified name, so a worker could not find it")
+    if "<lambda>" in qualname or "<locals>" in qualname:
+        what = "a lambda" if "<lambda>" in qualname else "a function defined inside another function"
+        raise TypeError(
+            f"{module}.{qualname} is {what}: a worker finds a job by its import path, so define it at the top "
+            "level of a module the worker imports"
+        )
+    if module == "__main__":
+        module = _main_module_name() or module
+        if module == "__main__":
+            raise TypeError(
+                f"{qualname} is defined in an interactive session: put it in a module the worker can import"
+            )
+    return f"{module}:{qualname}"
+
+
+class JobFunction:
+    """A function made into a job by ``@queue.task``. Call it to run it here; ``delay`` runs it on a worker.
+
+    Attributes:
+        queue: the queue it belongs to.
+        func: the function itself.
+        name: its import path, ``module:qualname``.
+        options: how it runs.
+    """
+
+    def __init__(self, queue: DurableQueue, func: Callable[..., Any], options: JobOptions) -> None:
+        if options.mode == "async" and not inspect.iscoroutinefunction(func):
+            raise TypeError(f"{func.__qualname__} has mode='async' but is not an async def function")
+        if options.mode != "async" and inspect.iscoroutinefunction(func):
+            raise TypeError(f"{func.__qualname__} is an async def function: declare it with mode='async'")
+        self.queue = queue
+        self.func = func
+        self.name = import_path(func)
+        self.options = options
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<job {self.name} mode={self.options.mode} queue={self.options.queue!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled by reference, like the function it wraps: module attribute lookup finds this object
+        module, _, qualname = self.name.partition(":")
+        return (_find, (module, qualname))
+
+    def delay(self, *args: Any, **kwargs: Any) -> JobHandle:
+        """Enqueue a run with these arguments and return its handle at once.
+
+        Raises:
+            SerializationError: an argument cannot be encoded by the queue's serializer; the message names it.
+        """
+        return self.queue._enqueue(self, args, kwargs)
+
+    def schedule(self, when: Any, *args: Any, **kwargs: Any) -> JobHandle:
+        """Enqueue a run that starts no earlier than ``when``: seconds (or a timedelta) from now, or a datetime
+        (a naive one is local time)."""
+        return self.queue._enqueue(self, args, kwargs, when=when)
+
+
+def _find(module: str, qualname: str) -> Any:
+    import importlib
+
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+# ------------------------------------------------------------------ progress
+
+#: Set by the worker around each run: a function taking (value, message).
+_reporter: contextvars.ContextVar[Callable[[float, str | None], None] | None] = contextvars.ContextVar(
+    "taskgraph_progress", default=None
+)
+
+
+def progress(value: float, message: str | None = None) -> bool:
+    """Report how far the running job has got, from 0 to 1, with an optional message.
+
+    Handles and ``queue.list()`` show it. Outside a job run by a worker it does nothing.
+
+    Returns:
+        whether there was a job to report for.
+
+    Raises:
+        ValueError: ``value`` is not between 0 and 1.
+    """
+    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"progress must be a number from 0 to 1, not {value!r}")
+    report = _reporter.get()
+    if report is None:
+        return False
+    report(float(value), None if message is None else str(message))
+    return True
+
+
+def noop(*args: Any, **kwargs: Any) -> None:
+    """The job of a task that has no function: it only groups its prerequisites."""
+    return None
+
+
+NOOP_NAME = "taskgraph.durable.jobs:noop"

@@ -1,0 +1,263 @@
+"""A queue backed by a durable store: background jobs, and graphs that outlive the driver."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, parse_qsl, urlencode
+
+from ..errors import SerializationError
+from ..queues.base import BaseQueue
+from ..queues.registry import redact
+from ..stores import Store, open_store
+from ..stores.records import JobRecord, NewJob
+from ..stores.serializers import get_serializer
+from .handle import JobHandle, cancelled, failure
+from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from ..task import Task
+    from .graphs import GraphDriver
+
+__all__ = ["DurableQueue", "open_durable"]
+
+_QUEUE_OPTIONS = {"serializer", "namespace"}
+
+
+class DurableQueue(BaseQueue):
+    """Jobs kept in a store, run by worker processes (``taskgraph worker MODULE:QUEUE``).
+
+    Open one with :func:`taskgraph.open_queue` (``sqlite:///jobs.db``, ``postgresql://...``, ``redis://...``).
+    Use it three ways: ``@queue.task`` makes functions into jobs you ``delay``; ``make_now(*tasks, queue=queue)``
+    runs a graph on the workers and brings results back; ``make_later(queue, *tasks)`` hands the whole graph to
+    the store, where workers finish it even if this process exits.
+
+    Args:
+        connect: opens a new connection to the store (one per thread is opened as needed).
+        url: the store's URL, password hidden.
+        serializer: ``json`` (the default) or ``pickle`` (trusts every writer of the store).
+        namespace: prefixed to the keys of graph tasks, so that separate runs of one graph do not share results.
+    """
+
+    capacity: int | None = 512
+
+    def __init__(
+        self, connect: Callable[[], Store], url: str, serializer: str = "json", namespace: str = ""
+    ) -> None:
+        self._connect = connect
+        self.url = url
+        self.serializer = get_serializer(serializer)
+        self.namespace = namespace
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        self._lock = threading.Lock()
+        self._jobs: dict[str, JobFunction] = {}
+        self._graphs: GraphDriver | None = None
+        self._closed = False
+        self.store  # connect now, so that a bad URL or a server that is down is reported here  # noqa: B018
+        self._jobs[NOOP_NAME] = JobFunction(self, noop, JobOptions())
+
+    def __repr__(self) -> str:
+        return f"DurableQueue({self.url!r})"
+
+    @property
+    def store(self) -> Store:
+        """This thread's connection to the store."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._connect()
+            self._local.store = store
+            with self._lock:
+                self._stores.append(store)
+        return store
+
+    # ------------------------------------------------------------ jobs
+
+    def task(
+        self,
+        func: Callable[..., Any] | None = None,
+        *,
+        mode: str | None = None,
+        retries: int = 0,
+        backoff: float = 1.0,
+        timeout: float | None = None,
+        priority: int = 0,
+        queue: str = "default",
+        daemon: bool = False,
+    ) -> Any:
+        """Make a module-level function into a job of this queue: ``@queue.task`` or ``@queue.task(mode=...)``.
+
+        Args:
+            mode: ``thread``, ``process`` or ``async``; by default ``async`` for an ``async def`` function, else
+                ``thread``.
+            retries, backoff, timeout, priority, queue, daemon: see :class:`~taskgraph.durable.jobs.JobOptions`.
+
+        Raises:
+            TypeError: the function has no import path (a lambda, a nested function) or its mode does not fit.
+            ValueError: an option is out of range.
+        """
+        import inspect
+
+        def decorate(f: Callable[..., Any]) -> JobFunction:
+            chosen = mode or ("async" if inspect.iscoroutinefunction(f) else "thread")
+            options = JobOptions(chosen, retries, backoff, timeout, priority, queue, daemon)
+            job = JobFunction(self, f, options)
+            self._jobs[job.name] = job
+            return job
+
+        return decorate(func) if func is not None else decorate
+
+    def job(self, name: str) -> JobFunction | None:
+        """The job registered under ``name`` (``module:qualname``), or None."""
+        return self._jobs.get(name)
+
+    def _enqueue(
+        self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None
+    ) -> JobHandle:
+        payload = self.serializer.encode_call(job.name, tuple(args), kwargs)
+        delay, not_before = _when(when)
+        [record] = self.store.enqueue([
+            NewJob(
+                id=uuid.uuid4().hex, name=job.name, payload=payload,
+                options=job.options.stored(self.serializer.name), queue=job.options.queue,
+                priority=job.options.priority, delay=delay, not_before=not_before,
+            )
+        ])
+        return JobHandle(self, record.id)
+
+    def _outcome(self, record: JobRecord) -> Any:
+        """The result of a finished job, or its exception raised."""
+        if record.status == "DONE":
+            return self.decode(record, record.result)
+        if record.status == "CANCELLED":
+            raise cancelled(record)
+        raise failure(record)
+
+    def decode(self, record: JobRecord, data: bytes | None) -> Any:
+        """Decode a payload or result of ``record`` with this queue's serializer, refusing another's."""
+        written = record.options.get("serializer", "json")
+        if written != self.serializer.name:
+            raise SerializationError(
+                f"job {record.id} ({record.name}) was written with {written}, and this queue reads "
+                f"{self.serializer.name}: open the queue with ?serializer={written} if you trust its writers"
+            )
+        return None if data is None else self.serializer.loads(data)
+
+    # ------------------------------------------------------------ looking
+
+    def get(self, job_id: str) -> JobHandle | None:
+        """The handle of a stored job, or None if the store has no such job."""
+        return JobHandle(self, job_id) if self.store.get([job_id]) else None
+
+    def list(  # noqa: A003 - the name users expect: queue.list(status="FAILED")
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+    ) -> builtins.list[JobRecord]:
+        """Stored jobs, newest first, filtered by status, job name (``module:qualname``) and named queue."""
+        if status is not None:
+            status = status.upper()
+        return self.store.list_jobs(status=status, name=name, queue=queue, limit=limit)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """How many jobs each named queue holds in each status."""
+        return self.store.stats()
+
+    def purge(self, older_than: float | timedelta = 0.0) -> int:
+        """Delete finished jobs that ended more than ``older_than`` ago (seconds or a timedelta).
+
+        Returns:
+            how many were deleted.
+        """
+        seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+        return self.store.purge(seconds)
+
+    # ------------------------------------------------------------ graphs (the queue protocol)
+
+    def _driver(self) -> GraphDriver:
+        with self._lock:
+            if self._graphs is None:
+                from .graphs import GraphDriver
+
+                self._graphs = GraphDriver(self)
+            return self._graphs
+
+    def submit(self, task: Task) -> None:
+        """Run a graph task on the workers (called by ``make``)."""
+        self._driver().submit(task)
+
+    def make_later(self, tasks: Iterable[Task], fail_fast: bool = False) -> Future[builtins.list[Task]]:
+        """Hand ``tasks`` and their pending prerequisites to the store, edges included, and return at once."""
+        return self._driver().make_later(list(tasks))
+
+    def job_for(self, task: Task) -> JobFunction:
+        """The job that runs ``task``'s function on a worker.
+
+        Raises:
+            TypeError: the function is not a job of this queue.
+        """
+        func = task.func
+        if func is None:
+            return self._jobs[NOOP_NAME]
+        if isinstance(func, JobFunction) and func.queue is self:
+            return func
+        try:
+            name = import_path(func)
+        except TypeError as exc:
+            raise TypeError(f"task {task.name!r}: {exc}") from None
+        job = self._jobs.get(name)
+        if job is None or job.func is not func:
+            raise TypeError(
+                f"task {task.name!r}: its function {name} is not a job of {self!r}; decorate it with "
+                "@queue.task in a module the workers import"
+            )
+        return job
+
+    def key_of(self, task: Task) -> str:
+        key = task.key if task.key is not None else task.name
+        return f"{self.namespace}/{key}" if self.namespace else key
+
+    def close(self, wait: bool = True) -> None:
+        """Stop following graphs and close every connection this queue opened."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            graphs, stores = self._graphs, list(self._stores)
+        if graphs is not None:
+            graphs.stop()
+        for store in stores:
+            try:
+                store.close()
+            except Exception:  # a connection already broken has nothing to release
+                pass
+
+
+def _when(when: Any) -> tuple[float, float | None]:
+    """``(delay, not_before)`` for ``schedule(when, ...)``."""
+    if when is None:
+        return 0.0, None
+    if isinstance(when, timedelta):
+        return max(when.total_seconds(), 0.0), None
+    if isinstance(when, datetime):
+        return 0.0, when.timestamp()
+    if isinstance(when, (int, float)) and not isinstance(when, bool):
+        return max(float(when), 0.0), None
+    raise TypeError(f"schedule() takes seconds, a timedelta or a datetime, not {type(when).__name__}")
+
+
+def open_durable(url: SplitResult) -> DurableQueue:
+    """The factory behind ``open_queue`` for the store schemes."""
+    options = dict(parse_qsl(url.query, keep_blank_values=True))
+    ours = {k: v for k, v in options.items() if k in _QUEUE_OPTIONS}
+    store_url = url._replace(query=urlencode({k: v for k, v in options.items() if k not in _QUEUE_OPTIONS}))
+    serializer = ours.get("serializer") or "json"
+    get_serializer(serializer)  # a ValueError naming the known ones
+    text = url.geturl() if url.netloc else f"{url.scheme}://{url.path}" + (f"?{url.query}" if url.query else "")
+    return DurableQueue(
+        lambda: open_store(store_url), redact(text), serializer=serializer, namespace=ours.get("namespace", "")
+    )

@@ -1,0 +1,292 @@
+"""Where a worker runs jobs: a thread pool, worker processes it can kill, and an event loop.
+
+Each runner takes a :class:`Run` and reports back through the worker's ``events`` queue, from its own threads:
+``("done", run, ok, data)`` when the job's function ends (``data`` the encoded result, or an error dict) and
+``("progress", run, value, message)`` when it reports progress. A runner never touches the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Any
+
+from ..stores.records import JobRecord, encode_error
+from .jobs import JobOptions, _reporter
+
+if TYPE_CHECKING:
+    from .queue import DurableQueue
+
+__all__ = ["Run", "ThreadRunner", "ProcessRunner", "AsyncRunner", "load_queue", "run_job"]
+
+
+@dataclass(eq=False)
+class Run:
+    """One attempt at a job, on this worker."""
+
+    record: JobRecord
+    options: JobOptions
+    func: Callable[..., Any] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    deadline: float | None = None  # monotonic time by which it must end
+    stale: bool = False  # timed out, cancelled or lost: whatever it reports is dropped
+    handle: Any = None  # the runner's grip on it: a slot, a future
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+
+def run_job(queue: DurableQueue, name: str, func: Callable[..., Any], args: tuple[Any, ...],
+            kwargs: dict[str, Any], report: Callable[[float, str | None], None]) -> tuple[bool, Any]:
+    """Call a job's function here with progress reporting; return ``(True, encoded result)`` or
+    ``(False, error dict)``."""
+    token = _reporter.set(report)
+    try:
+        value = func(*args, **kwargs)
+        return True, queue.serializer.encode_result(name, value)
+    except BaseException as exc:  # noqa: BLE001 - a job's SystemExit must not take the worker down
+        return False, encode_error(exc)
+    finally:
+        _reporter.reset(token)
+
+
+class ThreadRunner:
+    """Runs ``thread`` jobs on a pool. A thread cannot be stopped: a job that times out or is cancelled is
+    reported as such at once, and its thread runs on, holding its slot, until the function returns."""
+
+    def __init__(self, queue: DurableQueue, threads: int, events: SimpleQueue[Any]) -> None:
+        self.queue = queue
+        self.size = threads
+        self.busy = 0
+        self.events = events
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="taskgraph-job")
+
+    def start(self, run: Run) -> None:
+        self.busy += 1
+        self._pool.submit(self._call, run)
+
+    def _call(self, run: Run) -> None:
+        def report(value: float, message: str | None) -> None:
+            self.events.put(("progress", run, value, message))
+
+        assert run.func is not None
+        ok, data = run_job(self.queue, run.record.name, run.func, run.args, run.kwargs, report)
+        self.events.put(("done", run, ok, data))
+
+    def ended(self, run: Run) -> None:
+        self.busy -= 1
+
+    def stop(self, run: Run) -> None:
+        """Threads cannot be stopped; the run is already marked stale by the worker."""
+
+    def close(self, wait: bool) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class AsyncRunner:
+    """Runs ``async`` jobs as coroutines on one event loop in a thread; timeouts and cancels cancel them."""
+
+    def __init__(self, queue: DurableQueue, limit: int, events: SimpleQueue[Any]) -> None:
+        self.queue = queue
+        self.size = limit
+        self.busy = 0
+        self.events = events
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="taskgraph-async", daemon=True)
+        self._thread.start()
+
+    def start(self, run: Run) -> None:
+        self.busy += 1
+        run.handle = asyncio.run_coroutine_threadsafe(self._call(run), self._loop)
+
+    async def _call(self, run: Run) -> None:
+        def report(value: float, message: str | None) -> None:
+            self.events.put(("progress", run, value, message))
+
+        token = _reporter.set(report)
+        data: Any
+        try:
+            assert run.func is not None
+            value = await run.func(*run.args, **run.kwargs)
+            ok, data = True, self.queue.serializer.encode_result(run.record.name, value)
+        except asyncio.CancelledError:
+            ok, data = False, {"type": "taskgraph.errors.CancelledError", "message": "stopped", "traceback": ""}
+        except BaseException as exc:  # noqa: BLE001
+            ok, data = False, encode_error(exc)
+        finally:
+            _reporter.reset(token)
+        self.events.put(("done", run, ok, data))
+
+    def ended(self, run: Run) -> None:
+        self.busy -= 1
+
+    def stop(self, run: Run) -> None:
+        if run.handle is not None:
+            run.handle.cancel()
+
+    def close(self, wait: bool) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+# ------------------------------------------------------------------ processes
+
+
+def load_queue(spec: str) -> DurableQueue:
+    """Import ``module:attribute`` and return the durable queue it names.
+
+    Raises:
+        ValueError: the spec is malformed, the module cannot be imported, or the attribute is not a durable queue;
+            the message says which.
+    """
+    from .queue import DurableQueue
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"{spec!r}: name the queue as MODULE:ATTRIBUTE, like myapp.jobs:queue")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"{spec!r}: cannot import module {module_name!r}: {exc}") from exc
+    target: Any = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"{spec!r}: module {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not isinstance(target, DurableQueue):
+        raise ValueError(
+            f"{spec!r} is a {type(target).__name__}, not a durable queue (one opened with "
+            "open_queue('sqlite:///jobs.db'), 'postgresql://...' or 'redis://...')"
+        )
+    return target
+
+
+def _child(spec: str, conn: Any) -> None:
+    """A worker process: import the app, then run the jobs sent down the pipe, one at a time."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    queue = load_queue(spec)
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        token, name, payload = message
+
+        def report(value: float, text: str | None, token: int = token) -> None:
+            conn.send(("progress", token, value, text))
+
+        try:
+            job = queue.job(name)
+            if job is None:
+                raise LookupError(f"no job named {name!r} in {spec}")
+            args, kwargs = queue.serializer.decode_call(payload)
+        except Exception as exc:
+            conn.send(("done", token, False, encode_error(exc)))
+            continue
+        ok, data = run_job(queue, name, job.func, args, kwargs, report)
+        conn.send(("done", token, ok, data))
+
+
+class _Slot:
+    def __init__(self, spec: str, events: SimpleQueue[Any]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child_conn = context.Pipe()
+        self.process = context.Process(target=_child, args=(spec, child_conn), daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.run: Run | None = None
+        self.events = events
+        self.reader = threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}")
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                kind, _token, *rest = self.conn.recv()
+            except (EOFError, OSError):
+                run = self.run
+                if run is not None:
+                    self.process.join(1)
+                    error = {
+                        "type": "taskgraph.errors.TaskError",
+                        "message": f"its worker process died (exit code {self.process.exitcode}) while it ran",
+                        "traceback": "",
+                    }
+                    self.events.put(("done", run, False, error))
+                return
+            run = self.run
+            if run is None:
+                continue
+            if kind == "progress":
+                self.events.put(("progress", run, rest[0], rest[1]))
+            else:
+                self.events.put(("done", run, rest[0], rest[1]))
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+
+
+class ProcessRunner:
+    """Runs ``process`` jobs in worker processes, one job each at a time, started with ``spawn`` and importing
+    the app. A job that times out or is cancelled has its process killed, and a new one takes its slot."""
+
+    def __init__(self, spec: str, processes: int, events: SimpleQueue[Any]) -> None:
+        self.spec = spec
+        self.size = processes
+        self.busy = 0
+        self.events = events
+        self._idle: list[_Slot] = []
+        self._token = 0
+
+    def start(self, run: Run) -> None:
+        slot = self._idle.pop() if self._idle else _Slot(self.spec, self.events)
+        if not slot.process.is_alive():
+            slot = _Slot(self.spec, self.events)
+        self.busy += 1
+        self._token += 1
+        slot.run = run
+        run.handle = slot
+        slot.conn.send((self._token, run.record.name, run.record.payload))
+
+    def ended(self, run: Run) -> None:
+        self.busy -= 1
+        slot: _Slot = run.handle
+        slot.run = None
+        if slot.process.is_alive():
+            self._idle.append(slot)
+
+    def stop(self, run: Run) -> None:
+        """Kill the process running ``run``; its reader reports the death, which ends the run."""
+        slot: _Slot = run.handle
+        if slot is not None and slot.run is run:
+            slot.kill()
+
+    def close(self, wait: bool) -> None:
+        for slot in self._idle:
+            try:
+                slot.conn.send(None)
+            except OSError:
+                pass
+        for slot in self._idle:
+            slot.process.join(5 if wait else 0)
+            if slot.process.is_alive():
+                slot.kill()
+        self._idle.clear()
+

@@ -1,0 +1,386 @@
+"""The worker: claims jobs from a store, runs them, and reports how each ended.
+
+One loop in the main thread owns everything the worker knows (the runs in hand, the connection to the store);
+runners and a notifier thread only post messages to its ``events`` queue. Each pass of the loop:
+
+1. claims up to as many jobs as it has free slots (in batches), when the store said there may be work, when its
+   last claim came back full, and at least four times a second (claiming also takes back expired leases, and
+   finds delayed jobs that have come due);
+2. starts what it holds as slots of each mode free up;
+3. reports ends in batches: all successes in one ``complete`` call, each failure with its retry decision;
+4. extends its leases every third of a lease, and stops runs whose job was cancelled or lost;
+5. fails runs past their timeout (killing a process, cancelling a coroutine).
+
+On SIGTERM or SIGINT it stops claiming, hands back what it has not started, stops daemon jobs, waits up to the
+grace period for the others, hands back what is left, and exits 0. A second signal exits at once; the leases of
+whatever was running run out, and other workers take those jobs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from ..stores.records import JobRecord, encode_error
+from .jobs import JobOptions
+from .queue import DurableQueue
+from .runners import AsyncRunner, ProcessRunner, Run, ThreadRunner
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("taskgraph.worker")
+_WAKE = ("wake",)
+_POLL = 0.25  # claim at least this often (seconds) while there is room: delayed jobs come due, leases expire
+
+
+class Worker:
+    """Runs the jobs of a durable queue.
+
+    Args:
+        queue: the queue whose store to serve.
+        app: ``module:attribute`` naming ``queue``, for worker processes to import; needed for ``process`` jobs.
+        threads: threads for ``thread`` jobs.
+        processes: processes for ``process`` jobs, started when the first one arrives.
+        concurrency: coroutines at once for ``async`` jobs.
+        queues: the named queues to serve.
+        lease: seconds a claim lasts without a heartbeat.
+        grace: seconds to wait for running jobs when asked to stop.
+        batch: the most jobs claimed at once.
+    """
+
+    def __init__(
+        self,
+        queue: DurableQueue,
+        *,
+        app: str | None = None,
+        threads: int | None = None,
+        processes: int | None = None,
+        concurrency: int = 100,
+        queues: Sequence[str] = ("default",),
+        lease: float = 30.0,
+        grace: float = 30.0,
+        batch: int = 32,
+    ) -> None:
+        cpus = os.cpu_count() or 1
+        self.queue = queue
+        self.app = app
+        self.queues = list(queues)
+        self.lease = lease
+        self.grace = grace
+        self.batch = batch
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.events: SimpleQueue[Any] = SimpleQueue()
+        self.threads = ThreadRunner(queue, threads or 2 * cpus, self.events)
+        self.processes = ProcessRunner(app, processes or cpus, self.events) if app else None
+        self.coroutines: AsyncRunner | None = None
+        self.concurrency = concurrency
+        self.running: dict[str, Run] = {}
+        self.held: deque[Run] = deque()  # claimed, waiting for a slot
+        self.finished = {"DONE": 0, "FAILED": 0, "retried": 0}
+        self._successes: list[tuple[Run, bytes]] = []
+        self._progress: dict[str, tuple[Run, float, str | None]] = {}
+        self._signals = 0
+        self._stopping = False
+        self._stop_at = float("inf")
+        self._work_hint = True
+        self._last_claim = 0.0
+        self._next_beat = 0.0
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, burst: bool = False) -> int:
+        """Serve until stopped (or, with ``burst``, until the served queues hold no unfinished job).
+
+        Returns:
+            the exit status: 0.
+        """
+        restore = self._catch_signals()
+        notifier = threading.Thread(target=self._notify, daemon=True, name="taskgraph-notifier")
+        notifier.start()
+        log.info("worker %s serving %s on %s (threads %d, processes %s)", self.id, ",".join(self.queues),
+                 self.queue.url, self.threads.size, self.processes.size if self.processes else "off")
+        store = self.queue.store
+        try:
+            while True:
+                now = time.monotonic()
+                if self._stopping:
+                    if self._drain(now):
+                        break
+                elif self._free() > 0 and (self._work_hint or now - self._last_claim > _POLL):
+                    self._claim(store, now)
+                self._start_held()
+                self._handle_events(self._wait(burst))
+                self._flush(store)
+                now = time.monotonic()
+                if now >= self._next_beat:
+                    self._beat(store, now)
+                self._expire(now)
+                if burst and not self._stopping and self._idle(store):
+                    break
+        finally:
+            self._close()
+            restore()
+        log.info("worker %s stopped: %d done, %d failed, %d retried", self.id, self.finished["DONE"],
+                 self.finished["FAILED"], self.finished["retried"])
+        return 0
+
+    def _free(self) -> int:
+        free = self.threads.size - self.threads.busy
+        if self.processes is not None:
+            free += self.processes.size - self.processes.busy
+        free += self.concurrency - (self.coroutines.busy if self.coroutines else 0)
+        return min(free, self.batch) - len(self.held)
+
+    def _claim(self, store: Any, now: float) -> None:
+        want = self._free()
+        if want <= 0:
+            return
+        claimed = store.claim(self.id, self.queues, want, self.lease)
+        self._last_claim = now
+        self._work_hint = len(claimed) == want  # a full batch: there may be more
+        for record in claimed:
+            run = self._prepare(record)
+            if run is not None:
+                self.held.append(run)
+
+    def _prepare(self, record: JobRecord) -> Run | None:
+        """A run for a claimed job, or None if it cannot run here (it is failed for good, saying why)."""
+        try:
+            options = JobOptions.from_stored(record.options)
+            job = self.queue.job(record.name)
+            if job is None:
+                job = self._import_job(record.name)
+            if options.mode == "process":
+                if self.processes is None:
+                    raise RuntimeError("process jobs need the worker started as `taskgraph worker MODULE:QUEUE`")
+                return Run(record, options)
+            self.queue.decode(record, None)  # refuses a payload written by another serializer
+            args, kwargs = self.queue.serializer.decode_call(record.payload)
+            return Run(record, options, job.func, args, kwargs)
+        except Exception as exc:
+            log.error("job %s (%s) cannot run: %s", record.id, record.name, exc)
+            self.queue.store.fail(self.id, record.id, encode_error(exc, ""), None)
+            self.finished["FAILED"] += 1
+            return None
+
+    def _import_job(self, name: str) -> Any:
+        module = name.partition(":")[0]
+        if module and all(part.isidentifier() for part in module.split(".")):
+            try:
+                __import__(module)
+            except Exception as exc:
+                log.debug("importing %s for job %s failed: %s", module, name, exc)
+        job = self.queue.job(name)
+        if job is None:
+            raise LookupError(
+                f"no job named {name!r} is known to this worker ({self.app or self.queue.url}): decorate the "
+                "function with @queue.task in a module the worker imports"
+            )
+        return job
+
+    def _runner(self, run: Run) -> Any:
+        mode = run.options.mode
+        if mode == "process":
+            return self.processes
+        if mode == "async":
+            if self.coroutines is None:
+                self.coroutines = AsyncRunner(self.queue, self.concurrency, self.events)
+            return self.coroutines
+        return self.threads
+
+    def _start_held(self) -> None:
+        waiting: deque[Run] = deque()
+        while self.held:
+            run = self.held.popleft()
+            runner = self._runner(run)
+            if runner.busy >= runner.size:
+                waiting.append(run)
+                continue
+            if run.options.timeout is not None:
+                run.deadline = time.monotonic() + run.options.timeout
+            self.running[run.id] = run
+            runner.start(run)
+        self.held = waiting
+
+    def _wait(self, burst: bool) -> Any:
+        """Block until something happens (an end, a wake-up from the store) and return it; or None at the next
+        deadline."""
+        if not self.events.empty():
+            return None
+        if not self._stopping and self._free() > 0 and self._work_hint:
+            return None
+        deadlines = [self._next_beat] + [r.deadline for r in self.running.values() if r.deadline is not None]
+        timeout = max(0.0, min(deadlines) - time.monotonic())
+        if not self._stopping and self._free() > 0:
+            timeout = min(timeout, max(0.0, self._last_claim + _POLL - time.monotonic()))
+        if burst:
+            timeout = min(timeout, 0.05)
+        try:
+            return self.events.get(timeout=max(timeout, 0.0005))
+        except Empty:
+            return None
+
+    def _handle_events(self, first: Any = None) -> None:
+        while True:
+            if first is not None:
+                message, first = first, None
+            else:
+                try:
+                    message = self.events.get_nowait()
+                except Empty:
+                    return
+            kind = message[0]
+            if kind == "wake":
+                self._work_hint = True
+            elif kind == "progress":
+                _, run, value, text = message
+                if not run.stale:
+                    self._progress[run.id] = (run, value, text)
+            elif kind == "done":
+                self._ended(message[1], message[2], message[3])
+
+    def _ended(self, run: Run, ok: bool, data: Any) -> None:
+        self._runner(run).ended(run)
+        if run.stale or self.running.get(run.id) is not run:
+            return
+        del self.running[run.id]
+        pending = self._progress.pop(run.id, None)
+        if ok:
+            if pending is not None:  # written before the end, so the last message stays
+                self.queue.store.set_progress(self.id, run.id, pending[1], pending[2])
+            self._successes.append((run, data))
+        else:
+            self._failed(run, data)
+
+    def _failed(self, run: Run, error: dict[str, str], final: bool = False) -> None:
+        retry_in = None if final else run.options.retry_in(run.record.attempts)
+        if self.queue.store.fail(self.id, run.id, error, retry_in):
+            key = "FAILED" if retry_in is None else "retried"
+            self.finished[key] += 1
+            log.log(logging.WARNING if retry_in is None else logging.INFO, "job %s (%s) %s: %s: %s", run.id,
+                    run.record.name, "failed" if retry_in is None else f"will retry in {retry_in:.3g} s",
+                    error.get("type"), error.get("message"))
+
+    def _flush(self, store: Any) -> None:
+        for run, value, text in list(self._progress.values()):
+            store.set_progress(self.id, run.id, value, text)
+        self._progress.clear()
+        if self._successes:
+            accepted = set(store.complete(self.id, [(run.id, data) for run, data in self._successes]))
+            self.finished["DONE"] += len(accepted)
+            self._successes.clear()
+
+    def _beat(self, store: Any, now: float) -> None:
+        self._next_beat = now + self.lease / 3
+        mine = list(self.running) + [r.id for r in self.held]
+        if not mine:
+            return
+        held = store.heartbeat(self.id, mine, self.lease)
+        for job_id in set(mine) - held:
+            run = self.running.pop(job_id, None)
+            if run is not None:
+                log.info("job %s (%s) was cancelled or its lease lost: stopping it", job_id, run.record.name)
+                run.stale = True
+                self._runner(run).stop(run)
+        self.held = deque(r for r in self.held if r.id in held)
+
+    def _expire(self, now: float) -> None:
+        for run in [r for r in self.running.values() if r.deadline is not None and r.deadline <= now]:
+            del self.running[run.id]
+            run.stale = True
+            self._runner(run).stop(run)
+            timeout = run.options.timeout
+            error = {"type": "builtins.TimeoutError", "message": f"it ran longer than its timeout of {timeout} s",
+                     "traceback": ""}
+            self._failed(run, error)
+
+    def _idle(self, store: Any) -> bool:
+        if self.running or self.held or self._successes or not self.events.empty():
+            return False
+        counts = store.stats()
+        return not any(
+            counts.get(q, {}).get(status) for q in self.queues for status in ("PENDING", "QUEUED", "RUNNING")
+        )
+
+    # ------------------------------------------------------------ stopping
+
+    def _notify(self) -> None:
+        """Wait on the store for new work and wake the loop; its own connection."""
+        store = None
+        while not self._stopping:
+            try:
+                store = store or self.queue._connect()
+                store.wait_for_work(self.queues, 1.0)
+            except Exception:  # the store is away: the loop's own calls will say so
+                time.sleep(1.0)
+                continue
+            self.events.put(_WAKE)
+        if store is not None:
+            store.close()
+
+    def _catch_signals(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            self._signals += 1
+            if self._signals > 1:
+                log.warning("second signal: exiting at once; leases will recover the running jobs")
+                os._exit(128 + signum)
+            log.info("signal %d: finishing running jobs (up to %s s), then stopping", signum, self.grace)
+            self._stopping = True
+            self._stop_at = time.monotonic() + self.grace
+            self.events.put(_WAKE)
+
+        for s in previous:
+            signal.signal(s, on_signal)
+
+        def restore() -> None:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+        return restore
+
+    def stop(self) -> None:
+        """Ask the worker to stop, as SIGTERM does."""
+        self._stopping = True
+        self._stop_at = time.monotonic() + self.grace
+        self.events.put(_WAKE)
+
+    def _drain(self, now: float) -> bool:
+        """Shut down step by step; True once nothing is left."""
+        store = self.queue.store
+        if self.held:
+            store.release(self.id, [r.id for r in self.held])
+            self.held.clear()
+        give_back = [r for r in self.running.values() if r.options.daemon or now >= self._stop_at]
+        for run in give_back:
+            del self.running[run.id]
+            run.stale = True
+            self._runner(run).stop(run)
+        if give_back:
+            store.release(self.id, [r.id for r in give_back])
+            log.info("handed back %d job(s) that will not finish here", len(give_back))
+        return not self.running
+
+    def _close(self) -> None:
+        store = self.queue.store
+        self._handle_events()
+        self._flush(store)
+        if self.running:
+            store.release(self.id, list(self.running))
+        self.threads.close(wait=False)
+        if self.processes is not None:
+            self.processes.close(wait=False)
+        if self.coroutines is not None:
+            self.coroutines.close(wait=False)
