@@ -12,6 +12,7 @@ from .errors import (
     SerializationError,
     TaskError,
 )
+from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
 from .graph import closure, to_networkx
 from .make import TaskQueue, make, make_later, make_now
 from .queues import (
@@ -27,6 +28,7 @@ from .queues import (
 )
 from .render import tasks_as_dot, tasks_as_svg
 from .states import State
+from .stores import StoreError
 from .task import Task, Transition
 
 __version__ = "0.1.0"
@@ -48,6 +50,13 @@ __all__ = [
     "ProcessQueue",
     "AsyncioQueue",
     "ExecutorQueue",
+    "DurableQueue",
+    "JobFunction",
+    "JobOptions",
+    "JobHandle",
+    "Progress",
+    "progress",
+    "StoreError",
     "closure",
     "to_networkx",
     "tasks_as_dot",

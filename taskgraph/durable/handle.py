@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -103,6 +102,8 @@ class JobHandle:
 
     async def resolve(self, timeout: float | None = None) -> Any:
         """``join`` for asyncio code: waits in a thread, so the event loop goes on."""
+        import asyncio
+
         return await asyncio.to_thread(self.join, timeout)
 
 
