@@ -87,3 +87,35 @@ def unique_name(prefix: str) -> str:
     import uuid
 
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+STORES = ["sqlite", "postgresql", "redis"]
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A URL naming an empty, isolated store of each kind in turn (its own file, schema or key prefix); the store
+    is removed after the test."""
+    kind = request.param
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobs.db'}"
+        return
+    if kind == "postgresql":
+        base = request.getfixturevalue("postgres_url")
+        schema = unique_name("tg")
+        yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
+        import psycopg
+
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        return
+    base = request.getfixturevalue("redis_url")
+    prefix = unique_name("tg")
+    yield f"{base}{'&' if '?' in base else '?'}prefix={prefix}"
+    import redis
+
+    client = redis.Redis.from_url(base)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
