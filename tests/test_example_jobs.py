@@ -26,6 +26,8 @@ def test_enqueue_with_a_worker_runs_every_job(store_url):
         assert f"fetched {name}: {size} bytes" in lines
     assert any(line.startswith("digest of app.py: ") and "message='200 of 200 rounds'" in line for line in lines)
     assert "to ops@example.com: digest ready" in lines
-    assert f"graph: report DONE: {len(sizes)} documents, {sum(sizes.values())} bytes ({len(sizes)} fetches DONE)" in lines
+    total = sum(sizes.values())
+    assert f"graph: report DONE: {len(sizes)} documents, {total} bytes ({len(sizes)} fetches DONE)" in lines
     assert lines[-1].startswith("queue: ")
-    assert ast.literal_eval(lines[-1][len("queue: "):]) == {"default": {"DONE": 2 * len(sizes) + 2}, "mail": {"DONE": 1}}
+    counts = ast.literal_eval(lines[-1][len("queue: ") :])
+    assert counts == {"default": {"DONE": 2 * len(sizes) + 2}, "mail": {"DONE": 1}}

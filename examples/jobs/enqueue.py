@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
 from app import HERE, digest, fetch, notify, queue, report
 
 from taskgraph import Task, make_now
-
 
 
 def main() -> int:
