@@ -3,6 +3,7 @@
 The public API is what this module exports; everything else is internal.
 """
 
+from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
 from .errors import (
     BlockedError,
     CancelledError,
@@ -12,7 +13,6 @@ from .errors import (
     SerializationError,
     TaskError,
 )
-from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
 from .graph import closure, to_networkx
 from .make import TaskQueue, make, make_later, make_now
 from .queues import (

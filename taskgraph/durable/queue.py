@@ -77,6 +77,19 @@ class DurableQueue(BaseQueue):
                 self._stores.append(store)
         return store
 
+    def reconnect(self) -> None:
+        """Drop this thread's connection, after an error; the next use opens a new one."""
+        store = getattr(self._local, "store", None)
+        self._local.store = None
+        if store is not None:
+            with self._lock:
+                if store in self._stores:
+                    self._stores.remove(store)
+            try:
+                store.close()
+            except Exception:  # already broken
+                pass
+
     # ------------------------------------------------------------ jobs
 
     def task(

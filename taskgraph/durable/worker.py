@@ -108,30 +108,56 @@ class Worker:
         notifier.start()
         log.info("worker %s serving %s on %s (threads %d, processes %s)", self.id, ",".join(self.queues),
                  self.queue.url, self.threads.size, self.processes.size if self.processes else "off")
-        store = self.queue.store
+        pause = 0.0
         try:
             while True:
-                now = time.monotonic()
-                if self._stopping:
-                    if self._drain(now):
+                try:
+                    if self._pass(burst):
                         break
-                elif self._free() > 0 and (self._work_hint or now - self._last_claim > _POLL):
-                    self._claim(store, now)
-                self._start_held()
-                self._handle_events(self._wait(burst))
-                self._flush(store)
-                now = time.monotonic()
-                if now >= self._next_beat:
-                    self._beat(store, now)
-                self._expire(now)
-                if burst and not self._stopping and self._idle(store):
-                    break
+                    pause = 0.0
+                except Exception as exc:  # the store is unreachable, or answered with an error: back off
+                    pause = min(max(pause * 2, 0.5), 10.0)
+                    log.warning("store %s: %s: %s; trying again in %.3g s", self.queue.url, type(exc).__name__,
+                                str(exc).strip().splitlines()[0] if str(exc).strip() else "", pause,
+                                exc_info=log.isEnabledFor(logging.DEBUG))
+                    self.queue.reconnect()
+                    self._sleep(pause)
         finally:
             self._close()
             restore()
         log.info("worker %s stopped: %d done, %d failed, %d retried", self.id, self.finished["DONE"],
                  self.finished["FAILED"], self.finished["retried"])
         return 0
+
+    def _pass(self, burst: bool) -> bool:
+        """One pass of the loop; True when the worker should stop."""
+        store = self.queue.store
+        now = time.monotonic()
+        if self._stopping:
+            if self._drain(now):
+                return True
+        elif self._free() > 0 and (self._work_hint or now - self._last_claim > _POLL):
+            self._claim(store, now)
+        self._start_held()
+        self._handle_events(self._wait(burst))
+        self._flush(store)
+        now = time.monotonic()
+        if now >= self._next_beat:
+            self._beat(store, now)
+        self._expire(now)
+        return burst and not self._stopping and self._idle(store)
+
+    def _sleep(self, seconds: float) -> None:
+        """Pause, but wake for a signal; ends of runs that arrive meanwhile are kept for the next pass."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            try:
+                message = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Empty:
+                return
+            if message is not _WAKE:
+                self.events.put(message)
+                return
 
     def _free(self) -> int:
         free = self.threads.size - self.threads.busy
@@ -275,9 +301,9 @@ class Worker:
             store.set_progress(self.id, run.id, value, text)
         self._progress.clear()
         if self._successes:
-            accepted = set(store.complete(self.id, [(run.id, data) for run, data in self._successes]))
+            accepted = store.complete(self.id, [(run.id, data) for run, data in self._successes])
             self.finished["DONE"] += len(accepted)
-            self._successes.clear()
+            self._successes.clear()  # only now: if the store failed, the results are sent again
 
     def _beat(self, store: Any, now: float) -> None:
         self._next_beat = now + self.lease / 3
@@ -320,7 +346,13 @@ class Worker:
             try:
                 store = store or self.queue._connect()
                 store.wait_for_work(self.queues, 1.0)
-            except Exception:  # the store is away: the loop's own calls will say so
+            except Exception:  # the store is away: the loop's own calls say so; connect again in a while
+                if store is not None:
+                    try:
+                        store.close()
+                    except Exception:  # already broken
+                        pass
+                store = None
                 time.sleep(1.0)
                 continue
             self.events.put(_WAKE)
@@ -374,11 +406,14 @@ class Worker:
         return not self.running
 
     def _close(self) -> None:
-        store = self.queue.store
-        self._handle_events()
-        self._flush(store)
-        if self.running:
-            store.release(self.id, list(self.running))
+        try:
+            store = self.queue.store
+            self._handle_events()
+            self._flush(store)
+            if self.running:
+                store.release(self.id, list(self.running))
+        except Exception as exc:  # the leases will run out and other workers take the jobs
+            log.warning("could not report to %s while stopping: %s", self.queue.url, exc)
         self.threads.close(wait=False)
         if self.processes is not None:
             self.processes.close(wait=False)
