@@ -7,7 +7,6 @@ entry-point group, each entry point naming its factory (``myqueue = mypkg.queues
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import Executor
 from importlib.metadata import entry_points
@@ -37,8 +36,21 @@ def known_schemes() -> list[str]:
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, fit for messages and logs."""
-    return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
+    """``url`` with any password replaced by ``***``, fit for messages and logs.
+
+    The credentials end at the last ``@``, so a password holding ``@`` or ``/`` is hidden whole; when in doubt
+    this hides too much rather than too little.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    if ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    if "/" in user or "?" in user:  # the ':' belongs to a host or path, the '@' to a query: no credentials
+        return url
+    return f"{scheme}://{user}:***@{host}"
 
 
 def open_queue(url: str) -> Queue:

@@ -50,10 +50,12 @@ class Store(ABC):
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         """Add jobs, in one transaction, and wake idle workers.
 
-        A job whose ``key`` the store already has is not added: that job's record is returned instead, unless it
-        FAILED or was CANCELLED, in which case it is reset (new payload and options, attempts 0, no error) and
-        queued again with a ``retry`` event. A new job is PENDING while any job in its ``after`` is not DONE,
-        QUEUED otherwise; FAILED (or CANCELLED) at once if one of them already is.
+        A job whose ``id`` the store already has is not added again: its record is returned (so a call retried after
+        a lost answer is harmless). A job whose ``key`` the store already has is not added: that job's record is
+        returned instead, unless it FAILED or was CANCELLED, in which case it is reset (new payload and options,
+        attempts 0, no error) and queued again with a ``retry`` event. Repeated ids in ``after`` count once. A new
+        job is PENDING while any job in its ``after`` is not DONE, QUEUED otherwise; FAILED (or CANCELLED) at once
+        if one of them already is.
 
         Returns:
             the record of each job, in order.
@@ -61,7 +63,8 @@ class Store(ABC):
 
     @abstractmethod
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
-        """Take back expired leases, then claim up to ``limit`` ready jobs of ``queues`` for ``worker``.
+        """Take back expired leases, then claim up to ``limit`` ready jobs of ``queues`` for ``worker`` (none if
+        ``limit`` is 0 or less).
 
         Claimed jobs become RUNNING with ``worker`` set, ``attempts`` + 1, ``started`` now and a lease of
         ``lease`` seconds, each with a ``dispatch`` event.

@@ -182,6 +182,9 @@ class SQLiteStore(Store):
         return self.get(ids)
 
     def _enqueue_one(self, db: sqlite3.Connection, now: float, job: NewJob) -> str:
+        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
+            return job.id  # enqueued already (a call retried after a lost answer)
+        job.after = list(dict.fromkeys(job.after))
         not_before = max(now + job.delay, job.not_before or 0.0)
         if job.key is not None:
             row = db.execute("SELECT id, status FROM jobs WHERE key = ?", (job.key,)).fetchone()
@@ -237,6 +240,8 @@ class SQLiteStore(Store):
         return waiting, None
 
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
+        if limit <= 0 or not queues:
+            return []
         marks = ", ".join("?" for _ in queues)
 
         def work(db: sqlite3.Connection, now: float) -> list[JobRecord]:

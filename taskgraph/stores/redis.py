@@ -1,0 +1,1045 @@
+"""The Redis store: jobs in one Redis server, shared by any number of processes and machines.
+
+Every change that touches more than one key is one Lua script, run atomically by the server, so no other client
+ever sees half of it; a claim moves a job from its queue's ready set to the running set, marks it RUNNING under
+its worker's lease and records the ``dispatch`` event in one step, so a claimed job is never only in a worker's
+memory. Times (leases, ``not_before``, timestamps) come from the server's clock (``TIME`` inside the scripts),
+never from a client's.
+
+Keys, all under the prefix of the URL's ``?prefix=NAME`` option (default ``taskgraph``):
+
+* ``P:job:ID``: a hash, the job's record (text fields UTF-8, payload and result as they are).
+* ``P:ready:QUEUE``: the QUEUED jobs of a queue that may run now: a sorted set whose members all have score 0 and
+  sort by their bytes: ``priority key (20 digits) + not_before in µs (16) + enqueue sequence (16) + ID``, so the
+  first member is the next job in the contract's order (higher priority, then earlier ``not_before``, then
+  enqueue order). The member is kept in the job hash (``rk``) so a cancel can remove it.
+* ``P:delayed``: QUEUED jobs whose ``not_before`` is still to come, scored by it; a claim moves those due to
+  their ready set.
+* ``P:running``: RUNNING jobs scored by their lease expiry; a claim takes back those expired.
+* ``P:finished``: final jobs scored by when they finished, for :meth:`RedisStore.purge`.
+* ``P:all``: every job scored by its enqueue sequence (``P:seq``), for :meth:`RedisStore.list_jobs`.
+* ``P:events:ID`` (a list of JSON arrays), ``P:edges:ID`` (the set of its dependents), ``P:after:ID`` (the set
+  of its prerequisites), ``P:keys`` (a hash, key -> id), ``P:counts`` (a hash, ``STATUS:queue`` -> how many).
+* ``P:wake:QUEUE``: a short list idle workers block on (``BLPOP``); anything that makes a job of the queue QUEUED
+  pushes to it (at most 16 entries are kept).
+* ``P:changes``: a stream with an entry for every script that changed a status (trimmed to about 10,000);
+  waiting clients block on it (``XREAD``) from the last entry they saw, so no change between two waits is missed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+
+from ..queues.registry import redact
+from .base import Store, StoreError
+from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob
+
+__all__ = ["RedisStore", "open_redis"]
+
+DEFAULT_PREFIX = "taskgraph"
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+_URL_OPTIONS = {
+    "prefix", "socket_connect_timeout", "socket_timeout", "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile",
+    "ssl_keyfile",
+}
+_URL_SHAPE = "write it like redis://[user:password@]host[:port][/db][?prefix=NAME] (rediss:// for TLS)"
+_PURGE_BATCH = 500
+_LIST_CHUNK = 200
+
+#: The hash fields of a record, in :class:`JobRecord` order (the scripts return them so).
+_FIELDS = (
+    "id", "name", "status", "queue", "key", "priority", "payload", "options", "result", "error", "attempts",
+    "lease_losses", "waiting", "not_before", "created", "started", "finished", "worker", "lease_expires",
+    "progress", "progress_message",
+)
+#: The same, with payload and result read from a field that never exists (for list()).
+_LIGHT_FIELDS = tuple("-" if f in ("payload", "result") else f for f in _FIELDS)
+
+# ---------------------------------------------------------------------------------------------- the scripts
+
+_PRELUDE = r"""
+local P = ARGV[1]
+local T = redis.call('TIME')
+local NOW = tonumber(T[1]) + tonumber(T[2]) / 1000000
+local NOW_S = T[1] .. '.' .. string.format('%06d', tonumber(T[2]))
+local NULL = cjson.null
+local FIELDS = {__FIELDS__}
+local WAKE_MAX = 16
+local counts, wakes, changed = {}, {}, false
+
+local function fmt(x) return string.format('%.6f', x) end
+local function jkey(id) return P .. ':job:' .. id end
+local function record(id) return redis.call('HMGET', jkey(id), unpack(FIELDS)) end
+
+local function count(queue, status, d)
+  local f = status .. ':' .. queue
+  counts[f] = (counts[f] or 0) + d
+end
+
+-- a status change, counted per queue and status (from_queue: where it was counted before, if it moved)
+local function moved(queue, from, to, from_queue)
+  if from then count(from_queue or queue, from, -1) end
+  count(queue, to, 1)
+  changed = true
+end
+
+local function event(id, name, source, dest, worker, detail)
+  redis.call('RPUSH', P .. ':events:' .. id,
+    cjson.encode({NOW_S, name, source or NULL, dest, worker or NULL, detail or NULL}))
+end
+
+-- the ready-set member: priority key, not_before (µs) and sequence, fixed-width digits, then the id
+local function rank(pk, nb, seq, id)
+  local us = math.floor(nb * 1000000)
+  if us < 0 then us = 0 elseif us > 9007199254740991 then us = 9007199254740991 end
+  return pk .. string.format('%016.0f', us) .. string.format('%016.0f', tonumber(seq)) .. id
+end
+
+-- a job becomes QUEUED: into its queue's ready set, or the delayed set until nb; returns its ready member
+local function place(id, queue, pk, seq, nb)
+  local rk = rank(pk, nb, seq, id)
+  if nb <= NOW then
+    redis.call('ZADD', P .. ':ready:' .. queue, 0, rk)
+  else
+    redis.call('ZADD', P .. ':delayed', fmt(nb), id)
+  end
+  wakes[queue] = (wakes[queue] or 0) + 1
+  return rk
+end
+
+-- jobs are called by their label: the key if they have one, else the name (rlabel: its Python repr)
+local function blocked_error(label, rlabel, plabel, prlabel, state)
+  return cjson.encode({
+    type = 'taskgraph.errors.BlockedError',
+    message = 'task ' .. rlabel .. ' is blocked: prerequisite ' .. prlabel .. ' is ' .. state,
+    args = {label, {{plabel, state}}},
+    traceback = '',
+  })
+end
+
+-- fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED
+local function cascade(root, state)
+  local ev = (state == 'FAILED') and 'fail' or 'cancel'
+  local todo, head = {root}, 1
+  while head <= #todo do
+    local node = todo[head]
+    head = head + 1
+    local deps = redis.call('SMEMBERS', P .. ':edges:' .. node)
+    if #deps > 0 then
+      local parent = redis.call('HMGET', jkey(node), 'label', 'rlabel')
+      for _, d in ipairs(deps) do
+        local k = jkey(d)
+        local r = redis.call('HMGET', k, 'status', 'queue', 'label', 'rlabel')
+        if r[1] == 'PENDING' then
+          if state == 'FAILED' then
+            redis.call('HSET', k, 'status', state, 'finished', NOW_S,
+              'error', blocked_error(r[3], r[4], parent[1], parent[2], state))
+          else
+            redis.call('HSET', k, 'status', state, 'finished', NOW_S)
+            redis.call('HDEL', k, 'error')
+          end
+          redis.call('ZADD', P .. ':finished', NOW_S, d)
+          moved(r[2], 'PENDING', state)
+          event(d, ev, 'PENDING', state, nil, 'prerequisite ' .. parent[2])
+          todo[#todo + 1] = d
+        end
+      end
+    end
+  end
+end
+
+-- counters, wake-ups and the change stream, once per script
+local function flush()
+  for f, d in pairs(counts) do
+    if d ~= 0 and redis.call('HINCRBY', P .. ':counts', f, d) <= 0 then
+      redis.call('HDEL', P .. ':counts', f)
+    end
+  end
+  for q, n in pairs(wakes) do
+    local k = P .. ':wake:' .. q
+    local tokens = {}
+    for i = 1, math.min(n, WAKE_MAX) do tokens[i] = '1' end
+    redis.call('RPUSH', k, unpack(tokens))
+    redis.call('LTRIM', k, -WAKE_MAX, -1)
+    redis.call('EXPIRE', k, 600)
+  end
+  if changed then
+    redis.call('XADD', P .. ':changes', 'MAXLEN', '~', '10000', '*', 'c', '1')
+  end
+end
+""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in _FIELDS))
+
+# ARGV: prefix, n, then per job: id, name, label, repr(label), own label, repr(own label), queue, priority,
+# priority key, payload, options, has key (1/0), key, delay, not_before ('' for none), number of prerequisites,
+# prerequisites... (label: the key if not None, else the name, as the job is named when it blocks another;
+# own label: key or name, as it is named when it is blocked at once)
+# Returns {1, {record, ...}} or {0, missing prerequisite id}. Nothing is written before every job is planned, so
+# a missing prerequisite leaves the store as it was.
+_ENQUEUE = r"""
+local n = tonumber(ARGV[2])
+local jobs, i = {}, 3
+for j = 1, n do
+  local job = {
+    id = ARGV[i], name = ARGV[i + 1], label = ARGV[i + 2], rlabel = ARGV[i + 3], own = ARGV[i + 4],
+    rown = ARGV[i + 5], queue = ARGV[i + 6], priority = ARGV[i + 7], pk = ARGV[i + 8], payload = ARGV[i + 9],
+    options = ARGV[i + 10], delay = tonumber(ARGV[i + 13]),
+  }
+  if ARGV[i + 11] == '1' then job.key = ARGV[i + 12] end
+  if ARGV[i + 14] ~= '' then job.not_before = tonumber(ARGV[i + 14]) end
+  local na = tonumber(ARGV[i + 15])
+  local after, seen = {}, {}
+  for a = 1, na do
+    local p = ARGV[i + 15 + a]
+    if not seen[p] then
+      seen[p] = true
+      after[#after + 1] = p
+    end
+  end
+  job.after = after
+  i = i + 16 + na
+  jobs[j] = job
+end
+
+-- plan: what each job does, as if the earlier ones of this call were already written
+local sim, simkeys = {}, {}
+local function look(id)
+  local s = sim[id]
+  if s then return s end
+  local r = redis.call('HMGET', jkey(id), 'status', 'label', 'rlabel')
+  if not r[1] then return nil end
+  s = {status = r[1], label = r[2], rlabel = r[3]}
+  sim[id] = s
+  return s
+end
+local function check(after)
+  local waiting = 0
+  for _, p in ipairs(after) do
+    local s = look(p)
+    if not s then return nil, nil, p end
+    if s.status == 'FAILED' or s.status == 'CANCELLED' then return waiting, s, nil end
+    if s.status ~= 'DONE' then waiting = waiting + 1 end
+  end
+  return waiting, nil, nil
+end
+
+local plans = {}
+for j, job in ipairs(jobs) do
+  local plan = nil
+  if job.key then
+    local existing = simkeys[job.key]
+    if not existing then
+      existing = redis.call('HGET', P .. ':keys', job.key)
+      if existing and not look(existing) then existing = nil end
+    end
+    if existing then
+      local s = look(existing)
+      if s.status ~= 'FAILED' and s.status ~= 'CANCELLED' then
+        plan = {kind = 'keep', id = existing}
+      else
+        local w, b, missing = check(job.after)
+        if missing then return {0, missing} end
+        local dest = b and b.status or (w > 0 and 'PENDING' or 'QUEUED')
+        plan = {kind = 'reset', id = existing, job = job, old = s.status, waiting = w, blocker = b, dest = dest}
+        sim[existing] = {status = dest, label = job.label, rlabel = job.rlabel}
+      end
+    end
+  end
+  if not plan then
+    if look(job.id) then
+      plan = {kind = 'keep', id = job.id}  -- the same job enqueued again (a retried call): as it is
+    else
+      local w, b, missing = check(job.after)
+      if missing then return {0, missing} end
+      local dest = b and b.status or (w > 0 and 'PENDING' or 'QUEUED')
+      plan = {kind = 'new', id = job.id, job = job, waiting = w, blocker = b, dest = dest}
+      sim[job.id] = {status = dest, label = job.label, rlabel = job.rlabel}
+      if job.key then simkeys[job.key] = job.id end
+    end
+  end
+  plans[j] = plan
+end
+
+-- write
+for _, plan in ipairs(plans) do
+  if plan.kind ~= 'keep' then
+    local job, id = plan.job, plan.id
+    local k = jkey(id)
+    local nb = NOW + job.delay
+    if job.not_before and job.not_before > nb then nb = job.not_before end
+    local seq, old_queue
+    if plan.kind == 'reset' then
+      local r = redis.call('HMGET', k, 'seq', 'queue')
+      seq, old_queue = r[1], r[2]
+      for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
+        redis.call('SREM', P .. ':edges:' .. p, id)
+      end
+      redis.call('DEL', P .. ':after:' .. id)
+      redis.call('HDEL', k, 'result', 'error', 'started', 'finished', 'worker', 'lease_expires', 'progress',
+        'progress_message', 'rk')
+      redis.call('ZREM', P .. ':finished', id)
+    else
+      seq = redis.call('INCR', P .. ':seq')
+      redis.call('ZADD', P .. ':all', seq, id)
+      if job.key then redis.call('HSET', P .. ':keys', job.key, id) end
+    end
+    for _, p in ipairs(job.after) do
+      redis.call('SADD', P .. ':edges:' .. p, id)
+      redis.call('SADD', P .. ':after:' .. id, p)
+    end
+    local f = {
+      'status', plan.dest, 'name', job.name, 'label', job.label, 'rlabel', job.rlabel, 'queue', job.queue,
+      'priority', job.priority, 'pk', job.pk, 'payload', job.payload, 'options', job.options, 'attempts', '0',
+      'lease_losses', '0', 'waiting', tostring(plan.waiting), 'not_before', fmt(nb),
+    }
+    if plan.kind == 'new' then
+      f[#f + 1] = 'id'; f[#f + 1] = id
+      f[#f + 1] = 'created'; f[#f + 1] = NOW_S
+      f[#f + 1] = 'seq'; f[#f + 1] = tostring(seq)
+      if job.key then f[#f + 1] = 'key'; f[#f + 1] = job.key end
+    end
+    if plan.blocker then
+      local b = plan.blocker
+      f[#f + 1] = 'error'; f[#f + 1] = blocked_error(job.own, job.rown, b.label, b.rlabel, b.status)
+      f[#f + 1] = 'finished'; f[#f + 1] = NOW_S
+      redis.call('ZADD', P .. ':finished', NOW_S, id)
+    elseif plan.dest == 'QUEUED' then
+      f[#f + 1] = 'rk'; f[#f + 1] = place(id, job.queue, job.pk, seq, nb)
+    end
+    redis.call('HSET', k, unpack(f))
+    if plan.kind == 'new' then
+      event(id, 'queue', nil, plan.dest)
+      moved(job.queue, nil, plan.dest)
+    else
+      event(id, 'retry', plan.old, plan.dest, nil, 'submitted again')
+      moved(job.queue, plan.old, plan.dest, old_queue)
+    end
+  end
+end
+flush()
+local out = {}
+for j, plan in ipairs(plans) do out[j] = record(plan.id) end
+return {1, out}
+"""
+
+# ARGV: prefix, worker, lease, limit, MAX_LEASE_LOSSES, number of queues, queues...
+_CLAIM = r"""
+local worker, lease, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_losses, nq = tonumber(ARGV[5]), tonumber(ARGV[6])
+
+-- take back expired leases
+local expired = redis.call('ZRANGEBYSCORE', P .. ':running', '-inf', '(' .. NOW_S, 'LIMIT', 0, 1000)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', P .. ':running', id)
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'worker', 'lease_losses', 'queue', 'pk', 'seq')
+  if r[1] == 'RUNNING' then
+    local losses = tonumber(r[3] or '0') + 1
+    local detail = 'lease of worker ' .. (r[2] or 'None') .. ' expired'
+    if losses >= max_losses then
+      local err = cjson.encode({
+        type = 'taskgraph.errors.TaskError',
+        message = 'its worker was lost ' .. losses .. ' times while running it (lease expired); '
+          .. 'it may be killing its worker',
+        traceback = '',
+      })
+      redis.call('HSET', k, 'status', 'FAILED', 'error', err, 'lease_losses', tostring(losses), 'finished', NOW_S)
+      redis.call('HDEL', k, 'lease_expires')
+      redis.call('ZADD', P .. ':finished', NOW_S, id)
+      moved(r[4], 'RUNNING', 'FAILED')
+      event(id, 'fail', 'RUNNING', 'FAILED', r[2], detail)
+      cascade(id, 'FAILED')
+    else
+      local rk = place(id, r[4], r[5], r[6], NOW)
+      redis.call('HSET', k, 'status', 'QUEUED', 'lease_losses', tostring(losses), 'not_before', NOW_S, 'rk', rk)
+      redis.call('HDEL', k, 'worker', 'lease_expires')
+      moved(r[4], 'RUNNING', 'QUEUED')
+      event(id, 'requeue', 'RUNNING', 'QUEUED', r[2], detail)
+    end
+  end
+end
+
+-- delayed jobs whose time has come go to their ready sets
+local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', NOW_S, 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. ':delayed', id)
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'rk')
+  if r[1] == 'QUEUED' and r[3] then redis.call('ZADD', P .. ':ready:' .. r[2], 0, r[3]) end
+end
+
+-- the first `limit` ready jobs of the queues, in order
+local picked = {}
+if limit > 0 then
+  if nq == 1 then
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. ARGV[7], '-', '+', 'LIMIT', 0, limit)) do
+      picked[#picked + 1] = {m, ARGV[7]}
+    end
+  else
+    local all = {}
+    for qi = 1, nq do
+      local q = ARGV[6 + qi]
+      for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit)) do
+        all[#all + 1] = {m, q, string.sub(m, 1, 52)}
+      end
+    end
+    table.sort(all, function(a, b) return a[3] < b[3] end)
+    for x = 1, math.min(limit, #all) do picked[x] = all[x] end
+  end
+end
+
+local exp_s = fmt(NOW + lease)
+local out = {}
+for _, pq in ipairs(picked) do
+  local m, q = pq[1], pq[2]
+  redis.call('ZREM', P .. ':ready:' .. q, m)
+  local id = string.sub(m, 53)
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, unpack(FIELDS))
+  if r[3] == 'QUEUED' then
+    local attempts = tostring(tonumber(r[11] or '0') + 1)
+    redis.call('HSET', k, 'status', 'RUNNING', 'worker', worker, 'attempts', attempts, 'started', NOW_S,
+      'lease_expires', exp_s)
+    redis.call('ZADD', P .. ':running', exp_s, id)
+    event(id, 'dispatch', 'QUEUED', 'RUNNING', worker, nil)
+    moved(q, 'QUEUED', 'RUNNING')
+    r[3], r[11], r[16], r[18], r[19] = 'RUNNING', attempts, NOW_S, worker, exp_s
+    out[#out + 1] = r
+  end
+end
+flush()
+return out
+"""
+
+# ARGV: prefix, worker, lease, ids...
+_HEARTBEAT = r"""
+local worker = ARGV[2]
+local exp_s = fmt(NOW + tonumber(ARGV[3]))
+local held = {}
+for x = 4, #ARGV do
+  local id = ARGV[x]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'worker')
+  if r[1] == 'RUNNING' and r[2] == worker then
+    redis.call('HSET', k, 'lease_expires', exp_s)
+    redis.call('ZADD', P .. ':running', exp_s, id)
+    held[#held + 1] = id
+  end
+end
+return held
+"""
+
+# ARGV: prefix, worker, id, result, id, result, ...
+_COMPLETE = r"""
+local worker = ARGV[2]
+local accepted = {}
+for x = 3, #ARGV, 2 do
+  local id, result = ARGV[x], ARGV[x + 1]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'worker', 'queue')
+  if r[1] == 'RUNNING' and r[2] == worker then
+    redis.call('HSET', k, 'status', 'DONE', 'result', result, 'finished', NOW_S, 'progress', '1.0')
+    redis.call('HDEL', k, 'lease_expires')
+    redis.call('ZREM', P .. ':running', id)
+    redis.call('ZADD', P .. ':finished', NOW_S, id)
+    moved(r[3], 'RUNNING', 'DONE')
+    event(id, 'done', 'RUNNING', 'DONE', worker, nil)
+    for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+      local dk = jkey(d)
+      local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq')
+      if dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
+        local nb = math.max(tonumber(dr[3]), NOW)
+        local rk = place(d, dr[2], dr[4], dr[5], nb)
+        redis.call('HSET', dk, 'status', 'QUEUED', 'not_before', fmt(nb), 'rk', rk)
+        moved(dr[2], 'PENDING', 'QUEUED')
+        event(d, 'release', 'PENDING', 'QUEUED', worker, nil)
+      end
+    end
+    accepted[#accepted + 1] = id
+  end
+end
+flush()
+return accepted
+"""
+
+# ARGV: prefix, worker, id, error (JSON), retry_in ('' for none), detail
+_FAIL = r"""
+local worker, id, err, retry, detail = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local k = jkey(id)
+local r = redis.call('HMGET', k, 'status', 'worker', 'queue', 'pk', 'seq')
+if r[1] ~= 'RUNNING' or r[2] ~= worker then return 0 end
+redis.call('ZREM', P .. ':running', id)
+if retry ~= '' then
+  local nb = NOW + tonumber(retry)
+  local rk = place(id, r[3], r[4], r[5], nb)
+  redis.call('HSET', k, 'status', 'QUEUED', 'error', err, 'not_before', fmt(nb), 'rk', rk)
+  redis.call('HDEL', k, 'worker', 'lease_expires')
+  moved(r[3], 'RUNNING', 'QUEUED')
+  event(id, 'retry', 'RUNNING', 'QUEUED', worker, detail)
+else
+  redis.call('HSET', k, 'status', 'FAILED', 'error', err, 'finished', NOW_S)
+  redis.call('HDEL', k, 'lease_expires')
+  redis.call('ZADD', P .. ':finished', NOW_S, id)
+  moved(r[3], 'RUNNING', 'FAILED')
+  event(id, 'fail', 'RUNNING', 'FAILED', worker, detail)
+  cascade(id, 'FAILED')
+end
+flush()
+return 1
+"""
+
+# ARGV: prefix, worker, ids...
+_RELEASE = r"""
+local worker = ARGV[2]
+local done = {}
+for x = 3, #ARGV do
+  local id = ARGV[x]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'worker', 'queue', 'pk', 'seq', 'attempts')
+  if r[1] == 'RUNNING' and r[2] == worker then
+    local attempts = math.max(tonumber(r[6] or '0') - 1, 0)
+    local rk = place(id, r[3], r[4], r[5], NOW)
+    redis.call('HSET', k, 'status', 'QUEUED', 'attempts', tostring(attempts), 'not_before', NOW_S, 'rk', rk)
+    redis.call('HDEL', k, 'worker', 'lease_expires')
+    redis.call('ZREM', P .. ':running', id)
+    moved(r[3], 'RUNNING', 'QUEUED')
+    event(id, 'requeue', 'RUNNING', 'QUEUED', worker, 'handed back')
+    done[#done + 1] = id
+  end
+end
+flush()
+return done
+"""
+
+# ARGV: prefix, ids...
+_CANCEL = r"""
+local cancelled = {}
+for x = 2, #ARGV do
+  local id = ARGV[x]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'queue', 'rk')
+  local status = r[1]
+  if status == 'PENDING' or status == 'QUEUED' or status == 'RUNNING' then
+    redis.call('HSET', k, 'status', 'CANCELLED', 'finished', NOW_S)
+    redis.call('HDEL', k, 'lease_expires')
+    if status == 'QUEUED' then
+      if r[3] then redis.call('ZREM', P .. ':ready:' .. r[2], r[3]) end
+      redis.call('ZREM', P .. ':delayed', id)
+    elseif status == 'RUNNING' then
+      redis.call('ZREM', P .. ':running', id)
+    end
+    redis.call('ZADD', P .. ':finished', NOW_S, id)
+    moved(r[2], status, 'CANCELLED')
+    event(id, 'cancel', status, 'CANCELLED', nil, nil)
+    cascade(id, 'CANCELLED')
+    cancelled[#cancelled + 1] = id
+  end
+end
+flush()
+return cancelled
+"""
+
+# ARGV: prefix, worker, id, value, has message (1/0), message
+_PROGRESS = r"""
+local k = jkey(ARGV[3])
+local r = redis.call('HMGET', k, 'status', 'worker')
+if r[1] ~= 'RUNNING' or r[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', k, 'progress', ARGV[4])
+if ARGV[5] == '1' then
+  redis.call('HSET', k, 'progress_message', ARGV[6])
+else
+  redis.call('HDEL', k, 'progress_message')
+end
+changed = true
+flush()
+return 1
+"""
+
+# ARGV: prefix, older_than, batch size. Returns how many were deleted.
+_PURGE = r"""
+local cutoff = NOW - tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', P .. ':finished', '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'key')
+  if r[1] then count(r[2], r[1], -1) end
+  redis.call('DEL', jkey(id), P .. ':events:' .. id)
+  for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
+    redis.call('SREM', P .. ':edges:' .. p, id)
+  end
+  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+    redis.call('SREM', P .. ':after:' .. d, id)
+  end
+  redis.call('DEL', P .. ':after:' .. id, P .. ':edges:' .. id)
+  if r[3] and redis.call('HGET', P .. ':keys', r[3]) == id then redis.call('HDEL', P .. ':keys', r[3]) end
+  redis.call('ZREM', P .. ':all', id)
+  redis.call('ZREM', P .. ':finished', id)
+end
+if #ids > 0 then changed = true end
+flush()
+return #ids
+"""
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def _float(value: bytes | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    return JobRecord(
+        id=row[0].decode(), name=row[1].decode(), status=row[2].decode(), queue=row[3].decode(), key=_text(row[4]),
+        priority=int(row[5]), payload=row[6] or b"", options=json.loads(row[7]), result=row[8],
+        error=json.loads(row[9]) if row[9] else None, attempts=int(row[10]), lease_losses=int(row[11]),
+        waiting=int(row[12]), not_before=float(row[13]), created=float(row[14]), started=_float(row[15]),
+        finished=_float(row[16]), worker=_text(row[17]), lease_expires=_float(row[18]), progress=_float(row[19]),
+        progress_message=_text(row[20]),
+    )
+
+
+def _priority_key(priority: int) -> str:
+    """20 digits that sort the other way round from ``priority`` (higher priority, smaller key)."""
+    if not -(1 << 63) <= priority < (1 << 63):
+        raise ValueError(f"priority must fit in 64 bits (-2**63 .. 2**63-1), not {priority}")
+    return f"{(1 << 63) - 1 - priority:020d}"
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+class RedisStore(Store):
+    """A store in a Redis server (6.2 or newer).
+
+    Args:
+        url: ``redis://[user:password@]host[:port][/db]`` or ``rediss://...`` for TLS, with options
+            ``prefix`` (every key starts with ``PREFIX:``; default ``taskgraph``), ``socket_connect_timeout``
+            (seconds, default 10), ``socket_timeout`` (seconds, default 30) and, for TLS, ``ssl_cert_reqs``
+            (``none``, ``optional``, ``required``), ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``.
+        prefix: the key prefix, overriding the URL's.
+
+    Raises:
+        StoreError: the URL is malformed, or the server does not answer or refuses the credentials.
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str | None = None) -> None:
+        try:
+            import redis
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+        except ImportError as exc:  # pragma: no cover - the extra is missing
+            raise StoreError(f"{redact(url)}: the Redis store needs redis-py: pip install 'redis>=5'") from exc
+        self._redis = redis
+        settings = _parse(url)
+        password = settings.pop("password")
+        self._password = password
+        self.url = _hide(url, password)
+        self.prefix = prefix if prefix is not None else settings.pop("prefix")
+        settings.pop("prefix", None)
+        _check_prefix(self.prefix, self.url)
+        socket_timeout = settings.get("socket_timeout")
+        # blocking reads (BLPOP, XREAD) wait at most this long per command, well inside the socket timeout
+        self._block_cap = 10.0 if socket_timeout is None else max(0.05, min(10.0, socket_timeout / 3))
+        # retry only a connection that broke; a timed-out script may have run, and must not run twice
+        retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(redis.ConnectionError,))
+        # first a probe whose every wait (TCP, TLS handshake, AUTH, the answer) is the connect timeout
+        probe = redis.Redis(
+            password=password, retry=retry, **{**settings, "socket_timeout": settings["socket_connect_timeout"]}
+        )
+        try:
+            probe.ping()
+            version = self._server_version(probe)
+        except Exception as exc:
+            raise self._connect_error(exc) from None
+        finally:
+            probe.close()
+        if version is not None and version < (6, 2):
+            raise StoreError(
+                f"{self.url}: the server runs Redis {'.'.join(map(str, version))}; the Redis store needs 6.2 or "
+                "newer: upgrade the server"
+            )
+        self._client: Any = redis.Redis(password=password, decode_responses=False, retry=retry, **settings)
+        register = self._client.register_script
+        self._enqueue = register(_PRELUDE + _ENQUEUE)
+        self._claim = register(_PRELUDE + _CLAIM)
+        self._heartbeat = register(_PRELUDE + _HEARTBEAT)
+        self._complete = register(_PRELUDE + _COMPLETE)
+        self._fail = register(_PRELUDE + _FAIL)
+        self._release = register(_PRELUDE + _RELEASE)
+        self._cancel = register(_PRELUDE + _CANCEL)
+        self._progress = register(_PRELUDE + _PROGRESS)
+        self._purge = register(_PRELUDE + _PURGE)
+        with self._errors():
+            newest: Any = self._client.xrevrange(self._k("changes"), count=1)
+        self._last_change: bytes = newest[0][0] if newest else b"0-0"
+        self._reported = 0.0  # wait_for_work has reported due delayed jobs and leases up to this server time
+        self._closed = False
+
+    # ------------------------------------------------------------ plumbing
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def _server_version(self, client: Any) -> tuple[int, ...] | None:
+        try:
+            text = client.info("server").get("redis_version")
+        except self._redis.ResponseError:  # INFO disabled (some managed services)
+            return None
+        try:
+            return tuple(int(p) for p in str(text).split(".")[:2])
+        except ValueError:
+            return None
+
+    def _reason(self, exc: BaseException) -> str:
+        text = str(exc).strip() or type(exc).__name__
+        if self._password and self._password in text:
+            text = text.replace(self._password, "***")
+        return text
+
+    def _connect_error(self, exc: BaseException) -> StoreError:
+        redis = self._redis
+        reason = self._reason(exc)
+        refused = isinstance(exc, redis.AuthenticationError) or any(
+            word in reason for word in ("WRONGPASS", "NOAUTH", "NOPERM", "Authentication required", "authenticated")
+        )
+        if refused and self._password is None:
+            return StoreError(
+                f"{self.url}: the Redis server wants credentials ({reason}); put them in the URL: "
+                "redis://:password@host:port/db, or redis://user:password@host:port/db"
+            )
+        if refused:
+            return StoreError(
+                f"{self.url}: the Redis server refused the credentials ({reason}); check the user name and "
+                "password in the URL (redis://user:password@host:port/db)"
+            )
+        if "SSL" in reason or "TLS" in reason:
+            return StoreError(
+                f"{self.url}: the TLS connection failed ({reason}); give the server's CA certificate with "
+                "?ssl_ca_certs=/path/to/ca.pem (or ?ssl_cert_reqs=none to skip verification), and check that the "
+                "server speaks TLS on that port"
+            )
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
+            return StoreError(
+                f"{self.url}: cannot reach the Redis server ({reason}); check that it runs and that the host, "
+                "port and scheme (redis:// or rediss:// for TLS) in the URL are right"
+            )
+        return StoreError(
+            f"{self.url}: the server did not answer as Redis does ({reason}); check that the host and port are "
+            "those of a Redis server, and the scheme (redis:// or rediss:// for TLS)"
+        )
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        redis = self._redis
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreError(
+                f"{self.url}: lost the Redis server ({self._reason(exc)}); check that it runs and is reachable"
+            ) from None
+        except redis.ResponseError as exc:
+            raise StoreError(f"{self.url}: the Redis server refused a command ({self._reason(exc)})") from None
+
+    # ------------------------------------------------------------ writing
+
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        if not jobs:
+            return []
+        args: list[Any] = [self.prefix, len(jobs)]
+        for job in jobs:
+            priority = int(job.priority)
+            label = job.key if job.key is not None else job.name
+            own = job.key or job.name
+            args += [
+                job.id, job.name, label, repr(label), own, repr(own), job.queue, str(priority),
+                _priority_key(priority), job.payload,
+                json.dumps(job.options), "1" if job.key is not None else "0", job.key or "",
+                repr(float(job.delay)), "" if job.not_before is None else repr(float(job.not_before)),
+                len(job.after), *job.after,
+            ]
+        with self._errors():
+            ok, rows = self._enqueue(args=args)
+        if not ok:
+            raise StoreError(f"prerequisite job {rows.decode()!r} is not in the store")
+        return [_record(r) for r in rows]
+
+    def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
+        queues = _unique(queues)
+        if not queues:
+            return []
+        with self._errors():
+            rows = self._claim(
+                args=[self.prefix, worker, repr(float(lease)), int(limit), MAX_LEASE_LOSSES, len(queues), *queues]
+            )
+        return [_record(r) for r in rows]
+
+    def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
+        if not ids:
+            return set()
+        with self._errors():
+            held = self._heartbeat(args=[self.prefix, worker, repr(float(lease)), *ids])
+        return {i.decode() for i in held}
+
+    def complete(self, worker: str, results: Sequence[tuple[str, bytes]]) -> list[str]:
+        if not results:
+            return []
+        args: list[Any] = [self.prefix, worker]
+        for job_id, result in results:
+            args += [job_id, result]
+        with self._errors():
+            accepted = self._complete(args=args)
+        return [i.decode() for i in accepted]
+
+    def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
+        if retry_in is not None:
+            detail = f"{error.get('type')}: {error.get('message')}; again in {retry_in:.3g} s"
+        else:
+            detail = f"{error.get('type')}: {error.get('message')}"
+        retry = "" if retry_in is None else repr(float(retry_in))
+        with self._errors():
+            return bool(self._fail(args=[self.prefix, worker, job_id, json.dumps(error), retry, detail]))
+
+    def release(self, worker: str, ids: Collection[str]) -> list[str]:
+        if not ids:
+            return []
+        with self._errors():
+            done = self._release(args=[self.prefix, worker, *ids])
+        return [i.decode() for i in done]
+
+    def cancel(self, ids: Collection[str]) -> list[str]:
+        if not ids:
+            return []
+        with self._errors():
+            cancelled = self._cancel(args=[self.prefix, *ids])
+        return [i.decode() for i in cancelled]
+
+    def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
+        args = [self.prefix, worker, job_id, repr(float(value)), "0" if message is None else "1", message or ""]
+        with self._errors():
+            return bool(self._progress(args=args))
+
+    def purge(self, older_than: float) -> int:
+        total = 0
+        with self._errors():
+            while True:
+                deleted = int(self._purge(args=[self.prefix, repr(float(older_than)), _PURGE_BATCH]))
+                total += deleted
+                if deleted < _PURGE_BATCH:
+                    return total
+
+    # ------------------------------------------------------------ reading
+
+    def get(self, ids: Sequence[str]) -> list[JobRecord]:
+        if not ids:
+            return []
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hmget(self._k("job", job_id), _FIELDS)
+            rows = pipe.execute()
+        return [_record(r) for r in rows if r[0] is not None]
+
+    def list_jobs(
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+    ) -> list[JobRecord]:
+        if limit == 0:
+            return []
+        filtered = status is not None or name is not None or queue is not None
+        chunk = limit if limit > 0 and not filtered else _LIST_CHUNK
+        found: list[JobRecord] = []
+        start = 0
+        with self._errors():
+            while limit < 0 or len(found) < limit:
+                ids = self._client.zrevrange(self._k("all"), start, start + chunk - 1)
+                if not ids:
+                    break
+                start += len(ids)
+                pipe = self._client.pipeline(transaction=False)
+                for job_id in ids:
+                    pipe.hmget(self._k("job", job_id.decode()), _LIGHT_FIELDS)
+                for row in pipe.execute():
+                    if row[0] is None:
+                        continue
+                    record = _record(row)
+                    if (
+                        (status is None or record.status == status)
+                        and (name is None or record.name == name)
+                        and (queue is None or record.queue == queue)
+                    ):
+                        found.append(record)
+                        if len(found) == limit:
+                            break
+        return found
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        with self._errors():
+            raw = self._client.hgetall(self._k("counts"))
+        counts: dict[str, dict[str, int]] = {}
+        for field, value in raw.items():
+            status, _, queue = field.decode().partition(":")
+            if int(value) > 0:
+                counts.setdefault(queue, {})[status] = int(value)
+        return counts
+
+    def history(self, job_id: str) -> list[Event]:
+        with self._errors():
+            rows = self._client.lrange(self._k("events", job_id), 0, -1)
+        events = []
+        for row in rows:
+            at, event, source, dest, worker, detail = json.loads(row)
+            events.append(Event(float(at), event, source, dest, worker, detail))
+        return events
+
+    # ------------------------------------------------------------ waiting
+
+    def wait(self, timeout: float) -> None:
+        key = self._k("changes")
+        deadline = time.monotonic() + timeout
+        with self._errors():
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                block = max(1, int(min(left, self._block_cap) * 1000))
+                if self._client.xread({key: self._last_change}, count=1, block=block):
+                    break
+            newest = self._client.xrevrange(key, count=1)
+        if newest:
+            self._last_change = newest[0][0]
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        queues = _unique(queues)
+        if timeout <= 0:
+            return
+        deadline = time.monotonic() + timeout
+        with self._errors():
+            # A delayed job coming due or a lease running out pushes no wake-up: wait no longer than until the
+            # next of them, and return at once for one that is due and not yet reported by this object (only
+            # once: a caller that does not claim at once must not spin on it).
+            after = f"({self._reported!r}"
+            pipe = self._client.pipeline(transaction=False)
+            pipe.time()
+            pipe.zrangebyscore(self._k("delayed"), after, "+inf", start=0, num=1, withscores=True)
+            pipe.zrangebyscore(self._k("running"), after, "+inf", start=0, num=1, withscores=True)
+            (seconds, micros), delayed, running = pipe.execute()
+            now = seconds + micros / 1e6
+            due = [score for _, score in delayed + running]
+            if due:
+                if min(due) <= now:
+                    self._reported = now
+                    return
+                deadline = min(deadline, time.monotonic() + min(due) - now + 0.002)
+            keys = [self._k("wake", q) for q in queues]
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                block = max(0.01, min(left, self._block_cap))
+                if not keys:
+                    time.sleep(block)
+                elif self._client.blpop(keys, timeout=block):
+                    return
+
+    def close(self) -> None:
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            self._client.close()
+
+
+# ---------------------------------------------------------------------------------------------- URLs
+
+
+def _hide(url: str, password: str | None) -> str:
+    text = redact(url)
+    if password and password in text:
+        text = text.replace(password, "***")
+    return text
+
+
+def _check_prefix(prefix: str, shown: str) -> None:
+    if not prefix:
+        raise StoreError(f"{shown}: the prefix is empty; give one like ?prefix=myapp, or leave the option out")
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise StoreError(
+            f"{shown}: the prefix {prefix!r} is not valid; use 1 to 100 letters, digits, '_', '-' or '.' "
+            "(no ':' and no wildcards), like ?prefix=myapp"
+        )
+
+
+def _parse(url: str) -> dict[str, Any]:
+    """The redis.Redis keyword arguments a URL names, with ``prefix`` and ``password`` among them."""
+    try:
+        parts = urlsplit(url.strip())
+        password = unquote(parts.password) if parts.password is not None else None
+    except ValueError:
+        parts, password = None, None
+    shown = _hide(url, password)
+    if parts is None:
+        raise StoreError(f"{shown}: not a URL; {_URL_SHAPE}")
+    if parts.scheme.lower() not in ("redis", "rediss"):
+        raise StoreError(f"{shown}: the scheme must be redis:// or rediss:// (TLS); {_URL_SHAPE}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise StoreError(f"{shown}: the port must be a number from 1 to 65535; {_URL_SHAPE}") from None
+    path = unquote(parts.path).strip("/")
+    if path and not path.isdigit():
+        raise StoreError(f"{shown}: the path must be a database number like /0, not {path!r}; {_URL_SHAPE}")
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise StoreError(f"{shown}: the options after '?' are malformed; {_URL_SHAPE}") from None
+    options: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in _URL_OPTIONS:
+            raise StoreError(f"{shown}: unknown option {name!r}; accepted options: {', '.join(sorted(_URL_OPTIONS))}")
+        if name in options:
+            raise StoreError(f"{shown}: the option {name!r} is given twice")
+        options[name] = value
+    settings: dict[str, Any] = {
+        "host": parts.hostname or "localhost",
+        "port": port or 6379,
+        "db": int(path) if path else 0,
+        "username": unquote(parts.username) if parts.username else None,
+        "password": password,
+        "prefix": options.pop("prefix", DEFAULT_PREFIX),
+        "socket_connect_timeout": 10.0,
+        "socket_timeout": 30.0,
+        "socket_keepalive": True,
+    }
+    for name in ("socket_connect_timeout", "socket_timeout"):
+        if name in options:
+            try:
+                seconds = float(options.pop(name))
+            except ValueError:
+                seconds = -1.0
+            if not seconds > 0:
+                raise StoreError(f"{shown}: {name} must be a positive number of seconds, like ?{name}=10")
+            settings[name] = seconds
+    if parts.scheme.lower() == "rediss":
+        settings["ssl"] = True
+        reqs = options.pop("ssl_cert_reqs", "required")
+        if reqs not in ("none", "optional", "required"):
+            raise StoreError(f"{shown}: ssl_cert_reqs must be none, optional or required, not {reqs!r}")
+        settings["ssl_cert_reqs"] = reqs
+        for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+            if name in options:
+                settings[name] = options.pop(name)
+    elif any(name.startswith("ssl_") for name in options):
+        raise StoreError(f"{shown}: ssl_* options need a rediss:// (TLS) URL")
+    _check_prefix(settings["prefix"], shown)
+    return settings
+
+
+def open_redis(url: SplitResult) -> RedisStore:
+    """``redis://[user:password@]host[:port][/db][?prefix=NAME]``, or ``rediss://...`` for TLS."""
+    return RedisStore(url.geturl())
