@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ class GraphDriver:
         self.queue = queue
         self._lock = threading.Lock()
         self._watched: dict[str, Task] = {}  # job id -> task
-        self._keys: dict[str, Task] = {}  # key -> task in flight
+        self._keys: weakref.WeakValueDictionary[str, Task] = weakref.WeakValueDictionary()  # key -> last task
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -63,12 +64,12 @@ class GraphDriver:
         key = queue.key_of(task)
         with self._lock:
             other = self._keys.get(key)
-            if other is not None and other is not task and other.state not in FINAL_STATES:
-                raise TypeError(
-                    f"task {task.name!r}: another task in flight has the key {key!r}; give tasks distinct names "
-                    "or keys"
-                )
             self._keys[key] = task
+        if other is not None and other is not task and (other.state not in FINAL_STATES or _connected(task, other)):
+            raise TypeError(
+                f"task {task.name!r}: task {other.name!r} of the same graph has the key {key!r} too, and a key names "
+                "one job in the store; give the tasks distinct names or keys"
+            )
         payload = queue.serializer.encode_call(task.name, task.args, dict(task.kwargs))
         options = job.options
         return NewJob(
@@ -197,6 +198,21 @@ class GraphDriver:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
+
+
+def _connected(a: Task, b: Task) -> bool:
+    """Whether ``b`` is in ``a``'s graph: reachable through prerequisites and dependents."""
+    seen = {a}
+    todo = [a]
+    while todo:
+        t = todo.pop()
+        for u in (*t._prereqs, *t._dependents):
+            if u is b:
+                return True
+            if u not in seen:
+                seen.add(u)
+                todo.append(u)
+    return False
 
 
 def _resolve_when_final(future: Future[list[Task]], tasks: list[Task]) -> None:

@@ -185,11 +185,11 @@ class Worker:
             job = self.queue.job(record.name)
             if job is None:
                 job = self._import_job(record.name)
+            self.queue.decode(record, None)  # refuses a payload written by another serializer
             if options.mode == "process":
                 if self.processes is None:
                     raise RuntimeError("process jobs need the worker started as `taskgraph worker MODULE:QUEUE`")
                 return Run(record, options)
-            self.queue.decode(record, None)  # refuses a payload written by another serializer
             args, kwargs = self.queue.serializer.decode_call(record.payload)
             return Run(record, options, job.func, args, kwargs)
         except Exception as exc:

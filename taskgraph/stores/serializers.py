@@ -46,7 +46,18 @@ class Serializer:
             raise
 
     def decode_call(self, data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        record = self.loads(data)
+        """The arguments of a payload.
+
+        Raises:
+            SerializationError: the payload cannot be read as a call record of this serializer.
+        """
+        try:
+            record = self.loads(data)
+        except Exception as exc:
+            raise SerializationError(
+                f"the payload cannot be read as {self.name} ({type(exc).__name__}: {exc}); it was written by "
+                "something else, or damaged"
+            ) from None
         if not isinstance(record, dict) or not isinstance(record.get("v"), int):
             raise SerializationError("the payload is not a taskgraph call record")
         if record["v"] > WIRE_VERSION:

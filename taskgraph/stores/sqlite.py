@@ -182,8 +182,6 @@ class SQLiteStore(Store):
         return self.get(ids)
 
     def _enqueue_one(self, db: sqlite3.Connection, now: float, job: NewJob) -> str:
-        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
-            return job.id  # enqueued already (a call retried after a lost answer)
         job.after = list(dict.fromkeys(job.after))
         not_before = max(now + job.delay, job.not_before or 0.0)
         if job.key is not None:
@@ -208,6 +206,8 @@ class SQLiteStore(Store):
                 )
                 self._events(db, [(job_id, now, "retry", status, dest, None, "submitted again")])
                 return str(job_id)
+        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
+            return job.id  # enqueued already (a call retried after a lost answer)
         waiting, blocked = self._waiting(db, job.after)
         dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
         db.execute(
