@@ -1,8 +1,10 @@
 """Where a worker runs jobs: a thread pool, worker processes it can kill, and an event loop.
 
 Each runner takes a :class:`Run` and reports back through the worker's ``events`` queue, from its own threads:
-``("done", run, ok, data)`` when the job's function ends (``data`` the encoded result, or an error dict) and
-``("progress", run, value, message)`` when it reports progress. A runner never touches the store.
+``("done", run, ok, data)`` when the job's function ends (``data`` the encoded result, or an error dict),
+``("progress", run, value, message)`` when it reports progress, and (processes only) ``("started", run)`` when a
+worker process has the job in hand, so that its timeout does not count the process's start. A runner never
+touches the store.
 """
 
 from __future__ import annotations
@@ -199,6 +201,7 @@ def _child(spec: str, conn: Any) -> None:
         except Exception as exc:
             conn.send(("done", token, False, encode_error(exc)))
             continue
+        conn.send(("started", token))
         ok, data = run_job(queue, name, job.func, args, kwargs, report)
         conn.send(("done", token, ok, data))
 
@@ -235,6 +238,8 @@ class _Slot:
                 continue
             if kind == "progress":
                 self.events.put(("progress", run, rest[0], rest[1]))
+            elif kind == "started":
+                self.events.put(("started", run))
             else:
                 self.events.put(("done", run, rest[0], rest[1]))
 

@@ -39,6 +39,7 @@ __all__ = ["Worker"]
 
 log = logging.getLogger("taskgraph.worker")
 _WAKE = ("wake",)
+_PROCESS_START = 60.0  # seconds a new worker process may take to import the app before its job's clock starts
 _POLL = 0.25  # claim at least this often (seconds) while there is room: delayed jobs come due, leases expire
 
 
@@ -232,7 +233,10 @@ class Worker:
                 waiting.append(run)
                 continue
             if run.options.timeout is not None:
-                run.deadline = time.monotonic() + run.options.timeout
+                # a process job's clock starts when its process starts it (see "started"); until then it has
+                # a minute to get a process going
+                startup = _PROCESS_START if run.options.mode == "process" else 0.0
+                run.deadline = time.monotonic() + run.options.timeout + startup
             self.running[run.id] = run
             runner.start(run)
         self.held = waiting
@@ -245,6 +249,8 @@ class Worker:
         if not self._stopping and self._free() > 0 and self._work_hint:
             return None
         deadlines = [self._next_beat] + [r.deadline for r in self.running.values() if r.deadline is not None]
+        if self._stopping:
+            deadlines.append(self._stop_at)
         timeout = max(0.0, min(deadlines) - time.monotonic())
         if not self._stopping and self._free() > 0:
             timeout = min(timeout, max(0.0, self._last_claim + _POLL - time.monotonic()))
@@ -271,6 +277,10 @@ class Worker:
                 _, run, value, text = message
                 if not run.stale:
                     self._progress[run.id] = (run, value, text)
+            elif kind == "started":
+                run = message[1]
+                if not run.stale and run.options.timeout is not None:
+                    run.deadline = time.monotonic() + run.options.timeout
             elif kind == "done":
                 self._ended(message[1], message[2], message[3])
 
