@@ -91,6 +91,7 @@ class Worker:
         self._progress: dict[str, tuple[Run, float, str | None]] = {}
         self._signals = 0
         self._stopping = False
+        self._finished = threading.Event()  # run() has returned: the notifier thread ends too
         self._stop_at = float("inf")
         self._work_hint = True
         self._last_claim = 0.0
@@ -124,8 +125,9 @@ class Worker:
                     self.queue.reconnect()
                     self._sleep(pause)
         finally:
+            self._finished.set()
             self._close()
-            restore()
+            restore()  # the notifier sees _finished and ends by itself within a second
         log.info("worker %s stopped: %d done, %d failed, %d retried", self.id, self.finished["DONE"],
                  self.finished["FAILED"], self.finished["retried"])
         return 0
@@ -352,7 +354,7 @@ class Worker:
     def _notify(self) -> None:
         """Wait on the store for new work and wake the loop; its own connection."""
         store = None
-        while not self._stopping:
+        while not self._stopping and not self._finished.is_set():
             try:
                 store = store or self.queue._connect()
                 store.wait_for_work(self.queues, 1.0)
@@ -363,7 +365,7 @@ class Worker:
                     except Exception:  # already broken
                         pass
                 store = None
-                time.sleep(1.0)
+                self._finished.wait(1.0)
                 continue
             self.events.put(_WAKE)
         if store is not None:

@@ -182,7 +182,7 @@ class SQLiteStore(Store):
         return self.get(ids)
 
     def _enqueue_one(self, db: sqlite3.Connection, now: float, job: NewJob) -> str:
-        job.after = list(dict.fromkeys(job.after))
+        after = list(dict.fromkeys(job.after))
         not_before = max(now + job.delay, job.not_before or 0.0)
         if job.key is not None:
             row = db.execute("SELECT id, status FROM jobs WHERE key = ?", (job.key,)).fetchone()
@@ -191,8 +191,8 @@ class SQLiteStore(Store):
                 if status not in ("FAILED", "CANCELLED"):
                     return str(job_id)
                 db.execute("DELETE FROM edges WHERE dependent = ?", (job_id,))
-                self._add_edges(db, job_id, job.after)
-                waiting, blocked = self._waiting(db, job.after)
+                self._add_edges(db, job_id, after)
+                waiting, blocked = self._waiting(db, after)
                 dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
                 label = job.key or job.name
                 db.execute(
@@ -208,7 +208,7 @@ class SQLiteStore(Store):
                 return str(job_id)
         if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
             return job.id  # enqueued already (a call retried after a lost answer)
-        waiting, blocked = self._waiting(db, job.after)
+        waiting, blocked = self._waiting(db, after)
         dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
         db.execute(
             "INSERT INTO jobs (id, key, name, queue, status, priority, payload, options, error, waiting, "
@@ -217,7 +217,7 @@ class SQLiteStore(Store):
              _blocked(job.key or job.name, blocked[0], blocked[1]) if blocked else None, waiting, not_before, now,
              now if blocked else None),
         )
-        self._add_edges(db, job.id, job.after)
+        self._add_edges(db, job.id, after)
         self._events(db, [(job.id, now, "queue", None, dest, None, None)])
         return job.id
 
