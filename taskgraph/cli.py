@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 
 try:
     import click
@@ -57,12 +56,14 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.UsageError("--queues names no queue")
-    code = Worker(queue, app=app, threads=threads, processes=processes, concurrency=concurrency, queues=names,
-                  lease=lease, grace=grace, batch=batch).run(burst=burst)
-    logging.shutdown()
-    sys.stdout.flush()
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        os._exit(code)  # a job thread that cannot be stopped must not keep the worker alive after it is done
+    runner = Worker(queue, app=app, threads=threads, processes=processes, concurrency=concurrency, queues=names,
+                    lease=lease, grace=grace, batch=batch)
+    code = runner.run(burst=burst)
+    if runner.threads.busy:  # a job thread that cannot be stopped must not keep the worker alive after it is done
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -41,6 +41,7 @@ class Run:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     deadline: float | None = None  # monotonic time by which it must end
+    began: float = 0.0  # monotonic time it was handed to its runner
     stale: bool = False  # timed out, cancelled or lost: whatever it reports is dropped
     handle: Any = None  # the runner's grip on it: a slot, a future
 
@@ -93,7 +94,8 @@ class ThreadRunner:
         """Threads cannot be stopped; the run is already marked stale by the worker."""
 
     def close(self, wait: bool) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        """Stop the pool; idle threads are joined (quick), a thread still running a job is left behind."""
+        self._pool.shutdown(wait=wait or self.busy == 0, cancel_futures=True)
 
 
 class AsyncRunner:

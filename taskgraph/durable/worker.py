@@ -41,6 +41,9 @@ log = logging.getLogger("taskgraph.worker")
 _WAKE = ("wake",)
 _PROCESS_START = 60.0  # seconds a new worker process may take to import the app before its job's clock starts
 _POLL = 0.25  # claim at least this often (seconds) while there is room: delayed jobs come due, leases expire
+_BURST_PATIENCE = 30  # seconds a burst worker keeps trying a failing store before it gives up
+_REPORT_BATCH = 16  # results reported to the store at once, at most
+_REPORT_WAIT = 0.002  # seconds a result may wait for others to be reported with it
 
 
 class Worker:
@@ -95,6 +98,9 @@ class Worker:
         self._stop_at = float("inf")
         self._work_hint = True
         self._last_claim = 0.0
+        self._mean_run = 0.0  # seconds a run takes, a moving average
+        self._store: Any = None  # the loop's own connection, tuned for_worker(); see the store property
+        self._first_success = 0.0  # when the oldest result not yet reported came in
         self._next_beat = 0.0
 
     # ------------------------------------------------------------ the loop
@@ -103,7 +109,7 @@ class Worker:
         """Serve until stopped (or, with ``burst``, until the served queues hold no unfinished job).
 
         Returns:
-            the exit status: 0.
+            the exit status: 0, or 1 when a burst worker gave up on a store that kept failing.
         """
         restore = self._catch_signals()
         notifier = threading.Thread(target=self._notify, daemon=True, name="taskgraph-notifier")
@@ -111,18 +117,26 @@ class Worker:
         log.info("worker %s serving %s on %s (threads %d, processes %s)", self.id, ",".join(self.queues),
                  self.queue.url, self.threads.size, self.processes.size if self.processes else "off")
         pause = 0.0
+        failing_since = None
+        status = 0
         try:
             while True:
                 try:
                     if self._pass(burst):
                         break
-                    pause = 0.0
+                    pause, failing_since = 0.0, None
                 except Exception as exc:  # the store is unreachable, or answered with an error: back off
+                    failing_since = failing_since or time.monotonic()
+                    if burst and time.monotonic() - failing_since > _BURST_PATIENCE:
+                        log.error("store %s kept failing for %d s: %s; giving up", self.queue.url,
+                                  _BURST_PATIENCE, exc)
+                        status = 1
+                        break
                     pause = min(max(pause * 2, 0.5), 10.0)
                     log.warning("store %s: %s: %s; trying again in %.3g s", self.queue.url, type(exc).__name__,
                                 str(exc).strip().splitlines()[0] if str(exc).strip() else "", pause,
                                 exc_info=log.isEnabledFor(logging.DEBUG))
-                    self.queue.reconnect()
+                    self._reconnect()
                     self._sleep(pause)
         finally:
             self._finished.set()
@@ -130,11 +144,11 @@ class Worker:
             restore()  # the notifier sees _finished and ends by itself within a second
         log.info("worker %s stopped: %d done, %d failed, %d retried", self.id, self.finished["DONE"],
                  self.finished["FAILED"], self.finished["retried"])
-        return 0
+        return status
 
     def _pass(self, burst: bool) -> bool:
         """One pass of the loop; True when the worker should stop."""
-        store = self.queue.store
+        store = self.store
         now = time.monotonic()
         if self._stopping:
             if self._drain(now):
@@ -150,6 +164,23 @@ class Worker:
         self._expire(now)
         return burst and not self._stopping and self._idle(store)
 
+    @property
+    def store(self) -> Any:
+        """The loop's own connection to the store, opened on first use and tuned for a worker: never shared with
+        code that enqueues."""
+        if self._store is None:
+            self._store = self.queue._connect()
+            self._store.for_worker()
+        return self._store
+
+    def _reconnect(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception:  # already broken
+                pass
+
     def _sleep(self, seconds: float) -> None:
         """Pause, but wake for a signal; ends of runs that arrive meanwhile are kept for the next pass."""
         deadline = time.monotonic() + seconds
@@ -162,12 +193,20 @@ class Worker:
                 self.events.put(message)
                 return
 
+    def _slots(self) -> int:
+        """Jobs this worker can run at once: threads and processes, and coroutines once async jobs come."""
+        slots = self.threads.size + (self.processes.size if self.processes is not None else 0)
+        return slots + (self.concurrency if self.coroutines is not None else 0)
+
     def _free(self) -> int:
-        free = self.threads.size - self.threads.busy
-        if self.processes is not None:
-            free += self.processes.size - self.processes.busy
-        free += self.concurrency - (self.coroutines.busy if self.coroutines else 0)
-        return min(free, self.batch) - len(self.held)
+        """How many jobs to claim now. Claims wait until fewer jobs are held than there are slots; then, for
+        short jobs (under 5 ms on average) a whole batch is taken, so the store is asked once per batch; for
+        longer ones only enough to fill the slots, so other workers are not kept waiting for held jobs."""
+        slots = self._slots()
+        if len(self.held) >= slots:
+            return 0
+        target = max(slots, self.batch) if self._mean_run < 0.005 else slots
+        return max(min(target, self.batch + slots) - len(self.held) - len(self.running), 0)
 
     def _claim(self, store: Any, now: float) -> None:
         want = self._free()
@@ -197,7 +236,7 @@ class Worker:
             return Run(record, options, job.func, args, kwargs)
         except Exception as exc:
             log.error("job %s (%s) cannot run: %s", record.id, record.name, exc)
-            self.queue.store.fail(self.id, record.id, encode_error(exc, ""), None)
+            self.store.fail(self.id, record.id, encode_error(exc, ""), None)
             self.finished["FAILED"] += 1
             return None
 
@@ -240,6 +279,7 @@ class Worker:
                 startup = _PROCESS_START if run.options.mode == "process" else 0.0
                 run.deadline = time.monotonic() + run.options.timeout + startup
             self.running[run.id] = run
+            run.began = time.monotonic()
             runner.start(run)
         self.held = waiting
 
@@ -251,6 +291,8 @@ class Worker:
         if not self._stopping and self._free() > 0 and self._work_hint:
             return None
         deadlines = [self._next_beat] + [r.deadline for r in self.running.values() if r.deadline is not None]
+        if self._successes:
+            deadlines.append(self._first_success + _REPORT_WAIT)
         if self._stopping:
             deadlines.append(self._stop_at)
         timeout = max(0.0, min(deadlines) - time.monotonic())
@@ -291,28 +333,38 @@ class Worker:
         if run.stale or self.running.get(run.id) is not run:
             return
         del self.running[run.id]
+        self._mean_run += (time.monotonic() - run.began - self._mean_run) * 0.1
         pending = self._progress.pop(run.id, None)
         if ok:
             if pending is not None:  # written before the end, so the last message stays
-                self.queue.store.set_progress(self.id, run.id, pending[1], pending[2])
+                self.store.set_progress(self.id, run.id, pending[1], pending[2])
+            if not self._successes:
+                self._first_success = time.monotonic()
             self._successes.append((run, data))
         else:
             self._failed(run, data)
 
     def _failed(self, run: Run, error: dict[str, str], final: bool = False) -> None:
         retry_in = None if final else run.options.retry_in(run.record.attempts)
-        if self.queue.store.fail(self.id, run.id, error, retry_in):
+        if self.store.fail(self.id, run.id, error, retry_in):
             key = "FAILED" if retry_in is None else "retried"
             self.finished[key] += 1
             log.log(logging.WARNING if retry_in is None else logging.INFO, "job %s (%s) %s: %s: %s", run.id,
                     run.record.name, "failed" if retry_in is None else f"will retry in {retry_in:.3g} s",
                     error.get("type"), error.get("message"))
 
-    def _flush(self, store: Any) -> None:
+    def _flush(self, store: Any, force: bool = False) -> None:
+        """Report progress, and results in batches: at 16, once the oldest has waited 2 ms, or when forced."""
         for run, value, text in list(self._progress.values()):
             store.set_progress(self.id, run.id, value, text)
         self._progress.clear()
-        if self._successes:
+        due = (
+            force
+            or not (self.running or self.held)  # nothing else will end soon: no batch to wait for
+            or len(self._successes) >= _REPORT_BATCH
+            or time.monotonic() >= self._first_success + _REPORT_WAIT
+        )
+        if self._successes and due:
             accepted = store.complete(self.id, [(run.id, data) for run, data in self._successes])
             self.finished["DONE"] += len(accepted)
             self._successes.clear()  # only now: if the store failed, the results are sent again
@@ -342,8 +394,10 @@ class Worker:
             self._failed(run, error)
 
     def _idle(self, store: Any) -> bool:
-        if self.running or self.held or self._successes or not self.events.empty():
+        if self.running or self.held or not self.events.empty():
             return False
+        if self._successes:
+            self._flush(store, force=True)
         counts = store.stats()
         return not any(
             counts.get(q, {}).get(status) for q in self.queues for status in ("PENDING", "QUEUED", "RUNNING")
@@ -403,7 +457,7 @@ class Worker:
 
     def _drain(self, now: float) -> bool:
         """Shut down step by step; True once nothing is left."""
-        store = self.queue.store
+        store = self.store
         if self.held:
             store.release(self.id, [r.id for r in self.held])
             self.held.clear()
@@ -419,9 +473,9 @@ class Worker:
 
     def _close(self) -> None:
         try:
-            store = self.queue.store
+            store = self.store
             self._handle_events()
-            self._flush(store)
+            self._flush(store, force=True)
             if self.running:
                 store.release(self.id, list(self.running))
         except Exception as exc:  # the leases will run out and other workers take the jobs
@@ -431,3 +485,4 @@ class Worker:
             self.processes.close(wait=False)
         if self.coroutines is not None:
             self.coroutines.close(wait=False)
+        self._reconnect()  # closes the loop's connection

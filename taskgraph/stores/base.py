@@ -161,6 +161,11 @@ class Store(ABC):
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         """Block until a job of ``queues`` may have become ready, or ``timeout`` seconds. Used by idle workers."""
 
+    def for_worker(self) -> None:  # noqa: B027 - optional: a store with nothing to tune inherits this
+        """Tune this connection for a worker's claims and reports, which may trade the last moments of durability
+        for speed because leases repair what a crash of the store loses: a lost claim is claimed again, a lost
+        result is run again. Enqueues must never be made on such a connection. Does nothing by default."""
+
     @abstractmethod
     def close(self) -> None:
         """Release connections."""

@@ -512,6 +512,7 @@ class PostgresStore(Store):
         self._changed = False  # a notification on the changes channel not yet reported by wait()
         self._ready: set[str] = set()  # queues named on the work channel not yet reported by wait_for_work()
         self._conn = self._connect()
+        self._worker_session = False
         try:
             self._schema_sql = sql.Identifier(self.schema).as_string(self._conn)
             self._q = self._statements()
@@ -585,7 +586,16 @@ class PostgresStore(Store):
             self._conn.close()
             self._conn = self._connect()
             self._listening.clear()
+            if self._worker_session:
+                self._conn.execute("SET synchronous_commit TO off")
         return self._conn
+
+    def for_worker(self) -> None:
+        """Commit a worker's claims and reports without waiting for the WAL to reach the disk
+        (``synchronous_commit = off``): a crash of the server may lose the last moments of them, never corrupt
+        anything, and leases run those jobs again. Saves a disk flush per claim and per batch of results."""
+        self._worker_session = True
+        self._connection().execute("SET synchronous_commit TO off")
 
     def _statements(self) -> dict[str, str]:
         found = {name: value for name, value in globals().items() if name.startswith("_Q_")}
