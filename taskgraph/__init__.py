@@ -3,6 +3,8 @@
 The public API is what this module exports; everything else is internal.
 """
 
+from typing import Any
+
 from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
 from .errors import (
     BlockedError,
@@ -15,23 +17,26 @@ from .errors import (
 )
 from .graph import closure, to_networkx
 from .make import TaskQueue, make, make_later, make_now
-from .queues import (
-    AsyncioQueue,
-    BaseQueue,
-    ExecutorQueue,
-    InlineQueue,
-    ProcessQueue,
-    Queue,
-    ThreadQueue,
-    open_queue,
-    register_scheme,
-)
+from .queues import BaseQueue, Queue, open_queue, register_scheme
 from .render import tasks_as_dot, tasks_as_svg
 from .states import State
 from .stores import StoreError
 from .task import Task, Transition
 
 __version__ = "0.1.0"
+
+_LAZY = {"InlineQueue", "ThreadQueue", "ProcessQueue", "AsyncioQueue", "ExecutorQueue"}
+
+
+def __getattr__(name: str) -> Any:
+    """The queue classes load on first use (asyncio and multiprocessing are slow to import)."""
+    if name in _LAZY:
+        from . import queues
+
+        value = getattr(queues, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Task",

@@ -1,12 +1,15 @@
-"""Where tasks run: the queue protocol, the local queues, and the URL registry."""
+"""Where tasks run: the queue protocol, the local queues, and the URL registry.
 
-from .aio import AsyncioQueue
+The queue classes load on first use, so that ``import taskgraph`` does not pay for asyncio or multiprocessing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .base import BaseQueue, Queue, execute, finish, start
-from .executor import ExecutorQueue
-from .inline import InlineQueue
-from .processes import ProcessQueue
 from .registry import as_queue, known_schemes, open_queue, redact, register_scheme
-from .threads import ThreadQueue
 
 __all__ = [
     "Queue",
@@ -25,3 +28,20 @@ __all__ = [
     "as_queue",
     "redact",
 ]
+
+_LAZY = {
+    "InlineQueue": "inline",
+    "ThreadQueue": "threads",
+    "ProcessQueue": "processes",
+    "AsyncioQueue": "aio",
+    "ExecutorQueue": "executor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

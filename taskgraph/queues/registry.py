@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
@@ -26,6 +25,13 @@ _FACTORIES: dict[str, Factory] = {}
 def register_scheme(scheme: str, factory: Factory) -> None:
     """Make ``open_queue`` answer URLs of ``scheme`` with ``factory(parsed_url)``."""
     _FACTORIES[scheme.lower()] = factory
+
+
+def entry_points(group: str) -> Any:
+    """Installed plugins' entry points (importlib.metadata loads only when a plugin is looked for)."""
+    from importlib.metadata import entry_points as found
+
+    return found(group=group)
 
 
 def known_schemes() -> list[str]:
