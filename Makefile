@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out
 
-.PHONY: demo test install graphviz bench lint docs clean
+.PHONY: demo test install graphviz bench bench-queues lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: install graphviz
 
 bench: install
 	$(PY) benchmarks/dag_overhead.py
+
+bench-queues: install
+	$(PY) benchmarks/queue_throughput.py
 
 lint: install
 	$(PY) -m pip install -q ruff mypy
