@@ -1,0 +1,401 @@
+"""The SQL of the PostgreSQL store: its schema and every statement, kept apart from the Python that runs them.
+
+``{s}`` stands for the quoted schema name and ``{now}`` for the server's clock; :class:`PostgresStore` fills them in
+once per store. Statement names start with ``_Q_``.
+"""
+
+from __future__ import annotations
+
+# The server's clock, in epoch seconds, fixed for the duration of one statement.
+_NOW = "extract(epoch FROM statement_timestamp())::float8"
+
+_COLUMNS = (
+    "id", "name", "status", "queue", "key", "priority", "payload", "options", "result", "error", "attempts",
+    "lease_losses", "waiting", "not_before", "created", "started", "finished", "worker", "lease_expires", "progress",
+    "progress_message",
+)
+_COLS = ", ".join(_COLUMNS)
+_COLS_J = ", ".join(f"j.{c}" for c in _COLUMNS)
+_LIGHT_COLS = _COLS.replace("payload", "''::bytea").replace("result,", "NULL::bytea,")
+
+_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS {s}",
+    "CREATE TABLE IF NOT EXISTS {s}.taskgraph_meta (key text PRIMARY KEY, value text NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS {s}.jobs (
+        seq bigserial PRIMARY KEY,
+        id text NOT NULL CONSTRAINT jobs_id_unique UNIQUE,
+        key text CONSTRAINT jobs_key_unique UNIQUE,
+        name text NOT NULL,
+        queue text NOT NULL,
+        status text NOT NULL,
+        priority bigint NOT NULL DEFAULT 0,
+        payload bytea NOT NULL,
+        options text NOT NULL,
+        result bytea,
+        error text,
+        attempts integer NOT NULL DEFAULT 0,
+        lease_losses integer NOT NULL DEFAULT 0,
+        waiting integer NOT NULL DEFAULT 0,
+        not_before float8 NOT NULL,
+        created float8 NOT NULL,
+        started float8,
+        finished float8,
+        worker text,
+        lease_expires float8,
+        progress float8,
+        progress_message text
+    ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000,
+            autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 1000)""",
+    "CREATE INDEX IF NOT EXISTS jobs_ready ON {s}.jobs (queue, priority DESC, not_before, seq) "
+    "WHERE status = 'QUEUED'",
+    # These two have predicates no other query implies, so that the planner never prefers them where it should not:
+    # claims walk jobs_ready in claim order, completions find their rows by id. (Only QUEUED jobs have waiting = 0
+    # and only RUNNING ones a lease.)
+    "CREATE INDEX IF NOT EXISTS jobs_due ON {s}.jobs (queue, not_before) WHERE status = 'QUEUED' AND waiting = 0",
+    "CREATE INDEX IF NOT EXISTS jobs_leases ON {s}.jobs (lease_expires) WHERE lease_expires IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON {s}.jobs (finished) WHERE finished IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS {s}.edges (
+        prereq text NOT NULL, dependent text NOT NULL, PRIMARY KEY (prereq, dependent)
+    )""",
+    "CREATE INDEX IF NOT EXISTS edges_dependent ON {s}.edges (dependent)",
+    """CREATE TABLE IF NOT EXISTS {s}.events (
+        seq bigserial, job text NOT NULL, at float8 NOT NULL, event text NOT NULL, source text, dest text NOT NULL,
+        worker text, detail text
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_job ON {s}.events (job, seq)",
+]
+
+# ---------------------------------------------------------------------------------------------------- statements
+# {s} is the schema (an Identifier), {now} the server's clock; every value is a parameter.
+
+_Q_VERSION = "SELECT value FROM {s}.taskgraph_meta WHERE key = 'schema'"
+
+_Q_TABLES = (
+    "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = %s AND c.relname = ANY(%s::text[])"
+)
+
+# Take back expired leases: QUEUED again, with their events and notifications; those out of chances are only
+# reported (doomed), and failed right after with their descendants. The scans run only when the earliest lease has
+# expired: min() over jobs_leases is a plain index scan that stops at the first live entry and marks the entries of
+# dead row versions (completed jobs' old RUNNING versions) dead on its way, where a scan of the whole expired range
+# would visit them all again at every claim until VACUUM.
+_Q_RECOVER = """
+WITH lapsed AS (
+    SELECT min(lease_expires) < {now} AS found FROM {s}.jobs WHERE lease_expires IS NOT NULL
+), rec AS (
+    UPDATE {s}.jobs j SET status = 'QUEUED', lease_losses = j.lease_losses + 1, worker = NULL,
+        lease_expires = NULL, not_before = {now}
+    FROM (SELECT seq, worker FROM {s}.jobs
+          WHERE (SELECT found FROM lapsed) AND lease_expires < {now} AND status = 'RUNNING'
+            AND lease_losses + 1 < %(max)s::int
+          FOR UPDATE SKIP LOCKED) x
+    WHERE j.seq = x.seq
+    RETURNING j.id, j.queue, x.worker AS owner
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'requeue', 'RUNNING', 'QUEUED', owner, 'lease of worker ' || owner || ' expired' FROM rec
+), note AS (
+    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
+        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM rec
+        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM rec LIMIT 1) x) y
+)
+SELECT array_agg(id), (SELECT n FROM note) FROM {s}.jobs
+WHERE (SELECT found FROM lapsed) AND lease_expires < {now} AND status = 'RUNNING'
+  AND lease_losses + 1 >= %(max)s::int
+"""
+
+# Claim. With gate, when a lease has expired (the same probe as above) it claims nothing and answers so: the store
+# then takes the leases back and claims in one transaction, as if the recovery had come first, which it would
+# otherwise be a no-op. So the common claim is one statement, and none claims around a job it should take back.
+_Q_CLAIM = f"""
+WITH lapsed AS (
+    SELECT coalesce(min(lease_expires) < {{now}}, false) AS found FROM {{s}}.jobs WHERE lease_expires IS NOT NULL
+), got AS (
+    UPDATE {{s}}.jobs j SET status = 'RUNNING', worker = %(worker)s::text, attempts = j.attempts + 1,
+        started = {{now}}, lease_expires = {{now}} + %(lease)s::float8
+    WHERE j.seq IN (
+        SELECT c.seq FROM unnest(%(queues)s::text[]) AS q(name)
+        CROSS JOIN LATERAL (
+            SELECT seq, priority, not_before FROM {{s}}.jobs
+            WHERE NOT (%(gate)s::bool AND (SELECT found FROM lapsed))
+              AND status = 'QUEUED' AND queue = q.name AND not_before <= {{now}}
+            ORDER BY priority DESC, not_before, seq LIMIT %(limit)s::int FOR UPDATE SKIP LOCKED) c
+        ORDER BY c.priority DESC, c.not_before, c.seq LIMIT %(limit)s::int)
+    RETURNING {_COLS_J}, j.seq
+), ev AS (
+    INSERT INTO {{s}}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {{now}}, 'dispatch', 'QUEUED', 'RUNNING', %(worker)s::text, NULL FROM got
+), note AS (
+    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM got LIMIT 1) x
+)
+SELECT g.*, l.found, (SELECT n FROM note) FROM lapsed l LEFT JOIN got g ON true
+ORDER BY g.priority DESC, g.not_before, g.seq
+"""
+
+_Q_FAIL_LOST = """
+WITH x AS (
+    SELECT seq, worker, lease_losses FROM {s}.jobs
+    WHERE id = ANY(%(ids)s::text[]) AND status = 'RUNNING' AND lease_expires < {now}
+      AND lease_losses + 1 >= %(max)s::int
+    FOR UPDATE SKIP LOCKED
+), f AS (
+    UPDATE {s}.jobs j SET status = 'FAILED', lease_losses = j.lease_losses + 1, finished = {now},
+        lease_expires = NULL,
+        error = json_build_object(
+            'type', 'taskgraph.errors.TaskError',
+            'message', 'its worker was lost ' || (x.lease_losses + 1) || ' times while running it (lease expired); '
+                       || 'it may be killing its worker',
+            'traceback', '')::text
+    FROM x WHERE j.seq = x.seq
+    RETURNING j.id, x.worker AS owner
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'fail', 'RUNNING', 'FAILED', owner, 'lease of worker ' || owner || ' expired' FROM f
+), note AS (
+    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM f LIMIT 1) x
+)
+SELECT f.id, (SELECT n FROM note) FROM f
+"""
+
+_Q_HEARTBEAT = """
+UPDATE {s}.jobs SET lease_expires = {now} + %(lease)s::float8
+WHERE id = ANY(%(ids)s::text[]) AND status = 'RUNNING' AND worker = %(worker)s::text
+RETURNING id
+"""
+
+_Q_COMPLETE = """
+WITH r AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(results)s::bytea[]) AS r(id, result)
+), done AS (
+    UPDATE {s}.jobs j SET status = 'DONE', result = r.result, finished = {now}, lease_expires = NULL, progress = 1.0
+    FROM r WHERE j.id = ANY(%(ids)s::text[]) AND j.id = r.id AND j.status = 'RUNNING' AND j.worker = %(worker)s::text
+    RETURNING j.id
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'done', 'RUNNING', 'DONE', %(worker)s::text, NULL FROM done
+), note AS (
+    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM done LIMIT 1) x
+), mark AS (
+    SELECT set_config('taskgraph.completed', array_agg(id)::text, true) AS v FROM done
+)
+SELECT d.id, (SELECT n FROM note), (SELECT v FROM mark) IS NULL FROM done d
+"""
+
+# Runs after _Q_COMPLETE in the same transaction, which left the ids it made DONE in the transaction-local setting
+# taskgraph.completed. A statement of its own, so that its snapshot sees every edge committed while the completed
+# rows were being locked. It starts from the edges of those ids: without edges it costs an index probe per id.
+_Q_RELEASE = """
+WITH d AS (
+    SELECT dependent, count(*)::int AS n FROM {s}.edges
+    WHERE prereq = ANY(coalesce(nullif(current_setting('taskgraph.completed', true), ''), '{}')::text[])
+    GROUP BY dependent
+), rel AS (
+    UPDATE {s}.jobs j SET waiting = j.waiting - d.n,
+        status = CASE WHEN j.waiting - d.n <= 0 THEN 'QUEUED' ELSE 'PENDING' END,
+        not_before = CASE WHEN j.waiting - d.n <= 0 THEN greatest(j.not_before, {now}) ELSE j.not_before END
+    FROM d WHERE j.id = ANY(ARRAY(SELECT dependent FROM d)) AND j.id = d.dependent AND j.status = 'PENDING'
+    RETURNING j.id, j.queue, j.status
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'release', 'PENDING', 'QUEUED', %(worker)s::text, NULL FROM rel WHERE status = 'QUEUED'
+), note AS (
+    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
+        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM rel WHERE status = 'QUEUED'
+        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM rel WHERE status = 'QUEUED' LIMIT 1) x) y
+)
+SELECT (SELECT n FROM note)
+"""
+
+_Q_RETRY = """
+WITH f AS (
+    UPDATE {s}.jobs SET status = 'QUEUED', error = %(error)s::text, not_before = {now} + %(retry)s::float8,
+        worker = NULL, lease_expires = NULL
+    WHERE id = %(id)s::text AND status = 'RUNNING' AND worker = %(worker)s::text
+    RETURNING id, queue
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'retry', 'RUNNING', 'QUEUED', %(worker)s::text, %(detail)s::text FROM f
+), note AS (
+    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
+        SELECT %(work)s::text AS c, queue AS p FROM f UNION ALL SELECT %(changes)s::text, '' FROM f) y
+)
+SELECT f.id, (SELECT n FROM note) FROM f
+"""
+
+_Q_FAIL = """
+WITH f AS (
+    UPDATE {s}.jobs SET status = 'FAILED', error = %(error)s::text, finished = {now}, lease_expires = NULL
+    WHERE id = %(id)s::text AND status = 'RUNNING' AND worker = %(worker)s::text
+    RETURNING id
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'fail', 'RUNNING', 'FAILED', %(worker)s::text, %(detail)s::text FROM f
+), note AS (
+    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM f
+)
+SELECT f.id, (SELECT n FROM note) FROM f
+"""
+
+# One level of a cascade: the PENDING dependents of parents that are FAILED (or CANCELLED), with the labels the
+# error and the event name them by.
+_Q_CASCADE_FIND = """
+SELECT e.dependent, coalesce(d.key, d.name), coalesce(p.key, p.name)
+FROM {s}.edges e JOIN {s}.jobs d ON d.id = e.dependent JOIN {s}.jobs p ON p.id = e.prereq
+WHERE e.prereq = ANY(%(ids)s::text[]) AND d.status = 'PENDING' AND p.status = %(state)s::text
+ORDER BY array_position(%(ids)s::text[], e.prereq), d.seq
+"""
+
+_Q_CASCADE_MOVE = """
+WITH u AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(errors)s::text[], %(details)s::text[]) WITH ORDINALITY
+        AS u(id, error, detail, ord)
+), moved AS (
+    UPDATE {s}.jobs j SET status = %(state)s::text, error = u.error, finished = {now}
+    FROM u WHERE j.id = ANY(%(ids)s::text[]) AND j.id = u.id AND j.status = 'PENDING'
+    RETURNING j.id
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT u.id, {now}, %(event)s::text, 'PENDING', %(state)s::text, NULL, u.detail
+    FROM u JOIN moved m ON m.id = u.id ORDER BY u.ord
+), note AS (
+    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM moved LIMIT 1) x
+)
+SELECT m.id, (SELECT n FROM note) FROM moved m
+"""
+
+_Q_RELEASE_HELD = """
+WITH r AS (
+    UPDATE {s}.jobs SET status = 'QUEUED', attempts = greatest(attempts - 1, 0), worker = NULL, lease_expires = NULL,
+        not_before = {now}
+    WHERE id = ANY(%(ids)s::text[]) AND status = 'RUNNING' AND worker = %(worker)s::text
+    RETURNING id, queue
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'requeue', 'RUNNING', 'QUEUED', %(worker)s::text, 'handed back' FROM r
+), note AS (
+    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
+        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM r
+        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM r LIMIT 1) x) y
+)
+SELECT r.id, (SELECT n FROM note) FROM r
+"""
+
+_Q_CANCEL = """
+WITH o AS (
+    SELECT seq, status FROM {s}.jobs WHERE id = %(id)s::text AND status IN ('PENDING', 'QUEUED', 'RUNNING')
+    FOR UPDATE
+), c AS (
+    UPDATE {s}.jobs j SET status = 'CANCELLED', finished = {now}, lease_expires = NULL
+    FROM o WHERE j.seq = o.seq
+    RETURNING j.id, o.status AS old
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'cancel', old, 'CANCELLED', NULL, NULL FROM c
+), note AS (
+    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM c
+)
+SELECT c.id, (SELECT n FROM note) FROM c
+"""
+
+_Q_PROGRESS = """
+WITH p AS (
+    UPDATE {s}.jobs SET progress = %(value)s::float8, progress_message = %(message)s::text
+    WHERE id = %(id)s::text AND status = 'RUNNING' AND worker = %(worker)s::text
+    RETURNING id
+), note AS (
+    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM p
+)
+SELECT p.id, (SELECT n FROM note) FROM p
+"""
+
+_Q_PURGE = """
+WITH gone AS (
+    DELETE FROM {s}.jobs
+    WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < {now} - %(older)s::float8
+    RETURNING id
+), ev AS (
+    DELETE FROM {s}.events WHERE job IN (SELECT id FROM gone)
+), up AS (
+    DELETE FROM {s}.edges WHERE prereq IN (SELECT id FROM gone)
+), down AS (
+    DELETE FROM {s}.edges WHERE dependent IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone
+"""
+
+# enqueue: look (and lock) before writing
+_Q_KEYS = "SELECT id, key, status FROM {s}.jobs WHERE key = ANY(%(keys)s::text[]) ORDER BY id FOR UPDATE"
+_Q_PREREQS = (
+    "SELECT id, coalesce(key, name), status FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) ORDER BY id FOR SHARE"
+)
+_JOB_ARRAYS = (
+    "unnest(%(id)s::text[], %(key)s::text[], %(name)s::text[], %(queue)s::text[], %(status)s::text[], "
+    "%(priority)s::bigint[], %(payload)s::bytea[], %(options)s::text[], %(error)s::text[], %(waiting)s::int[], "
+    "%(delay)s::float8[], %(nb)s::float8[], %(final)s::bool[]) WITH ORDINALITY "
+    "AS u(id, key, name, queue, status, priority, payload, options, error, waiting, delay, nb, final, ord)"
+)
+_Q_INSERT = f"""
+INSERT INTO {{s}}.jobs (id, key, name, queue, status, priority, payload, options, error, waiting, not_before, created,
+    finished)
+SELECT u.id, u.key, u.name, u.queue, u.status, u.priority, u.payload, u.options, u.error, u.waiting,
+    greatest({{now}} + u.delay, u.nb), {{now}}, CASE WHEN u.final THEN {{now}} END
+FROM {_JOB_ARRAYS}
+ORDER BY u.ord
+"""
+# An enqueue with no keys and no prerequisites: one statement; an id the store already has is left as it is.
+_Q_INSERT_NEW = f"""
+WITH ins AS (
+    INSERT INTO {{s}}.jobs (id, key, name, queue, status, priority, payload, options, error, waiting, not_before,
+        created, finished)
+    SELECT u.id, u.key, u.name, u.queue, u.status, u.priority, u.payload, u.options, u.error, u.waiting,
+        greatest({{now}} + u.delay, u.nb), {{now}}, CASE WHEN u.final THEN {{now}} END
+    FROM {_JOB_ARRAYS}
+    ORDER BY u.ord
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, queue, status
+), ev AS (
+    INSERT INTO {{s}}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {{now}}, 'queue', NULL, status, NULL, NULL FROM ins
+), note AS (
+    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
+        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM ins WHERE status = 'QUEUED'
+        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM ins LIMIT 1) x) y
+)
+SELECT (SELECT n FROM note)
+"""
+_Q_RESET = f"""
+UPDATE {{s}}.jobs j SET status = u.status, name = u.name, queue = u.queue, priority = u.priority,
+    payload = u.payload, options = u.options, result = NULL, error = u.error, attempts = 0, lease_losses = 0,
+    waiting = u.waiting, not_before = greatest({{now}} + u.delay, u.nb), started = NULL,
+    finished = CASE WHEN u.final THEN {{now}} END, worker = NULL, lease_expires = NULL, progress = NULL,
+    progress_message = NULL
+FROM {_JOB_ARRAYS}
+WHERE j.id = ANY(%(id)s::text[]) AND j.id = u.id
+"""
+_Q_DROP_EDGES = "DELETE FROM {s}.edges WHERE dependent = ANY(%(ids)s::text[])"
+_Q_ADD_EDGES = """
+INSERT INTO {s}.edges (prereq, dependent)
+SELECT * FROM unnest(%(prereqs)s::text[], %(dependents)s::text[]) ON CONFLICT DO NOTHING
+"""
+_Q_EVENTS = """
+INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+SELECT u.job, {now}, u.event, u.source, u.dest, NULL, u.detail
+FROM unnest(%(job)s::text[], %(event)s::text[], %(source)s::text[], %(dest)s::text[], %(detail)s::text[])
+    WITH ORDINALITY AS u(job, event, source, dest, detail, ord)
+ORDER BY u.ord
+"""
+_Q_NOTIFY = "SELECT count(pg_notify(c, p)) FROM unnest(%(c)s::text[], %(p)s::text[]) AS n(c, p)"
+
+# reading
+_Q_GET = f"SELECT {_COLS} FROM {{s}}.jobs WHERE id = ANY(%(ids)s::text[])"
+_Q_STATS = "SELECT queue, status, count(*) FROM {s}.jobs GROUP BY queue, status"
+_Q_HISTORY = "SELECT at, event, source, dest, worker, detail FROM {s}.events WHERE job = %(id)s::text ORDER BY seq"
+# When the next delayed job of some queues comes due and when the next lease expires, in seconds from now.
+_Q_DUE = """
+SELECT (SELECT min(x.t) FROM unnest(%(queues)s::text[]) AS q(name)
+        CROSS JOIN LATERAL (SELECT not_before AS t FROM {s}.jobs
+                            WHERE status = 'QUEUED' AND waiting = 0 AND queue = q.name
+                            ORDER BY not_before LIMIT 1) x) - {now},
+       (SELECT min(lease_expires) FROM {s}.jobs WHERE lease_expires IS NOT NULL) - {now}
+"""

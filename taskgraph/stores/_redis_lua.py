@@ -1,0 +1,536 @@
+"""The Lua scripts of the Redis store: each change to the store is one of them, so it is atomic.
+
+Every script starts with ``_PRELUDE`` (shared helpers: the server's clock, key names, events, notifications);
+:class:`RedisStore` registers each once per store object.
+"""
+
+from __future__ import annotations
+
+#: The hash fields of a record, in :class:`JobRecord` order (the scripts return them so).
+_FIELDS = (
+    "id", "name", "status", "queue", "key", "priority", "payload", "options", "result", "error", "attempts",
+    "lease_losses", "waiting", "not_before", "created", "started", "finished", "worker", "lease_expires",
+    "progress", "progress_message",
+)
+#: The same, with payload and result read from a field that never exists (for list()).
+_LIGHT_FIELDS = tuple("-" if f in ("payload", "result") else f for f in _FIELDS)
+
+_PRELUDE = r"""
+local P = ARGV[1]
+local T = redis.call('TIME')
+local NOW = tonumber(T[1]) + tonumber(T[2]) / 1000000
+local NOW_S = T[1] .. '.' .. string.format('%06d', tonumber(T[2]))
+local NULL = cjson.null
+local FIELDS = {__FIELDS__}
+local WAKE_MAX = 16
+local counts, wakes, changed = {}, {}, false
+
+local function fmt(x) return string.format('%.6f', x) end
+local function jkey(id) return P .. ':job:' .. id end
+local function record(id) return redis.call('HMGET', jkey(id), unpack(FIELDS)) end
+
+local function count(queue, status, d)
+  local f = status .. ':' .. queue
+  counts[f] = (counts[f] or 0) + d
+end
+
+-- a status change, counted per queue and status (from_queue: where it was counted before, if it moved)
+local function moved(queue, from, to, from_queue)
+  if from then count(from_queue or queue, from, -1) end
+  count(queue, to, 1)
+  changed = true
+end
+
+local function event(id, name, source, dest, worker, detail)
+  redis.call('RPUSH', P .. ':events:' .. id,
+    cjson.encode({NOW_S, name, source or NULL, dest, worker or NULL, detail or NULL}))
+end
+
+-- the ready-set member: priority key, not_before (µs) and sequence, fixed-width digits, then the id
+local function rank(pk, nb, seq, id)
+  local us = math.floor(nb * 1000000)
+  if us < 0 then us = 0 elseif us > 9007199254740991 then us = 9007199254740991 end
+  return pk .. string.format('%016.0f', us) .. string.format('%016.0f', tonumber(seq)) .. id
+end
+
+-- a job becomes QUEUED: into its queue's ready set, or the delayed set until nb; returns its ready member
+local function place(id, queue, pk, seq, nb)
+  local rk = rank(pk, nb, seq, id)
+  if nb <= NOW then
+    redis.call('ZADD', P .. ':ready:' .. queue, 0, rk)
+  else
+    redis.call('ZADD', P .. ':delayed', fmt(nb), id)
+  end
+  wakes[queue] = (wakes[queue] or 0) + 1
+  return rk
+end
+
+-- jobs are called by their label: the key if they have one, else the name (rlabel: its Python repr)
+local function blocked_error(label, rlabel, plabel, prlabel, state)
+  return cjson.encode({
+    type = 'taskgraph.errors.BlockedError',
+    message = 'task ' .. rlabel .. ' is blocked: prerequisite ' .. prlabel .. ' is ' .. state,
+    args = {label, {{plabel, state}}},
+    traceback = '',
+  })
+end
+
+-- fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED
+local function cascade(root, state)
+  local ev = (state == 'FAILED') and 'fail' or 'cancel'
+  local todo, head = {root}, 1
+  while head <= #todo do
+    local node = todo[head]
+    head = head + 1
+    local deps = redis.call('SMEMBERS', P .. ':edges:' .. node)
+    if #deps > 0 then
+      local parent = redis.call('HMGET', jkey(node), 'label', 'rlabel')
+      for _, d in ipairs(deps) do
+        local k = jkey(d)
+        local r = redis.call('HMGET', k, 'status', 'queue', 'label', 'rlabel')
+        if r[1] == 'PENDING' then
+          if state == 'FAILED' then
+            redis.call('HSET', k, 'status', state, 'finished', NOW_S,
+              'error', blocked_error(r[3], r[4], parent[1], parent[2], state))
+          else
+            redis.call('HSET', k, 'status', state, 'finished', NOW_S)
+            redis.call('HDEL', k, 'error')
+          end
+          redis.call('ZADD', P .. ':finished', NOW_S, d)
+          moved(r[2], 'PENDING', state)
+          event(d, ev, 'PENDING', state, nil, 'prerequisite ' .. parent[2])
+          todo[#todo + 1] = d
+        end
+      end
+    end
+  end
+end
+
+-- counters, wake-ups and the change stream, once per script
+local function flush()
+  for f, d in pairs(counts) do
+    if d ~= 0 and redis.call('HINCRBY', P .. ':counts', f, d) <= 0 then
+      redis.call('HDEL', P .. ':counts', f)
+    end
+  end
+  for q, n in pairs(wakes) do
+    local k = P .. ':wake:' .. q
+    local tokens = {}
+    for i = 1, math.min(n, WAKE_MAX) do tokens[i] = '1' end
+    redis.call('RPUSH', k, unpack(tokens))
+    redis.call('LTRIM', k, -WAKE_MAX, -1)
+    redis.call('EXPIRE', k, 600)
+  end
+  if changed then
+    redis.call('XADD', P .. ':changes', 'MAXLEN', '~', '10000', '*', 'c', '1')
+  end
+end
+""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in _FIELDS))
+
+# ARGV: prefix, n, then per job: id, name, label, repr(label), own label, repr(own label), queue, priority,
+# priority key, payload, options, has key (1/0), key, delay, not_before ('' for none), number of prerequisites,
+# prerequisites... (label: the key if not None, else the name, as the job is named when it blocks another;
+# own label: key or name, as it is named when it is blocked at once)
+# Returns {1, {record, ...}} or {0, missing prerequisite id}. Nothing is written before every job is planned, so
+# a missing prerequisite leaves the store as it was.
+_ENQUEUE = r"""
+local n = tonumber(ARGV[2])
+local jobs, i = {}, 3
+for j = 1, n do
+  local job = {
+    id = ARGV[i], name = ARGV[i + 1], label = ARGV[i + 2], rlabel = ARGV[i + 3], own = ARGV[i + 4],
+    rown = ARGV[i + 5], queue = ARGV[i + 6], priority = ARGV[i + 7], pk = ARGV[i + 8], payload = ARGV[i + 9],
+    options = ARGV[i + 10], delay = tonumber(ARGV[i + 13]),
+  }
+  if ARGV[i + 11] == '1' then job.key = ARGV[i + 12] end
+  if ARGV[i + 14] ~= '' then job.not_before = tonumber(ARGV[i + 14]) end
+  local na = tonumber(ARGV[i + 15])
+  local after, seen = {}, {}
+  for a = 1, na do
+    local p = ARGV[i + 15 + a]
+    if not seen[p] then
+      seen[p] = true
+      after[#after + 1] = p
+    end
+  end
+  job.after = after
+  i = i + 16 + na
+  jobs[j] = job
+end
+
+-- plan: what each job does, as if the earlier ones of this call were already written
+local sim, simkeys = {}, {}
+local function look(id)
+  local s = sim[id]
+  if s then return s end
+  local r = redis.call('HMGET', jkey(id), 'status', 'label', 'rlabel')
+  if not r[1] then return nil end
+  s = {status = r[1], label = r[2], rlabel = r[3]}
+  sim[id] = s
+  return s
+end
+local function check(after)
+  local waiting = 0
+  for _, p in ipairs(after) do
+    local s = look(p)
+    if not s then return nil, nil, p end
+    if s.status == 'FAILED' or s.status == 'CANCELLED' then return waiting, s, nil end
+    if s.status ~= 'DONE' then waiting = waiting + 1 end
+  end
+  return waiting, nil, nil
+end
+
+local plans = {}
+for j, job in ipairs(jobs) do
+  local plan = nil
+  if job.key then
+    local existing = simkeys[job.key]
+    if not existing then
+      existing = redis.call('HGET', P .. ':keys', job.key)
+      if existing and not look(existing) then existing = nil end
+    end
+    if existing then
+      local s = look(existing)
+      if s.status ~= 'FAILED' and s.status ~= 'CANCELLED' then
+        plan = {kind = 'keep', id = existing}
+      else
+        local w, b, missing = check(job.after)
+        if missing then return {0, missing} end
+        local dest = b and b.status or (w > 0 and 'PENDING' or 'QUEUED')
+        plan = {kind = 'reset', id = existing, job = job, old = s.status, waiting = w, blocker = b, dest = dest}
+        sim[existing] = {status = dest, label = job.label, rlabel = job.rlabel}
+      end
+    end
+  end
+  if not plan then
+    if look(job.id) then
+      plan = {kind = 'keep', id = job.id}  -- the same job enqueued again (a retried call): as it is
+    else
+      local w, b, missing = check(job.after)
+      if missing then return {0, missing} end
+      local dest = b and b.status or (w > 0 and 'PENDING' or 'QUEUED')
+      plan = {kind = 'new', id = job.id, job = job, waiting = w, blocker = b, dest = dest}
+      sim[job.id] = {status = dest, label = job.label, rlabel = job.rlabel}
+      if job.key then simkeys[job.key] = job.id end
+    end
+  end
+  plans[j] = plan
+end
+
+-- write
+for _, plan in ipairs(plans) do
+  if plan.kind ~= 'keep' then
+    local job, id = plan.job, plan.id
+    local k = jkey(id)
+    local nb = NOW + job.delay
+    if job.not_before and job.not_before > nb then nb = job.not_before end
+    local seq, old_queue
+    if plan.kind == 'reset' then
+      local r = redis.call('HMGET', k, 'seq', 'queue')
+      seq, old_queue = r[1], r[2]
+      for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
+        redis.call('SREM', P .. ':edges:' .. p, id)
+      end
+      redis.call('DEL', P .. ':after:' .. id)
+      redis.call('HDEL', k, 'result', 'error', 'started', 'finished', 'worker', 'lease_expires', 'progress',
+        'progress_message', 'rk')
+      redis.call('ZREM', P .. ':finished', id)
+    else
+      seq = redis.call('INCR', P .. ':seq')
+      redis.call('ZADD', P .. ':all', seq, id)
+      if job.key then redis.call('HSET', P .. ':keys', job.key, id) end
+    end
+    for _, p in ipairs(job.after) do
+      redis.call('SADD', P .. ':edges:' .. p, id)
+      redis.call('SADD', P .. ':after:' .. id, p)
+    end
+    local f = {
+      'status', plan.dest, 'name', job.name, 'label', job.label, 'rlabel', job.rlabel, 'queue', job.queue,
+      'priority', job.priority, 'pk', job.pk, 'payload', job.payload, 'options', job.options, 'attempts', '0',
+      'lease_losses', '0', 'waiting', tostring(plan.waiting), 'not_before', fmt(nb),
+    }
+    if plan.kind == 'new' then
+      f[#f + 1] = 'id'; f[#f + 1] = id
+      f[#f + 1] = 'created'; f[#f + 1] = NOW_S
+      f[#f + 1] = 'seq'; f[#f + 1] = tostring(seq)
+      if job.key then f[#f + 1] = 'key'; f[#f + 1] = job.key end
+    end
+    if plan.blocker then
+      local b = plan.blocker
+      f[#f + 1] = 'error'; f[#f + 1] = blocked_error(job.own, job.rown, b.label, b.rlabel, b.status)
+      f[#f + 1] = 'finished'; f[#f + 1] = NOW_S
+      redis.call('ZADD', P .. ':finished', NOW_S, id)
+    elseif plan.dest == 'QUEUED' then
+      f[#f + 1] = 'rk'; f[#f + 1] = place(id, job.queue, job.pk, seq, nb)
+    end
+    redis.call('HSET', k, unpack(f))
+    if plan.kind == 'new' then
+      event(id, 'queue', nil, plan.dest)
+      moved(job.queue, nil, plan.dest)
+    else
+      event(id, 'retry', plan.old, plan.dest, nil, 'submitted again')
+      moved(job.queue, plan.old, plan.dest, old_queue)
+    end
+  end
+end
+flush()
+local out = {}
+for j, plan in ipairs(plans) do out[j] = record(plan.id) end
+return {1, out}
+"""
+
+# ARGV: prefix, worker, lease, limit, MAX_LEASE_LOSSES, number of queues, queues...
+_CLAIM = r"""
+local worker, lease, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_losses, nq = tonumber(ARGV[5]), tonumber(ARGV[6])
+
+-- take back expired leases
+local expired = redis.call('ZRANGEBYSCORE', P .. ':running', '-inf', '(' .. NOW_S, 'LIMIT', 0, 1000)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', P .. ':running', id)
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'worker', 'lease_losses', 'queue', 'pk', 'seq')
+  if r[1] == 'RUNNING' then
+    local losses = tonumber(r[3] or '0') + 1
+    local detail = 'lease of worker ' .. (r[2] or 'None') .. ' expired'
+    if losses >= max_losses then
+      local err = cjson.encode({
+        type = 'taskgraph.errors.TaskError',
+        message = 'its worker was lost ' .. losses .. ' times while running it (lease expired); '
+          .. 'it may be killing its worker',
+        traceback = '',
+      })
+      redis.call('HSET', k, 'status', 'FAILED', 'error', err, 'lease_losses', tostring(losses), 'finished', NOW_S)
+      redis.call('HDEL', k, 'lease_expires')
+      redis.call('ZADD', P .. ':finished', NOW_S, id)
+      moved(r[4], 'RUNNING', 'FAILED')
+      event(id, 'fail', 'RUNNING', 'FAILED', r[2], detail)
+      cascade(id, 'FAILED')
+    else
+      local rk = place(id, r[4], r[5], r[6], NOW)
+      redis.call('HSET', k, 'status', 'QUEUED', 'lease_losses', tostring(losses), 'not_before', NOW_S, 'rk', rk)
+      redis.call('HDEL', k, 'worker', 'lease_expires')
+      moved(r[4], 'RUNNING', 'QUEUED')
+      event(id, 'requeue', 'RUNNING', 'QUEUED', r[2], detail)
+    end
+  end
+end
+
+-- delayed jobs whose time has come go to their ready sets
+local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', NOW_S, 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. ':delayed', id)
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'rk')
+  if r[1] == 'QUEUED' and r[3] then redis.call('ZADD', P .. ':ready:' .. r[2], 0, r[3]) end
+end
+
+-- the first `limit` ready jobs of the queues, in order
+local picked = {}
+if limit > 0 then
+  if nq == 1 then
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. ARGV[7], '-', '+', 'LIMIT', 0, limit)) do
+      picked[#picked + 1] = {m, ARGV[7]}
+    end
+  else
+    local all = {}
+    for qi = 1, nq do
+      local q = ARGV[6 + qi]
+      for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit)) do
+        all[#all + 1] = {m, q, string.sub(m, 1, 52)}
+      end
+    end
+    table.sort(all, function(a, b) return a[3] < b[3] end)
+    for x = 1, math.min(limit, #all) do picked[x] = all[x] end
+  end
+end
+
+local exp_s = fmt(NOW + lease)
+local out = {}
+for _, pq in ipairs(picked) do
+  local m, q = pq[1], pq[2]
+  redis.call('ZREM', P .. ':ready:' .. q, m)
+  local id = string.sub(m, 53)
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, unpack(FIELDS))
+  if r[3] == 'QUEUED' then
+    local attempts = tostring(tonumber(r[11] or '0') + 1)
+    redis.call('HSET', k, 'status', 'RUNNING', 'worker', worker, 'attempts', attempts, 'started', NOW_S,
+      'lease_expires', exp_s)
+    redis.call('ZADD', P .. ':running', exp_s, id)
+    event(id, 'dispatch', 'QUEUED', 'RUNNING', worker, nil)
+    moved(q, 'QUEUED', 'RUNNING')
+    r[3], r[11], r[16], r[18], r[19] = 'RUNNING', attempts, NOW_S, worker, exp_s
+    out[#out + 1] = r
+  end
+end
+flush()
+return out
+"""
+
+# ARGV: prefix, worker, lease, ids...
+_HEARTBEAT = r"""
+local worker = ARGV[2]
+local exp_s = fmt(NOW + tonumber(ARGV[3]))
+local held = {}
+for x = 4, #ARGV do
+  local id = ARGV[x]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'worker')
+  if r[1] == 'RUNNING' and r[2] == worker then
+    redis.call('HSET', k, 'lease_expires', exp_s)
+    redis.call('ZADD', P .. ':running', exp_s, id)
+    held[#held + 1] = id
+  end
+end
+return held
+"""
+
+# ARGV: prefix, worker, id, result, id, result, ...
+_COMPLETE = r"""
+local worker = ARGV[2]
+local accepted = {}
+for x = 3, #ARGV, 2 do
+  local id, result = ARGV[x], ARGV[x + 1]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'worker', 'queue')
+  if r[1] == 'RUNNING' and r[2] == worker then
+    redis.call('HSET', k, 'status', 'DONE', 'result', result, 'finished', NOW_S, 'progress', '1.0')
+    redis.call('HDEL', k, 'lease_expires')
+    redis.call('ZREM', P .. ':running', id)
+    redis.call('ZADD', P .. ':finished', NOW_S, id)
+    moved(r[3], 'RUNNING', 'DONE')
+    event(id, 'done', 'RUNNING', 'DONE', worker, nil)
+    for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+      local dk = jkey(d)
+      local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq')
+      if dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
+        local nb = math.max(tonumber(dr[3]), NOW)
+        local rk = place(d, dr[2], dr[4], dr[5], nb)
+        redis.call('HSET', dk, 'status', 'QUEUED', 'not_before', fmt(nb), 'rk', rk)
+        moved(dr[2], 'PENDING', 'QUEUED')
+        event(d, 'release', 'PENDING', 'QUEUED', worker, nil)
+      end
+    end
+    accepted[#accepted + 1] = id
+  end
+end
+flush()
+return accepted
+"""
+
+# ARGV: prefix, worker, id, error (JSON), retry_in ('' for none), detail
+_FAIL = r"""
+local worker, id, err, retry, detail = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local k = jkey(id)
+local r = redis.call('HMGET', k, 'status', 'worker', 'queue', 'pk', 'seq')
+if r[1] ~= 'RUNNING' or r[2] ~= worker then return 0 end
+redis.call('ZREM', P .. ':running', id)
+if retry ~= '' then
+  local nb = NOW + tonumber(retry)
+  local rk = place(id, r[3], r[4], r[5], nb)
+  redis.call('HSET', k, 'status', 'QUEUED', 'error', err, 'not_before', fmt(nb), 'rk', rk)
+  redis.call('HDEL', k, 'worker', 'lease_expires')
+  moved(r[3], 'RUNNING', 'QUEUED')
+  event(id, 'retry', 'RUNNING', 'QUEUED', worker, detail)
+else
+  redis.call('HSET', k, 'status', 'FAILED', 'error', err, 'finished', NOW_S)
+  redis.call('HDEL', k, 'lease_expires')
+  redis.call('ZADD', P .. ':finished', NOW_S, id)
+  moved(r[3], 'RUNNING', 'FAILED')
+  event(id, 'fail', 'RUNNING', 'FAILED', worker, detail)
+  cascade(id, 'FAILED')
+end
+flush()
+return 1
+"""
+
+# ARGV: prefix, worker, ids...
+_RELEASE = r"""
+local worker = ARGV[2]
+local done = {}
+for x = 3, #ARGV do
+  local id = ARGV[x]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'worker', 'queue', 'pk', 'seq', 'attempts')
+  if r[1] == 'RUNNING' and r[2] == worker then
+    local attempts = math.max(tonumber(r[6] or '0') - 1, 0)
+    local rk = place(id, r[3], r[4], r[5], NOW)
+    redis.call('HSET', k, 'status', 'QUEUED', 'attempts', tostring(attempts), 'not_before', NOW_S, 'rk', rk)
+    redis.call('HDEL', k, 'worker', 'lease_expires')
+    redis.call('ZREM', P .. ':running', id)
+    moved(r[3], 'RUNNING', 'QUEUED')
+    event(id, 'requeue', 'RUNNING', 'QUEUED', worker, 'handed back')
+    done[#done + 1] = id
+  end
+end
+flush()
+return done
+"""
+
+# ARGV: prefix, ids...
+_CANCEL = r"""
+local cancelled = {}
+for x = 2, #ARGV do
+  local id = ARGV[x]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'queue', 'rk')
+  local status = r[1]
+  if status == 'PENDING' or status == 'QUEUED' or status == 'RUNNING' then
+    redis.call('HSET', k, 'status', 'CANCELLED', 'finished', NOW_S)
+    redis.call('HDEL', k, 'lease_expires')
+    if status == 'QUEUED' then
+      if r[3] then redis.call('ZREM', P .. ':ready:' .. r[2], r[3]) end
+      redis.call('ZREM', P .. ':delayed', id)
+    elseif status == 'RUNNING' then
+      redis.call('ZREM', P .. ':running', id)
+    end
+    redis.call('ZADD', P .. ':finished', NOW_S, id)
+    moved(r[2], status, 'CANCELLED')
+    event(id, 'cancel', status, 'CANCELLED', nil, nil)
+    cascade(id, 'CANCELLED')
+    cancelled[#cancelled + 1] = id
+  end
+end
+flush()
+return cancelled
+"""
+
+# ARGV: prefix, worker, id, value, has message (1/0), message
+_PROGRESS = r"""
+local k = jkey(ARGV[3])
+local r = redis.call('HMGET', k, 'status', 'worker')
+if r[1] ~= 'RUNNING' or r[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', k, 'progress', ARGV[4])
+if ARGV[5] == '1' then
+  redis.call('HSET', k, 'progress_message', ARGV[6])
+else
+  redis.call('HDEL', k, 'progress_message')
+end
+changed = true
+flush()
+return 1
+"""
+
+# ARGV: prefix, older_than, batch size. Returns how many were deleted.
+_PURGE = r"""
+local cutoff = NOW - tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', P .. ':finished', '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'key')
+  if r[1] then count(r[2], r[1], -1) end
+  redis.call('DEL', jkey(id), P .. ':events:' .. id)
+  for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
+    redis.call('SREM', P .. ':edges:' .. p, id)
+  end
+  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+    redis.call('SREM', P .. ':after:' .. d, id)
+  end
+  redis.call('DEL', P .. ':after:' .. id, P .. ':edges:' .. id)
+  if r[3] and redis.call('HGET', P .. ':keys', r[3]) == id then redis.call('HDEL', P .. ':keys', r[3]) end
+  redis.call('ZREM', P .. ':all', id)
+  redis.call('ZREM', P .. ':finished', id)
+end
+if #ids > 0 then changed = true end
+flush()
+return #ids
+"""
