@@ -54,7 +54,7 @@ from ._postgres_sql import (  # the SQL lives there
     _Q_TABLES,
 )
 from .base import Store, StoreError
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob
+from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 
 __all__ = ["PostgresStore", "open_postgres", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
@@ -74,23 +74,6 @@ _INT_MAX = 2**31 - 1
 _PSYCOPG_NEEDED = (3, 2, 4)
 _T = TypeVar("_T")
 
-def _record(row: Sequence[Any]) -> JobRecord:
-    return JobRecord(
-        id=row[0], name=row[1], status=row[2], queue=row[3], key=row[4], priority=row[5], payload=row[6] or b"",
-        options=json.loads(row[7]), result=row[8], error=json.loads(row[9]) if row[9] else None,
-        attempts=row[10], lease_losses=row[11], waiting=row[12], not_before=row[13], created=row[14],
-        started=row[15], finished=row[16], worker=row[17], lease_expires=row[18], progress=row[19],
-        progress_message=row[20],
-    )
-
-
-def _blocked(name: str, prereq: str, state: str) -> str:
-    return json.dumps({
-        "type": "taskgraph.errors.BlockedError",
-        "message": f"task {name!r} is blocked: prerequisite {prereq!r} is {state}",
-        "args": [name, [[prereq, state]]],
-        "traceback": "",
-    })
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -375,7 +358,7 @@ class PostgresStore(Store):
             cursor = conn.execute(self._q["_Q_GET"], {"ids": _unique(plan.result)}, prepare=True)
 
             def finish() -> list[JobRecord]:
-                records = {row[0]: _record(row) for row in cursor.fetchall()}
+                records = {row[0]: record_from_row(row) for row in cursor.fetchall()}
                 return [records[i] for i in plan.result if i in records]
 
             return finish
@@ -417,7 +400,7 @@ class PostgresStore(Store):
         rows = self._exec(self._q["_Q_CLAIM"], params)
         lapsed = rows[0][len(_COLUMNS) + 1]
         if not lapsed:
-            return [_record(row) for row in rows if row[0] is not None]
+            return [record_from_row(row) for row in rows if row[0] is not None]
 
         def work(conn: psycopg.Connection[Any]) -> Callable[[], tuple[list[JobRecord], list[str] | None]]:
             recovered = conn.execute(self._q["_Q_RECOVER"], params, prepare=True)
@@ -425,7 +408,7 @@ class PostgresStore(Store):
 
             def finish() -> tuple[list[JobRecord], list[str] | None]:
                 row = recovered.fetchone()  # one row: an aggregate
-                return [_record(r) for r in got.fetchall() if r[0] is not None], row[0] if row else None
+                return [record_from_row(r) for r in got.fetchall() if r[0] is not None], row[0] if row else None
 
             return finish
 
@@ -517,7 +500,7 @@ class PostgresStore(Store):
             ids = list(chosen)
             moved = conn.execute(self._q["_Q_CASCADE_MOVE"], self._params(
                 ids=ids,
-                errors=[_blocked(lb, plb, state) if state == "FAILED" else None for lb, plb in chosen.values()],
+                errors=[blocked_error(lb, plb, state) if state == "FAILED" else None for lb, plb in chosen.values()],
                 details=[f"prerequisite {plb!r}" for _, plb in chosen.values()],
                 state=state, event=event,
             ), prepare=True)
@@ -566,7 +549,7 @@ class PostgresStore(Store):
         ids = list(ids)
         if not ids:
             return []
-        found = {row[0]: _record(row) for row in self._exec(self._q["_Q_GET"], {"ids": _unique(ids)})}
+        found = {row[0]: record_from_row(row) for row in self._exec(self._q["_Q_GET"], {"ids": _unique(ids)})}
         return [found[i] for i in ids if i in found]
 
     def list_jobs(
@@ -580,7 +563,7 @@ class PostgresStore(Store):
                 params[column] = value
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         query = f"SELECT {_LIGHT_COLS} FROM {self._schema_sql}.jobs {clause} ORDER BY seq DESC LIMIT %(limit)s::bigint"
-        return [_record(r) for r in self._exec(query, params)]
+        return [record_from_row(r) for r in self._exec(query, params)]
 
     def stats(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
@@ -734,7 +717,7 @@ class _Plan:
         return {
             "id": job_id, "key": job.key, "name": job.name, "queue": job.queue, "status": dest,
             "priority": int(job.priority), "payload": bytes(job.payload), "options": json.dumps(job.options),
-            "error": _blocked(job.key or job.name, blocked[0], blocked[1]) if blocked else None,
+            "error": blocked_error(job.key or job.name, blocked[0], blocked[1]) if blocked else None,
             "waiting": waiting, "delay": float(job.delay),
             "nb": float(job.not_before) if job.not_before is not None else None, "final": blocked is not None,
         }

@@ -6,12 +6,23 @@ import builtins
 import json
 import sys
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RemoteTaskError
 
-__all__ = ["JobRecord", "NewJob", "Event", "encode_error", "rebuild_error", "FINAL", "MAX_LEASE_LOSSES"]
+__all__ = [
+    "JobRecord",
+    "NewJob",
+    "Event",
+    "encode_error",
+    "rebuild_error",
+    "record_from_row",
+    "blocked_error",
+    "FINAL",
+    "MAX_LEASE_LOSSES",
+]
 
 #: The statuses a job ends in; the others are PENDING (waiting for prerequisites), QUEUED and RUNNING.
 FINAL = frozenset({"DONE", "FAILED", "CANCELLED"})
@@ -92,6 +103,28 @@ class Event:
     dest: str
     worker: str | None = None
     detail: str | None = None
+
+
+def record_from_row(row: Sequence[Any]) -> JobRecord:
+    """A record from a SQL row whose columns come in :class:`JobRecord` order, options and error as JSON text."""
+    return JobRecord(
+        id=row[0], name=row[1], status=row[2], queue=row[3], key=row[4], priority=row[5], payload=row[6] or b"",
+        options=json.loads(row[7]), result=row[8], error=json.loads(row[9]) if row[9] else None,
+        attempts=row[10], lease_losses=row[11], waiting=row[12], not_before=row[13], created=row[14],
+        started=row[15], finished=row[16], worker=row[17], lease_expires=row[18], progress=row[19],
+        progress_message=row[20],
+    )
+
+
+def blocked_error(name: str, prereq: str, state: str) -> str:
+    """The stored error (JSON text) of a job failed without running because a prerequisite FAILED or was
+    CANCELLED; it rebuilds as a :class:`~taskgraph.errors.BlockedError`."""
+    return json.dumps({
+        "type": "taskgraph.errors.BlockedError",
+        "message": f"task {name!r} is blocked: prerequisite {prereq!r} is {state}",
+        "args": [name, [[prereq, state]]],
+        "traceback": "",
+    })
 
 
 def encode_error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote
 
 from .base import Store, StoreError
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob
+from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 
 __all__ = ["SQLiteStore"]
 
@@ -78,23 +78,6 @@ _COLUMNS = (
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
 
 
-def _record(row: Sequence[Any]) -> JobRecord:
-    return JobRecord(
-        id=row[0], name=row[1], status=row[2], queue=row[3], key=row[4], priority=row[5], payload=row[6] or b"",
-        options=json.loads(row[7]), result=row[8], error=json.loads(row[9]) if row[9] else None,
-        attempts=row[10], lease_losses=row[11], waiting=row[12], not_before=row[13], created=row[14],
-        started=row[15], finished=row[16], worker=row[17], lease_expires=row[18], progress=row[19],
-        progress_message=row[20],
-    )
-
-
-def _blocked(name: str, prereq: str, state: str) -> str:
-    return json.dumps({
-        "type": "taskgraph.errors.BlockedError",
-        "message": f"task {name!r} is blocked: prerequisite {prereq!r} is {state}",
-        "args": [name, [[prereq, state]]],
-        "traceback": "",
-    })
 
 
 class SQLiteStore(Store):
@@ -221,7 +204,7 @@ class SQLiteStore(Store):
                     "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
                     "progress_message = NULL WHERE id = ?",
                     (dest, job.name, job.queue, job.priority, job.payload, json.dumps(job.options),
-                     _blocked(label, blocked[0], blocked[1]) if blocked else None, waiting, not_before,
+                     blocked_error(label, blocked[0], blocked[1]) if blocked else None, waiting, not_before,
                      now if blocked else None, job_id),
                 )
                 self._events(db, [(job_id, now, "retry", status, dest, None, "submitted again")])
@@ -234,7 +217,7 @@ class SQLiteStore(Store):
             "INSERT INTO jobs (id, key, name, queue, status, priority, payload, options, error, waiting, "
             "not_before, created, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job.id, job.key, job.name, job.queue, dest, job.priority, job.payload, json.dumps(job.options),
-             _blocked(job.key or job.name, blocked[0], blocked[1]) if blocked else None, waiting, not_before, now,
+             blocked_error(job.key or job.name, blocked[0], blocked[1]) if blocked else None, waiting, not_before, now,
              now if blocked else None),
         )
         self._add_edges(db, job.id, after)
@@ -275,7 +258,7 @@ class SQLiteStore(Store):
             ).fetchall()
             rows.sort(key=lambda r: (-r[5], r[13], r[-1]))
             self._events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
-            return [_record(r) for r in rows]
+            return [record_from_row(r) for r in rows]
 
         return self._write(work)
 
@@ -400,7 +383,7 @@ class SQLiteStore(Store):
         for dependent, _, name, parent_name in rows:
             moved = db.execute(
                 "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ? AND status = 'PENDING' RETURNING id",
-                (state, _blocked(name, parent_name, state) if state == "FAILED" else None, now, dependent),
+                (state, blocked_error(name, parent_name, state) if state == "FAILED" else None, now, dependent),
             ).fetchone()
             if moved is not None:
                 self._events(db, [(dependent, now, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
@@ -477,7 +460,7 @@ class SQLiteStore(Store):
         for chunk in _chunks(list(ids)):
             marks = ", ".join("?" for _ in chunk)
             for row in self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({marks})", chunk):
-                found[row[0]] = _record(row)
+                found[row[0]] = record_from_row(row)
         return [found[i] for i in ids if i in found]
 
     def list_jobs(
@@ -492,7 +475,7 @@ class SQLiteStore(Store):
         rows = self._db.execute(
             f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?", (*params, limit)
         ).fetchall()
-        return [_record(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     def stats(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
