@@ -414,6 +414,17 @@ class Task:
     # ---------------------------------------------------------------- looking at it
 
     @property
+    def track(self) -> Callable[[Task, Transition], Any] | None:
+        """What is called with the task and each :class:`Transition`, or None. Setting True prints them."""
+        return self._track
+
+    @track.setter
+    def track(self, value: bool | Callable[[Task, Transition], Any] | None) -> None:
+        if value is not None and value is not False and value is not True and not callable(value):
+            raise TypeError(f"task {self.name!r}: track must be True, False, None or a callable, not {describe(value)}")
+        self._track = _print_transition if value is True else (value or None)
+
+    @property
     def history(self) -> list[Transition]:
         """Every transition of this task, oldest first."""
         with _LOCK:

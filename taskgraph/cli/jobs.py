@@ -1,30 +1,14 @@
-"""The ``taskgraph`` command. It parses arguments and calls the library; nothing else lives here."""
+"""``taskgraph worker`` and the commands that look after a durable store: ``status``, ``retry``, ``cancel``,
+``purge``."""
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
-try:
-    import click
-except ImportError:  # pragma: no cover - the console script says what to install
-    sys.exit("the taskgraph command needs click: pip install 'taskgraph-fsm[cli]'")
+import click
 
-from .stores import StoreError
-
-__all__ = ["main"]
-
-
-def _logging(verbose: int, quiet: int) -> None:
-    level = logging.INFO - 10 * verbose + 10 * quiet
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="taskgraph-fsm", prog_name="taskgraph")
-def main() -> None:
-    """Run dependency graphs of tasks, and the workers of durable queues."""
+from .app import UserError, levels, main, setup_logging, user_errors, verbosity
 
 
 @main.command()
@@ -40,22 +24,22 @@ def main() -> None:
               help="Seconds to let running jobs finish after SIGTERM or SIGINT.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Most jobs claimed at once.")
 @click.option("--burst", is_flag=True, help="Exit once the served queues hold no unfinished job.")
-@click.option("-v", "--verbose", count=True, help="More log lines (-vv for each job).")
-@click.option("-q", "--quiet", count=True, help="Fewer log lines.")
+@verbosity
 def worker(app: str, threads: int | None, processes: int | None, concurrency: int, queues: str, lease: float,
-           grace: float, batch: int, burst: bool, verbose: int, quiet: int) -> None:
+           grace: float, batch: int, burst: bool) -> None:
     """Run the jobs of the durable queue MODULE:QUEUE (for instance myapp.jobs:queue)."""
-    from .durable.runners import load_queue
-    from .durable.worker import Worker
+    import logging
 
-    _logging(verbose, quiet)
-    try:
+    from ..durable.runners import load_queue
+    from ..durable.worker import Worker
+
+    verbose, quiet = levels()
+    setup_logging(verbose + 1, quiet)  # a worker logs what it does at INFO
+    with user_errors():
         queue = load_queue(app)
-    except (ValueError, StoreError) as exc:
-        raise click.UsageError(str(exc)) from None
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
-        raise click.UsageError("--queues names no queue")
+        raise UserError("--queues names no queue")
     runner = Worker(queue, app=app, threads=threads, processes=processes, concurrency=concurrency, queues=names,
                     lease=lease, grace=grace, batch=batch)
     code = runner.run(burst=burst)
@@ -65,7 +49,3 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,0 +1,92 @@
+"""The ``taskgraph`` command group, and how every command reports a user's mistake: one line, exit status 2, no
+traceback unless ``-v``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+try:
+    import click
+except ImportError:  # pragma: no cover - the console script says what to install
+    sys.exit("the taskgraph command needs click and rich: pip install 'taskgraph-fsm[cli]'")
+
+from ..errors import CycleError, RenderError, TaskError
+from ..pipeline import PipelineError
+from ..stores.base import StoreError
+
+__all__ = ["main", "UserError", "user_errors", "verbosity", "setup_logging", "is_verbose"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The errors a user can cause; each is reported as one line.
+USER_ERRORS: tuple[type[BaseException], ...] = (PipelineError, CycleError, StoreError, RenderError, TaskError,
+                                                ValueError, OSError)
+
+
+class UserError(click.ClickException):
+    """A mistake in what the user asked: printed as ``Error: ...``, exit status 2."""
+
+    exit_code = 2
+
+
+def is_verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().meta.get("taskgraph.verbose", 0) > 0)
+
+
+@contextlib.contextmanager
+def user_errors(doing: str = "") -> Iterator[None]:
+    """Turn the errors a user can cause into one line (with ``-v``, the traceback as well)."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except USER_ERRORS as exc:
+        if is_verbose():
+            logging.getLogger("taskgraph").exception("%s failed", doing or "the command")
+        raise UserError(f"{doing}: {exc}" if doing else str(exc)) from None
+
+
+def setup_logging(verbose: int, quiet: int) -> None:
+    level = logging.WARNING - 10 * verbose + 10 * quiet
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def verbosity(func: F) -> F:
+    """Add ``-v``/``-q`` to a command; they add to the group's."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: int) -> int:
+        root = ctx.find_root().meta
+        key = "taskgraph.verbose" if param.name == "verbose" else "taskgraph.quiet"
+        root[key] = root.get(key, 0) + value
+        return value
+
+    func = click.option("-q", "--quiet", count=True, expose_value=False, callback=remember,
+                        help="Less output (repeat for less).")(func)
+    func = click.option("-v", "--verbose", count=True, expose_value=False, callback=remember,
+                        help="More output, and tracebacks (repeat for more).")(func)
+    return func
+
+
+def levels() -> tuple[int, int]:
+    meta = click.get_current_context().find_root().meta
+    return meta.get("taskgraph.verbose", 0), meta.get("taskgraph.quiet", 0)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="taskgraph-fsm", prog_name="taskgraph")
+@verbosity
+def main() -> None:
+    """Run task graphs, review them, and run and watch the workers of durable queues.
+
+    \b
+      taskgraph run PIPELINE [TARGET...]     make the targets, with live progress
+      taskgraph list PIPELINE                the tasks and what they require
+      taskgraph graph PIPELINE -o FILE       draw the graph (.dot .svg .png .html)
+      taskgraph worker MODULE:QUEUE          run the jobs of a durable queue
+      taskgraph status URL                   what a store holds
+    """

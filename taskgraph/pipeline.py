@@ -1,0 +1,163 @@
+"""Pipelines: the task graph a file or a module defines, as the ``taskgraph`` command loads it.
+
+``PIPELINE`` is a path to a Python file (``pipelines/nightly.py``) or an importable module (``myapp.pipeline``),
+optionally followed by ``:OBJECT``. What is collected:
+
+* with ``:OBJECT``: that attribute of the module (dotted names allowed) — a :class:`~taskgraph.Task`, an iterable
+  of tasks (list, tuple, set, dict values), or a function taking no arguments that returns one of those;
+* without it: every module-level name bound to a :class:`~taskgraph.Task`, or to a list, tuple, set or dict whose
+  values are all tasks; names starting with ``_`` are left out.
+
+The graph is those tasks and all their prerequisites. A file is run as a module named after it (``__name__`` is
+``"__taskgraph_pipeline__"``, so its ``if __name__ == "__main__":`` block does not run), with its folder first on
+``sys.path`` so that it can import its neighbours.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .graph import closure
+from .task import Task
+
+__all__ = ["Pipeline", "PipelineError", "load_pipeline"]
+
+FILE_MODULE_NAME = "__taskgraph_pipeline__"
+
+
+class PipelineError(ValueError):
+    """A pipeline cannot be loaded, or a target is not in it. The message says what to do."""
+
+
+@dataclass
+class Pipeline:
+    """The tasks a pipeline defines.
+
+    Attributes:
+        spec: the ``PIPELINE`` it was loaded from.
+        given: the tasks collected from the module, in the order found.
+        tasks: those and all their prerequisites, each after its prerequisites.
+    """
+
+    spec: str
+    given: list[Task]
+    tasks: list[Task]
+
+    def by_name(self) -> dict[str, Task]:
+        """Tasks by name; a name shared by several tasks maps to the first."""
+        found: dict[str, Task] = {}
+        for t in self.tasks:
+            found.setdefault(t.name, t)
+        return found
+
+    def targets(self, names: Sequence[str] = ()) -> list[Task]:
+        """The tasks to make: those named, or, with no names, every task no other task of the pipeline requires.
+
+        Raises:
+            PipelineError: a name is not a task of the pipeline.
+        """
+        if not names:
+            ours = set(self.tasks)
+            return [t for t in self.tasks if not any(d in ours for d in t._dependents)]
+        known = self.by_name()
+        chosen = []
+        for name in names:
+            task = known.get(name)
+            if task is None:
+                close = _similar(name, known)
+                hint = f"; did you mean {close!r}?" if close else ""
+                raise PipelineError(
+                    f"no task named {name!r} in {self.spec}{hint} (`taskgraph list {self.spec}` lists them)"
+                )
+            chosen.append(task)
+        return chosen
+
+
+def _similar(name: str, known: Iterable[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name, list(known), n=1)
+    return found[0] if found else None
+
+
+def _import(spec: str) -> Any:
+    if spec.endswith(".py") or os.sep in spec or (os.altsep and os.altsep in spec):
+        path = os.path.abspath(spec)
+        if not os.path.isfile(path):
+            raise PipelineError(f"no such file: {spec}")
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        loader_spec = importlib.util.spec_from_file_location(FILE_MODULE_NAME, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise PipelineError(f"{spec} cannot be loaded as Python")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[FILE_MODULE_NAME] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            raise PipelineError(f"{spec}:{exc.lineno}: syntax error: {exc.msg}") from exc
+        return module
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        if exc.name and spec.startswith(exc.name):
+            raise PipelineError(f"no module named {spec!r} (give a file path, or a module importable from here)")
+        raise
+
+
+def _tasks_in(value: Any) -> list[Task] | None:
+    if isinstance(value, Task):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple, set, frozenset)) and value and all(isinstance(v, Task) for v in value):
+        return list(value)
+    return None
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """Load ``PIPELINE`` (see the module docstring).
+
+    Raises:
+        PipelineError: no such file or module, no such object, or no tasks found.
+        CycleError: the tasks form a cycle.
+        Exception: whatever the pipeline's own code raises while it is imported.
+    """
+    where, _, attribute = spec.partition(":") if not _is_windows_path(spec) else (spec, "", "")
+    module = _import(where)
+    if attribute:
+        value: Any = module
+        for part in attribute.split("."):
+            if not hasattr(value, part):
+                raise PipelineError(f"{where} has no attribute {attribute!r}")
+            value = getattr(value, part)
+        if callable(value) and not isinstance(value, Task):
+            value = value()
+        given = _tasks_in(value)
+        if given is None:
+            raise PipelineError(f"{spec} is a {type(value).__name__}, not a task or a collection of tasks")
+    else:
+        given = []
+        for name, value in vars(module).items():
+            if not name.startswith("_"):
+                given.extend(_tasks_in(value) or [])
+        given = list(dict.fromkeys(given))
+        if not given:
+            raise PipelineError(
+                f"no tasks found in {spec}: define Task objects (or lists of them) at module level, or name one "
+                f"with {spec}:OBJECT"
+            )
+    return Pipeline(spec, given, closure(given))
+
+
+def _is_windows_path(spec: str) -> bool:
+    return len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"

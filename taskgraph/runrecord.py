@@ -1,0 +1,190 @@
+"""Run records: every transition of every task of a run, as JSON lines, for reviews after the fact.
+
+A record is a text file of JSON objects, one a line:
+
+* first ``{"kind": "run", "version": 1, "pipeline": ..., "targets": [...], "queue": ..., "started": T,
+  "tasks": [{"id": 0, "name": ..., "key": ..., "requires": [ids], "doc": ...}, ...]}``: the graph;
+* then ``{"kind": "transition", "task": ID, "at": T, "from": ..., "event": ..., "to": ...}`` for each transition
+  as it happens, with ``"error": "Type: message"`` when a task ends FAILED or CANCELLED with an exception;
+* last ``{"kind": "end", "at": T, "status": "done" | "failed" | "interrupted"}``.
+
+Each line is written and flushed as it happens, so a run that is killed leaves a record that reads as far as it
+got (without its end line). Times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .states import FINAL_STATES, RUNNING
+from .task import Task, Transition
+
+__all__ = ["RunRecorder", "RunRecord", "TaskRecord", "read_record", "RECORD_VERSION"]
+
+RECORD_VERSION = 1
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
+
+
+def describe_error(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class RunRecorder:
+    """Writes the record of one run. Use :meth:`observe` as the tasks' ``track`` callback (thread-safe).
+
+    Args:
+        path: where to write (replaced if it exists).
+        tasks: every task of the graph, each after its prerequisites.
+        pipeline, targets, queue: what the header says of the run.
+    """
+
+    def __init__(self, path: str | Path, tasks: Iterable[Task], pipeline: str = "", targets: Iterable[str] = (),
+                 queue: str = "") -> None:
+        self.path = Path(path)
+        self.tasks = list(tasks)
+        self.ids = {t: i for i, t in enumerate(self.tasks)}
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
+        self._write({
+            "kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
+            "queue": queue, "started": time.time(),
+            "tasks": [
+                {"id": i, "name": t.name, "key": t.key, "requires": [self.ids[p] for p in t._prereqs if p in self.ids],
+                 "doc": _first_line(getattr(t.func, "__doc__", None))}
+                for i, t in enumerate(self.tasks)
+            ],
+        })
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def observe(self, task: Task, move: Transition) -> None:
+        """Record one transition."""
+        task_id = self.ids.get(task)
+        if task_id is None:
+            return
+        entry: dict[str, Any] = {"kind": "transition", "task": task_id, "at": move.when, "from": move.source.value,
+                                 "event": move.event, "to": move.dest.value}
+        if move.dest in FINAL_STATES and move.dest != "DONE":
+            error = describe_error(task.exception)
+            if error:
+                entry["error"] = error
+        self._write(entry)
+
+    def close(self, status: str) -> None:
+        """Write the end line and close the file."""
+        self._write({"kind": "end", "at": time.time(), "status": status})
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+@dataclass
+class TaskRecord:
+    """What a record says of one task."""
+
+    id: int
+    name: str
+    key: str | None = None
+    requires: list[int] = field(default_factory=list)
+    doc: str = ""
+    state: str = "PENDING"
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    moves: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from its last start to its end, if it ran to an end."""
+        if self.started is None or self.finished is None:
+            return None
+        return max(self.finished - self.started, 0.0)
+
+
+@dataclass
+class RunRecord:
+    """A run as its record tells it."""
+
+    path: Path
+    pipeline: str
+    targets: list[str]
+    queue: str
+    started: float
+    tasks: list[TaskRecord]
+    ended: float | None = None
+    status: str | None = None  # None: the record has no end line (the run was killed)
+
+    def by_name(self) -> dict[str, TaskRecord]:
+        found: dict[str, TaskRecord] = {}
+        for t in self.tasks:
+            found.setdefault(t.name, t)
+        return found
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for t in self.tasks:
+            counts[t.state] = counts.get(t.state, 0) + 1
+        return counts
+
+
+def read_record(path: str | Path) -> RunRecord:
+    """Read a run record; a record cut short (a killed run, a last line half written) reads as far as it got.
+
+    Raises:
+        ValueError: the file is not a run record, or of a version this taskgraph does not read.
+    """
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    entries = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # written as the run was killed
+            raise ValueError(f"{path}:{number}: not a JSON line; is this a taskgraph run record?") from None
+    if not entries or entries[0].get("kind") != "run":
+        raise ValueError(f"{path} is not a taskgraph run record (it does not start with a run line)")
+    head = entries[0]
+    if head.get("version", 0) > RECORD_VERSION:
+        raise ValueError(f"{path} is a version {head['version']} record; this taskgraph reads up to {RECORD_VERSION}")
+    tasks = [TaskRecord(id=t["id"], name=t["name"], key=t.get("key"), requires=list(t.get("requires", [])),
+                        doc=t.get("doc", "")) for t in head.get("tasks", [])]
+    record = RunRecord(path, head.get("pipeline", ""), list(head.get("targets", [])), head.get("queue", ""),
+                       float(head.get("started", 0.0)), tasks)
+    for entry in entries[1:]:
+        kind = entry.get("kind")
+        if kind == "transition" and 0 <= entry.get("task", -1) < len(tasks):
+            task = tasks[entry["task"]]
+            task.moves.append(entry)
+            task.state = entry["to"]
+            if entry["to"] == RUNNING.value:
+                task.started, task.finished = entry["at"], None
+            elif entry["to"] in {s.value for s in FINAL_STATES}:
+                task.finished = entry["at"]
+                task.error = entry.get("error")
+            elif entry["to"] == "PENDING":
+                task.started = task.finished = None
+                task.error = None
+        elif kind == "end":
+            record.ended, record.status = entry.get("at"), entry.get("status")
+    return record
