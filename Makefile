@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out
 
-.PHONY: demo test install graphviz bench bench-queues lint docs clean
+.PHONY: demo test install graphviz chromium tmux bench bench-queues lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,19 @@ install: $(STAMP)
 graphviz:
 	@sh scripts/install-graphviz.sh || [ "$${CI:-}" != "true" ]
 
+# Debian's chromium opens the HTML review in the tests; where it cannot be installed those tests skip (not in CI).
+chromium:
+	@sh scripts/install-chromium.sh || [ "$${CI:-}" != "true" ]
+
+# tmux drives the live displays in the tests.
+tmux:
+	@sh scripts/install-tool.sh tmux tmux || [ "$${CI:-}" != "true" ]
+
 demo: install graphviz
 	$(PY) examples/build.py --out $(OUT)/build
 	@echo "graph written to $(OUT)/build/graph.svg"
 
-test: install graphviz
+test: install graphviz chromium tmux
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -18,7 +18,7 @@ from .errors import (
 from .graph import closure, to_networkx
 from .make import TaskQueue, make, make_later, make_now
 from .queues import BaseQueue, Queue, open_queue, register_scheme
-from .render import tasks_as_dot, tasks_as_svg
+from .render import tasks_as_dot, tasks_as_png, tasks_as_svg
 from .states import State
 from .stores import StoreError
 from .task import Task, Transition
@@ -66,6 +66,7 @@ __all__ = [
     "to_networkx",
     "tasks_as_dot",
     "tasks_as_svg",
+    "tasks_as_png",
     "TaskError",
     "BlockedError",
     "CycleError",

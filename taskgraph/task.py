@@ -441,13 +441,15 @@ class Task:
     @property
     def duration(self) -> float | None:
         """Seconds from the task's last start to its end, or None if it has not run to an end."""
-        started = None
+        started = ended = None
         for move in self.history:
             if move.dest is RUNNING:
-                started = move.when
+                started, ended = move.when, None
             elif started is not None and move.dest in FINAL_STATES:
-                return move.when - started
-        return None
+                ended = move.when
+            elif move.dest is PENDING:  # reset: a run that starts later is the one to measure
+                started = ended = None
+        return None if started is None or ended is None else ended - started
 
 
 def _call_back(fn: Callable[[Task], Any], task: Task) -> None:

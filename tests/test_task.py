@@ -305,3 +305,22 @@ def test_concurrent_transitions_never_tear_history():
             state = move.dest
         assert state == t.state
         assert t.state in (State.DONE, State.CANCELLED)
+
+
+def test_duration_measures_the_last_run():
+    calls = []
+
+    def sometimes():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("first time")
+
+    t = Task("t", sometimes)
+    with pytest.raises(ValueError):
+        t.run()
+    first = t.duration
+    assert first is not None
+    t.reset()
+    assert t.duration is None  # PENDING again: nothing measured yet
+    t.run()
+    assert t.duration is not None and t.history[-1].when - t.history[-2].when == t.duration
