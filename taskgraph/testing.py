@@ -75,6 +75,21 @@ class StoreContract:
         assert store.list_jobs(status="DONE") == []
         assert all(r.payload == b"" for r in store.list_jobs())
 
+    def test_list_running_jobs_newest_first(self, store: Store) -> None:
+        a, b, c, queued = store.enqueue(
+            [new_job("tests:a"), new_job("tests:b", queue="mail"), new_job("tests:a"), new_job("tests:a")]
+        )
+        store.claim("w1", ["default", "mail"], 3, 30)
+        assert [r.id for r in store.list_jobs(status="RUNNING")] == [c.id, b.id, a.id]
+        assert [r.id for r in store.list_jobs(status="RUNNING", name="tests:a")] == [c.id, a.id]
+        assert [r.id for r in store.list_jobs(status="RUNNING", queue="mail")] == [b.id]
+        assert [r.id for r in store.list_jobs(status="RUNNING", limit=1)] == [c.id]
+        assert all(r.worker == "w1" and r.payload == b"" for r in store.list_jobs(status="RUNNING"))
+        store.complete("w1", [(c.id, b"1")])
+        store.cancel([b.id])
+        assert [r.id for r in store.list_jobs(status="RUNNING")] == [a.id]
+        assert [r.id for r in store.list_jobs(status="QUEUED")] == [queued.id]
+
     def test_a_known_key_returns_the_existing_job(self, store: Store) -> None:
         [first] = store.enqueue([new_job(key="build")])
         [second] = store.enqueue([new_job(key="build")])
@@ -292,6 +307,108 @@ class StoreContract:
         assert b.status == "FAILED" and b.error is not None and "'tests:a' is FAILED" in b.error["message"]
         [c] = store.enqueue([new_job("tests:c", after=[])])
         assert c.status == "QUEUED"
+
+    # ------------------------------------------------------------ retries by hand
+
+    def test_retry_queues_failed_and_cancelled_jobs_again_and_leaves_others(self, store: Store) -> None:
+        error = {"type": "builtins.ValueError", "message": "x", "traceback": ""}
+        failed, running, done, cancelled, queued = store.enqueue(
+            [new_job(priority=9), new_job(priority=8), new_job(priority=7), new_job(), new_job(queue="mail")]
+        )
+        store.claim("w1", ["default"], 3, 30)
+        assert store.set_progress("w1", failed.id, 0.5, "half")
+        assert store.fail("w1", failed.id, error, None)
+        assert store.complete("w1", [(done.id, b"1")]) == [done.id]
+        assert store.cancel([cancelled.id]) == [cancelled.id]
+        asked = [queued.id, failed.id, "missing", running.id, done.id, cancelled.id, failed.id]
+        assert store.retry(asked) == [failed.id, cancelled.id]
+        assert store.retry([failed.id, cancelled.id]) == []  # QUEUED now: nothing to do
+        assert store.retry([]) == []
+        rf, rr, rd, rc, rq = store.get([failed.id, running.id, done.id, cancelled.id, queued.id])
+        assert (rf.status, rr.status, rd.status, rc.status, rq.status) == (
+            "QUEUED", "RUNNING", "DONE", "QUEUED", "QUEUED"
+        )
+        assert (rf.error, rf.result, rf.attempts, rf.lease_losses, rf.waiting) == (None, None, 0, 0, 0)
+        assert (rf.worker, rf.started, rf.finished, rf.lease_expires) == (None, None, None, None)
+        assert (rf.progress, rf.progress_message) == (None, None)
+        assert rf.payload == failed.payload and rf.priority == 9 and rd.result == b"1"
+        event = store.history(failed.id)[-1]
+        assert (event.event, event.source, event.dest, event.worker, event.detail) == (
+            "retry", "FAILED", "QUEUED", None, "retried by hand"
+        )
+        assert [(e.event, e.source) for e in store.history(cancelled.id)][-2:] == [
+            ("cancel", "QUEUED"), ("retry", "CANCELLED")
+        ]
+        assert store.stats() == {"default": {"QUEUED": 2, "RUNNING": 1, "DONE": 1}, "mail": {"QUEUED": 1}}
+        assert store.purge(-1) == 1  # the DONE one: the retried ones are no longer final
+        again = store.claim("w2", ["default"], 5, 30)
+        assert [r.id for r in again] == [failed.id, cancelled.id]
+        assert [r.attempts for r in again] == [1, 1]
+        assert store.complete("w2", [(failed.id, b"ok")]) == [failed.id]
+
+    def test_retry_resets_the_lease_losses_of_a_job_that_kept_losing_its_worker(self, store: Store) -> None:
+        [job] = store.enqueue([new_job()])
+        deadline = time.monotonic() + 30
+        while store.get([job.id])[0].status != "FAILED":
+            assert time.monotonic() < deadline, "the job never failed for losing its worker"
+            store.claim("doomed", ["default"], 1, 0.02)
+            time.sleep(0.03)  # let the lease run out (a time-based contract, not synchronisation)
+        assert store.get([job.id])[0].lease_losses == MAX_LEASE_LOSSES
+        assert store.retry([job.id]) == [job.id]
+        record = store.get([job.id])[0]
+        assert (record.status, record.lease_losses, record.attempts, record.error) == ("QUEUED", 0, 0, None)
+
+    def test_retry_waits_for_prerequisites_that_are_not_done(self, store: Store) -> None:
+        error = {"type": "builtins.ValueError", "message": "x", "traceback": ""}
+        a, free = new_job("tests:a", priority=1), new_job("tests:free")
+        b = new_job("tests:b", after=[a.id, free.id])
+        c = new_job("tests:c", after=[b.id])
+        store.enqueue([a, free, b, c])
+        store.claim("w1", ["default"], 2, 30)
+        store.complete("w1", [(free.id, b"1")])
+        store.fail("w1", a.id, error, None)
+        assert [r.status for r in store.get([b.id, c.id])] == ["FAILED", "FAILED"]
+        # b first: a is still FAILED, so unfinished; then a: QUEUED; c, blocked with b, is not touched
+        assert store.retry([b.id, a.id]) == [b.id, a.id]
+        rb, ra, rc = store.get([b.id, a.id, c.id])
+        assert (rb.status, rb.waiting, rb.error) == ("PENDING", 1, None)
+        assert (ra.status, rc.status) == ("QUEUED", "FAILED")
+        assert [(e.event, e.source, e.dest) for e in store.history(b.id)][-1] == ("retry", "FAILED", "PENDING")
+        assert store.stats() == {"default": {"QUEUED": 1, "PENDING": 1, "DONE": 1, "FAILED": 1}}
+        [claimed] = store.claim("w1", ["default"], 5, 30)
+        assert claimed.id == a.id and store.complete("w1", [(a.id, b"a")]) == [a.id]
+        assert store.get([b.id])[0].status == "QUEUED"
+        assert [r.id for r in store.claim("w1", ["default"], 5, 30)] == [b.id]
+        store.fail("w1", b.id, error, None)
+        assert store.retry([c.id]) == [c.id]
+        assert (store.get([c.id])[0].status, store.get([c.id])[0].waiting) == ("PENDING", 1)
+        # all prerequisites DONE: QUEUED at once
+        assert store.retry([b.id]) == [b.id] and store.get([b.id])[0].status == "QUEUED"
+        store.claim("w1", ["default"], 5, 30)
+        store.fail("w1", b.id, error, None)  # and a failure fails the retried dependent again
+        rc = store.get([c.id])[0]
+        assert rc.status == "FAILED" and rc.error is not None and "'tests:b' is FAILED" in rc.error["message"]
+
+    def test_retry_wakes_an_idle_worker(self, connect: Callable[[], Store]) -> None:
+        idle, client = connect(), connect()
+        [job] = client.enqueue([new_job()])
+        client.cancel([job.id])
+        idle.wait_for_work(["default"], 0)
+        woke = threading.Event()
+
+        def wait() -> None:
+            idle.wait_for_work(["default"], 20)
+            woke.set()
+
+        thread = threading.Thread(target=wait)
+        started = time.monotonic()
+        thread.start()
+        assert client.retry([job.id]) == [job.id]
+        assert woke.wait(20) and time.monotonic() - started < 10
+        thread.join()
+        assert [r.id for r in idle.claim("w1", ["default"], 5, 30)] == [job.id]
+        idle.close()
+        client.close()
 
     # ------------------------------------------------------------ looking and tidying
 

@@ -84,6 +84,12 @@ def wait_for_file(path: str, started: str | None = None, limit: float = 60.0) ->
     return "released"
 
 
+def progress_then_wait(path: str, value: float, message: str, started: str | None = None) -> str:
+    """Report ``value`` and ``message`` through progress(), then block like :func:`wait_for_file`."""
+    progress(value, message)
+    return wait_for_file(path, started)
+
+
 def cpu(n: int) -> int:
     return sum(i * i for i in range(n))
 
@@ -116,7 +122,8 @@ def make_queue(url: str) -> DurableQueue:
     """A queue on ``url`` with every job of this module registered."""
     queue = open_queue(url)
     assert isinstance(queue, DurableQueue)
-    for func in (add, count, fail, fail_with, fail_custom, sleep, wait_for_file, pid, report, unencodable_result):
+    for func in (add, count, fail, fail_with, fail_custom, sleep, wait_for_file, pid, report, unencodable_result,
+                 progress_then_wait):
         queue.task(func)
     queue.task(flaky, retries=3, backoff=0.05)
     queue.task(cpu, mode="process")

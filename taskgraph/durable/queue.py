@@ -180,6 +180,23 @@ class DurableQueue(BaseQueue):
         """How many jobs each named queue holds in each status."""
         return self.store.stats()
 
+    def retry(self, ids: Iterable[str]) -> builtins.list[str]:
+        """Queue FAILED or CANCELLED jobs again, as new: attempts back to 0, error cleared; PENDING while a
+        prerequisite is not DONE. Jobs in other statuses are left as they are.
+
+        Returns:
+            the ids that were queued again.
+        """
+        return self.store.retry(builtins.list(ids))
+
+    def cancel(self, ids: Iterable[str]) -> builtins.list[str]:
+        """Cancel jobs that are not finished, and their PENDING descendants (see :meth:`JobHandle.cancel`).
+
+        Returns:
+            the ids that this call cancelled.
+        """
+        return self.store.cancel(builtins.list(ids))
+
     def purge(self, older_than: float | timedelta = 0.0) -> int:
         """Delete finished jobs that ended more than ``older_than`` ago (seconds or a timedelta).
 
@@ -216,8 +233,8 @@ class DurableQueue(BaseQueue):
         func = task.func
         if func is None:
             return self._jobs[NOOP_NAME]
-        if isinstance(func, JobFunction) and func.queue is self:
-            return func
+        if isinstance(func, JobFunction) and (func.queue is self or func.queue.url == self.url):
+            return func  # a job of this queue, or of another queue object on the same store (a pipeline's own)
         try:
             name = import_path(func)
         except TypeError as exc:

@@ -14,6 +14,10 @@ runners and a notifier thread only post messages to its ``events`` queue. Each p
 On SIGTERM or SIGINT it stops claiming, hands back what it has not started, stops daemon jobs, waits up to the
 grace period for the others, hands back what is left, and exits 0. A second signal exits at once; the leases of
 whatever was running run out, and other workers take those jobs again.
+
+Other threads (the dashboard of ``taskgraph worker``) see what the loop does through :meth:`Worker.snapshot`:
+they post a request to ``events``, and the loop answers with a :class:`WorkerSnapshot` built in its own thread,
+so nothing the loop owns is ever read while it changes.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import Any
 
@@ -35,15 +40,70 @@ from .jobs import JobOptions
 from .queue import DurableQueue
 from .runners import AsyncRunner, ProcessRunner, Run, ThreadRunner
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "WorkerSnapshot", "RunningJob", "RecentFailure"]
 
 log = logging.getLogger("taskgraph.worker")
 _WAKE = ("wake",)
+_SNAPSHOT = ("snapshot",)
+_RATE_WINDOW = 10  # seconds over which a snapshot's throughput is measured
+_RECENT_FAILURES = 5  # failures a snapshot keeps
 _PROCESS_START = 60.0  # seconds a new worker process may take to import the app before its job's clock starts
 _POLL = 0.25  # claim at least this often (seconds) while there is room: delayed jobs come due, leases expire
 _BURST_PATIENCE = 30  # seconds a burst worker keeps trying a failing store before it gives up
 _REPORT_BATCH = 16  # results reported to the store at once, at most
 _REPORT_WAIT = 0.002  # seconds a result may wait for others to be reported with it
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A job this worker is running, as a snapshot saw it."""
+
+    id: str
+    name: str
+    mode: str  # thread, process or async
+    attempt: int
+    began: float  # time.monotonic() when it was handed to its runner, in this process
+    progress: float | None = None  # what it last reported through taskgraph.progress(), 0..1
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class RecentFailure:
+    """A run that failed here (for good, or to be retried)."""
+
+    at: float  # epoch seconds, by this machine's clock
+    id: str
+    name: str
+    error: str  # the exception type's qualified name
+    message: str
+    retry_in: float | None = None  # seconds until it runs again, if it will
+
+
+@dataclass(frozen=True)
+class WorkerSnapshot:
+    """A copy of what a worker is doing, for a dashboard; nothing in it changes after it is taken.
+
+    Monotonic times (``taken``, ``since``, each running job's ``began``) are ``time.monotonic()`` of the worker's
+    process, so that a viewer in that process can tell how long ago they were.
+    """
+
+    id: str
+    url: str
+    app: str | None
+    queues: tuple[str, ...]
+    taken: float  # time.monotonic() when it was taken
+    since: float  # time.monotonic() when the worker started serving
+    slots: dict[str, tuple[int, int]]  # mode -> (busy, size); "async" only once an async job came
+    held: int  # claimed jobs waiting for a slot
+    running: tuple[RunningJob, ...]
+    done: int
+    failed: int
+    retried: int
+    rate: float  # jobs finished (DONE or FAILED) per second over the last 10 s
+    failures: tuple[RecentFailure, ...] = field(default_factory=tuple)  # oldest first
+    stopping: bool = False  # asked to stop (a signal, stop()): finishing the running jobs
+    stopped: bool = False  # run() has returned
+    store_error: str | None = None  # why the last call to the store failed, while it keeps failing
 
 
 class Worker:
@@ -102,6 +162,22 @@ class Worker:
         self._store: Any = None  # the loop's own connection, tuned for_worker(); see the store property
         self._first_success = 0.0  # when the oldest result not yet reported came in
         self._next_beat = 0.0
+        # what snapshots show, kept by the loop: the last progress of each run, recent failures, ends per second
+        self._shown: dict[str, tuple[float, str | None]] = {}
+        self._failures: deque[RecentFailure] = deque(maxlen=_RECENT_FAILURES)
+        self._ends: deque[list[int]] = deque()  # [second, jobs finished in it], the last _RATE_WINDOW + 1 seconds
+        self._since = time.monotonic()
+        self._store_error: str | None = None
+        # snapshots: asked for through events, published by the loop under this condition
+        self._snap_cond = threading.Condition()
+        self._snap: WorkerSnapshot | None = None
+        self._snap_seq = 0
+        self._snap_asked = False
+        self._looping = False
+        self._loop_thread = 0  # the thread running run()
+        #: Called (in the signal handler) before a second signal ends the process at once: a dashboard restores
+        #: the terminal there. Keep it short and free of locks.
+        self.on_exit_now: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ the loop
 
@@ -112,6 +188,11 @@ class Worker:
             the exit status: 0, or 1 when a burst worker gave up on a store that kept failing.
         """
         restore = self._catch_signals()
+        self._since = time.monotonic()
+        with self._snap_cond:
+            self._snap = self._build_snapshot()
+            self._looping = True
+            self._loop_thread = threading.get_ident()
         notifier = threading.Thread(target=self._notify, daemon=True, name="taskgraph-notifier")
         notifier.start()
         log.info("worker %s serving %s on %s (threads %d, processes %s)", self.id, ",".join(self.queues),
@@ -124,9 +205,10 @@ class Worker:
                 try:
                     if self._pass(burst):
                         break
-                    pause, failing_since = 0.0, None
+                    pause, failing_since, self._store_error = 0.0, None, None
                 except Exception as exc:  # the store is unreachable, or answered with an error: back off
                     failing_since = failing_since or time.monotonic()
+                    self._store_error = f"{type(exc).__name__}: {_first_line(exc)}"
                     if burst and time.monotonic() - failing_since > _BURST_PATIENCE:
                         log.error("store %s kept failing for %d s: %s; giving up", self.queue.url,
                                   _BURST_PATIENCE, exc)
@@ -140,8 +222,13 @@ class Worker:
                     self._sleep(pause)
         finally:
             self._finished.set()
-            self._close()
-            restore()  # the notifier sees _finished and ends by itself within a second
+            try:
+                self._close()
+            finally:
+                restore()  # the notifier sees _finished and ends by itself within a second
+                with self._snap_cond:
+                    self._looping = False  # from now on snapshot() reads the worker itself: nothing changes it
+                    self._snap_cond.notify_all()
         log.info("worker %s stopped: %d done, %d failed, %d retried", self.id, self.finished["DONE"],
                  self.finished["FAILED"], self.finished["retried"])
         return status
@@ -189,7 +276,9 @@ class Worker:
                 message = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
             except Empty:
                 return
-            if message is not _WAKE:
+            if message is _SNAPSHOT:
+                self._publish()
+            elif message is not _WAKE:
                 self.events.put(message)
                 return
 
@@ -236,8 +325,10 @@ class Worker:
             return Run(record, options, job.func, args, kwargs)
         except Exception as exc:
             log.error("job %s (%s) cannot run: %s", record.id, record.name, exc)
-            self.store.fail(self.id, record.id, encode_error(exc, ""), None)
-            self.finished["FAILED"] += 1
+            error = encode_error(exc, "")
+            self.store.fail(self.id, record.id, error, None)
+            self._count("FAILED")
+            self._note_failure(record, error, None)
             return None
 
     def _import_job(self, name: str) -> Any:
@@ -317,10 +408,13 @@ class Worker:
             kind = message[0]
             if kind == "wake":
                 self._work_hint = True
+            elif kind == "snapshot":
+                self._publish()
             elif kind == "progress":
                 _, run, value, text = message
                 if not run.stale:
                     self._progress[run.id] = (run, value, text)
+                    self._shown[run.id] = (value, text)
             elif kind == "started":
                 run = message[1]
                 if not run.stale and run.options.timeout is not None:
@@ -333,6 +427,7 @@ class Worker:
         if run.stale or self.running.get(run.id) is not run:
             return
         del self.running[run.id]
+        self._shown.pop(run.id, None)
         self._mean_run += (time.monotonic() - run.began - self._mean_run) * 0.1
         pending = self._progress.pop(run.id, None)
         if ok:
@@ -347,8 +442,8 @@ class Worker:
     def _failed(self, run: Run, error: dict[str, str], final: bool = False) -> None:
         retry_in = None if final else run.options.retry_in(run.record.attempts)
         if self.store.fail(self.id, run.id, error, retry_in):
-            key = "FAILED" if retry_in is None else "retried"
-            self.finished[key] += 1
+            self._count("FAILED" if retry_in is None else "retried")
+            self._note_failure(run.record, error, retry_in)
             log.log(logging.WARNING if retry_in is None else logging.INFO, "job %s (%s) %s: %s: %s", run.id,
                     run.record.name, "failed" if retry_in is None else f"will retry in {retry_in:.3g} s",
                     error.get("type"), error.get("message"))
@@ -366,7 +461,7 @@ class Worker:
         )
         if self._successes and due:
             accepted = store.complete(self.id, [(run.id, data) for run, data in self._successes])
-            self.finished["DONE"] += len(accepted)
+            self._count("DONE", len(accepted))
             self._successes.clear()  # only now: if the store failed, the results are sent again
 
     def _beat(self, store: Any, now: float) -> None:
@@ -377,6 +472,7 @@ class Worker:
         held = store.heartbeat(self.id, mine, self.lease)
         for job_id in set(mine) - held:
             run = self.running.pop(job_id, None)
+            self._shown.pop(job_id, None)
             if run is not None:
                 log.info("job %s (%s) was cancelled or its lease lost: stopping it", job_id, run.record.name)
                 run.stale = True
@@ -386,6 +482,7 @@ class Worker:
     def _expire(self, now: float) -> None:
         for run in [r for r in self.running.values() if r.deadline is not None and r.deadline <= now]:
             del self.running[run.id]
+            self._shown.pop(run.id, None)
             run.stale = True
             self._runner(run).stop(run)
             timeout = run.options.timeout
@@ -402,6 +499,84 @@ class Worker:
         return not any(
             counts.get(q, {}).get(status) for q in self.queues for status in ("PENDING", "QUEUED", "RUNNING")
         )
+
+    # ------------------------------------------------------------ snapshots
+
+    def snapshot(self, timeout: float = 0.5) -> WorkerSnapshot:
+        """What the worker is doing now, safe to call from any thread.
+
+        While the loop runs, the request goes to the loop, which builds the snapshot between two steps; if it does
+        not answer within ``timeout`` seconds (a slow call to the store), the last snapshot it made is returned.
+        Before and after :meth:`run`, the snapshot is built here.
+        """
+        with self._snap_cond:
+            if self._looping and threading.get_ident() != self._loop_thread:
+                seen = self._snap_seq
+                if not self._snap_asked:
+                    self._snap_asked = True
+                    self.events.put(_SNAPSHOT)
+                self._snap_cond.wait_for(lambda: self._snap_seq != seen or not self._looping, timeout)
+            if not self._looping or self._snap is None or threading.get_ident() == self._loop_thread:
+                self._snap = self._build_snapshot()
+            return self._snap
+
+    def _publish(self) -> None:
+        """Answer the snapshot requests posted so far (the loop's thread)."""
+        snap = self._build_snapshot()
+        with self._snap_cond:
+            self._snap = snap
+            self._snap_seq += 1
+            self._snap_asked = False
+            self._snap_cond.notify_all()
+
+    def _build_snapshot(self) -> WorkerSnapshot:
+        now = time.monotonic()
+        slots = {"threads": (self.threads.busy, self.threads.size)}
+        if self.processes is not None:
+            slots["processes"] = (self.processes.busy, self.processes.size)
+        if self.coroutines is not None:
+            slots["async"] = (self.coroutines.busy, self.coroutines.size)
+        for job_id in [i for i in self._shown if i not in self.running]:
+            del self._shown[job_id]
+        running = []
+        for run in sorted(self.running.values(), key=lambda r: r.began):
+            value, text = self._shown.get(run.id, (run.record.progress, run.record.progress_message))
+            running.append(RunningJob(run.id, run.record.name, run.options.mode, run.record.attempts, run.began,
+                                      value, text))
+        return WorkerSnapshot(
+            id=self.id, url=self.queue.url, app=self.app, queues=tuple(self.queues), taken=now, since=self._since,
+            slots=slots, held=len(self.held), running=tuple(running), done=self.finished["DONE"],
+            failed=self.finished["FAILED"], retried=self.finished["retried"], rate=self._rate(now),
+            failures=tuple(self._failures), stopping=self._stopping,
+            stopped=self._finished.is_set() and not self._looping, store_error=self._store_error,
+        )
+
+    def _count(self, kind: str, n: int = 1) -> None:
+        """Count ``n`` runs that ended as ``kind`` (DONE, FAILED or retried); jobs finished feed the rate."""
+        self.finished[kind] += n
+        if kind == "retried" or n <= 0:
+            return
+        second = int(time.monotonic())
+        if self._ends and self._ends[-1][0] == second:
+            self._ends[-1][1] += n
+        else:
+            self._ends.append([second, n])
+        while self._ends[0][0] < second - _RATE_WINDOW:
+            self._ends.popleft()
+
+    def _rate(self, now: float) -> float:
+        """Jobs finished per second over the last _RATE_WINDOW seconds (whole seconds, the current one in part),
+        or since the worker started if that is sooner, but at least over one second."""
+        first = int(now) - _RATE_WINDOW + 1
+        total = sum(n for second, n in self._ends if second >= first)
+        span = max(min(now - first, now - self._since), 1.0)  # a first burst is not a rate of thousands a second
+        return total / span
+
+    def _note_failure(self, record: JobRecord, error: dict[str, Any], retry_in: float | None) -> None:
+        self._failures.append(RecentFailure(
+            time.time(), record.id, record.name, str(error.get("type") or "Exception"),
+            str(error.get("message") or ""), retry_in,
+        ))
 
     # ------------------------------------------------------------ stopping
 
@@ -434,6 +609,11 @@ class Worker:
             self._signals += 1
             if self._signals > 1:
                 log.warning("second signal: exiting at once; leases will recover the running jobs")
+                if self.on_exit_now is not None:
+                    try:
+                        self.on_exit_now()
+                    except Exception:  # exiting regardless
+                        pass
                 os._exit(128 + signum)
             log.info("signal %d: finishing running jobs (up to %s s), then stopping", signum, self.grace)
             self._stopping = True
@@ -464,6 +644,7 @@ class Worker:
         give_back = [r for r in self.running.values() if r.options.daemon or now >= self._stop_at]
         for run in give_back:
             del self.running[run.id]
+            self._shown.pop(run.id, None)
             run.stale = True
             self._runner(run).stop(run)
         if give_back:
@@ -486,3 +667,8 @@ class Worker:
         if self.coroutines is not None:
             self.coroutines.close(wait=False)
         self._reconnect()  # closes the loop's connection
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

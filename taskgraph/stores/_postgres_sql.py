@@ -298,6 +298,43 @@ WITH o AS (
 SELECT c.id, (SELECT n FROM note) FROM c
 """
 
+# retry(ids): lock the jobs to retry, then their prerequisites (FOR SHARE, as an enqueue does, so none of them
+# becomes DONE unseen while the count is taken), then move them in a statement of its own, whose snapshot sees
+# every prerequisite as it is once locked.
+_Q_RETRY_BY_HAND_LOCK = """
+SELECT seq FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) AND status IN ('FAILED', 'CANCELLED') ORDER BY id FOR UPDATE
+"""
+
+_Q_RETRY_BY_HAND_PREREQS = """
+SELECT p.seq FROM {s}.jobs p
+WHERE p.id IN (SELECT e.prereq FROM {s}.edges e JOIN {s}.jobs d ON d.id = e.dependent
+               WHERE e.dependent = ANY(%(ids)s::text[]) AND d.status IN ('FAILED', 'CANCELLED'))
+ORDER BY p.id FOR SHARE
+"""
+
+_Q_RETRY_BY_HAND = """
+WITH t AS (
+    SELECT j.seq, j.status AS old,
+        (SELECT count(*) FROM {s}.edges e JOIN {s}.jobs p ON p.id = e.prereq
+         WHERE e.dependent = j.id AND p.status <> 'DONE')::int AS waiting
+    FROM {s}.jobs j WHERE j.id = ANY(%(ids)s::text[]) AND j.status IN ('FAILED', 'CANCELLED')
+), r AS (
+    UPDATE {s}.jobs j SET status = CASE WHEN t.waiting > 0 THEN 'PENDING' ELSE 'QUEUED' END, result = NULL,
+        error = NULL, attempts = 0, lease_losses = 0, waiting = t.waiting, not_before = {now}, started = NULL,
+        finished = NULL, worker = NULL, lease_expires = NULL, progress = NULL, progress_message = NULL
+    FROM t WHERE j.seq = t.seq
+    RETURNING j.id, j.seq, j.queue, j.status, t.old
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'retry', old, status, NULL, 'retried by hand' FROM r ORDER BY seq
+), note AS (
+    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
+        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM r WHERE status = 'QUEUED'
+        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM r LIMIT 1) x) y
+)
+SELECT r.id, (SELECT n FROM note) FROM r
+"""
+
 _Q_PROGRESS = """
 WITH p AS (
     UPDATE {s}.jobs SET progress = %(value)s::float8, progress_message = %(message)s::text

@@ -495,6 +495,40 @@ flush()
 return cancelled
 """
 
+# ARGV: prefix, ids... (FAILED or CANCELLED jobs queued again by hand; others left as they are)
+# A prerequisite counts as unfinished unless it is DONE; one purged is no longer among the job's prerequisites.
+_RETRY = r"""
+local retried = {}
+for x = 2, #ARGV do
+  local id = ARGV[x]
+  local k = jkey(id)
+  local r = redis.call('HMGET', k, 'status', 'queue', 'pk', 'seq')
+  local status = r[1]
+  if status == 'FAILED' or status == 'CANCELLED' then
+    local waiting = 0
+    for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
+      local ps = redis.call('HGET', jkey(p), 'status')
+      if ps and ps ~= 'DONE' then waiting = waiting + 1 end
+    end
+    local dest = (waiting > 0) and 'PENDING' or 'QUEUED'
+    redis.call('HDEL', k, 'result', 'error', 'started', 'finished', 'worker', 'lease_expires', 'progress',
+      'progress_message', 'rk')
+    redis.call('ZREM', P .. ':finished', id)
+    local f = {'status', dest, 'attempts', '0', 'lease_losses', '0', 'waiting', tostring(waiting),
+      'not_before', NOW_S}
+    if dest == 'QUEUED' then
+      f[#f + 1] = 'rk'; f[#f + 1] = place(id, r[2], r[3], r[4], NOW)
+    end
+    redis.call('HSET', k, unpack(f))
+    moved(r[2], status, dest)
+    event(id, 'retry', status, dest, nil, 'retried by hand')
+    retried[#retried + 1] = id
+  end
+end
+flush()
+return retried
+"""
+
 # ARGV: prefix, worker, id, value, has message (1/0), message
 _PROGRESS = r"""
 local k = jkey(ARGV[3])

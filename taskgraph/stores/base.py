@@ -24,6 +24,9 @@ Guarantees every store gives, and the conformance suite in :mod:`taskgraph.testi
   reaches 0 becomes QUEUED, in the same transaction. When a job FAILED or is CANCELLED, its PENDING descendants
   are FAILED or CANCELLED with it; a descendant FAILED this way gets a ``taskgraph.errors.BlockedError`` error
   naming its prerequisite, each job called by its key if it has one, else by its name.
+* **Retries by hand.** :meth:`Store.retry` puts a FAILED or CANCELLED job back as if it had just been enqueued:
+  QUEUED, or PENDING while any prerequisite is not DONE, with its count of unfinished prerequisites taken again;
+  in the same transaction, so a prerequisite that ends meanwhile is never missed.
 """
 
 from __future__ import annotations
@@ -117,6 +120,23 @@ class Store(ABC):
 
         Returns:
             the ids of ``ids`` that were cancelled by this call.
+        """
+
+    @abstractmethod
+    def retry(self, ids: Collection[str]) -> list[str]:
+        """Queue FAILED or CANCELLED jobs again, by hand (``taskgraph retry``), in one transaction.
+
+        Each such job becomes QUEUED, claimable now, or PENDING if any of its prerequisites is not DONE (its count
+        of unfinished prerequisites is taken again; a prerequisite that FAILED or was CANCELLED counts as unfinished,
+        so retry it too, in the same call or later, for the job to run). Its attempts and lease losses go back to
+        0; its error, result, worker, lease, progress and start and finish times are cleared; payload, options,
+        key, queue and priority stay; a ``retry`` event (from its old status, detail ``"retried by hand"``) is
+        recorded and idle workers are woken. Jobs in other statuses, and ids the store does not have, are left as
+        they are; dependents of a retried job that were FAILED or CANCELLED with it are not touched (retry them
+        too). Repeated ids count once.
+
+        Returns:
+            the ids of ``ids`` that were queued again by this call, in their order.
         """
 
     @abstractmethod

@@ -533,6 +533,24 @@ class PostgresStore(Store):
 
         return self._batch(work)
 
+    def retry(self, ids: Collection[str]) -> list[str]:
+        ids = _unique(ids)
+        if not ids:
+            return []
+
+        def work(conn: psycopg.Connection[Any]) -> Callable[[], list[str]]:
+            conn.execute(self._q["_Q_RETRY_BY_HAND_LOCK"], {"ids": ids}, prepare=True)
+            conn.execute(self._q["_Q_RETRY_BY_HAND_PREREQS"], {"ids": ids}, prepare=True)
+            moved = conn.execute(self._q["_Q_RETRY_BY_HAND"], self._params(ids=ids), prepare=True)
+
+            def finish() -> list[str]:
+                retried = {r[0] for r in moved.fetchall()}
+                return [i for i in ids if i in retried]
+
+            return finish
+
+        return self._batch(work)
+
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
         rows = self._exec(self._q["_Q_PROGRESS"], self._params(
             id=job_id, worker=worker, value=float(value), message=message,

@@ -50,6 +50,7 @@ from ._redis_lua import (  # the scripts live there
     _PROGRESS,
     _PURGE,
     _RELEASE,
+    _RETRY,
 )
 from .base import Store, StoreError
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob
@@ -159,6 +160,7 @@ class RedisStore(Store):
         self._fail = register(_PRELUDE + _FAIL)
         self._release = register(_PRELUDE + _RELEASE)
         self._cancel = register(_PRELUDE + _CANCEL)
+        self._retry = register(_PRELUDE + _RETRY)
         self._progress = register(_PRELUDE + _PROGRESS)
         self._purge = register(_PRELUDE + _PURGE)
         with self._errors():
@@ -305,6 +307,13 @@ class RedisStore(Store):
             cancelled = self._cancel(args=[self.prefix, *ids])
         return [i.decode() for i in cancelled]
 
+    def retry(self, ids: Collection[str]) -> list[str]:
+        if not ids:
+            return []
+        with self._errors():
+            retried = self._retry(args=[self.prefix, *_unique(list(ids))])
+        return [i.decode() for i in retried]
+
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
         args = [self.prefix, worker, job_id, repr(float(value)), "0" if message is None else "1", message or ""]
         with self._errors():
@@ -336,6 +345,8 @@ class RedisStore(Store):
     ) -> list[JobRecord]:
         if limit == 0:
             return []
+        if status == "RUNNING":
+            return self._list_running(name, queue, limit)
         filtered = status is not None or name is not None or queue is not None
         chunk = limit if limit > 0 and not filtered else _LIST_CHUNK
         found: list[JobRecord] = []
@@ -362,6 +373,26 @@ class RedisStore(Store):
                         if len(found) == limit:
                             break
         return found
+
+    def _list_running(self, name: str | None, queue: str | None, limit: int) -> list[JobRecord]:
+        """RUNNING jobs from the running set (a few, however many jobs the store holds), newest first."""
+        with self._errors():
+            ids = self._client.zrange(self._k("running"), 0, -1)
+            pipe = self._client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hmget(self._k("job", job_id.decode()), *_LIGHT_FIELDS, "seq")
+            rows = pipe.execute()
+        found = []
+        for row in rows:
+            if row[0] is None:
+                continue
+            record = _record(row)
+            if record.status == "RUNNING" and (name is None or record.name == name) and (
+                queue is None or record.queue == queue
+            ):
+                found.append((int(row[-1] or 0), record))
+        found.sort(key=lambda pair: pair[0], reverse=True)
+        return [record for _, record in (found if limit < 0 else found[:limit])]
 
     def stats(self) -> dict[str, dict[str, int]]:
         with self._errors():

@@ -427,6 +427,33 @@ class SQLiteStore(Store):
 
         return self._write(work)
 
+    def retry(self, ids: Collection[str]) -> list[str]:
+        ids = list(dict.fromkeys(ids))
+
+        def work(db: sqlite3.Connection, now: float) -> list[str]:
+            retried = []
+            for job_id in ids:
+                row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None or row[0] not in ("FAILED", "CANCELLED"):
+                    continue
+                [waiting] = db.execute(
+                    "SELECT COUNT(*) FROM edges e JOIN jobs p ON p.id = e.prereq "
+                    "WHERE e.dependent = ? AND p.status <> 'DONE'",
+                    (job_id,),
+                ).fetchone()
+                dest = "PENDING" if waiting else "QUEUED"
+                db.execute(
+                    "UPDATE jobs SET status = ?, result = NULL, error = NULL, attempts = 0, lease_losses = 0, "
+                    "waiting = ?, not_before = ?, started = NULL, finished = NULL, worker = NULL, "
+                    "lease_expires = NULL, progress = NULL, progress_message = NULL WHERE id = ?",
+                    (dest, waiting, now, job_id),
+                )
+                self._events(db, [(job_id, now, "retry", row[0], dest, None, "retried by hand")])
+                retried.append(job_id)
+            return retried
+
+        return self._write(work)
+
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
         def work(db: sqlite3.Connection, now: float) -> bool:
             row = db.execute(
