@@ -8,15 +8,18 @@ optionally followed by ``:OBJECT``. What is collected:
 * without it: every module-level name bound to a :class:`~taskgraph.Task`, or to a list, tuple, set or dict whose
   values are all tasks; names starting with ``_`` are left out.
 
-The graph is those tasks and all their prerequisites. A file is run as a module named after it (``__name__`` is
-``"__taskgraph_pipeline__"``, so its ``if __name__ == "__main__":`` block does not run), with its folder first on
-``sys.path`` so that it can import its neighbours.
+The graph is those tasks and all their prerequisites. A file is run as a module named after it (``nightly`` for
+``pipelines/nightly.py``), with its folder first on ``sys.path`` so that it can import its neighbours, and so that
+worker processes started with spawn or forkserver (``processes://N?start=spawn``) can import its functions. When
+that name is taken by another module or is not an identifier, the module is named ``"__taskgraph_pipeline__"``.
+Either way its ``if __name__ == "__main__":`` block does not run.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import keyword
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -29,6 +32,7 @@ from .task import Task
 __all__ = ["Pipeline", "PipelineError", "load_pipeline"]
 
 FILE_MODULE_NAME = "__taskgraph_pipeline__"
+_LOADED_MARK = "__taskgraph_loaded__"  # set on the modules load_pipeline made from files
 
 
 class PipelineError(ValueError):
@@ -94,11 +98,13 @@ def _import(spec: str) -> Any:
         folder = os.path.dirname(path)
         if folder not in sys.path:
             sys.path.insert(0, folder)
-        loader_spec = importlib.util.spec_from_file_location(FILE_MODULE_NAME, path)
+        name = _module_name(path)
+        loader_spec = importlib.util.spec_from_file_location(name, path)
         if loader_spec is None or loader_spec.loader is None:
             raise PipelineError(f"{spec} cannot be loaded as Python")
         module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[FILE_MODULE_NAME] = module
+        setattr(module, _LOADED_MARK, True)
+        sys.modules[name] = module
         try:
             loader_spec.loader.exec_module(module)
         except SyntaxError as exc:
@@ -109,9 +115,23 @@ def _import(spec: str) -> Any:
     try:
         return importlib.import_module(spec)
     except ModuleNotFoundError as exc:
-        if exc.name and spec.startswith(exc.name):
+        if exc.name and (spec == exc.name or spec.startswith(exc.name + ".")):
             raise PipelineError(f"no module named {spec!r} (give a file path, or a module importable from here)")
         raise
+
+
+def _module_name(path: str) -> str:
+    """The name to load the file at ``path`` under: its stem, unless another module already has that name."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if not stem.isidentifier() or keyword.iskeyword(stem) or stem == "__main__":
+        return FILE_MODULE_NAME
+    current = sys.modules.get(stem)
+    if current is None or getattr(current, _LOADED_MARK, False):
+        return stem
+    where = getattr(current, "__file__", None)
+    if where and os.path.abspath(where) == path:  # the pipeline was imported already, by itself or a neighbour
+        return stem
+    return FILE_MODULE_NAME
 
 
 def _tasks_in(value: Any) -> list[Task] | None:

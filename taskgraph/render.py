@@ -1,8 +1,8 @@
-"""Drawing task graphs: DOT text through the ``graphviz`` package, and SVG through Graphviz's ``dot``."""
+"""Drawing task graphs: DOT text through the ``graphviz`` package, and SVG or PNG through Graphviz's ``dot``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import RenderError
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from .task import Task
 
-__all__ = ["tasks_as_dot", "tasks_as_svg", "STATE_COLOURS", "INSTALL_GRAPHVIZ"]
+__all__ = ["tasks_as_dot", "tasks_as_svg", "tasks_as_png", "STATE_COLOURS", "HIGHLIGHT_COLOUR", "INSTALL_GRAPHVIZ"]
 
 #: Fill colour of a node, by the task's state.
 STATE_COLOURS: dict[str, str] = {
@@ -24,6 +24,9 @@ STATE_COLOURS: dict[str, str] = {
     "FAILED": "salmon",
     "CANCELLED": "lightgrey",
 }
+
+#: Border and edge colour of the tasks given as ``highlight``.
+HIGHLIGHT_COLOUR = "red"
 
 INSTALL_GRAPHVIZ = (
     "Graphviz's 'dot' program is needed to render SVG and was not found on PATH. Install Graphviz "
@@ -38,23 +41,49 @@ def _literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("&", "&amp;")
 
 
-def _digraph(tasks: Iterable[Task], name: str, legend: bool) -> graphviz.Digraph:
+def _edges(nodes: list[Task], reduce: bool) -> list[tuple[Task, Task]]:
+    """Prerequisite -> dependent edges among ``nodes``; with ``reduce``, only those of the transitive reduction."""
+    edges = [(p, t) for t in nodes for p in t._prereqs]
+    if not reduce:
+        return edges
+    import networkx
+
+    kept = set(networkx.transitive_reduction(networkx.DiGraph(edges)).edges) if edges else set()
+    return [e for e in edges if e in kept]
+
+
+def _digraph(
+    tasks: Iterable[Task],
+    name: str,
+    legend: bool,
+    states: Mapping[Task, str] | None = None,
+    labels: Mapping[Task, str] | None = None,
+    highlight: Sequence[Task] = (),
+    reduce: bool = False,
+) -> graphviz.Digraph:
     import graphviz
 
     nodes = closure(tasks)
     ids = {t: f"t{i}" for i, t in enumerate(nodes)}
+    order = list(highlight)
+    chain = set(order)
+    links = set(zip(order, order[1:], strict=False))
+    thick = {"color": HIGHLIGHT_COLOUR, "penwidth": "3"}
     graph = graphviz.Digraph(
         name=name,
         graph_attr={"rankdir": "LR"},
         node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica"},
     )
     for t in nodes:
-        state = t.state.value
-        name = _literal(t.name)
-        graph.node(ids[t], label=name, fillcolor=STATE_COLOURS[state], tooltip=f"{name}: {state}")
-    for t in nodes:
-        for p in t._prereqs:
-            graph.edge(ids[p], ids[t])
+        state = states.get(t, t.state.value) if states else t.state.value
+        extra = labels.get(t) if labels else None
+        label = _literal(t.name) + (f"\\n{_literal(extra)}" if extra else "")  # \n: Graphviz's line break
+        tooltip = _literal(f"{t.name}: {state}" + (f", {extra}" if extra else ""))
+        # nohtml: a name such as "<b>" is text, not an HTML-like label
+        graph.node(ids[t], label=graphviz.nohtml(label), fillcolor=STATE_COLOURS.get(state, "white"),
+                   tooltip=graphviz.nohtml(tooltip), **(thick if t in chain else {}))
+    for p, t in _edges(nodes, reduce):
+        graph.edge(ids[p], ids[t], **(thick if (p, t) in links else {}))
     if legend:
         with graph.subgraph(name="cluster_legend", graph_attr={"label": "state", "fontname": "Helvetica"}) as key:
             for state, colour in STATE_COLOURS.items():
@@ -62,7 +91,16 @@ def _digraph(tasks: Iterable[Task], name: str, legend: bool) -> graphviz.Digraph
     return graph
 
 
-def tasks_as_dot(tasks: Iterable[Task], *, name: str = "tasks", legend: bool = False) -> str:
+def tasks_as_dot(
+    tasks: Iterable[Task],
+    *,
+    name: str = "tasks",
+    legend: bool = False,
+    states: Mapping[Task, str] | None = None,
+    labels: Mapping[Task, str] | None = None,
+    highlight: Sequence[Task] = (),
+    reduce: bool = False,
+) -> str:
     """The DOT text of ``tasks`` and all their prerequisites.
 
     Nodes are labelled by task name and filled by state (:data:`STATE_COLOURS`); edges run from prerequisite to
@@ -72,26 +110,67 @@ def tasks_as_dot(tasks: Iterable[Task], *, name: str = "tasks", legend: bool = F
         tasks: the tasks to draw; their prerequisites are drawn too, so every edge joins two named nodes.
         name: the graph's name.
         legend: add a key of the state colours.
+        states: the state to colour a task by (a state's name, such as ``"DONE"``), instead of its own state;
+            tasks it leaves out are coloured by their own.
+        labels: a second line for a task's label (a duration, say); tasks it leaves out have none.
+        highlight: tasks to emphasise, in order (a chain such as :func:`taskgraph.review.critical_path` finds):
+            each gets a thick :data:`HIGHLIGHT_COLOUR` border, and so does the edge from each to the next where
+            that edge is drawn.
+        reduce: draw only the edges of the transitive reduction: an edge ``a -> c`` is left out when a longer
+            path ``a -> b -> c`` says the same. For big graphs.
 
     Raises:
         CycleError: the tasks form a cycle.
     """
-    return _digraph(tasks, name, legend).source
+    return _digraph(tasks, name, legend, states, labels, highlight, reduce).source
 
 
-def tasks_as_svg(tasks: Iterable[Task], *, name: str = "tasks", legend: bool = False) -> str:
-    """The SVG of the graph :func:`tasks_as_dot` draws, rendered by Graphviz's ``dot``.
+def _pipe(graph: graphviz.Digraph, format: str) -> bytes:
+    import graphviz
+
+    try:
+        return graph.pipe(format=format)
+    except graphviz.ExecutableNotFound as exc:
+        raise RenderError(INSTALL_GRAPHVIZ) from exc
+    except graphviz.CalledProcessError as exc:
+        raise RenderError(f"Graphviz's dot failed to render the graph: {exc}") from exc
+
+
+def tasks_as_svg(
+    tasks: Iterable[Task],
+    *,
+    name: str = "tasks",
+    legend: bool = False,
+    states: Mapping[Task, str] | None = None,
+    labels: Mapping[Task, str] | None = None,
+    highlight: Sequence[Task] = (),
+    reduce: bool = False,
+) -> str:
+    """The SVG of the graph :func:`tasks_as_dot` draws (it takes the same arguments), rendered by Graphviz's ``dot``.
 
     Raises:
         RenderError: ``dot`` is not installed (the message says how to install it) or failed.
         CycleError: the tasks form a cycle.
     """
-    import graphviz
+    graph = _digraph(tasks, name, legend, states, labels, highlight, reduce)
+    return _pipe(graph, "svg").decode("utf-8")
 
-    graph = _digraph(tasks, name, legend)
-    try:
-        return graph.pipe(format="svg", encoding="utf-8")
-    except graphviz.ExecutableNotFound as exc:
-        raise RenderError(INSTALL_GRAPHVIZ) from exc
-    except graphviz.CalledProcessError as exc:
-        raise RenderError(f"Graphviz's dot failed to render the graph: {exc}") from exc
+
+def tasks_as_png(
+    tasks: Iterable[Task],
+    *,
+    name: str = "tasks",
+    legend: bool = False,
+    states: Mapping[Task, str] | None = None,
+    labels: Mapping[Task, str] | None = None,
+    highlight: Sequence[Task] = (),
+    reduce: bool = False,
+) -> bytes:
+    """The PNG image of the graph :func:`tasks_as_dot` draws (it takes the same arguments), rendered by ``dot``.
+
+    Raises:
+        RenderError: ``dot`` is not installed (the message says how to install it) or failed.
+        CycleError: the tasks form a cycle.
+    """
+    graph = _digraph(tasks, name, legend, states, labels, highlight, reduce)
+    return _pipe(graph, "png")

@@ -3,9 +3,12 @@
 A record is a text file of JSON objects, one a line:
 
 * first ``{"kind": "run", "version": 1, "pipeline": ..., "targets": [...], "queue": ..., "started": T,
-  "tasks": [{"id": 0, "name": ..., "key": ..., "requires": [ids], "doc": ...}, ...]}``: the graph;
+  "tasks": [{"id": 0, "name": ..., "key": ..., "requires": [ids], "doc": ..., "state": ...}, ...]}``: the graph,
+  with each task's state when the record began (``"state"`` may be missing: PENDING);
 * then ``{"kind": "transition", "task": ID, "at": T, "from": ..., "event": ..., "to": ...}`` for each transition
-  as it happens, with ``"error": "Type: message"`` when a task ends FAILED or CANCELLED with an exception;
+  as it happens, with ``"error": "Type: message"`` when a task ends FAILED or CANCELLED with an exception. Each
+  task's transitions are written in the order they happened, so each one starts from the state the one before it
+  reached, even when two threads move a task one right after the other;
 * last ``{"kind": "end", "at": T, "status": "done" | "failed" | "interrupted"}``.
 
 Each line is written and flushed as it happens, so a run that is killed leaves a record that reads as far as it
@@ -14,18 +17,20 @@ got (without its end line). Times are epoch seconds.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .states import FINAL_STATES, RUNNING
+from .states import FINAL_STATES, RUNNING, State
 from .task import Task, Transition
 
-__all__ = ["RunRecorder", "RunRecord", "TaskRecord", "read_record", "RECORD_VERSION"]
+__all__ = ["RunRecorder", "RunRecord", "TaskRecord", "read_record", "RECORD_VERSION", "InOrder", "task_doc",
+           "describe_error"]
 
 RECORD_VERSION = 1
 
@@ -34,10 +39,70 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
 
 
+def task_doc(task: Task) -> str:
+    """The first line of the docstring of a task's function (of the function a ``functools.partial`` wraps)."""
+    func = task.func
+    while isinstance(func, functools.partial):
+        func = func.func
+    return "" if func is None else _first_line(getattr(func, "__doc__", None))
+
+
 def describe_error(exc: BaseException | None) -> str | None:
     if exc is None:
         return None
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class InOrder:
+    """Pass each task's transitions on in the order they happened, whatever order their callbacks come in.
+
+    A task changes state under a lock but calls its ``track`` callback after releasing it, so when two threads
+    move a task one right after the other (``make`` queues it, a worker starts it at once) the second callback
+    can run before the first. Each transition names the state it left: one that does not leave the state the
+    task was last seen in is held here until the transitions before it have come, then passed on after them.
+
+    Args:
+        deliver: called with the task and each transition, in order, one call at a time.
+        tasks: the tasks to follow, each in the state it is in now; transitions of other tasks pass straight on.
+    """
+
+    def __init__(self, deliver: Callable[[Task, Transition], Any], tasks: Iterable[Task]) -> None:
+        self._deliver = deliver
+        self._lock = threading.RLock()
+        self._seen: dict[Task, State] = {t: t.state for t in tasks}
+        self._held: dict[Task, list[Transition]] = {}
+
+    def __call__(self, task: Task, move: Transition) -> None:
+        with self._lock:
+            seen = self._seen.get(task)
+            if seen is None:
+                self._deliver(task, move)
+                return
+            if move.source is not seen:
+                self._held.setdefault(task, []).append(move)
+                return
+            self._pass_on(task, move)
+            held = self._held.get(task)
+            while held:
+                following = next((m for m in held if m.source is self._seen[task]), None)
+                if following is None:
+                    break
+                held.remove(following)
+                self._pass_on(task, following)
+            if not held:
+                self._held.pop(task, None)
+
+    def _pass_on(self, task: Task, move: Transition) -> None:
+        self._seen[task] = move.dest
+        self._deliver(task, move)
+
+    def flush(self) -> None:
+        """Pass on whatever is still held (transitions whose predecessors never came), oldest first."""
+        with self._lock:
+            held, self._held = self._held, {}
+            for task, moves in held.items():
+                for move in sorted(moves, key=lambda m: m.when):
+                    self._pass_on(task, move)
 
 
 class RunRecorder:
@@ -55,13 +120,14 @@ class RunRecorder:
         self.tasks = list(tasks)
         self.ids = {t: i for i, t in enumerate(self.tasks)}
         self._lock = threading.Lock()
+        self._in_order = InOrder(self._record, self.tasks)
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
         self._write({
             "kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
             "queue": queue, "started": time.time(),
             "tasks": [
                 {"id": i, "name": t.name, "key": t.key, "requires": [self.ids[p] for p in t._prereqs if p in self.ids],
-                 "doc": _first_line(getattr(t.func, "__doc__", None))}
+                 "doc": task_doc(t), "state": t.state.value}
                 for i, t in enumerate(self.tasks)
             ],
         })
@@ -74,7 +140,10 @@ class RunRecorder:
                 self._file.flush()
 
     def observe(self, task: Task, move: Transition) -> None:
-        """Record one transition."""
+        """Record one transition (thread-safe; transitions that come out of order are put back in order)."""
+        self._in_order(task, move)
+
+    def _record(self, task: Task, move: Transition) -> None:
         task_id = self.ids.get(task)
         if task_id is None:
             return
@@ -88,6 +157,7 @@ class RunRecorder:
 
     def close(self, status: str) -> None:
         """Write the end line and close the file."""
+        self._in_order.flush()
         self._write({"kind": "end", "at": time.time(), "status": status})
         with self._lock:
             if self._file is not None:
@@ -162,13 +232,23 @@ def read_record(path: str | Path) -> RunRecord:
             if number == len(lines):
                 break  # written as the run was killed
             raise ValueError(f"{path}:{number}: not a JSON line; is this a taskgraph run record?") from None
-    if not entries or entries[0].get("kind") != "run":
+    if not entries or not isinstance(entries[0], dict) or entries[0].get("kind") != "run":
         raise ValueError(f"{path} is not a taskgraph run record (it does not start with a run line)")
+    try:
+        return _parse(path, entries)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"{path} is not a well-formed taskgraph run record ({type(exc).__name__}: {exc})") from None
+
+
+def _parse(path: Path, entries: list[Any]) -> RunRecord:
     head = entries[0]
-    if head.get("version", 0) > RECORD_VERSION:
+    version = head.get("version", 0)
+    if not isinstance(version, int):
+        raise TypeError(f"its version is {version!r}, not a number")
+    if version > RECORD_VERSION:
         raise ValueError(f"{path} is a version {head['version']} record; this taskgraph reads up to {RECORD_VERSION}")
     tasks = [TaskRecord(id=t["id"], name=t["name"], key=t.get("key"), requires=list(t.get("requires", [])),
-                        doc=t.get("doc", "")) for t in head.get("tasks", [])]
+                        doc=t.get("doc", ""), state=t.get("state", "PENDING")) for t in head.get("tasks", [])]
     record = RunRecord(path, head.get("pipeline", ""), list(head.get("targets", [])), head.get("queue", ""),
                        float(head.get("started", 0.0)), tasks)
     for entry in entries[1:]:

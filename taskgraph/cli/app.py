@@ -87,6 +87,9 @@ def main() -> None:
       taskgraph run PIPELINE [TARGET...]     make the targets, with live progress
       taskgraph list PIPELINE                the tasks and what they require
       taskgraph graph PIPELINE -o FILE       draw the graph (.dot .svg .png .html)
-      taskgraph worker MODULE:QUEUE          run the jobs of a durable queue
-      taskgraph status URL                   what a store holds
+      taskgraph worker MODULE:QUEUE          run the jobs of a durable queue, with a live dashboard
+      taskgraph status URL [--watch]         what a store holds: counts, running jobs, failures
+      taskgraph retry URL ID...              queue FAILED or CANCELLED jobs again
+      taskgraph cancel URL ID...             cancel jobs
+      taskgraph purge URL --older-than 7d    delete old finished jobs
     """

@@ -3,12 +3,34 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import click
 
 from .app import UserError, levels, main, setup_logging, user_errors, verbosity
+
+if TYPE_CHECKING:
+    from ..durable.queue import DurableQueue
+
+log = logging.getLogger("taskgraph.cli")
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhdw])")
+
+
+def _terminal() -> bool:
+    """Whether standard output is a terminal that can draw a live display."""
+    return sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
+
+
+# ------------------------------------------------------------------ worker
 
 
 @main.command()
@@ -24,17 +46,25 @@ from .app import UserError, levels, main, setup_logging, user_errors, verbosity
               help="Seconds to let running jobs finish after SIGTERM or SIGINT.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Most jobs claimed at once.")
 @click.option("--burst", is_flag=True, help="Exit once the served queues hold no unfinished job.")
+@click.option("--no-dashboard", is_flag=True,
+              help="Log lines even on a terminal, instead of the live dashboard.")
 @verbosity
 def worker(app: str, threads: int | None, processes: int | None, concurrency: int, queues: str, lease: float,
-           grace: float, batch: int, burst: bool) -> None:
-    """Run the jobs of the durable queue MODULE:QUEUE (for instance myapp.jobs:queue)."""
-    import logging
+           grace: float, batch: int, burst: bool, no_dashboard: bool) -> None:
+    """Run the jobs of the durable queue MODULE:QUEUE (for instance myapp.jobs:queue).
 
+    On a terminal it draws a live dashboard: busy slots, running jobs with their progress, throughput, recent
+    failures and the depth of each named queue; log lines (warnings, or more with -v) appear above it.
+    Elsewhere, or with --no-dashboard, it logs what it does, one line per event. Ctrl-C (or SIGTERM) lets the
+    running jobs finish, up to --grace seconds; a second one exits at once.
+    """
     from ..durable.runners import load_queue
     from ..durable.worker import Worker
 
     verbose, quiet = levels()
-    setup_logging(verbose + 1, quiet)  # a worker logs what it does at INFO
+    dashboard = not no_dashboard and _terminal()
+    if not dashboard:
+        setup_logging(verbose + 1, quiet)  # a worker logs what it does at INFO
     with user_errors():
         queue = load_queue(app)
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -42,10 +72,268 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
         raise UserError("--queues names no queue")
     runner = Worker(queue, app=app, threads=threads, processes=processes, concurrency=concurrency, queues=names,
                     lease=lease, grace=grace, batch=batch)
-    code = runner.run(burst=burst)
+    code = _run_with_dashboard(runner, burst, verbose, quiet) if dashboard else runner.run(burst=burst)
     if runner.threads.busy:  # a job thread that cannot be stopped must not keep the worker alive after it is done
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> int:
+    from rich.console import Console
+
+    from ..views.worker_view import ConsoleLogHandler, Dashboard
+
+    console = Console(highlight=False)
+    handler = ConsoleLogHandler(console)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(max(logging.WARNING - 10 * verbose + 10 * quiet, logging.DEBUG))
+    board = Dashboard(runner, console)
+    board.start()
+    try:
+        code = runner.run(burst=burst)
+    finally:
+        board.stop()
+    console.print(f"worker {runner.id} stopped: {runner.finished['DONE']} done, {runner.finished['FAILED']} "
+                  f"failed, {runner.finished['retried']} retried")
+    return int(code)
+
+
+# ------------------------------------------------------------------ the store commands
+
+
+def _open(url: str) -> DurableQueue:
+    """The durable queue a store URL names; a bad URL, a store that cannot be reached or refuses the credentials
+    is a user error naming the URL (password hidden)."""
+    from .. import open_queue
+    from ..durable.queue import DurableQueue
+    from ..queues.registry import redact
+
+    shown = redact(url)
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() == "sqlite" and not parts.netloc:
+        # a store that is not there is a typo here, not a store to create
+        path = unquote(parts.path)
+        path = path[1:] if path.startswith("/") else path
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise UserError(f"{shown}: no store there: the file {path!r} does not exist")
+    with user_errors():
+        queue = open_queue(url)
+    if not isinstance(queue, DurableQueue):
+        queue.close()
+        raise UserError(
+            f"{shown}: not the URL of a durable store; give sqlite:///PATH, postgresql://... or redis://..."
+        )
+    return queue
+
+
+@main.command()
+@click.argument("url")
+@click.option("--watch", "-w", is_flag=True, help="Keep showing it, refreshed every --interval seconds; Ctrl-C ends.")
+@click.option("--interval", "-n", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
+              help="Seconds between refreshes with --watch.")
+@verbosity
+def status(url: str, watch: bool, interval: float) -> None:
+    """Show what the store URL holds: jobs by status and named queue, the running jobs with their worker and
+    progress, and the latest failures.
+
+    On a terminal, --watch redraws it in place; elsewhere it prints it again every --interval seconds.
+    """
+    setup_logging(*levels())
+    queue = _open(url)
+    try:
+        with user_errors():
+            first = _read(queue, keep_going=False)
+        if not watch:
+            _show(first)
+            return
+        try:
+            if _terminal():
+                _watch_live(queue, first, interval)
+            else:
+                _watch_plain(queue, first, interval)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C ends --watch: that is how it is used
+    finally:
+        queue.close()
+
+
+def _read(queue: DurableQueue, keep_going: bool) -> Any:
+    from ..views.status_view import StoreStatus, read_status
+
+    try:
+        return read_status(queue.store, queue.url)
+    except Exception as exc:
+        if not keep_going:
+            raise
+        log.debug("reading %s failed", queue.url, exc_info=True)
+        queue.reconnect()
+        lines = str(exc).strip().splitlines()
+        return StoreStatus(url=queue.url, at=time.time(), error=lines[0] if lines else type(exc).__name__)
+
+
+def _show(state: Any) -> None:
+    from rich.console import Console
+
+    from ..views.status_view import render_status, to_text
+
+    if _terminal():
+        Console(highlight=False).print(render_status(state))
+    else:
+        click.echo(to_text([render_status(state, plain=True)]), nl=False)
+        sys.stdout.flush()
+
+
+def _watch_plain(queue: DurableQueue, state: Any, interval: float) -> None:
+    while True:
+        _show(state)
+        time.sleep(interval)
+        click.echo("")
+        state = _read(queue, keep_going=True)
+
+
+def _watch_live(queue: DurableQueue, state: Any, interval: float) -> None:
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.text import Text
+
+    from ..views.status_view import render_status
+
+    console = Console(highlight=False)
+    footer = Text(f"refreshed every {interval:g} s; Ctrl-C to stop", style="dim")
+    with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
+        while True:
+            live.update(Group(render_status(state), Text(""), footer), refresh=True)
+            time.sleep(interval)
+            state = _read(queue, keep_going=True)
+
+
+def _describe(record: Any) -> str:
+    if record.status == "PENDING":
+        return f"PENDING until its {record.waiting} unfinished prerequisite(s) are DONE"
+    return str(record.status)
+
+
+@main.command()
+@click.argument("url")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@verbosity
+def retry(url: str, ids: tuple[str, ...]) -> None:
+    """Queue FAILED or CANCELLED jobs of the store URL again, as new (attempts back to 0, error cleared).
+
+    A job whose prerequisites are not all DONE waits for them (PENDING); retry a failed prerequisite too. Prints
+    one line per ID; exits 1 if some could not be retried (not FAILED or CANCELLED, or not in the store).
+    """
+    setup_logging(*levels())
+    wanted = list(dict.fromkeys(ids))
+    queue = _open(url)
+    try:
+        with user_errors():
+            retried = set(queue.retry(wanted))
+            found = {r.id: r for r in queue.store.get(wanted)}
+    finally:
+        queue.close()
+    missed = 0
+    for job_id in wanted:
+        record = found.get(job_id)
+        if job_id in retried:
+            now = _describe(record) if record is not None else "purged meanwhile"
+            click.echo(f"{job_id}: retried, now {now}")
+        elif record is None:
+            missed += 1
+            click.echo(f"{job_id}: not retried: no such job in the store")
+        else:
+            missed += 1
+            click.echo(f"{job_id}: not retried: it is {record.status} (only FAILED or CANCELLED jobs are retried)")
+    if missed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("url")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@verbosity
+def cancel(url: str, ids: tuple[str, ...]) -> None:
+    """Cancel jobs of the store URL that are not finished, with their PENDING dependents.
+
+    A waiting job will not run; a running one is stopped by its worker at its next heartbeat (a process is killed,
+    a coroutine cancelled; a thread runs on and its result is dropped). Prints one line per ID; exits 1 if some
+    could not be cancelled (already finished, or not in the store).
+    """
+    setup_logging(*levels())
+    wanted = list(dict.fromkeys(ids))
+    queue = _open(url)
+    try:
+        with user_errors():
+            before = {r.id: r.status for r in queue.store.get(wanted)}
+            cancelled = set(queue.cancel(wanted))
+            after = {r.id: r.status for r in queue.store.get([i for i in wanted if i not in cancelled])}
+    finally:
+        queue.close()
+    missed = 0
+    for job_id in wanted:
+        if job_id in cancelled:
+            was = before.get(job_id)
+            note = "; its worker stops it at its next heartbeat" if was == "RUNNING" else ""
+            click.echo(f"{job_id}: cancelled (it was {was or 'unfinished'}{note})")
+        elif job_id not in after:
+            missed += 1
+            click.echo(f"{job_id}: not cancelled: no such job in the store")
+        else:
+            missed += 1
+            click.echo(f"{job_id}: not cancelled: it is {after[job_id]} already")
+    if missed:
+        sys.exit(1)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``30s``, ``15m``, ``12h``, ``7d``, ``2w``, ``1h30m`` or a plain number of seconds.
+
+    Raises:
+        ValueError: it is none of those.
+    """
+    compact = text.strip().lower().replace(" ", "")
+    try:
+        seconds = float(compact)
+    except ValueError:
+        parts = _DURATION_PART.findall(compact)
+        if not compact or "".join(n + u for n, u in parts) != compact:
+            raise ValueError(
+                f"{text!r} is not a duration; write it like 30s, 15m, 12h, 7d, 2w or 1h30m, or a number of seconds"
+            ) from None
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"{text!r} is not a duration: it must be 0 or more, and finite")
+    return seconds
+
+
+@main.command()
+@click.argument("url")
+@click.option("--older-than", "older_than", required=True, metavar="DURATION",
+              help="Delete jobs that ended more than this long ago: 30s, 15m, 12h, 7d, 2w, or seconds.")
+@verbosity
+def purge(url: str, older_than: str) -> None:
+    """Delete the finished jobs (DONE, FAILED, CANCELLED) of the store URL that ended more than --older-than ago,
+    with their history. Waiting and running jobs are never deleted."""
+    setup_logging(*levels())
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError as exc:
+        raise UserError(f"--older-than: {exc}") from None
+    queue = _open(url)
+    try:
+        with user_errors():
+            deleted = queue.purge(seconds)
+    finally:
+        queue.close()
+    shown = older_than.strip()
+    if re.fullmatch(r"[\d.]+", shown):
+        shown += "s"  # a plain number is seconds
+    click.echo(f"deleted {deleted} finished job{'s' if deleted != 1 else ''} that ended more than {shown} ago "
+               f"from {queue.url}")

@@ -1,0 +1,346 @@
+"""``taskgraph run`` and ``taskgraph list``: make a pipeline's targets with live progress; list its tasks."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Generator, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import click
+
+from .app import UserError, is_verbose, levels, main, setup_logging, user_errors, verbosity
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from ..pipeline import Pipeline
+    from ..queues.base import Queue
+    from ..task import Task, Transition
+
+log = logging.getLogger("taskgraph.cli")
+
+#: The exit status after Ctrl-C, as a shell reports a process SIGINT stopped.
+INTERRUPTED = 130
+
+
+# ------------------------------------------------------------------ shared
+
+
+def load(spec: str) -> Pipeline:
+    """Load ``PIPELINE``; what goes wrong is a one-line user error (the traceback with ``-v``)."""
+    from ..errors import CycleError
+    from ..pipeline import PipelineError, load_pipeline
+    from ..runrecord import describe_error
+
+    try:
+        pipeline = load_pipeline(spec)
+    except (PipelineError, CycleError) as exc:
+        if is_verbose():
+            log.exception("loading %s failed", spec)
+        raise UserError(str(exc)) from None
+    except Exception as exc:  # the pipeline's own code raised as it was imported
+        if is_verbose():
+            log.exception("loading %s failed", spec)
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        raise UserError(f"loading {spec} failed{where}: {describe_error(exc)} (-v shows the traceback)") from None
+    log.info("loaded %s: %d tasks", spec, len(pipeline.tasks))
+    return pipeline
+
+
+def make_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, emoji=False, markup=False)
+
+
+def on_terminal(console: Console) -> bool:
+    return console.is_terminal and not console.is_dumb_terminal
+
+
+def printer(console: Console) -> Callable[[Text], None]:
+    """Print a line: styled on a terminal, plain text (never wrapped) otherwise."""
+    if on_terminal(console):
+        return lambda text: console.print(text, soft_wrap=True)
+    return lambda text: click.echo(text.plain)
+
+
+# ------------------------------------------------------------------ taskgraph run
+
+
+@main.command("run")
+@click.argument("pipeline", metavar="PIPELINE")
+@click.argument("names", metavar="[TARGET]...", nargs=-1)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Run up to N tasks at once, on threads (the same as --queue threads://N).")
+@click.option("--queue", "queue_url", metavar="URL",
+              help="Where tasks run: inline: (the default: one at a time, here), threads://N, processes://N, "
+                   "asyncio:, or a durable store such as sqlite:///jobs.db (then a worker must run).")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first target that fails: start nothing more.")
+@click.option("-n", "--dry-run", is_flag=True,
+              help="Print what would run, in order; run nothing (and write no record).")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Write a run record (JSON lines: every transition of every task) to PATH.")
+@verbosity
+def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_url: str | None, fail_fast: bool,
+                dry_run: bool, record: Path | None) -> None:
+    """Make the TARGETs of PIPELINE, with live progress.
+
+    PIPELINE is a Python file or an importable module, optionally with :OBJECT naming a task or a list of
+    tasks in it; without :OBJECT, every Task at module level is collected. TARGETs are task names; with none,
+    every task that no other task requires is made. Prerequisites run first; a task whose prerequisite failed
+    fails without running (blocked).
+
+    On a terminal a live display shows done/total, the running tasks and how long each has run, failures,
+    elapsed time and an estimate of what is left; otherwise one line is printed as each task starts and ends.
+    A summary follows. Ctrl-C starts nothing more and waits for the running tasks; a second Ctrl-C stops
+    waiting.
+
+    Exit status: 0 when every target is DONE, 1 otherwise, 2 for a usage error, 130 after Ctrl-C.
+
+    \b
+    Examples:
+      taskgraph run examples/pipeline.py                  # every final task, one at a time
+      taskgraph run examples/pipeline.py report -j 4      # report and what it needs, 4 at once
+      taskgraph run examples/pipeline.py --dry-run        # what would run, in order
+      taskgraph run myapp.pipelines:nightly --queue processes://8 --record run.jsonl
+    """
+    verbose, quiet = levels()
+    setup_logging(verbose, quiet)
+    try:
+        code = _run(pipeline, names, jobs, queue_url, fail_fast, dry_run, record, verbose, quiet)
+    except KeyboardInterrupt:  # before or after the run itself (make handles Ctrl-C while it runs)
+        click.echo("interrupted", err=True)
+        code = INTERRUPTED
+    sys.exit(code)
+
+
+def queue_url_of(jobs: int | None, queue_url: str | None) -> str:
+    if jobs is not None and queue_url is not None:
+        raise UserError("-j and --queue both say where tasks run; give one of them (-j N is --queue threads://N)")
+    if jobs is not None:
+        return f"threads://{jobs}"
+    return queue_url if queue_url is not None else "inline:"
+
+
+def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | None, fail_fast: bool,
+         dry_run: bool, record: Path | None, verbose: int, quiet: int) -> int:
+    from ..graph import closure, walk
+    from ..queues.registry import open_queue, redact
+    from ..states import PENDING
+
+    url = queue_url_of(jobs, queue_url)
+    pipeline = load(spec)
+    with user_errors():
+        targets = list(dict.fromkeys(pipeline.targets(names)))
+    to_run = walk(targets, lambda t: t.state is PENDING)  # what make will run: the pending tasks the targets need
+    shown = closure(targets)
+    if dry_run:
+        return dry_run_report(targets, to_run, shown)
+    with user_errors("bad queue URL"):
+        queue = open_queue(url)
+    recorder = None
+    if record is not None:
+        from ..runrecord import RunRecorder
+
+        try:
+            with user_errors("cannot write the run record"):
+                recorder = RunRecorder(record, pipeline.tasks, pipeline=spec, targets=[t.name for t in targets],
+                                       queue=redact(url))
+        except BaseException:
+            queue.close()
+            raise
+    return run_targets(pipeline, targets, to_run, shown, queue, redact(url), fail_fast, recorder, verbose, quiet)
+
+
+def dry_run_report(targets: Sequence[Task], to_run: Sequence[Task], shown: Sequence[Task]) -> int:
+    from ..states import DONE
+
+    names = ", ".join(t.name for t in targets)
+    if to_run:
+        click.echo(f"would run {len(to_run)} task{'s' if len(to_run) != 1 else ''} for {names}, in this order:")
+        width = max(len(t.name) for t in to_run)
+        digits = len(str(len(to_run)))
+        for number, task in enumerate(to_run, 1):
+            requires = ", ".join(p.name for p in task.prerequisites)
+            line = f"  {number:>{digits}}. {task.name:<{width}}"
+            click.echo(f"{line}  requires {requires}" if requires else line.rstrip())
+    else:
+        click.echo(f"nothing to run for {names}")
+    skipped = [t for t in shown if t.state is DONE]
+    listed = f": {', '.join(t.name for t in skipped)}" if skipped else ""
+    click.echo(f"{len(skipped)} already DONE, skipped{listed}")
+    other = [t for t in shown if t.state is not DONE and t not in set(to_run)]
+    if other:
+        click.echo("not run, as they are not PENDING: " + ", ".join(f"{t.name} ({t.state})" for t in other))
+    click.echo("nothing was run (--dry-run)")
+    return 0
+
+
+def _chain(previous: Callable[[Task, Transition], Any] | None,
+           ours: Callable[[Task, Transition], None]) -> Callable[[Task, Transition], Any]:
+    """A ``track`` callback that calls the task's own first, then ours."""
+    if previous is None:
+        return ours
+
+    def both(task: Task, move: Transition) -> Any:
+        try:
+            return previous(task, move)
+        finally:
+            ours(task, move)
+
+    return both
+
+
+@contextlib.contextmanager
+def tracking(tasks: Sequence[Task], observer: Callable[[Task, Transition], None]) -> Iterator[None]:
+    """Call ``observer`` with each transition of ``tasks`` (after any ``track`` callback they have) while the
+    ``with`` block runs."""
+
+    def ours(task: Task, move: Transition) -> None:
+        try:
+            observer(task, move)
+        except Exception:  # a display must never break a run
+            log.exception("showing a transition of task %r failed", task.name)
+
+    previous = {t: t.track for t in tasks}
+    for t in tasks:
+        t.track = _chain(previous[t], ours)
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.track = previous[t]
+
+
+def make_all(targets: Sequence[Task], fail_fast: bool, queue: Queue) -> None:
+    """Run ``make`` over ``targets`` to its end."""
+    from ..make import make
+
+    steps = cast("Generator[Task, None, None]", make(*targets, fail_fast=fail_fast, queue=queue))
+    try:
+        for _ in steps:
+            pass
+    except KeyboardInterrupt:
+        # Ctrl-C reached this loop between two of make's steps rather than make itself: let make stop as it
+        # does on Ctrl-C (cancel what has not started, wait for what runs). A no-op if make raised it.
+        with contextlib.suppress(KeyboardInterrupt, StopIteration):
+            steps.throw(KeyboardInterrupt())
+        raise
+
+
+def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Task], shown: Sequence[Task],
+                queue: Queue, queue_name: str, fail_fast: bool, recorder: Any, verbose: int, quiet: int) -> int:
+    from rich.text import Text
+
+    from ..states import CANCELLED, DONE, RUNNING
+    from ..views.run_view import LiveDisplay, PlainLines, RunProgress, summary_lines, was_interrupted
+
+    console = make_console()
+    echo = printer(console)
+    progress = RunProgress(shown, to_run)
+    live = on_terminal(console) and not quiet
+    durable = callable(getattr(queue, "make_later", None))  # tasks wait in a store for a worker
+    if durable:
+        log.info("the tasks go to %s: a worker must run them (taskgraph worker MODULE:QUEUE)", queue_name)
+    if not live and not quiet:
+        PlainLines(progress, click.echo, queued=durable)
+    left_running: list[str] = []  # tasks a second Ctrl-C cancelled while their function still ran
+
+    def observe(task: Task, move: Transition) -> None:
+        if recorder is not None:
+            recorder.observe(task, move)
+        progress.observe(task, move)
+        if (move.source is RUNNING and move.dest is CANCELLED and not queue.runs_inline
+                and was_interrupted(task.exception)):
+            left_running.append(task.name)
+
+    display: contextlib.AbstractContextManager[Any] = (
+        LiveDisplay(progress, console, title=f"taskgraph run {pipeline.spec} on {queue_name}")
+        if live else contextlib.nullcontext()
+    )
+    log.info("making %s on %s: %d tasks to run", ", ".join(t.name for t in targets), queue_name, len(to_run))
+    status = "failed"
+    interrupted = False
+    try:
+        with tracking(pipeline.tasks, observe), display:
+            make_all(targets, fail_fast, queue)
+        status = "done" if all(t.state is DONE for t in targets) else "failed"
+    except KeyboardInterrupt:
+        interrupted = True
+        status = "interrupted"
+    finally:
+        progress.finish()
+        if recorder is not None:
+            recorder.close(status)
+        queue.close(wait=not interrupted)
+    if interrupted:
+        cancelled = [v.name for v in progress.tasks_in(CANCELLED) if not v.ran]
+        if cancelled:
+            echo(Text(f"interrupted: cancelled {len(cancelled)} task{'s' if len(cancelled) != 1 else ''} that had "
+                      f"not started: {', '.join(cancelled)}", style="bold magenta"))
+        if left_running:
+            stopped = [v.name for v in progress.tasks_in(CANCELLED) if v.name in left_running]
+            echo(Text(f"interrupted: stopped waiting for {', '.join(stopped)} (still running when the process "
+                      "exits)", style="bold magenta"))
+    for line in summary_lines(progress, status, targets, verbose=verbose, quiet=quiet):
+        echo(line)
+    if recorder is not None:
+        log.info("run record written to %s", recorder.path)
+    code = {"done": 0, "failed": 1}.get(status, INTERRUPTED)
+    if interrupted and left_running:  # threads or processes that cannot be stopped must not keep us alive
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+# ------------------------------------------------------------------ taskgraph list
+
+
+@main.command("list")
+@click.argument("pipeline", metavar="PIPELINE")
+@verbosity
+def list_command(pipeline: str) -> None:
+    """List the tasks of PIPELINE, what each requires and what it does.
+
+    Each task comes after its prerequisites, with the first line of its function's docstring. PIPELINE is a
+    Python file or a module[:OBJECT], as for `taskgraph run`.
+
+    \b
+    Examples:
+      taskgraph list examples/pipeline.py
+      taskgraph list myapp.pipelines:nightly
+    """
+    from ..views.run_view import task_table
+
+    verbose, quiet = levels()
+    setup_logging(verbose, quiet)
+    rows = task_table(load(pipeline).tasks)
+    console = make_console()
+    if on_terminal(console):
+        from rich import box
+        from rich.table import Table
+
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        table.add_column("TASK", style="bold", no_wrap=True)
+        table.add_column("REQUIRES")
+        table.add_column("DESCRIPTION")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    header = ("TASK", "REQUIRES", "DESCRIPTION")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(2)]
+    for row in [header, *rows]:
+        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip())
+
+
+__all__ = ["run_command", "list_command", "load", "INTERRUPTED"]

@@ -1,0 +1,351 @@
+"""Reviewing a graph of tasks: what a run record says of each, the critical path, and a self-contained HTML page.
+
+A :class:`Review` takes the tasks to draw (and their prerequisites) and, optionally, the record of a run
+(:func:`taskgraph.runrecord.read_record`). Each task is told by the record when the record knows it (matched by
+name; tasks sharing a name are paired in order), and by itself otherwise: its own state, and the times of its
+own history if it ran in this process. Without a record, tasks loaded from a pipeline are all PENDING, with no
+times.
+
+The critical path is the chain of prerequisites with the longest total duration. Without any duration to go by
+(no record, and no task has run), every task weighs 1 and it is the longest chain by number of tasks.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from .graph import closure, to_networkx
+from .render import STATE_COLOURS, tasks_as_svg
+from .runrecord import RunRecord, TaskRecord, describe_error
+from .states import FINAL_STATES, RUNNING, State
+from .task import Task
+
+__all__ = ["Review", "Chain", "critical_path", "match_record", "seconds"]
+
+
+class Chain(NamedTuple):
+    """A chain of tasks, each a prerequisite of the next.
+
+    Attributes:
+        tasks: the chain, first to last.
+        total: the sum of the weights of its tasks (seconds, or the number of tasks).
+        by: ``"duration"`` or ``"count"``: what each task weighed.
+    """
+
+    tasks: list[Task]
+    total: float
+    by: str
+
+
+def seconds(duration: float) -> str:
+    """A duration for people: ``"1.23 s"``, ``"2 min 03.4 s"``, ``"1 h 02 min"``."""
+    if duration < 60:
+        return f"{duration:.2f} s"
+    if duration < 3600:
+        minutes, rest = divmod(duration, 60)
+        return f"{int(minutes)} min {rest:04.1f} s"
+    hours, rest = divmod(duration, 3600)
+    return f"{int(hours)} h {int(rest // 60):02d} min"
+
+
+def match_record(tasks: Iterable[Task], record: RunRecord) -> dict[Task, TaskRecord]:
+    """What ``record`` says of each of ``tasks`` it knows, matched by name; when several tasks share a name, the
+    first task with it is paired with the record's first task with it, and so on."""
+    by_name: dict[str, list[TaskRecord]] = {}
+    for entry in record.tasks:
+        by_name.setdefault(entry.name, []).append(entry)
+    matched = {}
+    for task in tasks:
+        left = by_name.get(task.name)
+        if left:
+            matched[task] = left.pop(0)
+    return matched
+
+
+def _own_record(task: Task) -> TaskRecord:
+    """What ``task`` says of itself, as a record would."""
+    own = TaskRecord(id=-1, name=task.name, key=task.key, state=task.state.value)
+    for move in task.history:
+        if move.dest is RUNNING:
+            own.started, own.finished = move.when, None
+        elif move.dest in FINAL_STATES:
+            own.finished = move.when
+        elif move.dest is State.PENDING:
+            own.started = own.finished = None
+    if task.state in (State.FAILED, State.CANCELLED):
+        own.error = describe_error(task.exception)
+    return own
+
+
+def critical_path(tasks: Iterable[Task], durations: dict[Task, float | None] | None = None) -> Chain:
+    """The chain of prerequisites among ``tasks`` (and their prerequisites) with the longest total duration.
+
+    Args:
+        tasks: the tasks to look at; their prerequisites are looked at too.
+        durations: seconds each task took; a task it leaves out, or maps to None, weighs 0. Without it, every task
+            weighs 1 and the chain is the longest by number of tasks.
+
+    Returns:
+        the chain, without tasks that weigh 0 at either end; empty when no task weighs anything.
+
+    Raises:
+        CycleError: the tasks form a cycle.
+    """
+    import networkx
+
+    def weight(task: Task) -> float:
+        return 1.0 if durations is None else float(durations.get(task) or 0.0)
+
+    # On the transitive reduction, so that the chain runs through every step it can (a shortcut edge a -> c is
+    # never longer than a -> b -> c). Task weights go on the edges into each task, with a start that leads to all.
+    graph = networkx.transitive_reduction(to_networkx(tasks))
+    start = object()
+    weighted = networkx.DiGraph()
+    weighted.add_edges_from((start, t, {"weight": weight(t)}) for t in graph)
+    weighted.add_edges_from((p, t, {"weight": weight(t)}) for p, t in graph.edges)
+    chain = [t for t in networkx.dag_longest_path(weighted, weight="weight") if t is not start]
+    while chain and weight(chain[-1]) == 0:
+        chain.pop()
+    while chain and weight(chain[0]) == 0:
+        chain.pop(0)
+    return Chain(chain, sum(weight(t) for t in chain), "count" if durations is None else "duration")
+
+
+@dataclass
+class Review:
+    """The tasks to review, and what a run record (if any) says of them.
+
+    Attributes:
+        tasks: the tasks given and all their prerequisites, each after its prerequisites.
+        record: the run record, if any.
+        facts: what is known of each task: from the record where it knows the task, from the task otherwise.
+        unmatched: how many of the record's tasks are not among ``tasks``.
+    """
+
+    tasks: list[Task]
+    record: RunRecord | None = None
+
+    def __post_init__(self) -> None:
+        self.tasks = closure(self.tasks)
+        matched = match_record(self.tasks, self.record) if self.record else {}
+        self.facts: dict[Task, TaskRecord] = {t: matched.get(t) or _own_record(t) for t in self.tasks}
+        self.unmatched = len(self.record.tasks) - len(matched) if self.record else 0
+        self.matched = len(matched)
+
+    def states(self) -> dict[Task, str]:
+        return {t: f.state for t, f in self.facts.items()}
+
+    def durations(self) -> dict[Task, float | None] | None:
+        """Seconds each task took; None when there is nothing to go by (no record, and no task has run)."""
+        durations = {t: f.duration for t, f in self.facts.items()}
+        if self.record is None and all(d is None for d in durations.values()):
+            return None
+        return durations
+
+    def labels(self) -> dict[Task, str]:
+        return {t: seconds(f.duration) for t, f in self.facts.items() if f.duration is not None}
+
+    def critical_path(self) -> Chain:
+        return critical_path(self.tasks, self.durations())
+
+    def drawing(self, *, critical_path: bool = False, reduce: bool = False, legend: bool = False) -> dict[str, Any]:
+        """Keyword arguments for :func:`~taskgraph.render.tasks_as_dot` and its kin: colours by state, durations
+        in labels, and if asked the critical path highlighted, the transitive reduction, a legend."""
+        return {
+            "states": self.states(),
+            "labels": self.labels(),
+            "highlight": self.critical_path().tasks if critical_path else (),
+            "reduce": reduce,
+            "legend": legend,
+        }
+
+    def wall_time(self) -> float | None:
+        """The run's wall time: from the record's start to its end (or its last transition, for a run cut short);
+        without a record, from the first start of a task to the last end."""
+        if self.record is not None:
+            ends = [m["at"] for t in self.record.tasks for m in t.moves if isinstance(m.get("at"), (int, float))]
+            end = self.record.ended if self.record.ended is not None else max(ends, default=None)
+            return None if end is None else max(end - self.record.started, 0.0)
+        starts = [f.started for f in self.facts.values() if f.started is not None]
+        ends = [f.finished for f in self.facts.values() if f.finished is not None]
+        return max(max(ends) - min(starts), 0.0) if starts and ends else None
+
+    def html(self, *, title: str = "tasks", critical_path: bool = False, reduce: bool = False,
+             legend: bool = False) -> str:
+        """One self-contained HTML page (inline SVG and CSS, no script, nothing fetched): the graph, the totals,
+        the critical path and a table of the tasks. Everything shown is escaped.
+
+        Args:
+            title: what is reviewed, for the page's title and heading (the pipeline, say).
+            critical_path, reduce, legend: as for :meth:`drawing`; the critical path is listed either way.
+
+        Raises:
+            RenderError: Graphviz's ``dot`` is not installed, or failed.
+        """
+        svg = tasks_as_svg(self.tasks, name="tasks", **self.drawing(critical_path=critical_path, reduce=reduce,
+                                                                    legend=legend))
+        return _page(self, title, _inline(svg))
+
+
+# ---------------------------------------------------------------------------------------------------- the page
+
+_CSS = """
+body { font-family: Helvetica, Arial, sans-serif; margin: 1.5em auto; max-width: 80em; padding: 0 1em;
+       color: #222; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; overflow-wrap: anywhere; }
+h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.meta { color: #555; margin-top: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; }
+th, td { text-align: left; vertical-align: top; padding: 0.3em 0.7em; border-bottom: 1px solid #e4e4e4; }
+th { background: #f4f4f4; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.name, td.error { overflow-wrap: anywhere; }
+td.error { white-space: pre-wrap; font-family: Menlo, Consolas, monospace; font-size: 0.9em; color: #8b0000; }
+.chip { display: inline-block; padding: 0.05em 0.5em; border: 1px solid #999; border-radius: 0.6em;
+        font-size: 0.85em; white-space: nowrap; }
+.critical td.name { font-weight: bold; }
+.critical td.name::before { content: "\\25B6\\00A0"; color: red; }
+.graph { overflow: auto; border: 1px solid #ddd; padding: 0.5em; }
+.graph svg { display: block; }
+ol.path li { margin: 0.15em 0; }
+.note { color: #666; font-size: 0.9em; }
+.totals th { background: none; font-weight: normal; color: #555; }
+"""
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _inline(svg: str) -> str:
+    """The SVG without the XML declaration and doctype that cannot stand inside HTML."""
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def _chip(state: str) -> str:
+    colour = STATE_COLOURS.get(state, "white")
+    return f'<span class="chip state-{_esc(state)}" style="background: {colour}">{_esc(state)}</span>'
+
+
+def _clock(at: float | None, since: float | None) -> str:
+    if at is None:
+        return "\u2014"
+    local = time.localtime(at)
+    text = time.strftime("%H:%M:%S", local) + f".{int(at % 1 * 1000):03d}"
+    if since is not None:
+        text += f' <span class="note">+{at - since:.3f} s</span>'
+    return text
+
+
+def _page(review: Review, title: str, svg: str) -> str:
+    record = review.record
+    facts = review.facts
+    chain = review.critical_path()
+    on_path = set(chain.tasks)
+    durations = [f.duration for f in facts.values() if f.duration is not None]
+    counts: dict[str, int] = {}
+    for f in facts.values():
+        counts[f.state] = counts.get(f.state, 0) + 1
+    order = [s for s in STATE_COLOURS if s in counts] + sorted(s for s in counts if s not in STATE_COLOURS)
+    wall = review.wall_time()
+    first_start = min((f.started for f in facts.values() if f.started is not None), default=None)
+    since = record.started if record is not None else first_start
+
+    if record is not None:
+        status = record.status or "cut short (the record has no end line)"
+        when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(record.started))
+        meta = (f"Run record <code>{_esc(record.path)}</code>: started {_esc(when)}, {_esc(status)}"
+                + (f"; targets {_esc(', '.join(record.targets))}" if record.targets else "") + ".")
+        if review.unmatched:
+            meta += (f" {review.unmatched} of the record's {len(record.tasks)} tasks are not in this graph"
+                     + ("; is it the record of another pipeline?" if not review.matched else "."))
+    elif durations:
+        meta = "No run record: each task as it is in this process."
+    else:
+        meta = "No run record: every task as loaded, with no times (give a run record for states and durations)."
+
+    rows = []
+    for t in review.tasks:
+        f = facts[t]
+        error = f.error or ""
+        rows.append(
+            f'<tr class="task{" critical" if t in on_path else ""}" data-state="{_esc(f.state)}">'
+            f'<td class="name">{_esc(t.name)}</td><td class="state">{_chip(f.state)}</td>'
+            f'<td class="num started">{_clock(f.started, since)}</td>'
+            f'<td class="num duration">{seconds(f.duration) if f.duration is not None else chr(0x2014)}</td>'
+            f'<td class="error">{_esc(error)}</td></tr>'
+        )
+
+    if chain.by == "count":
+        path_intro = (f"The longest chain of prerequisites by number of tasks ({len(chain.tasks)}): with no "
+                      "durations to go by, every task counts 1.")
+        path_total = f"{len(chain.tasks)} tasks"
+    elif chain.tasks:
+        path_intro = (f"The chain of prerequisites with the longest total duration: <strong>{seconds(chain.total)}"
+                      f"</strong> over {len(chain.tasks)} task{'s' if len(chain.tasks) != 1 else ''}.")
+        path_total = seconds(chain.total)
+    else:
+        path_intro = "No task ran to an end, so there is no critical path by duration."
+        path_total = "\u2014"
+    steps = []
+    for t in chain.tasks:
+        d = facts[t].duration
+        extra = f' <span class="note">{seconds(d)}</span>' if chain.by == "duration" and d is not None else ""
+        steps.append(f'<li><span class="name">{_esc(t.name)}</span>{extra}</li>')
+    path_list = f'<ol class="path">{"".join(steps)}</ol>' if steps else ""
+
+    totals = [
+        ("Tasks", f"{len(review.tasks)}"),
+        ("By state", " ".join(f"{_chip(s)}&nbsp;{counts[s]}" for s in order)),
+        ("Wall time", seconds(wall) if wall is not None else "\u2014"),
+        ("Sum of durations", seconds(sum(durations)) if durations else "\u2014"),
+        ("Critical path", path_total),
+    ]
+    totals_rows = "".join(f'<tr><th>{name}</th><td class="total">{value}</td></tr>' for name, value in totals)
+    from . import __version__
+
+    made = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>taskgraph review: {_esc(title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<h1>Review of {_esc(title)}</h1>
+<p class="meta">{meta}</p>
+<section id="totals">
+<h2>Totals</h2>
+<table class="totals">{totals_rows}</table>
+</section>
+<section id="critical-path">
+<h2>Critical path</h2>
+<p>{path_intro}</p>
+{path_list}
+</section>
+<section id="graph">
+<h2>Graph</h2>
+<div class="graph">
+{svg}
+</div>
+</section>
+<section id="tasks">
+<h2>Tasks</h2>
+<table id="task-table">
+<thead><tr><th>Task</th><th>State</th><th>Started</th><th>Duration</th><th>Error</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody>
+</table>
+</section>
+<p class="note">Made by taskgraph {_esc(__version__)} on {_esc(made)}.</p>
+</body>
+</html>
+"""

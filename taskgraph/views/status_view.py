@@ -1,0 +1,229 @@
+"""What ``taskgraph status`` shows of a store: jobs by status and named queue, the running jobs with their
+progress, and the latest failures; and the pieces the worker's dashboard shares with it (queue depths, progress
+bars, durations).
+
+Everything here renders with rich. On a terminal the tables have rules and colours; otherwise (``plain``) they are
+bare aligned columns with no colour, fit for a log or a pipe, one line per row.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from ..stores.records import JobRecord
+
+__all__ = [
+    "STATUSES",
+    "StoreStatus",
+    "read_status",
+    "render_status",
+    "depth_table",
+    "progress_cell",
+    "short_type",
+    "duration",
+    "clock",
+    "to_text",
+]
+
+#: The statuses a store counts, in the order a job goes through them.
+STATUSES = ("PENDING", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
+_COLOURS = {"PENDING": "dim", "QUEUED": "cyan", "RUNNING": "yellow", "DONE": "green", "FAILED": "red",
+            "CANCELLED": "magenta"}
+_RUNNING_SHOWN = 20  # running jobs listed, at most
+_FAILURES_SHOWN = 5  # failures listed
+_FAILURES_READ = 50  # failed jobs read to find the latest
+
+
+@dataclass
+class StoreStatus:
+    """What a store held when it was read."""
+
+    url: str
+    at: float  # epoch seconds, this machine's clock
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    running: list[JobRecord] = field(default_factory=list)  # the oldest started first
+    failures: list[JobRecord] = field(default_factory=list)  # the latest first
+    error: str | None = None  # the store could not be read: why
+
+    @property
+    def total_running(self) -> int:
+        return sum(c.get("RUNNING", 0) for c in self.counts.values())
+
+
+def read_status(store: Any, url: str) -> StoreStatus:
+    """Read a store's counts, running jobs and latest failures (up to three calls: the counts may be a moment
+    older than the lists). The lists are not asked for when the counts say they are empty: finding jobs by
+    status may mean a scan in some stores."""
+    status = StoreStatus(url=url, at=time.time())
+    status.counts = store.stats()
+    if status.total_running:
+        status.running = sorted(store.list_jobs(status="RUNNING", limit=_RUNNING_SHOWN),
+                                key=lambda r: (r.started or 0.0, r.id))
+    failed_count = sum(c.get("FAILED", 0) for c in status.counts.values())
+    if failed_count:
+        failed = store.list_jobs(status="FAILED", limit=min(failed_count, _FAILURES_READ))
+        failed.sort(key=lambda r: r.finished or 0.0, reverse=True)
+        status.failures = failed[:_FAILURES_SHOWN]
+    return status
+
+
+# ------------------------------------------------------------------ small pieces, shared with the dashboard
+
+
+def short_type(name: str) -> str:
+    """An exception type as people write it: builtins are bare (``ValueError``), others keep their module."""
+    return name[len("builtins."):] if name.startswith("builtins.") else name
+
+
+def duration(seconds: float) -> str:
+    """``0.4s``, ``12s``, ``3m05s``, ``2h07m``, ``3d04h``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def clock(epoch: float, now: float | None = None) -> str:
+    """A local time: ``14:03:07`` today, ``2024-05-01 14:03`` another day."""
+    moment = datetime.fromtimestamp(epoch)
+    today = datetime.fromtimestamp(now if now is not None else time.time()).date()
+    return moment.strftime("%H:%M:%S") if moment.date() == today else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def progress_cell(value: float | None, message: str | None, plain: bool, width: int = 10) -> RenderableType:
+    """A progress bar with its percentage and message; in plain text, the percentage and message only."""
+    text = Text()
+    if value is not None:
+        text.append(f"{max(0.0, min(value, 1.0)) * 100:3.0f}%")
+    if message:
+        text.append(f"  {message}" if value is not None else message)
+    if plain or value is None:
+        return text if text.plain else Text("-")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=width, no_wrap=True)
+    grid.add_column(no_wrap=True, overflow="ellipsis")
+    grid.add_row(ProgressBar(total=1.0, completed=max(0.0, min(value, 1.0)), width=width), text)
+    return grid
+
+
+def _table(plain: bool, **options: Any) -> Table:
+    if plain:
+        return Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0), header_style="", **options)
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", **options)
+
+
+def depth_table(counts: Mapping[str, Mapping[str, int]], plain: bool, served: Collection[str] = ()) -> Table:
+    """Jobs by named queue and status; the queues in ``served`` come first, shown even when empty."""
+    table = _table(plain)
+    table.add_column("queue", no_wrap=True, overflow="ellipsis", max_width=40)
+    for status in STATUSES:
+        table.add_column(status, justify="right", style="" if plain else _COLOURS[status])
+    names = list(dict.fromkeys([*served, *sorted(counts)]))
+    for name in names:
+        row = counts.get(name, {})
+        label = Text(name, style="" if plain or name in served or not served else "dim")
+        table.add_row(label, *(str(row.get(s, 0)) for s in STATUSES))
+    if len(names) > 1:
+        totals = [sum(counts.get(n, {}).get(s, 0) for n in names) for s in STATUSES]
+        table.add_row(Text("total", style="" if plain else "bold"), *(str(t) for t in totals))
+    if not names:
+        table.add_row(Text("(no jobs)", style="" if plain else "dim"), *("0" for _ in STATUSES))
+    return table
+
+
+def _heading(text: str, plain: bool) -> Text:
+    return Text(text, style="" if plain else "bold")
+
+
+# ------------------------------------------------------------------ the status view
+
+
+def render_status(status: StoreStatus, plain: bool = False, width: int = 240) -> RenderableType:
+    """The status of a store as rich renderables: counts, running jobs, latest failures; on a terminal narrower
+    than 130 columns, the running jobs' start times and attempts are left out (ids are always shown whole: they
+    are what ``retry`` and ``cancel`` take)."""
+    wide = plain or width >= 130
+    now = status.at
+    parts: list[RenderableType] = [_heading(f"Store {status.url} at {clock(now, now)}", plain)]
+    if status.error is not None:
+        parts.append(Text(f"cannot read the store: {status.error}", style="" if plain else "bold red"))
+        return Group(*parts)
+    parts += [Text(""), _heading("Jobs by status and queue", plain), depth_table(status.counts, plain)]
+
+    total = status.total_running
+    shown = len(status.running)
+    more = f", the {shown} that started first shown" if total > shown and shown else ""
+    parts += [Text(""), _heading(f"Running ({total}{more})", plain)]
+    if status.running:
+        table = _table(plain, expand=not plain)
+        table.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=40)
+        table.add_column("id", no_wrap=True, min_width=32)  # whole: it is what retry and cancel take
+        table.add_column("worker", no_wrap=True, overflow="ellipsis", min_width=8, max_width=30 if wide else 16)
+        if wide:
+            table.add_column("started", no_wrap=True, min_width=8)
+        table.add_column("elapsed", justify="right", no_wrap=True, min_width=7)
+        if wide:
+            table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
+        table.add_column("progress", no_wrap=True, overflow="ellipsis", ratio=None if plain else 1, min_width=12)
+        for record in status.running:
+            started = record.started
+            cells: list[RenderableType] = [record.name, record.id, record.worker or "-"]
+            if wide:
+                cells.append(clock(started, now) if started else "-")
+            cells.append(duration(now - started) if started else "-")
+            if wide:
+                cells.append(str(record.attempts))
+            cells.append(progress_cell(record.progress, record.progress_message, plain, width=10 if wide else 6))
+            table.add_row(*cells)
+        parts.append(table)
+    else:
+        parts.append(Text("  none", style="" if plain else "dim"))
+
+    failed = sum(c.get("FAILED", 0) for c in status.counts.values())
+    parts += [Text(""), _heading(f"Latest failures ({len(status.failures)} of {failed} FAILED)", plain)]
+    if status.failures:
+        table = _table(plain, expand=not plain)
+        table.add_column("when", no_wrap=True, min_width=8)
+        table.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=40)
+        table.add_column("id", no_wrap=True, min_width=32)
+        table.add_column("error", overflow="fold" if plain else "ellipsis", no_wrap=not plain,
+                         ratio=None if plain else 1)
+        for record in status.failures:
+            error = record.error or {}
+            message = str(error.get("message", "")).strip().replace("\n", " ")
+            text = f"{short_type(str(error.get('type', 'Exception')))}: {message}" if message else short_type(
+                str(error.get("type", "Exception")))
+            table.add_row(clock(record.finished, now) if record.finished else "-", record.name, record.id,
+                          Text(text, style="" if plain else "red"))
+        parts.append(table)
+    else:
+        parts.append(Text("  none", style="" if plain else "dim"))
+    return Group(*parts)
+
+
+def to_text(renderables: Iterable[RenderableType], width: int = 240) -> str:
+    """Render without a terminal: no colour, no trailing spaces, wide enough that nothing is cut."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False, highlight=False,
+                      emoji=False, soft_wrap=False)
+    for renderable in renderables:
+        console.print(renderable)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"

@@ -1,0 +1,265 @@
+"""The live dashboard of ``taskgraph worker`` on a terminal.
+
+It runs beside the worker's loop, in two threads of its own, and never touches the loop's state: one thread asks
+the worker for a :class:`~taskgraph.durable.worker.WorkerSnapshot` (the loop builds it between two steps) and
+redraws about three times a second; the other reads the store's counts per named queue every 1.5 seconds on a
+connection of its own, so a slow or unreachable store stalls neither the worker nor the drawing. Log records go
+through the same console, above the dashboard.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..durable.worker import Worker, WorkerSnapshot
+from .status_view import clock, depth_table, duration, progress_cell, short_type
+
+__all__ = ["Dashboard", "QueueDepths", "render_dashboard", "ConsoleLogHandler"]
+
+_REDRAW = 0.3  # seconds between redraws
+_DEPTHS_EVERY = 1.5  # seconds between reads of the store's counts
+
+
+class QueueDepths:
+    """The store's counts per named queue, read in a thread of its own on its own connection."""
+
+    def __init__(self, connect: Any, every: float = _DEPTHS_EVERY) -> None:
+        self._connect = connect
+        self.every = every
+        self._lock = threading.Lock()
+        self._counts: dict[str, dict[str, int]] | None = None
+        self._at = 0.0  # time.monotonic() of the last good read
+        self._error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="taskgraph-dashboard-depths", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)  # a store call that hangs is left to its daemon thread
+
+    def latest(self) -> tuple[dict[str, dict[str, int]] | None, float, str | None]:
+        """``(counts or None, when read (monotonic), the last error or None)``."""
+        with self._lock:
+            return self._counts, self._at, self._error
+
+    def _poll(self) -> None:
+        store = None
+        while not self._stop.is_set():
+            try:
+                store = store or self._connect()
+                counts = store.stats()
+                with self._lock:
+                    self._counts, self._at, self._error = counts, time.monotonic(), None
+            except Exception as exc:  # shown on the dashboard; the worker reports store trouble itself
+                text = str(exc).strip().splitlines()
+                with self._lock:
+                    self._error = text[0] if text else type(exc).__name__
+                if store is not None:
+                    try:
+                        store.close()
+                    except Exception:  # already broken
+                        pass
+                store = None
+            self._stop.wait(self.every)
+        if store is not None:
+            try:
+                store.close()
+            except Exception:  # already broken
+                pass
+
+
+def _slots(snap: WorkerSnapshot) -> Text:
+    text = Text()
+    for mode, (busy, size) in snap.slots.items():
+        if text:
+            text.append("   ")
+        text.append(f"{mode} ")
+        text.append(f"{busy}/{size}", style="bold yellow" if busy else "bold")
+        text.append(" busy")
+    if "async" not in snap.slots:
+        text.append("   async ")
+        text.append("-", style="dim")
+    text.append("   held ")
+    text.append(str(snap.held), style="bold")
+    return text
+
+
+def _totals(snap: WorkerSnapshot) -> Text:
+    text = Text()
+    text.append(f"{snap.rate:.1f}", style="bold")
+    text.append(" jobs/s over the last 10 s   done ")
+    text.append(str(snap.done), style="bold green")
+    text.append("   failed ")
+    text.append(str(snap.failed), style="bold red" if snap.failed else "bold")
+    text.append("   retried ")
+    text.append(str(snap.retried), style="bold yellow" if snap.retried else "bold")
+    return text
+
+
+def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int]] | None, float, str | None],
+                     now: float | None = None, height: int = 40, width: int = 120) -> RenderableType:
+    """The dashboard for one snapshot and the latest queue depths, for a terminal of ``height`` lines (which
+    bounds the rows of running jobs) and ``width`` columns (which sizes the progress bars)."""
+    now = time.monotonic() if now is None else now
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold", no_wrap=True, min_width=10)
+    summary.add_column(no_wrap=True, overflow="ellipsis")
+    summary.add_row("slots", _slots(snap))
+    summary.add_row("throughput", _totals(snap))
+    state = Text()
+    if snap.stopped:
+        state.append("stopped", style="bold")
+    elif snap.stopping:
+        state.append("stopping: finishing the running jobs, then exiting (Ctrl-C again to exit at once)",
+                     style="bold yellow")
+    elif snap.store_error:
+        state.append(f"store failing: {snap.store_error}; trying again", style="bold red")
+    else:
+        state.append("serving ", style="green")
+        state.append(", ".join(snap.queues), style="bold")
+        state.append(f" on {snap.url}")
+    summary.add_row("state", state)
+    title = Text.assemble(("taskgraph worker ", "bold"), snap.id, "  ", (snap.app or "", "cyan"),
+                          f"  up {duration(now - snap.since)}")
+    parts: list[RenderableType] = [Panel(summary, title=title, title_align="left", box=box.ROUNDED)]
+
+    counts, read_at, error = depths
+    served = len(counts) if counts else len(snap.queues)
+    fixed = 14 + min(len(snap.failures), 5) + served  # the other sections, in lines
+    room = max(3, height - fixed)
+    running = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=True)
+    names = max(16, min(44, width // 3))
+    running.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=names)
+    running.add_column("id", no_wrap=True, min_width=8)
+    running.add_column("mode", no_wrap=True, min_width=7)
+    running.add_column("elapsed", justify="right", no_wrap=True, min_width=7)
+    running.add_column("progress", no_wrap=True, overflow="ellipsis", ratio=1)
+    bar = 20 if width >= 120 else 8
+    shown = snap.running[:room] if len(snap.running) <= room else snap.running[: room - 1]
+    for job in shown:
+        attempt = f" (try {job.attempt})" if job.attempt > 1 else ""
+        running.add_row(job.name + attempt, job.id[:8], job.mode, duration(now - job.began),
+                        progress_cell(job.progress, job.message, plain=False, width=bar))
+    if len(shown) < len(snap.running):
+        running.add_row(Text(f"... and {len(snap.running) - len(shown)} more", style="dim"), "", "", "", "")
+    busy = sum(b for b, _ in snap.slots.values())
+    size = sum(s for _, s in snap.slots.values())
+    count = f"{len(snap.running)} job{'s' if len(snap.running) != 1 else ''}"
+    parts.append(Text.assemble(("Running", "bold"), f" ({count}; {busy} of {size} slots busy)"))
+    parts.append(running if snap.running else Text("  none", style="dim"))
+
+    parts.append(Text.assemble(("Recent failures", "bold"), f" (the last {len(snap.failures)})"
+                               if snap.failures else ""))
+    if snap.failures:
+        failures = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=True)
+        failures.add_column("time", no_wrap=True, min_width=8)
+        failures.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=names)
+        failures.add_column("id", no_wrap=True, min_width=8)
+        failures.add_column("error", no_wrap=True, overflow="ellipsis", ratio=1)
+        wall = time.time()
+        for failure in reversed(snap.failures):
+            message = failure.message.strip().replace("\n", " ")
+            what = f"{short_type(failure.error)}: {message}" if message else short_type(failure.error)
+            if failure.retry_in is not None:
+                what += f" (will retry in {failure.retry_in:.3g} s)"
+            failures.add_row(clock(failure.at, wall), failure.name, failure.id[:8],
+                             Text(what, style="yellow" if failure.retry_in is not None else "red"))
+        parts.append(failures)
+    else:
+        parts.append(Text("  none", style="dim"))
+
+    if counts is None:
+        age = Text(f" (cannot read the store: {error})" if error else " (reading the store...)", style="dim")
+    else:
+        age = Text(f" (read from the store {duration(now - read_at)} ago)", style="dim")
+        if error:
+            age.append(f"; now failing: {error}", style="red")
+    parts.append(Text.assemble(("Queue depths", "bold"), age))
+    if counts is not None:
+        parts.append(depth_table(counts, plain=False, served=snap.queues))
+    return Group(*parts)
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Log records printed through a rich console, so that they appear above its live display."""
+
+    def __init__(self, console: Console, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            style = "red" if record.levelno >= logging.ERROR else "yellow" if record.levelno >= logging.WARNING \
+                else "dim"
+            self.console.print(Text(text, style=style), soft_wrap=True)
+        except Exception:  # never let a log line take the worker down
+            self.handleError(record)
+
+
+def _show_cursor() -> None:
+    """Show the cursor the live display hid (a second Ctrl-C ends the worker without stopping the display)."""
+    try:
+        os.write(sys.__stdout__.fileno() if sys.__stdout__ is not None else 1, b"\x1b[?25h\n")
+    except (OSError, ValueError):
+        pass
+
+
+class Dashboard:
+    """Draws a worker's dashboard on ``console`` while it runs: ``start()`` before ``worker.run()``, ``stop()``
+    after (it draws a last frame, which stays on the screen)."""
+
+    def __init__(self, worker: Worker, console: Console, redraw: float = _REDRAW,
+                 depths_every: float = _DEPTHS_EVERY) -> None:
+        self.worker = worker
+        self.console = console
+        self.redraw = redraw
+        self.depths = QueueDepths(worker.queue._connect, depths_every)
+        # what job threads print goes above the dashboard too
+        self._live = Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._draw_loop, name="taskgraph-dashboard", daemon=True)
+
+    def frame(self) -> RenderableType:
+        size = self.console.size
+        return render_dashboard(self.worker.snapshot(), self.depths.latest(), height=size.height, width=size.width)
+
+    def start(self) -> None:
+        self.depths.start()
+        self._live.start()
+        self.worker.on_exit_now = _show_cursor
+        self._thread.start()
+
+    def _draw_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._live.update(self.frame(), refresh=True)
+            except Exception as exc:  # a drawing bug must not stop the worker: say so once, and stop drawing
+                logging.getLogger("taskgraph.worker").warning("the dashboard stopped: %s: %s",
+                                                              type(exc).__name__, exc)
+                return
+            self._stop.wait(self.redraw)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+        self.depths.stop()
+        try:
+            self._live.update(self.frame(), refresh=True)
+        finally:
+            self._live.stop()
