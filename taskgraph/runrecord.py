@@ -237,7 +237,7 @@ def read_record(path: str | Path) -> RunRecord:
     try:
         return _parse(path, entries)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise ValueError(f"{path} is not a well-formed taskgraph run record ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{path} is not a taskgraph run record (malformed: {type(exc).__name__}: {exc})") from None
 
 
 def _parse(path: Path, entries: list[Any]) -> RunRecord:
