@@ -14,6 +14,7 @@ from ..errors import SerializationError
 from ..queues.base import BaseQueue
 from ..queues.registry import redact
 from ..stores import Store, open_store
+from ..stores.base import close_quietly
 from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
 from .handle import JobHandle, cancelled, failure
@@ -85,10 +86,7 @@ class DurableQueue(BaseQueue):
             with self._lock:
                 if store in self._stores:
                     self._stores.remove(store)
-            try:
-                store.close()
-            except Exception:  # already broken
-                pass
+            close_quietly(store)
 
     # ------------------------------------------------------------ jobs
 
@@ -261,10 +259,7 @@ class DurableQueue(BaseQueue):
         if graphs is not None:
             graphs.stop()
         for store in stores:
-            try:
-                store.close()
-            except Exception:  # a connection already broken has nothing to release
-                pass
+            close_quietly(store)
 
 
 def _when(when: Any) -> tuple[float, float | None]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from ..stores.base import close_quietly
 from ..stores.records import JobRecord, encode_error
 from .jobs import JobOptions
 from .queue import DurableQueue
@@ -262,11 +263,7 @@ class Worker:
 
     def _reconnect(self) -> None:
         store, self._store = self._store, None
-        if store is not None:
-            try:
-                store.close()
-            except Exception:  # already broken
-                pass
+        close_quietly(store)
 
     def _sleep(self, seconds: float) -> None:
         """Pause, but wake for a signal; ends of runs that arrive meanwhile are kept for the next pass."""
@@ -588,11 +585,7 @@ class Worker:
                 store = store or self.queue._connect()
                 store.wait_for_work(self.queues, 1.0)
             except Exception:  # the store is away: the loop's own calls say so; connect again in a while
-                if store is not None:
-                    try:
-                        store.close()
-                    except Exception:  # already broken
-                        pass
+                close_quietly(store)
                 store = None
                 self._finished.wait(1.0)
                 continue

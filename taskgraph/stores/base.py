@@ -36,7 +36,17 @@ from collections.abc import Collection, Sequence
 
 from .records import Event, JobRecord, NewJob
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["Store", "StoreError", "close_quietly"]
+
+
+def close_quietly(store: Store | None) -> None:
+    """Close a connection that may already be broken (after an error), ignoring what closing it raises."""
+    if store is None:
+        return
+    try:
+        store.close()
+    except Exception:  # already broken: nothing left to release
+        pass
 
 
 class StoreError(RuntimeError):

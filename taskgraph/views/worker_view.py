@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..durable.worker import Worker, WorkerSnapshot
+from ..stores.base import close_quietly
 from .status_view import clock, depth_table, duration, progress_cell, short_type
 
 __all__ = ["Dashboard", "QueueDepths", "render_dashboard", "ConsoleLogHandler"]
@@ -69,18 +70,10 @@ class QueueDepths:
                 text = str(exc).strip().splitlines()
                 with self._lock:
                     self._error = text[0] if text else type(exc).__name__
-                if store is not None:
-                    try:
-                        store.close()
-                    except Exception:  # already broken
-                        pass
+                close_quietly(store)
                 store = None
             self._stop.wait(self.every)
-        if store is not None:
-            try:
-                store.close()
-            except Exception:  # already broken
-                pass
+        close_quietly(store)
 
 
 def _slots(snap: WorkerSnapshot) -> Text:
