@@ -24,7 +24,24 @@ import pytest
 from .stores.base import Store
 from .stores.records import MAX_LEASE_LOSSES, NewJob
 
-__all__ = ["StoreContract", "new_job"]
+__all__ = ["StoreContract", "new_job", "wakes"]
+
+
+def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
+    """Whether ``block(timeout)``, started in a thread, returns promptly (well within its 20 s) after ``act()``."""
+    woke = threading.Event()
+
+    def wait() -> None:
+        block(20)
+        woke.set()
+
+    thread = threading.Thread(target=wait)
+    started = time.monotonic()
+    thread.start()
+    act()
+    ok = woke.wait(20) and time.monotonic() - started < 10
+    thread.join()
+    return ok
 
 
 def new_job(name: str = "tests:job", **fields: object) -> NewJob:
@@ -394,18 +411,9 @@ class StoreContract:
         [job] = client.enqueue([new_job()])
         client.cancel([job.id])
         idle.wait_for_work(["default"], 0)
-        woke = threading.Event()
-
-        def wait() -> None:
-            idle.wait_for_work(["default"], 20)
-            woke.set()
-
-        thread = threading.Thread(target=wait)
-        started = time.monotonic()
-        thread.start()
-        assert client.retry([job.id]) == [job.id]
-        assert woke.wait(20) and time.monotonic() - started < 10
-        thread.join()
+        retried: list[str] = []
+        assert wakes(lambda t: idle.wait_for_work(["default"], t), lambda: retried.extend(client.retry([job.id])))
+        assert retried == [job.id]
         assert [r.id for r in idle.claim("w1", ["default"], 5, 30)] == [job.id]
         idle.close()
         client.close()
@@ -431,37 +439,14 @@ class StoreContract:
     def test_wait_wakes_when_another_connection_changes_something(self, connect: Callable[[], Store]) -> None:
         waiter, writer = connect(), connect()
         waiter.wait(0)  # take note of now
-        woke = threading.Event()
-
-        def wait() -> None:
-            waiter.wait(20)
-            woke.set()
-
-        thread = threading.Thread(target=wait)
-        started = time.monotonic()
-        thread.start()
-        writer.enqueue([new_job()])
-        assert woke.wait(20)
-        assert time.monotonic() - started < 10
-        thread.join()
+        assert wakes(waiter.wait, lambda: writer.enqueue([new_job()]))
         waiter.close()
         writer.close()
 
     def test_wait_for_work_wakes_an_idle_worker_on_enqueue(self, connect: Callable[[], Store]) -> None:
         idle, client = connect(), connect()
         idle.wait_for_work(["default"], 0)
-        woke = threading.Event()
-
-        def wait() -> None:
-            idle.wait_for_work(["default"], 20)
-            woke.set()
-
-        thread = threading.Thread(target=wait)
-        started = time.monotonic()
-        thread.start()
-        client.enqueue([new_job()])
-        assert woke.wait(20) and time.monotonic() - started < 10
-        thread.join()
+        assert wakes(lambda t: idle.wait_for_work(["default"], t), lambda: client.enqueue([new_job()]))
         assert len(idle.claim("w1", ["default"], 5, 30)) == 1
         idle.close()
         client.close()
