@@ -27,7 +27,7 @@ from taskgraph.durable.worker import Worker
 from taskgraph.stores.records import NewJob
 from tests import durable_app as app
 from tests.conftest import need_binary
-from tests.test_workers import APP, ROOT, WorkerProcess, lines, wait_for, wait_lines
+from tests.procs import APP, ROOT, WorkerProcess, lines, wait_for, wait_lines
 
 PRIORITIES = itertools.count(1000)
 ERROR = {"type": "builtins.ValueError", "message": "boom", "traceback": ""}

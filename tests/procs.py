@@ -1,0 +1,135 @@
+"""Helpers for tests that run real worker subprocesses: waiting without sleeping, a worker process whose output
+is kept, and enqueueing many jobs in one store call.
+
+Jobs write lines to files with ``durable_app.record`` (one atomic ``O_APPEND`` write each), so executions are
+counted independently of the store. Nothing sleeps to synchronise: tests wait for those lines, for the store to
+show a status, for log lines or for a process to exit, each with a deadline that only stops a broken run from
+hanging.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from taskgraph.stores.records import NewJob
+from tests import durable_app as app
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = "tests.durable_app:queue"
+
+
+def lines(path: Path) -> list[str]:
+    """The lines of a record file (none if it does not exist yet)."""
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] | None = None) -> Any:
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds (a safety net)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = f"\n{logs()}" if logs is not None else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{extra}")
+        time.sleep(0.01)
+
+
+def wait_lines(path: Path, n: int, timeout: float = 20.0, logs: Callable[[], str] | None = None) -> list[str]:
+    return wait_for(lambda: len(lines(path)) >= n and lines(path), timeout, f"{n} line(s) in {path.name}", logs)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+class WorkerProcess:
+    """A ``taskgraph worker`` subprocess, its output (stdout and stderr) in a file."""
+
+    def __init__(self, url: str, folder: Path, name: str, args: Sequence[str]) -> None:
+        self.name = name
+        self.output = folder / f"worker-{name}.log"
+        env = {**os.environ, "TASKGRAPH_APP_URL": url, "PYTHONUNBUFFERED": "1"}
+        self.command = [sys.executable, "-m", "taskgraph", "worker", APP, *args]
+        with open(self.output, "wb") as out:
+            # its own session, so that teardown can kill it with the job processes it started
+            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.pid = self.proc.pid
+
+    def log(self) -> str:
+        try:
+            text = self.output.read_text(errors="replace")
+        except FileNotFoundError:
+            text = ""
+        return f"----- worker {self.name} (pid {self.pid}, exit {self.proc.returncode}): " \
+               f"{' '.join(self.command[2:])}\n{text}-----"
+
+    def wait(self, timeout: float) -> int:
+        """Its exit status; fails the test (showing its output) if it has not exited within ``timeout``."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"worker {self.name} did not exit within {timeout} s\n{self.log()}") from None
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> None:
+        wait_for(lambda: text in self.output.read_text(errors="replace"), timeout, f"{text!r} in the log of "
+                 f"worker {self.name}", self.log)
+
+    def kill(self) -> None:
+        """Kill it and whatever it started (teardown)."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+
+
+def enqueue_many(queue: Any, func: Any, calls: Iterable[tuple[Any, ...]]) -> list[str]:
+    """Enqueue one job of ``func`` per argument tuple, in one store call; their ids, in order."""
+    job = app.job(queue, func)
+    records = queue.store.enqueue([
+        NewJob(id=uuid.uuid4().hex, name=job.name, payload=queue.serializer.encode_call(job.name, args, {}),
+               options=job.options.stored(queue.serializer.name), queue=job.options.queue,
+               priority=job.options.priority)
+        for args in calls
+    ])
+    return [r.id for r in records]
+
+
+def statuses(queue: Any, ids: Sequence[str]) -> list[str]:
+    return [r.status for r in queue.store.get(list(ids))]
+
+
+def logs_of(*workers: WorkerProcess) -> Callable[[], str]:
+    return lambda: "\n".join(w.log() for w in workers)
