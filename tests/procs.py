@@ -68,13 +68,18 @@ def alive(pid: int) -> bool:
 
 
 class WorkerProcess:
-    """A ``taskgraph worker`` subprocess, its output (stdout and stderr) in a file."""
+    """A ``taskgraph worker`` subprocess, its output (stdout and stderr) in a file.
 
-    def __init__(self, url: str, folder: Path, name: str, args: Sequence[str]) -> None:
+    ``app`` is the ``MODULE:QUEUE`` it serves (``tests.durable_app:queue`` unless told), reading its store URL
+    from ``TASKGRAPH_APP_URL``; ``env`` adds environment variables.
+    """
+
+    def __init__(self, url: str, folder: Path, name: str, args: Sequence[str], app: str = APP,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.output = folder / f"worker-{name}.log"
-        env = {**os.environ, "TASKGRAPH_APP_URL": url, "PYTHONUNBUFFERED": "1"}
-        self.command = [sys.executable, "-m", "taskgraph", "worker", APP, *args]
+        env = {**os.environ, "TASKGRAPH_APP_URL": url, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.command = [sys.executable, "-m", "taskgraph", "worker", app, *args]
         with open(self.output, "wb") as out:
             # its own session, so that teardown can kill it with the job processes it started
             self.proc = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
