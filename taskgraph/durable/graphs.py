@@ -25,6 +25,7 @@ from ..errors import BlockedError, CancelledError, SerializationError
 from ..graph import walk
 from ..queues.base import finish, start
 from ..states import DONE, FINAL_STATES, PENDING, QUEUED
+from ..stores.base import StoreError, StoreUnavailable
 from ..stores.records import JobRecord, NewJob
 from .handle import cancelled, failure
 
@@ -78,11 +79,15 @@ class GraphDriver:
         )
 
     def submit(self, task: Task) -> None:
-        """Enqueue a QUEUED task's job and follow it."""
+        """Enqueue a QUEUED task's job and follow it.
+
+        While the store is unavailable the enqueue is retried (the job's id comes from its key, so a repeat is
+        harmless); when the queue's patience runs out, or the store refuses the job, the task FAILS with the reason.
+        """
         try:
             job = self._job_of(task)
-            [record] = self.queue.store.enqueue([job])
-        except (TypeError, SerializationError) as exc:
+            [record] = self.queue.patiently(lambda store: store.enqueue([job]))
+        except (TypeError, SerializationError, StoreError) as exc:
             task._fire("fail", False, None, exc, only_from=QUEUED)
             return
         self._follow(task, record)
@@ -144,7 +149,11 @@ class GraphDriver:
             with self._lock:
                 watched = self._watched.pop(job_id, None)
             if watched is not None:
-                self.queue.store.cancel([job_id])
+                try:
+                    self.queue.store.cancel([job_id])
+                except StoreError as exc:
+                    log.warning("task %r was cancelled here, but its job %s could not be cancelled in the store: %s",
+                                task.name, job_id, exc)
 
     def _apply(self, task: Task, record: JobRecord) -> None:
         """Move ``task`` to match its job's status."""
@@ -167,6 +176,7 @@ class GraphDriver:
     def _run(self) -> None:
         store = None
         seen: dict[str, str] = {}
+        pause = 0.0
         while not self._stopping:
             with self._lock:
                 ids = list(self._watched)
@@ -188,9 +198,18 @@ class GraphDriver:
                         self._apply(task, record)
                     if record.final:
                         seen.pop(record.id, None)
+                pause = 0.0
                 store.wait(0.5)
-            except Exception:  # the store went away for a moment: say so, and try again
+            except StoreUnavailable as exc:  # a server restarting, a lost connection: reconnect and go on
+                pause = min(max(pause * 2, 0.1), 5.0)
+                log.warning("following jobs: store unavailable: %s; retrying in %.2g s", _first_line(exc), pause)
+                store = None
+                self.queue.reconnect()
+                self._wake.wait(pause)
+            except Exception:  # anything else is a bug or a refusal: say so in full, and try again
                 log.exception("following jobs in %s failed; retrying", self.queue.url)
+                store = None
+                self.queue.reconnect()
                 self._wake.wait(1.0)
 
     def stop(self) -> None:
@@ -233,3 +252,7 @@ def _resolve_when_final(future: Future[list[Task]], tasks: list[Task]) -> None:
     for t in dict.fromkeys(tasks):
         t.add_done_callback(one_done)
 
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import CancelledError
@@ -46,7 +47,10 @@ class JobHandle:
         Raises:
             KeyError: the store has no such job (never enqueued, or purged).
         """
-        found = self.queue.store.get([self.id])
+        return self._record(self.queue.store)
+
+    def _record(self, store: Any) -> JobRecord:
+        found = store.get([self.id])
         if not found:
             raise KeyError(f"job {self.id} is not in {self.queue.url} (never enqueued, or purged)")
         return found[0]
@@ -85,26 +89,32 @@ class JobHandle:
 
         Raises:
             TimeoutError: it did not finish within ``timeout`` seconds.
+            StoreUnavailable: the store stayed unreachable for the queue's ``patience`` (or past ``timeout``);
+                until then ``join`` reconnects and retries, logging each attempt.
             CancelledError: it was cancelled.
             Exception: it FAILED: its exception, of its own type where that type is importable here (else a
                 :class:`RemoteTaskError`), with the worker's traceback text chained as ``__cause__``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        store = self.queue.store
+        queue = self.queue
         while True:
-            record = self.record()
+            record = queue.patiently(self._record, deadline)
             if record.final:
-                return self.queue._outcome(record)
+                return queue._outcome(record)
             left = 1.0 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"job {self.id} ({record.name}) is still {record.status} after {timeout} s")
-            store.wait(min(left, 1.0))
+            queue.patiently(partial(_wait, seconds=min(left, 1.0)), deadline)
 
     async def resolve(self, timeout: float | None = None) -> Any:
         """``join`` for asyncio code: waits in a thread, so the event loop goes on."""
         import asyncio
 
         return await asyncio.to_thread(self.join, timeout)
+
+
+def _wait(store: Any, seconds: float) -> None:
+    store.wait(seconds)
 
 
 def cancelled(record: JobRecord) -> CancelledError:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import builtins
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode
 
 from ..errors import SerializationError
 from ..queues.base import BaseQueue
 from ..queues.registry import redact
-from ..stores import Store, open_store
+from ..stores import Store, StoreUnavailable, open_store
 from ..stores.base import close_quietly
 from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DurableQueue", "open_durable"]
 
-_QUEUE_OPTIONS = {"serializer", "namespace"}
+log = logging.getLogger("taskgraph")
+_QUEUE_OPTIONS = {"serializer", "namespace", "patience"}
+T = TypeVar("T")
 
 
 class DurableQueue(BaseQueue):
@@ -44,17 +48,24 @@ class DurableQueue(BaseQueue):
         url: the store's URL, password hidden.
         serializer: ``json`` (the default) or ``pickle`` (trusts every writer of the store).
         namespace: prefixed to the keys of graph tasks, so that separate runs of one graph do not share results.
+        patience: how long, in seconds, code that waits on the store (``JobHandle.join``, ``make_now`` through
+            this queue) goes on retrying while the store is unavailable (a server restarting, a lost connection),
+            before it gives up with :class:`~taskgraph.StoreUnavailable`. Each retry is logged.
     """
 
     capacity: int | None = 512
 
     def __init__(
-        self, connect: Callable[[], Store], url: str, serializer: str = "json", namespace: str = ""
+        self, connect: Callable[[], Store], url: str, serializer: str = "json", namespace: str = "",
+        patience: float = 300.0,
     ) -> None:
+        if not isinstance(patience, (int, float)) or isinstance(patience, bool) or not patience >= 0:
+            raise ValueError(f"patience must be a number of seconds >= 0, not {patience!r}")
         self._connect = connect
         self.url = url
         self.serializer = get_serializer(serializer)
         self.namespace = namespace
+        self.patience = float(patience)
         self._local = threading.local()
         self._stores: list[Store] = []
         self._lock = threading.Lock()
@@ -87,6 +98,35 @@ class DurableQueue(BaseQueue):
                 if store in self._stores:
                     self._stores.remove(store)
             close_quietly(store)
+
+    def patiently(self, call: Callable[[Store], T], deadline: float | None = None) -> T:
+        """``call(store)`` with this thread's connection, retried while the store is unavailable.
+
+        Between attempts the connection is dropped and opened again, waiting 0.1 s, then twice as long each time up
+        to 5 s, and a warning is logged. Other errors are raised at once.
+
+        Args:
+            deadline: a :func:`time.monotonic` time after which to stop retrying, if sooner than :attr:`patience`.
+
+        Raises:
+            StoreUnavailable: the store stayed unavailable for :attr:`patience` seconds (or until ``deadline``).
+        """
+        pause = 0.0
+        limit: float | None = None
+        while True:
+            try:
+                return call(self.store)
+            except StoreUnavailable as exc:
+                now = time.monotonic()
+                if limit is None:
+                    limit = now + self.patience if deadline is None else min(now + self.patience, deadline)
+                if now >= limit:
+                    raise
+                pause = min(max(pause * 2, 0.1), 5.0, limit - now)
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                log.warning("store unavailable: %s; retrying in %.2g s", reason, pause)
+                self.reconnect()
+                time.sleep(pause)
 
     # ------------------------------------------------------------ jobs
 
@@ -283,6 +323,14 @@ def open_durable(url: SplitResult) -> DurableQueue:
     serializer = ours.get("serializer") or "json"
     get_serializer(serializer)  # a ValueError naming the known ones
     text = url.geturl() if url.netloc else f"{url.scheme}://{url.path}" + (f"?{url.query}" if url.query else "")
+    patience = ours.get("patience", "300")
+    try:
+        seconds = float(patience)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ValueError(f"{redact(text)!r}: patience must be a number of seconds >= 0, like ?patience=60")
     return DurableQueue(
-        lambda: open_store(store_url), redact(text), serializer=serializer, namespace=ours.get("namespace", "")
+        lambda: open_store(store_url), redact(text), serializer=serializer, namespace=ours.get("namespace", ""),
+        patience=seconds,
     )

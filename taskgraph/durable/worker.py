@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from ..stores.base import close_quietly
+from ..stores.base import StoreError, close_quietly
 from ..stores.records import JobRecord, encode_error
 from .jobs import JobOptions
 from .queue import DurableQueue
@@ -216,9 +216,12 @@ class Worker:
                         status = 1
                         break
                     pause = min(max(pause * 2, 0.5), 10.0)
-                    log.warning("store %s: %s: %s; trying again in %.3g s", self.queue.url, type(exc).__name__,
-                                str(exc).strip().splitlines()[0] if str(exc).strip() else "", pause,
-                                exc_info=log.isEnabledFor(logging.DEBUG))
+                    if isinstance(exc, StoreError):  # its message names the store and the reason
+                        log.warning("%s; trying again in %.3g s", _first_line(exc), pause,
+                                    exc_info=log.isEnabledFor(logging.DEBUG))
+                    else:
+                        log.warning("store %s: %s: %s; trying again in %.3g s", self.queue.url, type(exc).__name__,
+                                    _first_line(exc), pause, exc_info=log.isEnabledFor(logging.DEBUG))
                     self._reconnect()
                     self._sleep(pause)
         finally:

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from urllib.parse import SplitResult
 
 from ..queues.registry import redact
-from .base import Store, StoreError
+from .base import Store, StoreError, StoreUnavailable
 
-__all__ = ["Store", "StoreError", "open_store", "STORE_SCHEMES"]
+__all__ = ["Store", "StoreError", "StoreUnavailable", "open_store", "STORE_SCHEMES"]
 
 
 def _sqlite(url: SplitResult) -> Store:

@@ -53,6 +53,15 @@ class StoreError(RuntimeError):
     """A store cannot be reached or used: the message names its URL (password hidden) and what to do."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now: its server is down or restarting, the connection was lost, or the database
+    stayed locked. The same call may work later.
+
+    A call that raised this may or may not have taken effect; every call that taskgraph repeats after it (claims,
+    reports, enqueues of jobs with ids, reads) is safe to repeat.
+    """
+
+
 class Store(ABC):
     """A durable backend. Instances are used from one thread at a time; open one per thread."""
 

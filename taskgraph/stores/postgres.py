@@ -53,7 +53,7 @@ from ._postgres_sql import (  # the SQL lives there
     _NOW,
     _Q_TABLES,
 )
-from .base import Store, StoreError
+from .base import Store, StoreError, StoreUnavailable
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 
 __all__ = ["PostgresStore", "open_postgres", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
@@ -168,7 +168,7 @@ class PostgresStore(Store):
                 f"{self.url}: the database does not exist ({reason}); create it first (createdb NAME), or name "
                 "another in the URL"
             )
-        return StoreError(
+        return StoreUnavailable(
             f"{self.url}: cannot reach the PostgreSQL server ({reason}); check that it runs and that the host and "
             "port in the URL are right"
         )
@@ -255,7 +255,7 @@ class PostgresStore(Store):
             raise
         except psycopg.OperationalError as exc:
             if self._conn.broken or self._conn.closed:
-                raise StoreError(
+                raise StoreUnavailable(
                     f"{self.url}: lost the connection to the PostgreSQL server ({self._reason(exc)}); the next call "
                     "connects again"
                 ) from exc

@@ -52,7 +52,7 @@ from ._redis_lua import (  # the scripts live there
     _RELEASE,
     _RETRY,
 )
-from .base import Store, StoreError
+from .base import Store, StoreError, StoreUnavailable
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob
 
 __all__ = ["RedisStore", "open_redis"]
@@ -213,7 +213,7 @@ class RedisStore(Store):
                 "server speaks TLS on that port"
             )
         if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
-            return StoreError(
+            return StoreUnavailable(
                 f"{self.url}: cannot reach the Redis server ({reason}); check that it runs and that the host, "
                 "port and scheme (redis:// or rediss:// for TLS) in the URL are right"
             )
@@ -228,7 +228,7 @@ class RedisStore(Store):
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreError(
+            raise StoreUnavailable(
                 f"{self.url}: lost the Redis server ({self._reason(exc)}); check that it runs and is reachable"
             ) from None
         except redis.ResponseError as exc:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote
 
-from .base import Store, StoreError
+from .base import Store, StoreError, StoreUnavailable
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 
 __all__ = ["SQLiteStore"]
@@ -164,7 +164,7 @@ class SQLiteStore(Store):
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        raise StoreError(f"{self.url}: the database stayed locked; is another program holding a write lock?")
+        raise StoreUnavailable(f"{self.url}: the database stayed locked; is another program holding a write lock?")
 
     @staticmethod
     def _events(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
