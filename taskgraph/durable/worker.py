@@ -269,18 +269,27 @@ class Worker:
         close_quietly(store)
 
     def _sleep(self, seconds: float) -> None:
-        """Pause, but wake for a signal; ends of runs that arrive meanwhile are kept for the next pass."""
+        """Pause (the back-off after a store failure), but wake for a signal. Ends of runs and progress that
+        arrive meanwhile are kept for the next pass, which reports them: they must not cut the pause short, or a
+        store outage becomes a busy loop of failing passes."""
         deadline = time.monotonic() + seconds
-        while not self._stopping and time.monotonic() < deadline:
-            try:
-                message = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except Empty:
-                return
-            if message is _SNAPSHOT:
-                self._publish()
-            elif message is not _WAKE:
+        kept: list[Any] = []
+        try:
+            while not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    message = self.events.get(timeout=left)
+                except Empty:
+                    return
+                if message is _SNAPSHOT:
+                    self._publish()
+                elif message is not _WAKE:
+                    kept.append(message)
+        finally:
+            for message in kept:
                 self.events.put(message)
-                return
 
     def _slots(self) -> int:
         """Jobs this worker can run at once: threads and processes, and coroutines once async jobs come."""

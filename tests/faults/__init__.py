@@ -1,0 +1,1 @@
+"""Fault-injection tests: store servers killed and restarted, drivers killed, lock contention, runaway jobs."""
