@@ -19,6 +19,7 @@ import threading
 import uuid
 import weakref
 from concurrent.futures import Future
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BlockedError, CancelledError, SerializationError
@@ -30,6 +31,7 @@ from ..stores.records import JobRecord, NewJob
 from .handle import cancelled, failure
 
 if TYPE_CHECKING:
+    from ..stores.base import Store
     from ..task import Task
     from .queue import DurableQueue
 
@@ -37,6 +39,7 @@ __all__ = ["GraphDriver"]
 
 log = logging.getLogger("taskgraph")
 _IDS = uuid.UUID("6f1d5b0e-8f53-4a52-9a35-7c6c1b4f0d11")
+_SEND_BATCH = 500  # the most jobs the sender enqueues in one store call
 
 
 class GraphDriver:
@@ -50,6 +53,9 @@ class GraphDriver:
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._outbox: list[tuple[Task, NewJob]] = []  # checked jobs the sender has not enqueued yet
+        self._outgoing = threading.Event()
+        self._sender: threading.Thread | None = None
 
     # ------------------------------------------------------------ submitting
 
@@ -81,16 +87,43 @@ class GraphDriver:
     def submit(self, task: Task) -> None:
         """Enqueue a QUEUED task's job and follow it.
 
-        While the store is unavailable the enqueue is retried (the job's id comes from its key, so a repeat is
-        harmless); when the queue's patience runs out, or the store refuses the job, the task FAILS with the reason.
+        The job is checked here (a function no worker knows, an argument that cannot be encoded, a key another task
+        in flight has: the task FAILS at once) and enqueued by a sender thread, which sends all the jobs submitted
+        while it was busy in one store call: a layer of a graph costs one round trip, not one per task. While the
+        store is unavailable the enqueue is retried (a job's id comes from its key, so a repeat is harmless); when
+        the queue's patience runs out, or the store refuses the jobs, their tasks FAIL with the reason.
         """
         try:
             job = self._job_of(task)
-            [record] = self.queue.patiently(lambda store: store.enqueue([job]))
-        except (TypeError, SerializationError, StoreError) as exc:
+        except (TypeError, SerializationError) as exc:
             task._fire("fail", False, None, exc, only_from=QUEUED)
             return
-        self._follow(task, record)
+        with self._lock:
+            self._outbox.append((task, job))
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send, name="taskgraph-sender", daemon=True)
+                self._sender.start()
+        self._outgoing.set()
+
+    def _send(self) -> None:
+        while not self._stopping:
+            self._outgoing.wait(1.0)
+            self._outgoing.clear()
+            while True:
+                with self._lock:
+                    batch, self._outbox = self._outbox[:_SEND_BATCH], self._outbox[_SEND_BATCH:]
+                batch = [(task, job) for task, job in batch if task.state is QUEUED]  # not cancelled meanwhile
+                if not batch:
+                    break
+                jobs = [job for _, job in batch]
+                try:
+                    records = self.queue.patiently(partial(_enqueue, jobs=jobs))
+                except Exception as exc:  # noqa: BLE001 - the tasks fail with it: nothing is lost silently
+                    for task, _ in batch:
+                        task._fire("fail", False, None, exc, only_from=QUEUED)
+                    continue
+                for (task, _), record in zip(batch, records, strict=True):
+                    self._follow(task, record)
 
     def make_later(self, tasks: list[Task]) -> Future[list[Task]]:
         """Enqueue ``tasks`` and their pending prerequisites in one transaction, edges included.
@@ -213,10 +246,18 @@ class GraphDriver:
                 self._wake.wait(1.0)
 
     def stop(self) -> None:
+        """Stop following; tasks whose jobs were never sent are cancelled (their jobs were not enqueued)."""
         self._stopping = True
         self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
+        self._outgoing.set()
+        for thread in (self._sender, self._thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(5)
+        with self._lock:
+            unsent, self._outbox = self._outbox, []
+        for task, _ in unsent:
+            task._fire("cancel", False, None, CancelledError(f"task {task.name!r} was cancelled: its queue was closed "
+                                                             "before its job was sent"), only_from=QUEUED)
 
 
 def _connected(a: Task, b: Task) -> bool:
@@ -251,6 +292,10 @@ def _resolve_when_final(future: Future[list[Task]], tasks: list[Task]) -> None:
 
     for t in dict.fromkeys(tasks):
         t.add_done_callback(one_done)
+
+
+def _enqueue(store: Store, jobs: list[NewJob]) -> list[JobRecord]:
+    return store.enqueue(jobs)
 
 
 def _first_line(exc: BaseException) -> str:
