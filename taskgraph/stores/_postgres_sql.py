@@ -194,7 +194,7 @@ WITH d AS (
     UPDATE {s}.jobs j SET waiting = j.waiting - d.n,
         status = CASE WHEN j.waiting - d.n <= 0 THEN 'QUEUED' ELSE 'PENDING' END,
         not_before = CASE WHEN j.waiting - d.n <= 0 THEN greatest(j.not_before, {now}) ELSE j.not_before END
-    FROM d WHERE j.id = ANY(ARRAY(SELECT dependent FROM d)) AND j.id = d.dependent AND j.status = 'PENDING'
+    FROM d WHERE j.id = d.dependent AND j.status = 'PENDING'
     RETURNING j.id, j.queue, j.status
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
