@@ -225,6 +225,15 @@ class StoreContract:
         assert record.status == "FAILED" and record.error is not None
         assert "lost" in record.error["message"]
 
+    def test_a_job_taken_back_keeps_its_place_in_the_queue(self, store: Store) -> None:
+        first, second = store.enqueue([new_job(), new_job()])
+        assert [r.id for r in store.claim("dead", ["default"], 1, 0.2)] == [first.id]
+        time.sleep(0.3)  # let the lease run out (a time-based contract, not synchronisation)
+        assert [r.id for r in store.claim("alive", ["default"], 1, 30)] == [first.id]
+        assert [r.id for r in store.claim("alive", ["default"], 1, 30)] == [second.id]
+        assert store.release("alive", [first.id]) == [first.id]
+        assert [r.id for r in store.claim("other", ["default"], 1, 30)] == [first.id]
+
     def test_release_hands_jobs_back_without_counting_the_attempt(self, store: Store) -> None:
         [job] = store.enqueue([new_job()])
         store.claim("w1", ["default"], 1, 30)

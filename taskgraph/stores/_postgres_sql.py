@@ -85,7 +85,7 @@ WITH lapsed AS (
     SELECT min(lease_expires) < {now} AS found FROM {s}.jobs WHERE lease_expires IS NOT NULL
 ), rec AS (
     UPDATE {s}.jobs j SET status = 'QUEUED', lease_losses = j.lease_losses + 1, worker = NULL,
-        lease_expires = NULL, not_before = {now}
+        lease_expires = NULL
     FROM (SELECT seq, worker FROM {s}.jobs
           WHERE (SELECT found FROM lapsed) AND lease_expires < {now} AND status = 'RUNNING'
             AND lease_losses + 1 < %(max)s::int
@@ -266,8 +266,7 @@ SELECT m.id, (SELECT n FROM note) FROM moved m
 
 _Q_RELEASE_HELD = """
 WITH r AS (
-    UPDATE {s}.jobs SET status = 'QUEUED', attempts = greatest(attempts - 1, 0), worker = NULL, lease_expires = NULL,
-        not_before = {now}
+    UPDATE {s}.jobs SET status = 'QUEUED', attempts = greatest(attempts - 1, 0), worker = NULL, lease_expires = NULL
     WHERE id = ANY(%(ids)s::text[]) AND status = 'RUNNING' AND worker = %(worker)s::text
     RETURNING id, queue
 ), ev AS (

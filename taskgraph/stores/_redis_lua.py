@@ -289,7 +289,7 @@ local expired = redis.call('ZRANGEBYSCORE', P .. ':running', '-inf', '(' .. NOW_
 for _, id in ipairs(expired) do
   redis.call('ZREM', P .. ':running', id)
   local k = jkey(id)
-  local r = redis.call('HMGET', k, 'status', 'worker', 'lease_losses', 'queue', 'pk', 'seq')
+  local r = redis.call('HMGET', k, 'status', 'worker', 'lease_losses', 'queue', 'pk', 'seq', 'not_before')
   if r[1] == 'RUNNING' then
     local losses = tonumber(r[3] or '0') + 1
     local detail = 'lease of worker ' .. (r[2] or 'None') .. ' expired'
@@ -307,8 +307,9 @@ for _, id in ipairs(expired) do
       event(id, 'fail', 'RUNNING', 'FAILED', r[2], detail)
       cascade(id, 'FAILED')
     else
-      local rk = place(id, r[4], r[5], r[6], NOW)
-      redis.call('HSET', k, 'status', 'QUEUED', 'lease_losses', tostring(losses), 'not_before', NOW_S, 'rk', rk)
+      -- back to its place in the queue: not_before is kept
+      local rk = place(id, r[4], r[5], r[6], math.min(tonumber(r[7] or NOW_S) or NOW, NOW))
+      redis.call('HSET', k, 'status', 'QUEUED', 'lease_losses', tostring(losses), 'rk', rk)
       redis.call('HDEL', k, 'worker', 'lease_expires')
       moved(r[4], 'RUNNING', 'QUEUED')
       event(id, 'requeue', 'RUNNING', 'QUEUED', r[2], detail)
@@ -451,11 +452,11 @@ local done = {}
 for x = 3, #ARGV do
   local id = ARGV[x]
   local k = jkey(id)
-  local r = redis.call('HMGET', k, 'status', 'worker', 'queue', 'pk', 'seq', 'attempts')
+  local r = redis.call('HMGET', k, 'status', 'worker', 'queue', 'pk', 'seq', 'attempts', 'not_before')
   if r[1] == 'RUNNING' and r[2] == worker then
     local attempts = math.max(tonumber(r[6] or '0') - 1, 0)
-    local rk = place(id, r[3], r[4], r[5], NOW)
-    redis.call('HSET', k, 'status', 'QUEUED', 'attempts', tostring(attempts), 'not_before', NOW_S, 'rk', rk)
+    local rk = place(id, r[3], r[4], r[5], math.min(tonumber(r[7] or NOW_S) or NOW, NOW))  -- keeps its place
+    redis.call('HSET', k, 'status', 'QUEUED', 'attempts', tostring(attempts), 'rk', rk)
     redis.call('HDEL', k, 'worker', 'lease_expires')
     redis.call('ZREM', P .. ':running', id)
     moved(r[3], 'RUNNING', 'QUEUED')

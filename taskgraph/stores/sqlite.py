@@ -285,8 +285,8 @@ class SQLiteStore(Store):
             else:
                 db.execute(
                     "UPDATE jobs SET status = 'QUEUED', lease_losses = lease_losses + 1, worker = NULL, "
-                    "lease_expires = NULL, not_before = ? WHERE id = ?",
-                    (now, job_id),
+                    "lease_expires = NULL WHERE id = ?",  # not_before kept: it goes back to its place in the queue
+                    (job_id,),
                 )
                 self._events(db, [(job_id, now, "requeue", "RUNNING", "QUEUED", owner, detail)])
 
@@ -396,9 +396,9 @@ class SQLiteStore(Store):
             for job_id in ids:
                 row = db.execute(
                     "UPDATE jobs SET status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
-                    "lease_expires = NULL, not_before = ? WHERE id = ? AND status = 'RUNNING' AND worker = ? "
+                    "lease_expires = NULL WHERE id = ? AND status = 'RUNNING' AND worker = ? "
                     "RETURNING id",
-                    (now, job_id, worker),
+                    (job_id, worker),
                 ).fetchone()
                 if row is not None:
                     done.append(job_id)
