@@ -318,9 +318,12 @@ class Task:
         if blocked:
             raise BlockedError(self.name, blocked)
         if not self._fire("dispatch", False, only_from=PENDING):
-            if self.state is QUEUED:
+            state = self.state
+            if state is QUEUED:
                 raise TaskError(f"task {self.name!r}: cannot run it while QUEUED: a queue holds it; join() it instead")
-            self._fire("dispatch")  # raises the TaskError that names the state
+            allowed = ", ".join(allowed_events(state))
+            hint = f"it allows: {allowed}" if allowed else f"{state} is final"
+            raise TaskError(f"task {self.name!r}: cannot 'dispatch' while {state} ({hint})")
         self._call()
         return self._outcome()
 
@@ -352,10 +355,10 @@ class Task:
         return self._outcome()
 
     def _outcome(self) -> Any:
-        state = self.state
+        with _LOCK:
+            state, result, exc = self.state, self.result, self.exception
         if state is DONE:
-            return self.result
-        exc = self.exception
+            return result
         if state is FAILED:
             assert exc is not None
             raise exc

@@ -328,13 +328,14 @@ def list_command(pipeline: str) -> None:
     if on_terminal(console):
         from rich import box
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         table.add_column("TASK", style="bold", no_wrap=True)
         table.add_column("REQUIRES")
         table.add_column("DESCRIPTION")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))  # names are text, never markup
         console.print(table)
         return
     header = ("TASK", "REQUIRES", "DESCRIPTION")

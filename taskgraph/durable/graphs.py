@@ -59,7 +59,7 @@ class GraphDriver:
 
     # ------------------------------------------------------------ submitting
 
-    def _job_of(self, task: Task) -> NewJob:
+    def _job_of(self, task: Task, register: bool = True) -> NewJob:
         """The job for ``task``.
 
         Raises:
@@ -71,13 +71,15 @@ class GraphDriver:
         key = queue.key_of(task)
         with self._lock:
             other = self._keys.get(key)
-            self._keys[key] = task
         if other is not None and other is not task and (other.state not in FINAL_STATES or _connected(task, other)):
             raise TypeError(
                 f"task {task.name!r}: task {other.name!r} of the same graph has the key {key!r} too, and a key names "
                 "one job in the store; give the tasks distinct names or keys"
             )
         payload = queue.serializer.encode_call(task.name, task.args, dict(task.kwargs))
+        if register:
+            with self._lock:
+                self._keys[key] = task
         options = job.options
         return NewJob(
             id=uuid.uuid5(_IDS, key).hex, name=job.name, payload=payload,
@@ -141,14 +143,28 @@ class GraphDriver:
             if bad is not None and bad.state in FINAL_STATES:
                 blocked.append((t, bad))
                 continue
-            job = self._job_of(t)
+            job = self._job_of(t, register=False)
+            twin = next((u for u, j in zip(ids, jobs, strict=True) if j.key == job.key), None)
+            if twin is not None:
+                raise TypeError(
+                    f"task {t.name!r}: task {twin.name!r} of the same graph has the key {job.key!r} too, and a key "
+                    "names one job in the store; give the tasks distinct names or keys"
+                )
             job.after = [ids[p] for p in t._prereqs if p in ids]
             ids[t] = job.id
             jobs.append(job)
         future: Future[list[Task]] = Future()
         future.set_running_or_notify_cancel()
         claimed = [t for t in ids if t._fire("queue", False, only_from=PENDING)]
-        records = self.queue.store.enqueue([j for j, t in zip(jobs, ids, strict=True) if t in claimed])
+        try:
+            records = self.queue.store.enqueue([j for j, t in zip(jobs, ids, strict=True) if t in claimed])
+        except BaseException as exc:
+            for t in claimed:
+                t._fire("fail", False, None, exc, only_from=QUEUED)
+            raise
+        with self._lock:
+            for t in claimed:
+                self._keys[self.queue.key_of(t)] = t
         for t, record in zip(claimed, records, strict=True):
             self._follow(t, record)
         for t, prereq in blocked:

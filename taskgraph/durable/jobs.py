@@ -60,6 +60,8 @@ class JobOptions:
 
     @classmethod
     def from_stored(cls, options: dict[str, Any]) -> JobOptions:
+        if "damaged" in options:
+            raise ValueError(options["damaged"])
         known = {name: options[name] for name in cls.__dataclass_fields__ if name in options}
         return cls(**known)
 

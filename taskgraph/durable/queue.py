@@ -159,6 +159,12 @@ class DurableQueue(BaseQueue):
             chosen = mode or ("async" if inspect.iscoroutinefunction(f) else "thread")
             options = JobOptions(chosen, retries, backoff, timeout, priority, queue, daemon)
             job = JobFunction(self, f, options)
+            known = self._jobs.get(job.name)
+            if known is not None and known.func is not f:
+                raise ValueError(
+                    f"another function is already a job of this queue under the name {job.name}: rename one of "
+                    "them, since a worker finds a job by its name"
+                )
             self._jobs[job.name] = job
             return job
 
@@ -198,7 +204,15 @@ class DurableQueue(BaseQueue):
                 f"job {record.id} ({record.name}) was written with {written}, and this queue reads "
                 f"{self.serializer.name}: open the queue with ?serializer={written} if you trust its writers"
             )
-        return None if data is None else self.serializer.loads(data)
+        if data is None:
+            return None
+        try:
+            return self.serializer.loads(data)
+        except Exception as exc:
+            raise SerializationError(
+                f"job {record.id} ({record.name}): its stored result cannot be read as {self.serializer.name} "
+                f"({type(exc).__name__}: {exc}); it was damaged or written by something else"
+            ) from None
 
     # ------------------------------------------------------------ looking
 

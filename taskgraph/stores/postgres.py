@@ -458,12 +458,12 @@ class PostgresStore(Store):
     def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
         text = json.dumps(error)
         if retry_in is not None:
-            detail = f"{error.get('type')}: {error.get('message')}; again in {retry_in:.3g} s"
+            detail = f"{error.get('type')}: {error.get('message')}; again in {retry_in:.3g} s".replace("\x00", "\\x00")
             rows = self._exec(self._q["_Q_RETRY"], self._params(
                 id=job_id, worker=worker, error=text, retry=float(retry_in), detail=detail,
             ))
             return bool(rows)
-        detail = f"{error.get('type')}: {error.get('message')}"
+        detail = f"{error.get('type')}: {error.get('message')}".replace("\x00", "\\x00")
 
         def work(conn: psycopg.Connection[Any]) -> Callable[[], bool]:
             failed = conn.execute(self._q["_Q_FAIL"], self._params(
@@ -552,6 +552,7 @@ class PostgresStore(Store):
         return self._batch(work)
 
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
+        message = None if message is None else message.replace("\x00", "\ufffd")
         rows = self._exec(self._q["_Q_PROGRESS"], self._params(
             id=job_id, worker=worker, value=float(value), message=message,
         ))

@@ -109,7 +109,7 @@ def record_from_row(row: Sequence[Any]) -> JobRecord:
     """A record from a SQL row whose columns come in :class:`JobRecord` order, options and error as JSON text."""
     return JobRecord(
         id=row[0], name=row[1], status=row[2], queue=row[3], key=row[4], priority=row[5], payload=row[6] or b"",
-        options=json.loads(row[7]), result=row[8], error=json.loads(row[9]) if row[9] else None,
+        options=read_options(row[0], row[7]), result=row[8], error=read_error(row[0], row[9]) if row[9] else None,
         attempts=row[10], lease_losses=row[11], waiting=row[12], not_before=row[13], created=row[14],
         started=row[15], finished=row[16], worker=row[17], lease_expires=row[18], progress=row[19],
         progress_message=row[20],
@@ -179,3 +179,29 @@ def rebuild_error(error: dict[str, str]) -> BaseException:
     if text:
         rebuilt.__cause__ = RemoteTraceback(text)
     return rebuilt
+
+
+def read_options(job_id: str, text: Any) -> dict[str, Any]:
+    """A job's stored options; damaged ones are marked, so that a worker fails that job saying so."""
+    try:
+        options = json.loads(text)
+    except Exception as exc:  # noqa: BLE001
+        return {"damaged": f"job {job_id}: its stored options cannot be read ({type(exc).__name__}: {exc})"}
+    if not isinstance(options, dict):
+        return {"damaged": f"job {job_id}: its stored options are not an object"}
+    return options
+
+
+def read_error(job_id: str, text: Any) -> dict[str, Any]:
+    """A job's stored error; a damaged one becomes an error that says so."""
+    try:
+        error = json.loads(text)
+    except Exception as exc:  # noqa: BLE001
+        error = None
+        why = f"{type(exc).__name__}: {exc}"
+    else:
+        why = "not an object with a type and a message"
+    if isinstance(error, dict) and isinstance(error.get("type"), str) and isinstance(error.get("message", ""), str):
+        return error
+    return {"type": "taskgraph.errors.SerializationError", "traceback": "",
+            "message": f"job {job_id}: its stored error cannot be read ({why}); it was damaged"}

@@ -53,7 +53,7 @@ from ._redis_lua import (  # the scripts live there
     _RETRY,
 )
 from .base import Store, StoreError, StoreUnavailable
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob
+from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, read_error, read_options
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -82,8 +82,8 @@ def _float(value: bytes | None) -> float | None:
 def _record(row: Sequence[Any]) -> JobRecord:
     return JobRecord(
         id=row[0].decode(), name=row[1].decode(), status=row[2].decode(), queue=row[3].decode(), key=_text(row[4]),
-        priority=int(row[5]), payload=row[6] or b"", options=json.loads(row[7]), result=row[8],
-        error=json.loads(row[9]) if row[9] else None, attempts=int(row[10]), lease_losses=int(row[11]),
+        priority=int(row[5]), payload=row[6] or b"", options=read_options(row[0].decode(), row[7]), result=row[8],
+        error=read_error(row[0].decode(), row[9]) if row[9] else None, attempts=int(row[10]), lease_losses=int(row[11]),
         waiting=int(row[12]), not_before=float(row[13]), created=float(row[14]), started=_float(row[15]),
         finished=_float(row[16]), worker=_text(row[17]), lease_expires=_float(row[18]), progress=_float(row[19]),
         progress_message=_text(row[20]),
@@ -196,6 +196,9 @@ class RedisStore(Store):
         refused = isinstance(exc, redis.AuthenticationError) or any(
             word in reason for word in ("WRONGPASS", "NOAUTH", "NOPERM", "Authentication required", "authenticated")
         )
+        if "DB index is out of range" in reason:
+            return StoreError(f"{self.url}: the server has no database of that number ({reason}); name one it has, "
+                              "like /0")
         if refused and self._password is None:
             return StoreError(
                 f"{self.url}: the Redis server wants credentials ({reason}); put them in the URL: "

@@ -58,8 +58,11 @@ class Serializer:
                 f"the payload cannot be read as {self.name} ({type(exc).__name__}: {exc}); it was written by "
                 "something else, or damaged"
             ) from None
-        if not isinstance(record, dict) or not isinstance(record.get("v"), int):
+        if not isinstance(record, dict) or type(record.get("v")) is not int:
             raise SerializationError("the payload is not a taskgraph call record")
+        if not isinstance(record.get("args", []), list) or not isinstance(record.get("kwargs", {}), dict):
+            raise SerializationError("the payload is not a taskgraph call record: its args must be a list and its "
+                                     "kwargs an object")
         if record["v"] > WIRE_VERSION:
             raise SerializationError(
                 f"the payload is version {record['v']}, newer than this taskgraph reads ({WIRE_VERSION}): "
@@ -97,6 +100,7 @@ class JsonSerializer(Serializer):
     )
 
     def dumps(self, value: Any) -> bytes:
+        _string_keys(value)
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
     def loads(self, data: bytes) -> Any:
@@ -126,3 +130,16 @@ def get_serializer(name: str) -> Serializer:
     except KeyError:
         known = ", ".join(sorted(_SERIALIZERS))
         raise ValueError(f"unknown serializer {name!r}; known serializers: {known}") from None
+
+
+def _string_keys(value: Any) -> None:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"JSON object keys are strings: the key {k!r} would come back as a string")
+                stack.append(item)
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)

@@ -558,4 +558,11 @@ def open_sqlite(url: SplitResult) -> SQLiteStore:
     if not path or path == ":memory:":
         raise StoreError(f"{url.geturl()!r}: give the path of a database file, like sqlite:///jobs.db")
     options = dict(parse_qsl(url.query))
-    return SQLiteStore(path, busy_timeout=float(options.get("busy_timeout", 60)))
+    unknown = set(options) - {"busy_timeout"}
+    if unknown:
+        raise StoreError(f"{url.geturl()!r}: unknown option {sorted(unknown)[0]!r}; accepted options: busy_timeout")
+    try:
+        busy = float(options.get("busy_timeout", 60))
+    except ValueError:
+        raise StoreError(f"{url.geturl()!r}: busy_timeout must be a number of seconds, like ?busy_timeout=60") from None
+    return SQLiteStore(path, busy_timeout=busy)

@@ -283,7 +283,7 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     rows.add_column(no_wrap=True)
     rows.add_column(overflow="ellipsis", no_wrap=True)
     for index, (name, seconds) in enumerate(snap.running[:MOST_SHOWN]):
-        rows.add_row(Text("running" if index == 0 else "", style=STATE_STYLES["RUNNING"]), name,
+        rows.add_row(Text("running" if index == 0 else "", style=STATE_STYLES["RUNNING"]), Text(name),
                      format_duration(seconds))
     if len(snap.running) > MOST_SHOWN:
         rows.add_row("", f"... and {len(snap.running) - MOST_SHOWN} more", "")
@@ -291,7 +291,7 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
         rows.add_row(Text("failed", style=STATE_STYLES["FAILED"]), f"{len(snap.failures) - MOST_SHOWN} more", "")
     for index, (name, why) in enumerate(snap.failures[-MOST_SHOWN:]):
         first = index == 0 and len(snap.failures) <= MOST_SHOWN
-        rows.add_row(Text("failed" if first else "", style=STATE_STYLES["FAILED"]), name, why)
+        rows.add_row(Text("failed" if first else "", style=STATE_STYLES["FAILED"]), Text(name), Text(why))
     if snap.running or snap.failures:
         parts.append(rows)
     return Group(*parts)

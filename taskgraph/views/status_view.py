@@ -185,7 +185,7 @@ def render_status(status: StoreStatus, plain: bool = False, width: int = 240) ->
         table.add_column("progress", no_wrap=True, overflow="ellipsis", ratio=None if plain else 1, min_width=12)
         for record in status.running:
             started = record.started
-            cells: list[RenderableType] = [record.name, record.id, record.worker or "-"]
+            cells: list[RenderableType] = [Text(record.name), Text(record.id), Text(record.worker or "-")]
             if wide:
                 cells.append(clock(started, now) if started else "-")
             cells.append(duration(now - started) if started else "-")
@@ -211,7 +211,7 @@ def render_status(status: StoreStatus, plain: bool = False, width: int = 240) ->
             message = str(error.get("message", "")).strip().replace("\n", " ")
             text = f"{short_type(str(error.get('type', 'Exception')))}: {message}" if message else short_type(
                 str(error.get("type", "Exception")))
-            table.add_row(clock(record.finished, now) if record.finished else "-", record.name, record.id,
+            table.add_row(clock(record.finished, now) if record.finished else "-", Text(record.name), Text(record.id),
                           Text(text, style="" if plain else "red"))
         parts.append(table)
     else:

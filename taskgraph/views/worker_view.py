@@ -146,7 +146,7 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
     shown = snap.running[:room] if len(snap.running) <= room else snap.running[: room - 1]
     for job in shown:
         attempt = f" (try {job.attempt})" if job.attempt > 1 else ""
-        running.add_row(job.name + attempt, job.id[:8], job.mode, duration(now - job.began),
+        running.add_row(Text(job.name + attempt), Text(job.id[:8]), job.mode, duration(now - job.began),
                         progress_cell(job.progress, job.message, plain=False, width=bar))
     if len(shown) < len(snap.running):
         running.add_row(Text(f"... and {len(snap.running) - len(shown)} more", style="dim"), "", "", "", "")
@@ -170,7 +170,7 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
             what = f"{short_type(failure.error)}: {message}" if message else short_type(failure.error)
             if failure.retry_in is not None:
                 what += f" (will retry in {failure.retry_in:.3g} s)"
-            failures.add_row(clock(failure.at, wall), failure.name, failure.id[:8],
+            failures.add_row(clock(failure.at, wall), Text(failure.name), Text(failure.id[:8]),
                              Text(what, style="yellow" if failure.retry_in is not None else "red"))
         parts.append(failures)
     else:
