@@ -25,11 +25,11 @@ from .task import Task, Transition
 
 __version__ = "0.1.0"
 
-_LAZY = {"InlineQueue", "ThreadQueue", "ProcessQueue", "AsyncioQueue", "ExecutorQueue"}
+_LAZY = {"InlineQueue", "ThreadQueue", "ProcessQueue", "AsyncioQueue", "ExecutorQueue", "DaskQueue"}
 
 
 def __getattr__(name: str) -> Any:
-    """The queue classes load on first use (asyncio and multiprocessing are slow to import)."""
+    """The queue classes load on first use (asyncio, multiprocessing and Dask are slow to import)."""
     if name in _LAZY:
         from . import queues
 
@@ -55,6 +55,7 @@ __all__ = [
     "ProcessQueue",
     "AsyncioQueue",
     "ExecutorQueue",
+    "DaskQueue",
     "DurableQueue",
     "JobFunction",
     "JobOptions",

@@ -32,6 +32,7 @@ __all__ = ["DurableQueue", "open_durable"]
 
 log = logging.getLogger("taskgraph")
 _QUEUE_OPTIONS = {"serializer", "namespace", "patience"}
+_STATUSES = ("PENDING", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
 T = TypeVar("T")
 
 
@@ -223,9 +224,20 @@ class DurableQueue(BaseQueue):
     def list(  # noqa: A003 - the name users expect: queue.list(status="FAILED")
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
     ) -> builtins.list[JobRecord]:
-        """Stored jobs, newest first, filtered by status, job name (``module:qualname``) and named queue."""
+        """Stored jobs, newest first, filtered by status, job name (``module:qualname``) and named queue; at most
+        ``limit`` of them.
+
+        Raises:
+            ValueError: an unknown status, or a limit that is not a whole number >= 0.
+        """
         if status is not None:
             status = status.upper()
+            if status not in _STATUSES:
+                raise ValueError(f"unknown status {status!r}; the statuses are {', '.join(_STATUSES)}")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"limit must be a whole number >= 0, not {limit!r}")
+        if limit == 0:
+            return []
         return self.store.list_jobs(status=status, name=name, queue=queue, limit=limit)
 
     def stats(self) -> dict[str, dict[str, int]]:

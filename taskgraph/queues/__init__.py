@@ -1,6 +1,6 @@
 """Where tasks run: the queue protocol, the local queues, and the URL registry.
 
-The queue classes load on first use, so that ``import taskgraph`` does not pay for asyncio or multiprocessing.
+The queue classes load on first use, so that ``import taskgraph`` does not pay for asyncio, multiprocessing or Dask.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "ProcessQueue",
     "AsyncioQueue",
     "ExecutorQueue",
+    "DaskQueue",
     "open_queue",
     "register_scheme",
     "known_schemes",
@@ -35,6 +36,7 @@ _LAZY = {
     "ProcessQueue": "processes",
     "AsyncioQueue": "aio",
     "ExecutorQueue": "executor",
+    "DaskQueue": "dask",
 }
 
 

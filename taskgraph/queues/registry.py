@@ -64,11 +64,14 @@ def open_queue(url: str) -> Queue:
 
     ``inline:`` (the calling thread), ``threads://N``, ``processes://N`` (``?start=spawn`` picks the start
     method), ``asyncio:`` (``?limit=N`` caps how many run at once), the durable stores ``sqlite:///PATH``,
-    ``postgresql://...`` and ``redis://...`` (see :class:`~taskgraph.durable.queue.DurableQueue`), and what plugins
-    add.
+    ``postgresql://...`` and ``redis://...`` (see :class:`~taskgraph.durable.queue.DurableQueue`), a Dask cluster
+    ``dask://HOST:PORT`` or ``dask+tls://HOST:PORT`` (see :class:`~taskgraph.queues.dask.DaskQueue`), and what
+    plugins add.
 
     Raises:
         ValueError: the URL is malformed or its scheme unknown; the message lists the known schemes.
+        ConnectionError: the URL names a server that does not answer (a Dask scheduler).
+        ImportError: the URL needs a package that is not installed (``distributed`` for ``dask://``).
     """
     if not isinstance(url, str):
         raise TypeError(f"open_queue() takes a URL string, not {type(url).__name__}")
@@ -90,7 +93,9 @@ def open_queue(url: str) -> Queue:
 def as_queue(queue: Any) -> tuple[Queue, bool]:
     """The queue ``make`` should use for its ``queue=`` argument, and whether ``make`` opened it (and closes it).
 
-    None means the inline queue; a string is a URL; an Executor is wrapped; a queue is used as it is.
+    None means the inline queue; a string is a URL; an Executor is wrapped; a queue is used as it is. A Dask
+    ``distributed.Client`` is wrapped in a :class:`~taskgraph.queues.dask.DaskQueue` that ``make`` closes at the end
+    of its run, which leaves the client open: the client stays the caller's.
     """
     from .base import Queue
     from .executor import ExecutorQueue
@@ -100,14 +105,27 @@ def as_queue(queue: Any) -> tuple[Queue, bool]:
         return InlineQueue(), True
     if isinstance(queue, str):
         return open_queue(queue), True
+    if type(queue).__module__.startswith("distributed.") and _is_dask_client(queue):
+        from .dask import DaskQueue
+
+        return DaskQueue(queue), True
     if isinstance(queue, Executor):
         return ExecutorQueue(queue), False
     if isinstance(queue, Queue):
         return queue, False
     raise TypeError(
-        f"queue= takes a queue, a queue URL such as 'threads://4', or a concurrent.futures.Executor, "
-        f"not {type(queue).__name__}"
+        f"queue= takes a queue, a queue URL such as 'threads://4', a concurrent.futures.Executor or a Dask "
+        f"distributed.Client, not {type(queue).__name__}"
     )
+
+
+def _is_dask_client(obj: Any) -> bool:
+    """Whether ``obj`` is a ``distributed.Client`` (asked only of objects from the distributed package)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        return False
+    return isinstance(obj, Client)
 
 
 # ------------------------------------------------------------------ the built-in schemes
@@ -170,6 +188,12 @@ def _open_asyncio(url: SplitResult) -> Queue:
     return AsyncioQueue(int(limit) if limit else None)
 
 
+def _open_dask(url: SplitResult) -> Queue:
+    from .dask import open_dask
+
+    return open_dask(url)
+
+
 def _open_durable(url: SplitResult) -> Queue:
     from ..durable.queue import open_durable
 
@@ -180,5 +204,7 @@ register_scheme("inline", _open_inline)
 register_scheme("threads", _open_threads)
 register_scheme("processes", _open_processes)
 register_scheme("asyncio", _open_asyncio)
+register_scheme("dask", _open_dask)
+register_scheme("dask+tls", _open_dask)
 for _scheme in ("sqlite", "postgresql", "postgres", "redis", "rediss"):
     register_scheme(_scheme, _open_durable)
