@@ -616,6 +616,26 @@ def test_jobs_no_worker_knows_fail_naming_the_job_and_the_worker_goes_on(q, stor
             q.get(job_id).join(0)
 
 
+def test_a_stored_job_name_never_makes_a_worker_import_a_module_outside_its_app(q, store_url, tmp_path) -> None:
+    """The worker imports a module a job name names only inside the app's own package: a store writer cannot make
+    it import (and so run the top level of) anything else on its path."""
+    module = f"tg_side_effect_{uuid.uuid4().hex[:8]}"
+    marker = tmp_path / "imported"
+    (tmp_path / f"{module}.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef f():\n    return 1\n")
+    job_id = raw_enqueue(q, f"{module}:f", q.serializer.encode_call(f"{module}:f", (), {}))
+    good = job(q, app.add).delay(1, 2)
+    worker = WorkerProcess(store_url, tmp_path, "w1", ["--burst"], app=APP,
+                           env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
+    try:
+        assert worker.wait(DEADLINE) == 0, worker.log()
+    finally:
+        worker.kill()
+    assert good.join(0) == 3
+    record = q.get(job_id).record()
+    assert record.status == "FAILED" and record.error["type"] == "builtins.LookupError", record
+    assert not marker.exists(), "the worker imported a module named only by a stored job"
+
+
 # ------------------------------------------------------------------ malformed URLs and wrong credentials
 
 

@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -341,8 +342,15 @@ class Worker:
             return None
 
     def _import_job(self, name: str) -> Any:
+        """The job called ``name``. A job defined in another module of the app's own package (``myapp.tasks`` for
+        ``myapp.app:queue``) is found by importing that module; the name comes from the store, so no module outside
+        that package is ever imported for it."""
         module = name.partition(":")[0]
-        if module and all(part.isidentifier() for part in module.split(".")):
+        package = (self.app or "").partition(":")[0].split(".")[0]
+        if (
+            package and module.split(".")[0] == package and module not in sys.modules
+            and all(part.isidentifier() for part in module.split("."))
+        ):
             try:
                 __import__(module)
             except Exception as exc:
