@@ -48,7 +48,7 @@ end
 
 -- the ready-set member: priority key, not_before (µs) and sequence, fixed-width digits, then the id
 local function rank(pk, nb, seq, id)
-  local us = math.floor(nb * 1000000)
+  local us = math.floor(nb * 1000000 + 0.5)  -- to the nearest µs: a time read back from its text ranks the same
   if us < 0 then us = 0 elseif us > 9007199254740991 then us = 9007199254740991 end
   return pk .. string.format('%016.0f', us) .. string.format('%016.0f', tonumber(seq)) .. id
 end
