@@ -66,7 +66,7 @@ def test_threads_without_a_count_uses_the_cpu_count():
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("nope://1", r"unknown queue URL scheme 'nope' in 'nope://1'; known schemes: asyncio:, dask:, dask\+tls:, inline:, "),
+        ("nope://1", r"unknown queue URL scheme 'nope' in 'nope://1'; known schemes: asyncio:, dask:, dask\+tls:, "),
         ("just-a-path", r"no scheme in 'just-a-path'; known schemes: "),
         ("threads://many", r"'threads://many': the number of workers must be a positive whole number, like threads://4"),
         ("processes://0", r"must be a positive whole number, like processes://4"),
