@@ -20,7 +20,7 @@ from .make import TaskQueue, make, make_later, make_now
 from .queues import BaseQueue, Queue, open_queue, register_scheme
 from .render import tasks_as_dot, tasks_as_png, tasks_as_svg
 from .states import State
-from .stores import StoreError
+from .stores import StoreError, StoreUnavailable
 from .task import Task, Transition
 
 __version__ = "0.1.0"
@@ -63,6 +63,7 @@ __all__ = [
     "Progress",
     "progress",
     "StoreError",
+    "StoreUnavailable",
     "closure",
     "to_networkx",
     "tasks_as_dot",
