@@ -139,6 +139,7 @@ def _unpicklable(task: Task) -> tuple[str, Exception]:
 def _run_pickled(name: str, payload: bytes) -> bytes:
     """In a worker process: unpickle a call, make it, and pickle what it gave."""
     func, args, kwargs = pickle.loads(payload)
+    stand_in = None
     try:
         result = None if func is None else func(*args, **kwargs)
     except Exception as exc:
@@ -146,8 +147,13 @@ def _run_pickled(name: str, payload: bytes) -> bytes:
             pickle.dumps(exc, _PROTOCOL)
         except Exception:
             kind = type(exc)
-            raise RemoteTaskError(f"{kind.__module__}.{kind.__qualname__}", str(exc), traceback.format_exc()) from None
-        raise
+            stand_in = RemoteTaskError(f"{kind.__module__}.{kind.__qualname__}", str(exc), traceback.format_exc())
+        else:
+            raise
+    if stand_in is not None:
+        # raised outside the except block, so it carries no __context__: where exceptions pickle their context
+        # (tblib's pickling support, which importing dask.distributed installs), the original would go with it
+        raise stand_in
     try:
         return pickle.dumps(result, _PROTOCOL)
     except Exception as exc:

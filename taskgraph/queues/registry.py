@@ -105,7 +105,7 @@ def as_queue(queue: Any) -> tuple[Queue, bool]:
         return InlineQueue(), True
     if isinstance(queue, str):
         return open_queue(queue), True
-    if type(queue).__module__.startswith("distributed.") and _is_dask_client(queue):
+    if _is_dask_client(queue):
         from .dask import DaskQueue
 
         return DaskQueue(queue), True
@@ -120,7 +120,9 @@ def as_queue(queue: Any) -> tuple[Queue, bool]:
 
 
 def _is_dask_client(obj: Any) -> bool:
-    """Whether ``obj`` is a ``distributed.Client`` (asked only of objects from the distributed package)."""
+    """Whether ``obj`` is a ``distributed.Client``, without importing Dask for objects that cannot be one."""
+    if not any(kind.__module__.startswith("distributed.") for kind in type(obj).__mro__):
+        return False
     try:
         from distributed import Client
     except ImportError:
