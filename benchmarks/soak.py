@@ -149,20 +149,9 @@ def drop_target(target: Target) -> None:
         with psycopg.connect(target.base, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{target.space}" CASCADE')
     elif target.kind == "redis":
-        import redis
+        from benchmarks.queue_throughput import delete_keys
 
-        client = redis.Redis.from_url(target.base)
-        try:
-            batch = []
-            for key in client.scan_iter(match=f"{target.space}:*", count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    client.delete(*batch)
-                    batch.clear()
-            if batch:
-                client.delete(*batch)
-        finally:
-            client.close()
+        delete_keys(target.base, f"{target.space}:*")
 
 
 def history_counts(target: Target, ids: list[str]) -> dict[str, tuple[int, int]]:

@@ -101,6 +101,12 @@ def describe(obj: Any) -> str:
     return f"{type(obj).__name__} {text}"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for a log line; its type's name when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def names(tasks: Sequence[Task]) -> list[str]:
     """The names of tasks, for messages."""
     return [t.name for t in tasks]

@@ -10,24 +10,8 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
-
-def record(path: str, line: str) -> None:
-    """Append one line to a file, atomically (O_APPEND, one write)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
-
-
-def lines(path: str | Path) -> list[str]:
-    """The lines of a record file (none if it does not exist yet)."""
-    try:
-        return Path(path).read_text().splitlines()
-    except FileNotFoundError:
-        return []
+from tests.counts import lines, record
 
 
 def node(path: str, index: int, inputs: tuple[int, ...]) -> int:

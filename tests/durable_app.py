@@ -13,15 +13,7 @@ import time
 from typing import Any
 
 from taskgraph import DurableQueue, open_queue, progress
-
-
-def record(path: str, line: str) -> None:
-    """Append one line to a file, atomically (O_APPEND, one write): an execution count no store can fake."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
+from tests.counts import record
 
 
 def add(a: int, b: int) -> int:

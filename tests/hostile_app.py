@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from taskgraph import DurableQueue, Task, open_queue, progress
+from tests.counts import record
 
 #: Strings that an SQL statement built by formatting, a placeholder substituted twice, a text column that truncates
 #: or an encoding that is not UTF-8 throughout would damage. None holds a NUL byte: those are in :data:`NUL_STRINGS`.
@@ -48,13 +49,6 @@ HOSTILE_QUEUE = "q'\";--%s$1{}é🙂"
 GRAPH: dict[str, Task] = {}
 
 
-def record(path: str, line: str) -> None:
-    """Append one line to a file, atomically (O_APPEND, one write): an execution count no store can fake."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 def add(a: int, b: int) -> int:

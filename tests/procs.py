@@ -1,7 +1,7 @@
 """Helpers for tests that run real worker subprocesses: waiting without sleeping, a worker process whose output
 is kept, and enqueueing many jobs in one store call.
 
-Jobs write lines to files with ``durable_app.record`` (one atomic ``O_APPEND`` write each), so executions are
+Jobs write lines to files with ``tests.counts.record`` (one atomic ``O_APPEND`` write each), so executions are
 counted independently of the store. Nothing sleeps to synchronise: tests wait for those lines, for the store to
 show a status, for log lines or for a process to exit, each with a deadline that only stops a broken run from
 hanging.
@@ -9,29 +9,25 @@ hanging.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from taskgraph.stores.records import NewJob
 from tests import durable_app as app
+from tests.counts import lines
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "tests.durable_app:queue"
 
 
-def lines(path: Path) -> list[str]:
-    """The lines of a record file (none if it does not exist yet)."""
-    try:
-        return path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] | None = None) -> Any:
@@ -118,6 +114,27 @@ class WorkerProcess:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
+
+
+@contextlib.contextmanager
+def worker_pool(folder: Path, app: str = APP) -> Iterator[Callable[..., WorkerProcess]]:
+    """``start(url, *args, name=...)`` starts a worker serving ``app`` on ``url``, its log in ``folder``; at the
+    end every one started is killed, with the job processes it started, and its output printed (pytest shows it
+    when the test fails)."""
+    started: list[WorkerProcess] = []
+
+    def start(url: str, *args: str, name: str | None = None) -> WorkerProcess:
+        worker = WorkerProcess(url, folder, name or f"w{len(started) + 1}", args, app=app)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.kill()
+        for worker in started:
+            print(worker.log())
 
 
 def enqueue_many(queue: Any, func: Any, calls: Iterable[tuple[Any, ...]]) -> list[str]:

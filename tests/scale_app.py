@@ -19,15 +19,7 @@ from typing import Any
 from taskgraph import DurableQueue, open_queue
 from taskgraph.durable.jobs import import_path
 from taskgraph.stores.records import NewJob
-
-
-def record(path: str, line: str) -> None:
-    """Append one line to a file atomically (``O_APPEND``, one write)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
+from tests.counts import record
 
 
 def mark(path: str, job_id: str) -> str:

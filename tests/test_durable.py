@@ -586,7 +586,7 @@ def test_make_now_failures(q):
     with pytest.raises(BlockedError, match="'bad' is FAILED"):
         dependent.join(0)
     assert not_a_job.state == "FAILED"
-    with pytest.raises(TypeError, match="tests.durable_app:record is not a job of .*decorate it with @queue.task"):
+    with pytest.raises(TypeError, match="tests.counts:record is not a job of .*decorate it with @queue.task"):
         not_a_job.join(0)
     with pytest.raises(TypeError, match="'lam'.*lambda"):
         lam.join(0)

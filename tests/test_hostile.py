@@ -55,7 +55,7 @@ from taskgraph.durable.worker import Worker
 from taskgraph.stores.records import NewJob
 from tests import hostile_app as app
 from tests.conftest import unique_name
-from tests.procs import ROOT, WorkerProcess, lines, logs_of, statuses, wait_for
+from tests.procs import ROOT, WorkerProcess, lines, logs_of, statuses, wait_for, worker_pool
 
 APP = "tests.hostile_app:queue"
 DEADLINE = 15.0  # seconds: only a broken run waits this long
@@ -75,18 +75,8 @@ def q(store_url: str) -> Iterator[DurableQueue]:
 def spawn(tmp_path: Path) -> Iterator[Any]:
     """``spawn(url, *args, name=...)`` starts a worker serving hostile_app on ``url``; all are killed at teardown
     and their output printed (pytest shows it when the test fails)."""
-    started: list[WorkerProcess] = []
-
-    def start(url: str, *args: str, name: str | None = None) -> WorkerProcess:
-        worker = WorkerProcess(url, tmp_path, name or f"w{len(started) + 1}", args, app=APP)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
-    for worker in started:
-        print(worker.log())
+    with worker_pool(tmp_path, APP) as start:
+        yield start
 
 
 def job(queue: DurableQueue, func: Any) -> Any:

@@ -29,7 +29,7 @@ import pytest
 from taskgraph import DurableQueue
 from taskgraph.stores.records import JobRecord
 from tests import scale_app
-from tests.procs import WorkerProcess, alive, lines, logs_of, wait_for
+from tests.procs import WorkerProcess, alive, lines, logs_of, wait_for, worker_pool
 
 APP = "tests.scale_app:queue"
 JOBS = 5000
@@ -56,20 +56,15 @@ def sq(store_url: str) -> Iterator[DurableQueue]:
 def workers(store_url: str, tmp_path: Path) -> Iterator[Callable[..., list[WorkerProcess]]]:
     """Four burst workers on the test's store, started by ``start(*args)``; all killed at teardown (with any job
     processes they started) and their output printed (shown by pytest when the test fails)."""
-    started: list[WorkerProcess] = []
+    with worker_pool(tmp_path, APP) as spawn:
 
-    def start(*args: str) -> list[WorkerProcess]:
-        for i in range(WORKERS):
-            started.append(WorkerProcess(store_url, tmp_path, f"w{i}", ["--burst", *args], app=APP))
-        for worker in started:
-            worker.wait_log(" serving ", timeout=60)
-        return started
+        def start(*args: str) -> list[WorkerProcess]:
+            started = [spawn(store_url, "--burst", *args, name=f"w{i}") for i in range(WORKERS)]
+            for worker in started:
+                worker.wait_log(" serving ", timeout=60)
+            return started
 
-    yield start
-    for worker in started:
-        worker.kill()
-    for worker in started:
-        print(worker.log())
+        yield start
 
 
 def enqueue_gated(queue: DurableQueue, func: Callable[..., Any], args: Callable[[str], tuple[Any, ...]]

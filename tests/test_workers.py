@@ -3,7 +3,7 @@ and a graph whose driver is killed and rerun.
 
 Each worker is ``python -m taskgraph worker tests.durable_app:queue`` started in the repository root with
 ``TASKGRAPH_APP_URL`` naming the test's store, its output in a file of ``tmp_path`` (printed when a test fails),
-and killed at teardown if it is still there. Jobs write lines to files with ``durable_app.record`` (one atomic
+and killed at teardown if it is still there. Jobs write lines to files with ``tests.counts.record`` (one atomic
 ``O_APPEND`` write each), so executions are counted independently of the store. Nothing sleeps to synchronise:
 tests wait for those lines, for the store to show a status, for log lines or for a process to exit, each with a
 deadline that only stops a broken run from hanging.
@@ -28,7 +28,6 @@ from tests import durable_app as app
 from tests.procs import (
     APP,
     ROOT,
-    WorkerProcess,
     alive,
     enqueue_many,
     lines,
@@ -36,6 +35,7 @@ from tests.procs import (
     statuses,
     wait_for,
     wait_lines,
+    worker_pool,
 )
 
 # ------------------------------------------------------------------ fixtures
@@ -53,18 +53,8 @@ def q(store_url):
 def spawn(store_url, tmp_path):
     """``spawn(*args, name=...)`` starts a worker on the test's store; all are killed at teardown and their
     output printed (shown by pytest when the test fails)."""
-    started: list[WorkerProcess] = []
-
-    def start(*args: str, name: str | None = None) -> WorkerProcess:
-        worker = WorkerProcess(store_url, tmp_path, name or f"w{len(started) + 1}", args)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
-    for worker in started:
-        print(worker.log())
+    with worker_pool(tmp_path) as start:
+        yield lambda *args, name=None: start(store_url, *args, name=name)
 
 
 @pytest.fixture

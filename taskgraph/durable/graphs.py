@@ -19,10 +19,10 @@ import threading
 import uuid
 import weakref
 from concurrent.futures import Future
-from functools import partial
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BlockedError, CancelledError, SerializationError
+from ..errors import BlockedError, CancelledError, SerializationError, first_line
 from ..graph import walk
 from ..queues.base import finish, start
 from ..states import DONE, FINAL_STATES, PENDING, QUEUED
@@ -31,7 +31,6 @@ from ..stores.records import JobRecord, NewJob
 from .handle import cancelled, failure
 
 if TYPE_CHECKING:
-    from ..stores.base import Store
     from ..task import Task
     from .queue import DurableQueue
 
@@ -119,7 +118,7 @@ class GraphDriver:
                     break
                 jobs = [job for _, job in batch]
                 try:
-                    records = self.queue.patiently(partial(_enqueue, jobs=jobs))
+                    records = self.queue.patiently(methodcaller("enqueue", jobs))
                 except Exception as exc:  # noqa: BLE001 - the tasks fail with it: nothing is lost silently
                     for task, _ in batch:
                         task._fire("fail", False, None, exc, only_from=QUEUED)
@@ -251,7 +250,7 @@ class GraphDriver:
                 store.wait(0.5)
             except StoreUnavailable as exc:  # a server restarting, a lost connection: reconnect and go on
                 pause = min(max(pause * 2, 0.1), 5.0)
-                log.warning("following jobs: store unavailable: %s; retrying in %.2g s", _first_line(exc), pause)
+                log.warning("following jobs: store unavailable: %s; retrying in %.2g s", first_line(exc), pause)
                 store = None
                 self.queue.reconnect()
                 self._wake.wait(pause)
@@ -309,11 +308,3 @@ def _resolve_when_final(future: Future[list[Task]], tasks: list[Task]) -> None:
     for t in dict.fromkeys(tasks):
         t.add_done_callback(one_done)
 
-
-def _enqueue(store: Store, jobs: list[NewJob]) -> list[JobRecord]:
-    return store.enqueue(jobs)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

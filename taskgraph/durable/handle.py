@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from functools import partial
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import CancelledError
@@ -104,17 +104,13 @@ class JobHandle:
             left = 1.0 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"job {self.id} ({record.name}) is still {record.status} after {timeout} s")
-            queue.patiently(partial(_wait, seconds=min(left, 1.0)), deadline)
+            queue.patiently(methodcaller("wait", min(left, 1.0)), deadline)
 
     async def resolve(self, timeout: float | None = None) -> Any:
         """``join`` for asyncio code: waits in a thread, so the event loop goes on."""
         import asyncio
 
         return await asyncio.to_thread(self.join, timeout)
-
-
-def _wait(store: Any, seconds: float) -> None:
-    store.wait(seconds)
 
 
 def cancelled(record: JobRecord) -> CancelledError:

@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode
 
-from ..errors import SerializationError
+from ..errors import SerializationError, first_line
 from ..queues.base import BaseQueue
 from ..queues.registry import redact
+from ..states import State
 from ..stores import Store, StoreUnavailable, open_store
 from ..stores.base import close_quietly
 from ..stores.records import JobRecord, NewJob
@@ -32,7 +33,6 @@ __all__ = ["DurableQueue", "open_durable"]
 
 log = logging.getLogger("taskgraph")
 _QUEUE_OPTIONS = {"serializer", "namespace", "patience"}
-_STATUSES = ("PENDING", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
 T = TypeVar("T")
 
 
@@ -124,8 +124,7 @@ class DurableQueue(BaseQueue):
                 if now >= limit:
                     raise
                 pause = min(max(pause * 2, 0.1), 5.0, limit - now)
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                log.warning("store unavailable: %s; retrying in %.2g s", reason, pause)
+                log.warning("store unavailable: %s; retrying in %.2g s", first_line(exc), pause)
                 self.reconnect()
                 time.sleep(pause)
 
@@ -232,8 +231,8 @@ class DurableQueue(BaseQueue):
         """
         if status is not None:
             status = status.upper()
-            if status not in _STATUSES:
-                raise ValueError(f"unknown status {status!r}; the statuses are {', '.join(_STATUSES)}")
+            if status not in State.__members__:
+                raise ValueError(f"unknown status {status!r}; the statuses are {', '.join(State.__members__)}")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise ValueError(f"limit must be a whole number >= 0, not {limit!r}")
         if limit == 0:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from ..errors import first_line
 from ..stores.base import StoreError, close_quietly
 from ..stores.records import JobRecord, encode_error
 from .jobs import JobOptions
@@ -210,7 +211,7 @@ class Worker:
                     pause, failing_since, self._store_error = 0.0, None, None
                 except Exception as exc:  # the store is unreachable, or answered with an error: back off
                     failing_since = failing_since or time.monotonic()
-                    self._store_error = f"{type(exc).__name__}: {_first_line(exc)}"
+                    self._store_error = f"{type(exc).__name__}: {first_line(exc)}"
                     if burst and time.monotonic() - failing_since > _BURST_PATIENCE:
                         log.error("store %s kept failing for %d s: %s; giving up", self.queue.url,
                                   _BURST_PATIENCE, exc)
@@ -218,11 +219,11 @@ class Worker:
                         break
                     pause = min(max(pause * 2, 0.5), 10.0)
                     if isinstance(exc, StoreError):  # its message names the store and the reason
-                        log.warning("%s; trying again in %.3g s", _first_line(exc), pause,
+                        log.warning("%s; trying again in %.3g s", first_line(exc), pause,
                                     exc_info=log.isEnabledFor(logging.DEBUG))
                     else:
                         log.warning("store %s: %s: %s; trying again in %.3g s", self.queue.url, type(exc).__name__,
-                                    _first_line(exc), pause, exc_info=log.isEnabledFor(logging.DEBUG))
+                                    first_line(exc), pause, exc_info=log.isEnabledFor(logging.DEBUG))
                     self._reconnect()
                     self._sleep(pause)
         finally:
@@ -681,7 +682,3 @@ class Worker:
             self.coroutines.close(wait=False)
         self._reconnect()  # closes the loop's connection
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else ""

@@ -33,6 +33,7 @@ from urllib.parse import SplitResult
 from ..errors import CancelledError, RemoteTaskError, SerializationError, TaskError, describe
 from ..states import CANCELLED, FINAL_STATES, QUEUED
 from .base import BaseQueue, finish, start
+from .processes import unpicklable_part
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -677,23 +678,11 @@ def _pack(task: Task, key: str, topic: str | None) -> bytes:
     try:
         return _dumps((topic, key, task.name, task.func, task.args, dict(task.kwargs)))
     except Exception:
-        what, exc = _unpicklable(task)
+        what, exc = unpicklable_part(task, _dumps)
         raise SerializationError(
             f"task {task.name!r}: cannot send {what} to a Dask worker ({exc}); Dask pickles a task's function and "
             "arguments: use picklable arguments, or a threads:// queue"
         ) from exc
-
-
-def _unpicklable(task: Task) -> tuple[str, Exception]:
-    parts: list[tuple[str, Any]] = [(f"its function {task.func!r}", task.func)]
-    parts += [(f"argument {i} ({describe(arg)})", arg) for i, arg in enumerate(task.args)]
-    parts += [(f"keyword argument {key!r} ({describe(value)})", value) for key, value in task.kwargs.items()]
-    for what, value in parts:
-        try:
-            _dumps(value)
-        except Exception as exc:
-            return what, exc
-    return "its function and arguments together", TypeError("they cannot be pickled as a whole")
 
 
 def _run(payload: bytes) -> bytes:

@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RemoteTaskError, SerializationError, TaskError, describe
@@ -70,7 +71,7 @@ class ProcessQueue(ExecutorQueue):
         try:
             payload = pickle.dumps((task.func, task.args, dict(task.kwargs)), _PROTOCOL)
         except Exception:
-            what, exc = _unpicklable(task)
+            what, exc = unpicklable_part(task)
             raise SerializationError(
                 f"task {task.name!r}: cannot send {what} to a worker process ({exc}); a process queue pickles "
                 "a task's function and arguments: use a function defined at module level and picklable "
@@ -123,14 +124,16 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _unpicklable(task: Task) -> tuple[str, Exception]:
-    """Which part of a task cannot be pickled, and the error pickling it gave."""
+def unpicklable_part(task: Task, dumps: Callable[[Any], bytes] | None = None) -> tuple[str, Exception]:
+    """Which part of a task cannot be pickled (by ``dumps``, the pickler of this queue by default), and the error
+    pickling it gave: for the message of a task whose call could not be sent."""
+    dumps = dumps or partial(pickle.dumps, protocol=_PROTOCOL)
     parts: list[tuple[str, Any]] = [(f"its function {task.func!r}", task.func)]
     parts += [(f"argument {i} ({describe(arg)})", arg) for i, arg in enumerate(task.args)]
     parts += [(f"keyword argument {key!r} ({describe(value)})", value) for key, value in task.kwargs.items()]
     for what, value in parts:
         try:
-            pickle.dumps(value, _PROTOCOL)
+            dumps(value)
         except Exception as exc:
             return what, exc
     return "its function and arguments together", TypeError("they cannot be pickled as a whole")

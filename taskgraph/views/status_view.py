@@ -21,6 +21,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ..states import State
 from ..stores.records import JobRecord
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: The statuses a store counts, in the order a job goes through them.
-STATUSES = ("PENDING", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
+STATUSES = tuple(State.__members__)
 _COLOURS = {"PENDING": "dim", "QUEUED": "cyan", "RUNNING": "yellow", "DONE": "green", "FAILED": "red",
             "CANCELLED": "magenta"}
 _RUNNING_SHOWN = 20  # running jobs listed, at most

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.servers import PostgresServer, RedisServer, Server, init_postgres_template
-from tests.procs import WorkerProcess
+from tests.procs import worker_pool
 
 APP = "tests.faults.fault_app:queue"
 
@@ -54,15 +54,5 @@ def server(request: pytest.FixtureRequest) -> Server:
 def spawn(tmp_path: Path) -> Iterator[object]:
     """``spawn(url, *args, name=...)`` starts ``taskgraph worker tests.faults.fault_app:queue`` on ``url``; all are
     killed at teardown (with the job processes they started) and their output printed."""
-    started: list[WorkerProcess] = []
-
-    def start(url: str, *args: str, name: str | None = None) -> WorkerProcess:
-        worker = WorkerProcess(url, tmp_path, name or f"w{len(started) + 1}", args, app=APP)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
-    for worker in started:
-        print(worker.log())
+    with worker_pool(tmp_path, APP) as start:
+        yield start

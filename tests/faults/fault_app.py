@@ -24,6 +24,7 @@ from typing import Any
 from taskgraph import DurableQueue, Task, make_now, open_queue
 from taskgraph.stores.base import StoreError
 from taskgraph.stores.records import NewJob
+from tests.counts import record
 
 MB = 1 << 20
 #: Where ids of hammered jobs come from: ``uuid5(IDS, name)``, so a test knows them without being told.
@@ -32,13 +33,6 @@ IDS = uuid.UUID("0c6b2f8e-52d4-4d55-9d2c-3f6e0a9b7c41")
 # ------------------------------------------------------------------ jobs
 
 
-def record(path: str, line: str) -> None:
-    """Append one line to a file, atomically (O_APPEND, one write): an execution count no store can fake."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 def note(path: str, name: str, pause: float = 0.0) -> str:
