@@ -39,7 +39,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from .errors import BlockedError, CancelledError, CycleError, TaskError
@@ -51,6 +51,7 @@ from .task import Task
 __all__ = ["Run", "close_queue"]
 
 _WAKE = object()  # put into ``reports`` to wake a run that waits for one
+_SIGNAL_CHECK = 0.25  # seconds between chances for a Ctrl-C handler to run while the main thread waits
 
 
 def _nothing() -> None:
@@ -96,6 +97,7 @@ class Run:
         self.interrupts = 0  # Ctrl-Cs caught by catch_sigint, not yet acted on
         self.in_loop = True  # False while the caller's code runs between two yields
         self.inline_running = False  # True while an inline queue runs a task's function
+        self.catching = False  # catch_sigint's handler is installed: block on reports only briefly
 
     # ------------------------------------------------------------ taking tasks in
 
@@ -307,7 +309,7 @@ class Run:
                 elif not self.inflight and not self.watched:
                     self.unstick()
                     continue
-                self.report(reports.get())
+                self.report(self.next_report())
                 while not reports.empty():
                     self.report(reports.get())
         except KeyboardInterrupt:
@@ -342,12 +344,26 @@ class Run:
             self.reports.put(_WAKE)
 
         signal.signal(signal.SIGINT, on_sigint)
+        self.catching = True
 
         def restore() -> None:
+            self.catching = False
             if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is on_sigint:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
 
         return restore
+
+    def next_report(self) -> Any:
+        """The next report, waiting for it. While our SIGINT handler is installed, the wait wakes every quarter of
+        a second: the kernel may deliver Ctrl-C to a worker thread, and Python runs the handler only when the main
+        thread next runs bytecode, which a wait without a timeout would put off until a task finished."""
+        if not self.catching:
+            return self.reports.get()
+        while True:
+            try:
+                return self.reports.get(timeout=_SIGNAL_CHECK)
+            except Empty:
+                pass  # back in the interpreter: a pending handler runs here, and puts _WAKE
 
     def stop(self, cancel_pending: bool) -> None:
         """Stop early: cancel what the queue has not started (and, on Ctrl-C, every PENDING task of the run),
@@ -375,7 +391,7 @@ class Run:
                     return
                 if self.interrupts > seen:
                     raise KeyboardInterrupt
-                self.reports.get()
+                self.next_report()
         except KeyboardInterrupt:
             self.abandoned = True
             for task in list(self.inflight):

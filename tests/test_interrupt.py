@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,14 +14,18 @@ import pytest
 
 CHILD = textwrap.dedent(
     """
-    import json, os, sys
+    import json, os, signal, sys, threading
     from taskgraph import Task, make_now
+    workers = []  # the threads running blockers
 
     def say(line):  # one write per line: print() from two threads at once can lose a line
         os.write(1, (line + "\\n").encode())
 
     def blocker(name):
+        workers.append(threading.get_ident())
         say(f"started {name}")
+        if len(workers) == 2 and os.environ.get("SIGNAL_A_WORKER"):  # Ctrl-C as the kernel may deliver it
+            signal.pthread_kill(workers[0], signal.SIGINT)
         return os.read(0, 1).decode()  # one byte each: raw reads from two threads cannot lose one
 
     def announce(task, move):
@@ -41,15 +46,17 @@ CHILD = textwrap.dedent(
 )
 
 
-def start_child(tmp_path: Path) -> subprocess.Popen[str]:
+def start_child(tmp_path: Path, signal_a_worker: bool = False) -> subprocess.Popen[str]:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
+    env = {**os.environ, "SIGNAL_A_WORKER": "1"} if signal_a_worker else None
     return subprocess.Popen(
         [sys.executable, str(script)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
+        env=env,
     )
 
 
@@ -112,3 +119,23 @@ def test_a_second_ctrl_c_cancels_running_tasks_and_exits_at_once(tmp_path):
         child.kill()
     assert states["run0"] == states["run1"] == "CANCELLED"
     assert all(state == "CANCELLED" for state in states.values())
+
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_delivered_to_a_worker_thread_still_cancels_at_once(tmp_path):
+    """The kernel may hand a process's SIGINT to any thread; Python runs the handler in the main thread, which must
+    not sleep until a task finishes (here the running tasks wait for the test, which waits for the cancels)."""
+    child = start_child(tmp_path, signal_a_worker=True)
+    try:
+        cancelled = read_until(child, 5, "cancelled")
+        assert sorted(line for line in cancelled if line.startswith("cancelled")) == ["cancelled final"] + [
+            f"cancelled later{i}" for i in range(4)]
+        assert child.stdin is not None
+        child.stdin.write("12")
+        child.stdin.flush()
+        states = states_of(child)
+        assert child.wait(30) == 130
+    finally:
+        child.kill()
+    assert states["run0"] == states["run1"] == "DONE"
