@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .task import Task
+from typing import Any
 
 __all__ = [
     "TaskError",
@@ -49,7 +46,7 @@ class CycleError(TaskError, ValueError):
         cycle: the names along one cycle, first name repeated at the end (``['a', 'b', 'a']``).
     """
 
-    def __init__(self, cycle: Sequence[str], tasks: Sequence[Task] = ()) -> None:
+    def __init__(self, cycle: Sequence[str], tasks: Sequence[Any] = ()) -> None:
         self.cycle = list(cycle)
         #: the tasks along the cycle, when they are at hand
         self.tasks = list(tasks)
@@ -106,7 +103,3 @@ def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
-
-def names(tasks: Sequence[Task]) -> list[str]:
-    """The names of tasks, for messages."""
-    return [t.name for t in tasks]

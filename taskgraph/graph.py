@@ -42,7 +42,7 @@ def walk(roots: Iterable[Task], follow: Callable[[Task], bool] | None = None) ->
             mark[root] = True
             continue
         mark[root] = False
-        stack: list[tuple[Task, Iterator[Task]]] = [(root, iter(root._prereqs))]
+        stack: list[tuple[Task, Iterator[Task]]] = [(root, iter(root.prerequisites))]
         while stack:
             node, prereqs = stack[-1]
             for p in prereqs:
@@ -52,7 +52,7 @@ def walk(roots: Iterable[Task], follow: Callable[[Task], bool] | None = None) ->
                         mark[p] = True
                         continue
                     mark[p] = False
-                    stack.append((p, iter(p._prereqs)))
+                    stack.append((p, iter(p.prerequisites)))
                     break
                 if seen is False:
                     raise _cycle([t for t, _ in stack], p)
@@ -93,5 +93,5 @@ def to_networkx(tasks: Iterable[Task]) -> networkx.DiGraph:
     graph = networkx.DiGraph()
     nodes = closure(tasks)
     graph.add_nodes_from((t, {"task": t, "name": t.name, "state": t.state.value}) for t in nodes)
-    graph.add_edges_from((p, t) for t in nodes for p in t._prereqs)
+    graph.add_edges_from((p, t) for t in nodes for p in t.prerequisites)
     return graph

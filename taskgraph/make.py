@@ -1,6 +1,6 @@
 """``make``, ``make_now``, ``make_later`` and ``TaskQueue``: the ways to run a graph.
 
-Each is a thin layer over one :class:`~taskgraph.scheduler.Run`; the rules they follow are stated in
+Each is a thin layer over one :class:`~taskgraph.scheduler.Scheduler`; the rules they follow are stated in
 :mod:`taskgraph.scheduler` and in ``docs/make.md``.
 """
 
@@ -12,8 +12,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from .graph import walk
-from .queues.registry import as_queue
-from .scheduler import Run, close_queue
+from .queues.adapt import as_queue
+from .scheduler import Scheduler, close_queue
 from .states import PENDING
 from .task import Task
 
@@ -39,7 +39,7 @@ def make(*tasks: Task, fail_fast: bool = False, queue: Any = None) -> Iterator[T
         CycleError: the tasks to make form a cycle; nothing has run.
     """
     run_queue, owned = as_queue(queue)
-    run = Run(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast)
+    run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast)
     try:
         run.admit(tasks, wanted=True)
         yield from run.run()
@@ -59,9 +59,10 @@ def make_now(*tasks: Task, fail_fast: bool = False, queue: Any = None) -> list[T
 def make_later(queue: Any, *tasks: Task, fail_fast: bool = False) -> Future[list[Task]]:
     """Make tasks in the background and return at once.
 
-    A thread runs :func:`make_now`; the process does not exit before it ends. Join any task to wait for it.
-    A queue that offers ``make_later(tasks, fail_fast)`` (a durable store) is handed the whole graph instead,
-    edges included, and its workers finish it even if this process exits.
+    A thread runs the graph as :func:`make_now` does; the process does not exit before it ends. Join any task to
+    wait for it. A queue that offers ``submit_graph`` (a durable store) is handed the whole graph at once instead,
+    edges included, before this returns: its workers finish it even if this process exits, and the thread only
+    follows it.
 
     Args:
         queue: where tasks run, as for :func:`make`.
@@ -77,26 +78,35 @@ def make_later(queue: Any, *tasks: Task, fail_fast: bool = False) -> Future[list
     """
     walk(tasks, lambda t: t.state is PENDING)
     run_queue, owned = as_queue(queue)
-    hand_over = getattr(run_queue, "make_later", None)
-    if callable(hand_over):  # a durable queue takes the whole graph, so it runs on without this process
-        return hand_over(tasks, fail_fast=fail_fast)
     future: Future[list[Task]] = Future()
     future.set_running_or_notify_cancel()
+    run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast)
+    hand_over = callable(getattr(run_queue, "submit_graph", None))
+    if hand_over:  # a durable queue takes the whole graph, so it runs on without this process
+        try:
+            run.admit(tasks, wanted=True)
+            run.hand_over()
+        except BaseException:
+            if owned:
+                close_queue(run_queue, False)
+            raise
 
     def drive() -> None:
         try:
             try:
-                result = make_now(*tasks, fail_fast=fail_fast, queue=run_queue)
+                if not hand_over:
+                    run.admit(tasks, wanted=True)
+                result = list(run.run())
             finally:
                 if owned:
-                    run_queue.close()
+                    close_queue(run_queue, run.abandoned)
         except BaseException as exc:
             future.set_exception(exc)
         else:
             future.set_result(result)
 
     names = ", ".join(t.name for t in tasks[:3]) + (", ..." if len(tasks) > 3 else "")
-    threading.Thread(target=drive, name=f"taskgraph-make_later({names})").start()
+    threading.Thread(target=drive, name=f"taskgraph-make_later({names})", daemon=hand_over).start()
     return future
 
 
@@ -116,7 +126,7 @@ class TaskQueue:
         self.run_dependent_tasks = run_dependent_tasks
         self.queue = queue
         self._tasks: dict[Task, None] = {}
-        self._run: Run | None = None
+        self._run: Scheduler | None = None
         self.add(*tasks)
 
     def add(self, *tasks: Task) -> None:
@@ -136,7 +146,7 @@ class TaskQueue:
     def run(self) -> Iterator[Task]:
         """Dispatch the tasks as they become ready; yield each one once, when it is final."""
         run_queue, owned = as_queue(self.queue)
-        run = Run(run_queue, make_prerequisites=False, run_dependents=self.run_dependent_tasks, fail_fast=False)
+        run = Scheduler(run_queue, make_prerequisites=False, run_dependents=self.run_dependent_tasks, fail_fast=False)
         try:
             run.admit(list(self._tasks), wanted=True)
             self._run = run

@@ -43,7 +43,7 @@ def _literal(text: str) -> str:
 
 def _edges(nodes: list[Task], reduce: bool) -> list[tuple[Task, Task]]:
     """Prerequisite -> dependent edges among ``nodes``; with ``reduce``, only those of the transitive reduction."""
-    edges = [(p, t) for t in nodes for p in t._prereqs]
+    edges = [(p, t) for t in nodes for p in t.prerequisites]
     if not reduce:
         return edges
     import networkx

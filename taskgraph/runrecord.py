@@ -126,7 +126,8 @@ class RunRecorder:
             "kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
             "queue": queue, "started": time.time(),
             "tasks": [
-                {"id": i, "name": t.name, "key": t.key, "requires": [self.ids[p] for p in t._prereqs if p in self.ids],
+                {"id": i, "name": t.name, "key": t.key,
+                 "requires": [self.ids[p] for p in t.prerequisites if p in self.ids],
                  "doc": task_doc(t), "state": t.state.value}
                 for i, t in enumerate(self.tasks)
             ],

@@ -1,8 +1,14 @@
-"""The scheduler behind ``make`` and ``TaskQueue``: the only code that decides what runs next.
+"""The scheduler behind ``make`` and ``TaskQueue``: what runs next, and the one writer of task state.
 
-One :class:`Run` holds the state of one ``make`` (or one ``TaskQueue.run()``), and all of it is touched by one
-thread, the one iterating the generator; queues and other threads only ever hand it a task through ``reports``,
-a thread-safe queue fed by the tasks' done-callbacks.
+One :class:`Scheduler` holds the state of one ``make`` (or one ``TaskQueue.run()``), and one thread touches it,
+the one iterating the generator. It alone moves the tasks of its run: queues run calls and settle futures, and
+the scheduler turns what they report into transitions (as ``dask/local.py`` keeps every state change in its one
+loop). Reports arrive on ``reports``, a thread-safe queue, as values:
+
+* a :class:`~concurrent.futures.Future` that is done: the call's outcome (DONE, FAILED, or CANCELLED);
+* a :class:`~taskgraph.queues.base.Call` whose function has begun (QUEUED -> RUNNING);
+* a task that became final elsewhere: one run by another party that this run waits for, or one of its own
+  cancelled by a user (its future is then cancelled: the queue stops the call if it can).
 
 The state of a run:
 
@@ -10,8 +16,9 @@ The state of a run:
   positive count means PENDING and waiting; 0 means ready, submitted, or run by someone else; -1 means settled,
   its end seen and passed on to its dependents.
 * ``ready``: PENDING tasks whose prerequisites are all DONE, in the order they became ready.
-* ``inflight``: tasks submitted to the queue and not yet seen to end; ``watched``: tasks some other run or
-  thread is running, whose end this run waits for.
+* ``inflight``: tasks handed to the queue and not yet settled, each with its future (None while an inline queue's
+  function runs in this thread); ``futures`` maps each future back to its task. ``watched``: tasks some other run
+  or thread is running, whose end this run waits for.
 * ``wanted``: the tasks to yield, each once, when it is final; ``finished``: those final and not yet yielded.
 
 The rules, cs.taskqueue's ``make`` rules applied as facts arrive rather than by polling:
@@ -25,7 +32,8 @@ The rules, cs.taskqueue's ``make`` rules applied as facts arrive rather than by 
 4. A cycle among the tasks to make is refused before anything runs (``CycleError``).
 5. A task is dispatched when its count reaches 0 and a check of its prerequisites finds them all DONE (the check
    catches edges added while the run goes on). Claiming it is a transition, PENDING->QUEUED (PENDING->RUNNING on
-   an inline queue), which only one run can win.
+   an inline queue), which only one run can win. A queue with ``submit_graph`` is handed, at once, every task
+   whose prerequisites are DONE or handed over with it, and releases them itself (:meth:`Scheduler.hand_over`).
 6. Once every wanted task has been yielded nothing new starts, and the run ends when the tasks it submitted
    have ended. ``fail_fast`` ends it at the first yielded task that is not DONE; tasks it submitted that have
    not started are cancelled, those running are waited for.
@@ -35,27 +43,29 @@ The rules, cs.taskqueue's ``make`` rules applied as facts arrive rather than by 
 
 from __future__ import annotations
 
-import signal
-import threading
+import asyncio
+import concurrent.futures
+import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from queue import Empty, SimpleQueue
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from functools import partial
+from queue import SimpleQueue
 from typing import Any
 
-from .errors import BlockedError, CancelledError, CycleError, TaskError
+from ._interrupts import Interruptible
+from .errors import BlockedError, CancelledError, CycleError, TaskError, describe
 from .graph import walk
-from .queues.base import Queue
-from .states import CANCELLED, DONE, FAILED, FINAL_STATES, PENDING, QUEUED
+from .queues.base import Call, nothing
+from .states import CANCELLED, DONE, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING
 from .task import Task
 
-__all__ = ["Run", "close_queue"]
+__all__ = ["Scheduler", "close_queue"]
 
 _WAKE = object()  # put into ``reports`` to wake a run that waits for one
-_SIGNAL_CHECK = 0.25  # seconds between chances for a Ctrl-C handler to run while the main thread waits
-
-
-def _nothing() -> None:
-    return None
+_ABSENT = object()
+_NUMBERS = itertools.count(1)
+_CANCELS = (asyncio.CancelledError, concurrent.futures.CancelledError)
 
 
 def _interrupted(task: Task) -> CancelledError:
@@ -69,35 +79,49 @@ def _all_done(task: Task) -> bool:
     return True
 
 
-def close_queue(queue: Queue, abandoned: bool) -> None:
+def close_queue(queue: Any, abandoned: bool) -> None:
     """Close a queue ``make`` opened; after a second Ctrl-C, without waiting for what still runs."""
-    if abandoned:
-        queue.close(wait=False)
+    close = getattr(queue, "close", None)
+    if close is None:
+        queue.shutdown(wait=not abandoned, cancel_futures=abandoned)
     else:
-        queue.close()
+        close(wait=not abandoned)
 
 
-class Run:
-    """The state of one scheduling run. Used by one thread only, except :attr:`reports`."""
+def default_capacity(queue: Any) -> int | None:
+    """A queue's capacity when it states none: twice an executor's worker count, or no limit."""
+    workers = getattr(queue, "_max_workers", None)
+    return 2 * workers if isinstance(workers, int) and not isinstance(workers, bool) else None
 
-    def __init__(self, queue: Queue, make_prerequisites: bool, run_dependents: bool, fail_fast: bool) -> None:
+
+class Scheduler(Interruptible):
+    """The state of one scheduling run. Used by one thread at a time, except :attr:`reports`."""
+
+    def __init__(self, queue: Any, make_prerequisites: bool, run_dependents: bool, fail_fast: bool) -> None:
+        super().__init__()
         self.queue = queue
         self.make_prerequisites = make_prerequisites
         self.run_dependents = run_dependents
         self.fail_fast = fail_fast
+        self.inline = bool(getattr(queue, "runs_inline", False))
+        self.submit_call = getattr(queue, "submit_call", None)
+        self.fallback_capacity = default_capacity(queue)
         self.counts: dict[Task, int] = {}
         self.ready: deque[Task] = deque()
-        self.inflight: set[Task] = set()
+        self.inflight: dict[Task, Future[Any] | None] = {}
+        self.futures: dict[Future[Any], Task] = {}
         self.watched: set[Task] = set()
         self.wanted: dict[Task, None] = {}
         self.finished: deque[Task] = deque()
         self.reports: SimpleQueue[Any] = SimpleQueue()
+        self.put = self.reports.put
         self.additions: deque[tuple[Task, ...]] = deque()
-        self.abandoned = False  # a second Ctrl-C left running tasks behind
-        self.interrupts = 0  # Ctrl-Cs caught by catch_sigint, not yet acted on
-        self.in_loop = True  # False while the caller's code runs between two yields
-        self.inline_running = False  # True while an inline queue runs a task's function
-        self.catching = False  # catch_sigint's handler is installed: block on reports only briefly
+        self.recording: Task | None = None  # the task whose outcome this run is recording now
+        self.number = next(_NUMBERS)  # names the run in the calls it hands out
+
+    @property
+    def capacity(self) -> int | None:
+        return getattr(self.queue, "capacity", self.fallback_capacity)
 
     # ------------------------------------------------------------ taking tasks in
 
@@ -131,7 +155,7 @@ class Run:
             self.settle(task)
         elif task.state is not PENDING and task not in self.watched:
             self.watched.add(task)
-            task.add_done_callback(self.reports.put)
+            task.add_done_callback(self.put)
 
     def evaluate(self, task: Task) -> None:
         """Apply the rules to a PENDING task of this run: fail it, cancel it, make it wait, or make it ready."""
@@ -160,12 +184,9 @@ class Run:
                 elif self.make_prerequisites:
                     pull.append(p)
         if failed is not None:
-            error = BlockedError(task.name, [(failed.name, FAILED.value)])
-            error.__cause__ = failed.exception
-            self.end(task, "fail", error)
+            self.end(task, *_blocked(task, failed))
         elif cancelled is not None:
-            self.end(task, "cancel", CancelledError(f"task {task.name!r} was cancelled: prerequisite "
-                                                    f"{cancelled.name!r} was cancelled"))
+            self.end(task, *_blocked(task, cancelled))
         elif pull:  # edges added since the task was admitted
             counts[task] = waiting
             self.admit(pull, wanted=False)
@@ -210,13 +231,8 @@ class Run:
                     else:
                         counts[d] = c - 1
                     continue
-                if state is FAILED:
-                    error: BaseException = BlockedError(d.name, [(t.name, FAILED.value)])
-                    error.__cause__ = t.exception
-                    d._fire("fail", False, None, error, only_from=PENDING)
-                else:
-                    cancelled = CancelledError(f"task {d.name!r} was cancelled: prerequisite {t.name!r} was cancelled")
-                    d._fire("cancel", False, None, cancelled, only_from=PENDING)
+                event, error = _blocked(d, t)
+                d._fire(event, False, None, error, only_from=PENDING)
                 counts[d] = 0
                 if d.state in FINAL_STATES:
                     stack.append(d)
@@ -224,63 +240,147 @@ class Run:
                     self.observe(d)
 
     def report(self, item: Any) -> None:
-        """Handle one item from ``reports``: a task that ended, or a wake-up."""
-        if item is _WAKE:
+        """Handle one item from ``reports``: a call's future, a call that started, a task that ended, a wake-up."""
+        task = self.futures.pop(item, None)
+        if task is not None:
+            if self.inflight.pop(task, _ABSENT) is not _ABSENT:
+                self.record(task, item)
+                self.observe(task)
+        elif type(item) is Call:
+            task = item.token
+            if task in self.inflight:
+                task._fire("dispatch", False, only_from=QUEUED)
+        elif item is not _WAKE:
+            task = item
+            future = self.inflight.pop(task, _ABSENT)
+            if future is _ABSENT:
+                self.watched.discard(task)
+            elif future is not None:  # a user cancelled it: have the queue drop or stop its call
+                future.cancel()  # type: ignore[attr-defined]
+            self.settle(task)
+
+    def record(self, task: Task, future: Future[Any]) -> None:
+        """Move a task of this run to the outcome of its call."""
+        if task.state is QUEUED:  # the queue did not say when it started
+            task._fire("dispatch", False, only_from=QUEUED)
+        if task.state is not RUNNING:  # cancelled meanwhile: the outcome is dropped
             return
-        task: Task = item
-        if task in self.inflight:
-            self.inflight.discard(task)
-        else:
-            self.watched.discard(task)
-        self.settle(task)
+        self.recording = task
+        try:
+            if future.cancelled():
+                task._fire("cancel", False, None, CancelledError(f"task {task.name!r} was cancelled"))
+                return
+            exc = future.exception()
+            if exc is None:
+                task._finish(future.result())
+            elif isinstance(exc, Exception) and not isinstance(exc, (CancelledError, *_CANCELS)):
+                task._finish(None, exc)
+            else:  # KeyboardInterrupt, SystemExit, a cancelled coroutine or job
+                if isinstance(exc, _CANCELS):
+                    exc = CancelledError(f"task {task.name!r} was cancelled")
+                task._fire("cancel", False, None, exc)
+        finally:
+            self.recording = None
+
+    def ended(self, task: Task) -> None:
+        """A done-callback of submitted tasks: report the end of one this run did not record itself."""
+        if task is not self.recording:
+            self.put(task)
 
     # ------------------------------------------------------------ running
 
     def dispatch(self) -> None:
         """Hand ready tasks to the queue while it has room."""
-        queue, ready, inflight = self.queue, self.ready, self.inflight
-        capacity = queue.capacity
-        inline = queue.runs_inline
-        event = "dispatch" if inline else "queue"
+        ready, inflight, inline = self.ready, self.inflight, self.inline
+        capacity = self.capacity
         while ready and (capacity is None or len(inflight) < capacity):
             task = ready.popleft()
             if not _all_done(task):  # an edge was added while it waited for room
                 self.evaluate(task)
                 continue
-            if not task._fire(event, False, only_from=PENDING):  # another run or thread took it, or it was cancelled
-                self.observe(task)
+            if not task._fire("dispatch" if inline else "queue", False, only_from=PENDING):
+                self.observe(task)  # another run or thread took it, or it was cancelled
                 continue
-            inflight.add(task)
             if not inline:
-                task.add_done_callback(self.reports.put)
+                self.send(task)
+                continue
+            inflight[task] = None
+            self.inline_running = True
             try:
-                if inline:
-                    self.inline_running = True
-                    try:
-                        queue.submit(task)
-                    finally:
-                        self.inline_running = False
-                else:
-                    queue.submit(task)
-            except Exception as exc:
-                error = TaskError(f"task {task.name!r}: queue {queue!r} failed to take it: {exc}")
-                error.__cause__ = exc
-                task._fire("fail", False, None, error)
-            if inline:  # it has ended (or, if a cancel from elsewhere raced it, will end in this thread)
-                inflight.discard(task)
-                self.observe(task)
-                if self.finished or self.interrupts:
-                    return
+                task._call()
+            finally:
+                self.inline_running = False
+            del inflight[task]
+            self.observe(task)
+            if self.finished or self.interrupts:
+                return
+
+    def send(self, task: Task) -> None:
+        """Hand a QUEUED task's call to the queue, and follow its future."""
+        queue = self.queue
+        try:
+            if self.submit_call is not None:
+                call = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task, self.number,
+                            self.put)
+                future = self.submit_call(call)
+            else:
+                func = task.func or nothing
+                # keywords go in a partial, so that none can meet a parameter of the queue's own submit
+                future = queue.submit(partial(func, **task.kwargs) if task.kwargs else func, *task.args)
+                call = None
+            if not isinstance(future, Future):
+                raise TypeError(f"its submit returned {describe(future)}, not a concurrent.futures.Future; a queue's "
+                                "submit(fn, *args, **kwargs) returns the future of the call (see docs/queues.md)")
+        except Exception as exc:
+            error = TaskError(f"task {task.name!r}: queue {queue!r} failed to take it: {exc}")
+            error.__cause__ = exc
+            task._fire("fail", False, None, error)
+            self.observe(task)
+            return
+        if call is None or call._began:  # the queue cannot say when it starts, or said so already
+            task._fire("dispatch", False, only_from=QUEUED)
+        self.follow(task, future)
+
+    def follow(self, task: Task, future: Future[Any]) -> None:
+        self.inflight[task] = future
+        self.futures[future] = task
+        task.add_done_callback(self.ended)
+        future.add_done_callback(self.put)
+
+    def hand_over(self) -> None:
+        """Give the queue's ``submit_graph``, at once, every PENDING task of the run whose prerequisites are DONE or
+        handed over with it; the queue releases each as its prerequisites end.
+
+        Raises:
+            Exception: what ``submit_graph`` raised; then nothing was handed over and every task is still PENDING.
+        """
+        batch: dict[Task, Call] = {}
+        for task, count in self.counts.items():
+            if count < 0 or task.state is not PENDING:
+                continue
+            after = [batch.get(p) for p in task._prereqs if p.state is not DONE]
+            if None not in after:
+                batch[task] = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task,
+                                   self.number, self.put, after=after)  # type: ignore[arg-type]
+        if not batch:
+            return
+        futures = self.queue.submit_graph(list(batch.values()))
+        for task, future in zip(batch, futures, strict=True):
+            if task._fire("queue", False, only_from=PENDING):
+                self.counts[task] = 0
+                self.follow(task, future)
+            else:  # claimed meanwhile by another run
+                future.cancel()
+        self.ready = deque(t for t in self.ready if t not in batch)
 
     def add(self, tasks: tuple[Task, ...]) -> None:
         """Add tasks from any thread, while the run goes on (``TaskQueue.add``)."""
         self.additions.append(tasks)
-        self.reports.put(_WAKE)
+        self.put(_WAKE)
 
     def run(self) -> Iterator[Task]:
         """Run to the end, yielding each wanted task once, when it is final."""
-        reports = self.reports
-        restore = self.catch_sigint()
+        restore = self.catch_sigint(self.put, _WAKE)
         try:
             while True:
                 if self.interrupts:
@@ -301,17 +401,18 @@ class Run:
                     self.dispatch()
                     if self.finished or self.interrupts:
                         continue
+                capacity = self.capacity
                 if not self.wanted:
                     if not self.inflight:
                         return
-                elif self.ready and (self.queue.capacity is None or len(self.inflight) < self.queue.capacity):
+                elif self.ready and (capacity is None or len(self.inflight) < capacity):
                     continue
                 elif not self.inflight and not self.watched:
                     self.unstick()
                     continue
-                self.report(self.next_report())
-                while not reports.empty():
-                    self.report(reports.get())
+                self.report(self.next_report(self.reports))
+                while not self.reports.empty():
+                    self.report(self.reports.get())
         except KeyboardInterrupt:
             self.stop(cancel_pending=True)
             raise
@@ -321,81 +422,47 @@ class Run:
         finally:
             restore()
 
-    def catch_sigint(self) -> Callable[[], None]:
-        """While the run's loop runs in the main thread, make Ctrl-C a flag the loop checks at safe points.
-
-        A KeyboardInterrupt raised at an arbitrary instruction could land between claiming a task and recording
-        it; the flag is acted on only where the run's state is whole. Ctrl-C still raises at once while a task
-        runs inline (to stop its function) and while the caller's code runs between two yields.
-
-        Returns:
-            the function that puts the previous handler back.
-        """
-        if (
-            threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-        ):
-            return _nothing
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            if not self.in_loop or self.inline_running:
-                raise KeyboardInterrupt
-            self.interrupts += 1
-            self.reports.put(_WAKE)
-
-        signal.signal(signal.SIGINT, on_sigint)
-        self.catching = True
-
-        def restore() -> None:
-            self.catching = False
-            if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is on_sigint:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-
-        return restore
-
-    def next_report(self) -> Any:
-        """The next report, waiting for it. While our SIGINT handler is installed, the wait wakes every quarter of
-        a second: the kernel may deliver Ctrl-C to a worker thread, and Python runs the handler only when the main
-        thread next runs bytecode, which a wait without a timeout would put off until a task finished."""
-        if not self.catching:
-            return self.reports.get()
-        while True:
-            try:
-                return self.reports.get(timeout=_SIGNAL_CHECK)
-            except Empty:
-                pass  # back in the interpreter: a pending handler runs here, and puts _WAKE
-
     def stop(self, cancel_pending: bool) -> None:
         """Stop early: cancel what the queue has not started (and, on Ctrl-C, every PENDING task of the run),
         then wait for the running tasks; another Ctrl-C while waiting cancels those too and raises."""
         self.in_loop = True
         seen = self.interrupts
+        inflight = self.inflight
         if cancel_pending:
             for task in self.counts:
                 if task.state is PENDING:
                     task._fire("cancel", False, None, _interrupted(task), only_from=PENDING)
-        for task in list(self.inflight):
-            if task.state is QUEUED:  # not started: cancel it, unless a worker starts it this very moment
+        for task, future in list(inflight.items()):
+            # not started: cancel it, unless the queue starts it this very moment
+            if task.state is QUEUED and future is not None and future.cancel():
                 why = _interrupted(task) if cancel_pending else CancelledError(
                     f"task {task.name!r} was cancelled: the run stopped before it started")
                 task._fire("cancel", False, None, why, only_from=QUEUED)
+                del inflight[task]
         try:
             while True:
-                for task in list(self.inflight):
+                for task in list(inflight):
                     if task.state in FINAL_STATES:
-                        self.inflight.discard(task)
-                    elif self.queue.runs_inline:  # interrupted between its function and its transition
+                        del inflight[task]
+                    elif self.inline:  # interrupted between its function and its transition
                         task._fire("cancel", False, None, _interrupted(task))
-                        self.inflight.discard(task)
-                if not self.inflight:
+                        del inflight[task]
+                if not inflight:
                     return
                 if self.interrupts > seen:
                     raise KeyboardInterrupt
-                self.next_report()
+                item = self.next_report(self.reports)
+                done = self.futures.pop(item, None)
+                if done is not None and inflight.pop(done, _ABSENT) is not _ABSENT:
+                    self.record(done, item)  # recorded, not passed on: what waits for it stays as it is
+                elif type(item) is Call and item.token in inflight:
+                    item.token._fire("dispatch", False, only_from=QUEUED)
         except KeyboardInterrupt:
             self.abandoned = True
-            for task in list(self.inflight):
+            for task, future in list(inflight.items()):
                 task._fire("cancel", False, None, _interrupted(task))
+                if future is not None:
+                    future.cancel()
             raise
 
     def unstick(self) -> None:
@@ -427,3 +494,13 @@ class Run:
                 self.observe(t)
             return
         raise RuntimeError("taskgraph scheduler: tasks wait for nothing; please report this")
+
+
+def _blocked(task: Task, prerequisite: Task) -> tuple[str, BaseException]:
+    """The event and error for a task whose prerequisite FAILED (it fails) or was CANCELLED (it is cancelled)."""
+    if prerequisite.state is FAILED:
+        error = BlockedError(task.name, [(prerequisite.name, FAILED.value)])
+        error.__cause__ = prerequisite.exception
+        return "fail", error
+    return "cancel", CancelledError(
+        f"task {task.name!r} was cancelled: prerequisite {prerequisite.name!r} was cancelled")

@@ -35,6 +35,7 @@ from taskgraph import (
     open_queue,
 )
 from taskgraph.queues import as_queue
+from taskgraph.testing import QueueContract
 from tests import dask_jobs
 from tests.conftest import IN_CI, need_binary
 from tests.dask_jobs import lines
@@ -559,7 +560,7 @@ def test_a_lost_scheduler_fails_the_tasks_in_dask_and_make_does_not_hang(lone_cl
     queue.close()
     assert time.monotonic() - begin < 30
     with pytest.raises(RuntimeError, match="is closed"):
-        queue.submit(Task("late"))
+        queue.submit(pow, 2, 3)
     Path(release).touch()
 
 
@@ -569,3 +570,12 @@ def _answers(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+class TestDaskQueueContract(QueueContract):
+    """The queue conformance suite on the module's cluster."""
+
+    @pytest.fixture
+    def queue(self, client):
+        with DaskQueue(client) as queue:
+            yield queue

@@ -299,7 +299,8 @@ def test_make_later_refuses_a_cycle_at_once():
 
 
 def test_queue_argument_is_checked():
-    with pytest.raises(TypeError, match="queue= takes a queue, a queue URL"):
+    with pytest.raises(TypeError, match=r"queue= takes a queue \(any object whose submit\(fn, \*args, \*\*kwargs\) "
+                                        r"returns a concurrent.futures.Future\), a queue URL"):
         make_now(Task("t"), queue=42)
     with pytest.raises(ValueError, match="unknown queue URL scheme 'nope'"):
         make_now(Task("t"), queue="nope://")

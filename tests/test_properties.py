@@ -653,26 +653,11 @@ def test_an_inline_run_does_not_take_a_task_another_run_queued() -> None:
 
     Run A (inline) has ``t`` ready and pauses, yielding ``p``; run B claims ``t`` (PENDING -> QUEUED) on a thread
     queue whose one worker is busy. Rules 3 and 5 of :mod:`taskgraph.make`: only one run can claim a task, and a
-    task QUEUED elsewhere is waited for. A resumes; the worker is let go while ``t`` runs; ``t`` must be called
-    once.
+    task QUEUED elsewhere is waited for. A resumes and tries ``t`` first, then runs ``q``, which lets B's worker go;
+    ``t`` must be called once, and its history must show B's claim only.
     """
     calls: list[str] = []
-    w_running, t_queued = threading.Event(), threading.Event()
-    let_worker_go, second_call = threading.Event(), threading.Event()
-
-    # The timeouts below are for safety only and elapse only once the bug is fixed (A then waits for B, whose
-    # worker waits for t to start; or the worker skips t, and t waits for a second call that does not come).
-    def hold() -> None:  # keeps B's only worker busy, so that t stays QUEUED there
-        let_worker_go.wait(5)
-
-    def t_work() -> str:
-        calls.append(threading.current_thread().name)
-        if len(calls) == 1:
-            let_worker_go.set()  # B's worker may take t from its queue now
-            second_call.wait(5)  # if t is to be called again, the worker does so at once
-        else:
-            second_call.set()
-        return "t"
+    w_running, t_queued, let_worker_go = threading.Event(), threading.Event(), threading.Event()
 
     def on_w(task: Task, move: Any) -> None:
         if move.event == "dispatch":
@@ -684,26 +669,26 @@ def test_an_inline_run_does_not_take_a_task_another_run_queued() -> None:
 
     p = Task("p")
     assert make_now(p) == [p]  # DONE: given to A, it makes A yield before A dispatches t
-    w = Task("w", hold, track=on_w)
-    t = Task("t", t_work, track=on_t)
+    w = Task("w", let_worker_go.wait, args=(60,), track=on_w)  # keeps B's only worker busy: t stays QUEUED there
+    t = Task("t", lambda: calls.append(threading.current_thread().name) or "t", track=on_t)
+    q = Task("q", let_worker_go.set)  # ready after t in A, so A runs it once it has tried to take t
     queue = ThreadQueue(1)
     try:
         busy = make_later(queue, w)
         assert w_running.wait(10)
-        run_a = make(p, t)
-        assert next(run_a) is p  # A has t ready, not yet dispatched
+        run_a = make(p, t, q)
+        assert next(run_a) is p  # A has t and q ready, not yet dispatched
         run_b = make_later(queue, t)
         assert t_queued.wait(10)  # B has claimed t
-        assert list(run_a) == [t]
+        assert list(run_a) == [q, t]
         assert run_b.result(timeout=10) == [t]
         busy.result(timeout=10)
-        history = [f"{move.source}-{move.event}->{move.dest}" for move in t.history]
-        assert len(calls) == 1, f"t's function was called {len(calls)} times, in {calls}; history {history}"
-        assert t.state is DONE and t.result == "t"
     finally:
         let_worker_go.set()
-        second_call.set()
-        queue.close()
+        queue.close()  # every call handed to the queue has ended
+    moves = [(move.source, move.event, move.dest) for move in t.history]
+    assert moves == [(PENDING, "queue", QUEUED), (QUEUED, "dispatch", RUNNING), (RUNNING, "done", DONE)]
+    assert len(calls) == 1 and t.result == "t"
 
 
 # ---------------------------------------------------------------------------------------------- 6. the graph

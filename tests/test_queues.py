@@ -20,11 +20,12 @@ from taskgraph import (
     Task,
     TaskError,
     ThreadQueue,
+    make_later,
     make_now,
     open_queue,
     register_scheme,
 )
-from taskgraph.queues import BaseQueue, execute, known_schemes, redact
+from taskgraph.queues import BaseQueue, Call, known_schemes, redact
 
 from . import jobs
 
@@ -102,22 +103,28 @@ def test_register_a_scheme():
         runs_inline = True
         capacity = 1
 
-        def submit(self, task):
-            opened.append(task.name)
-            task._call()
+        def submit(self, fn, /, *args, **kwargs):
+            opened.append(fn)
+            return InlineQueue().submit(fn, *args, **kwargs)
 
     register_scheme("recording", lambda url: Recording())
     assert "recording" in known_schemes()
     t = Task("t", jobs.square, args=(3,))
     make_now(t, queue="recording:")
-    assert opened == ["t"] and t.result == 9
+    assert t.result == 9 and opened == []  # an inline queue's tasks run in make's thread, without a future
+    assert open_queue("recording:").submit(jobs.square, 4).result() == 16 and opened == [jobs.square]
 
 
 # ------------------------------------------------------------------ threads
 
 
-def test_a_thread_queue_task_stays_queued_until_a_thread_takes_it_and_cancelled_ones_are_skipped():
+def _call(name, func, *args, started=None):
+    return Call(name, name, func, args, {}, report=started)
+
+
+def test_a_thread_queue_says_when_a_call_starts_and_skips_one_cancelled_while_it_waits():
     started, release = threading.Event(), threading.Event()
+    began: list[str] = []
     ran: list[str] = []
 
     def busy():
@@ -126,16 +133,30 @@ def test_a_thread_queue_task_stays_queued_until_a_thread_takes_it_and_cancelled_
         ran.append("busy")
 
     queue = ThreadQueue(1)
-    first, waiting = Task("first", busy), Task("waiting", lambda: ran.append("waiting"))
-    for t in (first, waiting):
-        t._fire("queue")
-        queue.submit(t)
+    first = queue.submit_call(_call("first", busy, started=lambda call: began.append(call.name)))
+    waiting = queue.submit_call(_call("waiting", ran.append, "waiting", started=lambda call: began.append(call.name)))
     assert started.wait(10)
-    assert first.state is State.RUNNING and waiting.state is State.QUEUED
-    waiting.cancel()
+    assert began == ["first"] and first.running() and not waiting.running()
+    assert waiting.cancel()
     release.set()
     queue.close()
-    assert ran == ["busy"] and waiting.state is State.CANCELLED
+    assert ran == ["busy"] and began == ["first"] and first.done() and waiting.cancelled()
+
+
+def test_a_task_cancelled_while_its_call_waits_for_a_thread_does_not_run():
+    release = threading.Event()
+    ran: list[str] = []
+    busy = Task("busy", release.wait, args=(10,))
+    waiting = Task("waiting", ran.append, args=("waiting",))
+    queue = ThreadQueue(1)
+    future = make_later(queue, busy, waiting)
+    while waiting.state is not State.QUEUED or busy.state is not State.RUNNING:
+        threading.Event().wait(0.001)
+    assert waiting.cancel()
+    release.set()
+    assert future.result(10) and busy.state is State.DONE and waiting.state is State.CANCELLED
+    queue.close()
+    assert ran == []
 
 
 def test_a_closed_thread_queue_refuses_work():
@@ -259,10 +280,10 @@ def test_cancelling_a_running_coroutine_stops_it():
 
     queue = AsyncioQueue()
     t = Task("forever", forever)
-    t._fire("queue")
-    queue.submit(t)
+    future = make_later(queue, t)
     assert started.wait(10)
-    t.cancel()
+    assert t.cancel()
+    assert future.result(10) == [t]
     queue.close()  # returns once the coroutine has ended
     assert stopped == ["cancelled"] and t.state is State.CANCELLED
 
@@ -311,10 +332,12 @@ def test_executor_queue_capacity_follows_the_worker_count():
         ExecutorQueue(object())  # type: ignore[arg-type]
 
 
-def test_execute_skips_a_task_cancelled_while_queued():
-    ran: list[int] = []
-    t = Task("t", lambda: ran.append(1))
-    t._fire("queue")
-    t.cancel()
-    execute(t)
-    assert ran == [] and t.state is State.CANCELLED
+def test_a_submit_that_returns_no_future_fails_its_task_saying_what_a_queue_must_do():
+    class Old:  # the queue protocol before futures: submit(task) -> None
+        def submit(self, task):
+            return None
+
+    t = Task("t")
+    make_now(t, queue=Old())
+    assert t.state is State.FAILED and isinstance(t.exception, TaskError)
+    assert "its submit returned NoneType None, not a concurrent.futures.Future" in str(t.exception)

@@ -114,6 +114,7 @@ def _open(url: str) -> DurableQueue:
     from .. import open_queue
     from ..durable.queue import DurableQueue
     from ..queues.registry import redact
+    from ..scheduler import close_queue
 
     shown = redact(url)
     parts = urlsplit(url.strip())
@@ -126,7 +127,7 @@ def _open(url: str) -> DurableQueue:
     with user_errors():
         queue = open_queue(url)
     if not isinstance(queue, DurableQueue):
-        queue.close()
+        close_queue(queue, False)
         raise UserError(
             f"{shown}: not the URL of a durable store; give sqlite:///PATH, postgresql://... or redis://..."
         )

@@ -133,6 +133,7 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
          dry_run: bool, record: Path | None, verbose: int, quiet: int) -> int:
     from ..graph import closure, walk
     from ..queues.registry import open_queue, redact
+    from ..scheduler import close_queue
     from ..states import PENDING
 
     url = queue_url_of(jobs, queue_url)
@@ -154,7 +155,7 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
                 recorder = RunRecorder(record, pipeline.tasks, pipeline=spec, targets=[t.name for t in targets],
                                        queue=redact(url))
         except BaseException:
-            queue.close()
+            close_queue(queue, False)
             raise
     return run_targets(pipeline, targets, to_run, shown, queue, redact(url), fail_fast, recorder, verbose, quiet)
 
@@ -239,6 +240,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
                 queue: Queue, queue_name: str, fail_fast: bool, recorder: Any, verbose: int, quiet: int) -> int:
     from rich.text import Text
 
+    from ..scheduler import close_queue
     from ..states import CANCELLED, DONE, RUNNING
     from ..views.run_view import LiveDisplay, PlainLines, RunProgress, summary_lines, was_interrupted
 
@@ -246,7 +248,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     echo = printer(console)
     progress = RunProgress(shown, to_run)
     live = on_terminal(console) and not quiet
-    durable = callable(getattr(queue, "make_later", None))  # tasks wait in a store for a worker
+    durable = callable(getattr(queue, "submit_graph", None))  # tasks wait in a store for a worker
     if durable:
         log.info("the tasks go to %s: a worker must run them (taskgraph worker MODULE:QUEUE)", queue_name)
     if not live and not quiet:
@@ -257,7 +259,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
         if recorder is not None:
             recorder.observe(task, move)
         progress.observe(task, move)
-        if (move.source is RUNNING and move.dest is CANCELLED and not queue.runs_inline
+        if (move.source is RUNNING and move.dest is CANCELLED and not getattr(queue, "runs_inline", False)
                 and was_interrupted(task.exception)):
             left_running.append(task.name)
 
@@ -279,7 +281,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
         progress.finish()
         if recorder is not None:
             recorder.close(status)
-        queue.close(wait=not interrupted)
+        close_queue(queue, interrupted)
     if interrupted:
         cancelled = [v.name for v in progress.tasks_in(CANCELLED) if not v.ran]
         if cancelled:

@@ -8,12 +8,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlencode
 
 from ..errors import SerializationError, first_line
-from ..queues.base import BaseQueue
+from ..queues.base import BaseQueue, Call
 from ..queues.registry import redact
 from ..states import State
 from ..stores import Store, StoreUnavailable, open_store
@@ -24,10 +25,7 @@ from .handle import JobHandle, cancelled, failure
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
-    from ..task import Task
-    from .graphs import GraphDriver
+    from .follower import JobFollower
 
 __all__ = ["DurableQueue", "open_durable"]
 
@@ -42,7 +40,7 @@ class DurableQueue(BaseQueue):
     Open one with :func:`taskgraph.open_queue` (``sqlite:///jobs.db``, ``postgresql://...``, ``redis://...``).
     Use it three ways: ``@queue.task`` makes functions into jobs you ``delay``; ``make_now(*tasks, queue=queue)``
     runs a graph on the workers and brings results back; ``make_later(queue, *tasks)`` hands the whole graph to
-    the store, where workers finish it even if this process exits.
+    the store (``submit_graph``), where workers finish it even if this process exits.
 
     Args:
         connect: opens a new connection to the store (one per thread is opened as needed).
@@ -71,7 +69,7 @@ class DurableQueue(BaseQueue):
         self._stores: list[Store] = []
         self._lock = threading.Lock()
         self._jobs: dict[str, JobFunction] = {}
-        self._graphs: GraphDriver | None = None
+        self._calls: JobFollower | None = None
         self._closed = False
         self.store  # connect now, so that a bad URL or a server that is down is reported here  # noqa: B018
         self._jobs[NOOP_NAME] = JobFunction(self, noop, JobOptions())
@@ -269,31 +267,35 @@ class DurableQueue(BaseQueue):
         seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
         return self.store.purge(seconds)
 
-    # ------------------------------------------------------------ graphs (the queue protocol)
+    # ------------------------------------------------------------ task calls (the queue contract)
 
-    def _driver(self) -> GraphDriver:
+    def _follower(self) -> JobFollower:
         with self._lock:
-            if self._graphs is None:
-                from .graphs import GraphDriver
+            if self._calls is None:
+                from .follower import JobFollower
 
-                self._graphs = GraphDriver(self)
-            return self._graphs
+                self._calls = JobFollower(self)
+            return self._calls
 
-    def submit(self, task: Task) -> None:
-        """Run a graph task on the workers (called by ``make``)."""
-        self._driver().submit(task)
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` as a job on the workers; ``fn`` must be a job of this queue."""
+        return self._follower().submit(Call(getattr(fn, "__qualname__", repr(fn)), "", fn, args, kwargs))
 
-    def make_later(self, tasks: Iterable[Task], fail_fast: bool = False) -> Future[builtins.list[Task]]:
-        """Hand ``tasks`` and their pending prerequisites to the store, edges included, and return at once."""
-        return self._driver().make_later(list(tasks))
+    def submit_call(self, call: Call) -> Future[Any]:
+        """Run a task's call as a job keyed by the task (called by ``make``)."""
+        return self._follower().submit(call)
 
-    def job_for(self, task: Task) -> JobFunction:
-        """The job that runs ``task``'s function on a worker.
+    def submit_graph(self, calls: Sequence[Call]) -> builtins.list[Future[Any]]:
+        """Store the jobs of many calls, edges included, in one transaction (called by ``make_later``)."""
+        return self._follower().submit_graph(calls)
+
+    def job_for(self, call: Call) -> JobFunction:
+        """The job that runs ``call``'s function on a worker.
 
         Raises:
             TypeError: the function is not a job of this queue.
         """
-        func = task.func
+        func = call.func
         if func is None:
             return self._jobs[NOOP_NAME]
         if isinstance(func, JobFunction) and (func.queue is self or func.queue.url == self.url):
@@ -301,18 +303,18 @@ class DurableQueue(BaseQueue):
         try:
             name = import_path(func)
         except TypeError as exc:
-            raise TypeError(f"task {task.name!r}: {exc}") from None
+            raise TypeError(f"task {call.name!r}: {exc}") from None
         job = self._jobs.get(name)
         if job is None or job.func is not func:
             raise TypeError(
-                f"task {task.name!r}: its function {name} is not a job of {self!r}; decorate it with "
+                f"task {call.name!r}: its function {name} is not a job of {self!r}; decorate it with "
                 "@queue.task in a module the workers import"
             )
         return job
 
-    def key_of(self, task: Task) -> str:
-        key = task.key if task.key is not None else task.name
-        return f"{self.namespace}/{key}" if self.namespace else key
+    def key_of(self, call: Call) -> str:
+        """The store key of a task's call: its key, under the queue's namespace."""
+        return f"{self.namespace}/{call.key}" if self.namespace else call.key
 
     def close(self, wait: bool = True) -> None:
         """Stop following graphs and close every connection this queue opened."""
@@ -320,9 +322,9 @@ class DurableQueue(BaseQueue):
             if self._closed:
                 return
             self._closed = True
-            graphs, stores = self._graphs, list(self._stores)
-        if graphs is not None:
-            graphs.stop()
+            calls, stores = self._calls, list(self._stores)
+        if calls is not None:
+            calls.stop()
         for store in stores:
             close_quietly(store)
 

@@ -1,4 +1,4 @@
-"""Where tasks run: the queue protocol, the local queues, and the URL registry.
+"""Where tasks run: the queue contract, the local queues, and the URL registry.
 
 The queue classes load on first use, so that ``import taskgraph`` does not pay for asyncio, multiprocessing or Dask.
 """
@@ -8,15 +8,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .base import BaseQueue, Queue, execute, finish, start
-from .registry import as_queue, known_schemes, open_queue, redact, register_scheme
+from .adapt import as_queue
+from .base import BaseQueue, Call, Queue
+from .registry import known_schemes, open_queue, redact, register_scheme
 
 __all__ = [
     "Queue",
     "BaseQueue",
-    "start",
-    "finish",
-    "execute",
+    "Call",
     "InlineQueue",
     "ThreadQueue",
     "ProcessQueue",

@@ -7,32 +7,30 @@ import functools
 import inspect
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future
+from typing import Any
 
-from ..errors import CancelledError
-from .base import BaseQueue, finish, start
-
-if TYPE_CHECKING:
-    from ..task import Task
+from .base import BaseQueue, Call
 
 __all__ = ["AsyncioQueue"]
 
 
-def _is_async(func: Callable[..., Any] | None) -> bool:
+def is_async(func: Callable[..., Any] | None) -> bool:
+    """Whether calling ``func`` gives a coroutine: an ``async def`` function, or an object whose ``__call__`` is."""
     if func is None:
         return False
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__)
 
 
 class AsyncioQueue(BaseQueue):
-    """Run tasks on an event loop of the queue's own, in a background thread.
+    """Run calls on an event loop of the queue's own, in a background thread.
 
     An ``async def`` function is awaited on the loop, so thousands can wait on I/O at once; a plain function runs
-    in the loop's default thread pool, so it cannot block the loop. Cancelling a RUNNING coroutine task
-    cancels its coroutine (it sees ``asyncio.CancelledError`` at its next ``await``).
+    in the loop's default thread pool, so it cannot block the loop. Cancelling a RUNNING coroutine task cancels its
+    coroutine (it sees ``asyncio.CancelledError`` at its next ``await``).
 
     Args:
-        limit: the most tasks running at once; None for no limit.
+        limit: the most calls running at once; None for no limit.
     """
 
     def __init__(self, limit: int | None = None) -> None:
@@ -41,7 +39,7 @@ class AsyncioQueue(BaseQueue):
         self.limit = limit
         self.capacity = limit
         self._loop = asyncio.new_event_loop()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="taskgraph-asyncio", daemon=True)
         self._thread.start()
@@ -53,42 +51,51 @@ class AsyncioQueue(BaseQueue):
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
-    def submit(self, task: Task) -> None:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self.submit_call(Call(getattr(fn, "__qualname__", repr(fn)), "", fn, args, kwargs))
+
+    def submit_call(self, call: Call) -> Future[Any]:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
-        self._loop.call_soon_threadsafe(self._begin, task)
+        future: Future[Any] = Future()
+        self._loop.call_soon_threadsafe(self._begin, call, future)
+        return future
 
-    def _begin(self, task: Task) -> None:
-        if not start(task):
+    def _begin(self, call: Call, future: Future[Any]) -> None:
+        # a coroutine can be stopped while it runs, so its future stays cancellable: it is not set running
+        if (future.cancelled() if is_async(call.func) else not future.set_running_or_notify_cancel()):
             return
-        running = self._loop.create_task(self._run(task), name=f"taskgraph:{task.name}")
+        call.started()
+        running = self._loop.create_task(self._run(call), name=f"taskgraph:{call.name}")
         self._running.add(running)
-        running.add_done_callback(self._running.discard)
-        if _is_async(task.func):
-            task.add_done_callback(functools.partial(self._stop_if_cancelled, running))
+        running.add_done_callback(functools.partial(self._settle, future))
+        if is_async(call.func):
+            future.add_done_callback(functools.partial(self._stop_if_cancelled, running))
 
-    def _stop_if_cancelled(self, running: asyncio.Task[None], task: Task) -> None:
-        if task.state == "CANCELLED" and not self._loop.is_closed():
+    def _settle(self, future: Future[Any], running: asyncio.Task[Any]) -> None:
+        self._running.discard(running)
+        if future.done():
+            return
+        if running.cancelled():
+            future.set_exception(asyncio.CancelledError())
+            return
+        exc = running.exception()
+        if exc is None:
+            future.set_result(running.result())
+        else:
+            future.set_exception(exc)
+
+    def _stop_if_cancelled(self, running: asyncio.Task[Any], future: Future[Any]) -> None:
+        if future.cancelled() and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(running.cancel)
 
-    async def _run(self, task: Task) -> None:
-        func = task.func
-        try:
-            if _is_async(func):
-                result = await func(*task.args, **task.kwargs)  # type: ignore[misc]
-            elif func is None:
-                result = None
-            else:
-                call = functools.partial(func, *task.args, **task.kwargs)
-                result = await self._loop.run_in_executor(None, call)
-        except asyncio.CancelledError:
-            task._fire("cancel", False, None, CancelledError(f"task {task.name!r} was cancelled"))
-        except Exception as exc:
-            finish(task, exception=exc)
-        except BaseException as exc:  # SystemExit, KeyboardInterrupt from the function
-            task._fire("cancel", False, None, exc)
-        else:
-            finish(task, result)
+    async def _run(self, call: Call) -> Any:
+        func = call.func
+        if is_async(func):
+            return await func(*call.args, **call.kwargs)  # type: ignore[misc]
+        if func is None:
+            return None
+        return await self._loop.run_in_executor(None, functools.partial(func, *call.args, **call.kwargs))
 
     def _cancel_all(self) -> None:
         for running in self._running:
@@ -99,7 +106,7 @@ class AsyncioQueue(BaseQueue):
             await asyncio.gather(*self._running, return_exceptions=True)
 
     def close(self, wait: bool = True) -> None:
-        """Wait for running tasks, then stop the loop and its thread; ``wait=False`` cancels the coroutines
+        """Wait for running calls, then stop the loop and its thread; ``wait=False`` cancels the coroutines
         and abandons plain functions still running in the loop's thread pool."""
         if self._closed:
             return

@@ -1,63 +1,112 @@
-"""The queue protocol: what ``make`` asks of a place that runs tasks, and the helpers a queue uses.
+"""The queue contract: what ``make`` asks of a place that runs tasks.
 
-``make`` hands a queue one ready task at a time through :meth:`Queue.submit`, after moving it to QUEUED (to
-RUNNING when the queue says it runs tasks inline). From then on the task belongs to the queue, which must bring it
-to a final state, from whatever thread it likes:
+A queue is anything with ``submit(fn, /, *args, **kwargs)`` returning a :class:`concurrent.futures.Future` of the
+call: every :class:`concurrent.futures.Executor` is one, and so is a ten-line object of your own. A queue never
+touches a task: the scheduler moves tasks through their states from the futures, in its own thread.
 
-* when the task starts, call :func:`start`; if it returns False the task was cancelled while it waited: skip it;
-* run ``task.func(*task.args, **task.kwargs)`` wherever the queue runs things;
-* record the outcome with :func:`finish` (``finish(task, result)`` or ``finish(task, exception=exc)``).
+A queue may say more, each optional:
 
-:func:`execute` does all three in the calling thread. ``make`` learns that a task finished from the task itself
-(its done-callbacks), so a queue has no other duty: no return values, no futures.
+* :attr:`~BaseQueue.capacity`: the most calls ``make`` keeps submitted and unfinished (None: no limit). Without it,
+  twice an executor's ``_max_workers``, or no limit.
+* :attr:`~BaseQueue.runs_inline`: ``submit`` runs the call to its end in the calling thread. ``make`` then calls
+  the function itself, in its own thread, without a future.
+* ``submit_call(call)``: takes a :class:`Call`, which also carries the task's name and key (for messages, or to
+  name a durable job) and :meth:`Call.started`, to be called when the function begins: the task is QUEUED until
+  then, and a cancel before it can still stop the call. Preferred over ``submit`` when present.
+* ``submit_graph(calls)``: takes many calls at once, each naming the calls it waits for (:attr:`Call.after`), and
+  releases each when those are done, without ``make``'s help: ``make_later`` hands a durable store a whole graph
+  this way.
+* ``close(wait=True)``: release the queue's resources; ``make`` calls it on queues it opened from a URL.
 
-A queue also says how many tasks ``make`` may keep submitted and unfinished (:attr:`Queue.capacity`): a queue
-with a few workers asks for a small backlog, so that stopping early leaves most tasks untouched in PENDING.
+Cancelling a task cancels its future (:meth:`concurrent.futures.Future.cancel`), and a queue drops or stops the
+call when its future is cancelled. A future whose call can no longer be stopped is set running
+(:meth:`~concurrent.futures.Future.set_running_or_notify_cancel`, as executors do when a call starts): cancelling
+it then fails, and ``make`` waits for it. A queue that can stop a running call (a coroutine, a job in a store)
+leaves its future pending while it runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+from typing import Any, Protocol, runtime_checkable
 
-from ..states import QUEUED, RUNNING
+__all__ = ["Queue", "BaseQueue", "Call", "nothing", "chain"]
 
-if TYPE_CHECKING:
-    from ..task import Task
 
-__all__ = ["Queue", "BaseQueue", "start", "finish", "execute"]
+def nothing(*args: Any, **kwargs: Any) -> None:
+    """The function of a task that has none: it returns None."""
+    return None
 
 
 @runtime_checkable
 class Queue(Protocol):
-    """What ``make`` needs of a queue. Subclass :class:`BaseQueue` or provide these yourself."""
+    """What ``make`` needs of a queue: a ``submit`` that returns a future. The rest is optional (see the module)."""
 
-    #: True if :meth:`submit` runs the task before it returns, in the calling thread.
-    runs_inline: bool
-    #: The most tasks ``make`` keeps submitted and unfinished at once; None for no limit.
-    capacity: int | None
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` somewhere, and return the future of its result."""
 
-    def submit(self, task: Task) -> None:
-        """Take a QUEUED task (RUNNING if :attr:`runs_inline`) and see that it reaches a final state."""
 
-    def close(self, wait: bool = True) -> None:
-        """Release the queue's resources, first waiting for submitted tasks to finish.
+class Call:
+    """One task's call, as the scheduler hands it to a queue's ``submit_call``: plain values, no task.
 
-        ``wait=False`` (``make`` after a second Ctrl-C) must return without waiting for running tasks: stop what
-        can be stopped and abandon the rest.
+    Attributes:
+        name: the task's name, for messages.
+        key: the task's key (its name unless given): what names its job in a durable store.
+        func: the function to call, or None for a task that has nothing to run (its result is None).
+        args, kwargs: the arguments.
+        after: for ``submit_graph``, the calls of the same batch this one waits for.
+        token: an opaque object, the same for every call of one task (None for a call of no task).
+        run: a number naming the scheduling run (one ``make``) the call belongs to; 0 for none.
+    """
+
+    __slots__ = ("name", "key", "func", "args", "kwargs", "after", "token", "run", "_report", "_began")
+
+    def __init__(
+        self, name: str, key: str, func: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: Any,
+        token: Any = None, run: int = 0, report: Callable[[Any], Any] | None = None, after: Sequence[Call] = (),
+    ) -> None:
+        self.name = name
+        self.key = key
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.after = after
+        self.token = token
+        self.run = run
+        self._report = report
+        self._began = False
+
+    def started(self) -> None:
+        """Say that the function has begun to run (from any thread, at most once): the task becomes RUNNING.
+
+        A queue that cannot tell calls it when it accepts the call. Call it after
+        :meth:`~concurrent.futures.Future.set_running_or_notify_cancel` returned True, so that a call cancelled
+        while it waited never runs.
         """
+        self._began = True
+        if self._report is not None:
+            self._report(self)
+
+    def __repr__(self) -> str:
+        return f"Call({self.name!r}, {getattr(self.func, '__qualname__', self.func)!r})"
 
 
-class BaseQueue:
-    """Defaults for a queue: not inline, no capacity limit, a context manager that closes it."""
+class BaseQueue(Executor):
+    """A base for queues: an :class:`~concurrent.futures.Executor` whose ``shutdown`` is :meth:`close`.
+
+    Subclasses implement ``submit`` (and ``submit_call`` if they can tell when a call starts).
+    """
 
     runs_inline: bool = False
     capacity: int | None = None
 
-    def submit(self, task: Task) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def close(self, wait: bool = True) -> None:
-        """Release nothing; subclasses with workers override this."""
+        """Release the queue's resources, first waiting for submitted calls to end; ``wait=False`` (``make``
+        after a second Ctrl-C) returns at once, stopping what can be stopped and abandoning the rest."""
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.close(wait=wait and not cancel_futures)
 
     def __enter__(self) -> BaseQueue:
         return self
@@ -66,34 +115,24 @@ class BaseQueue:
         self.close()
 
 
-def start(task: Task) -> bool:
-    """Mark a QUEUED task RUNNING, as it starts.
+def chain(source: Future[Any], convert: Callable[[Future[Any], Future[Any]], None]) -> Future[Any]:
+    """A new future settled by ``convert(source, new)`` once ``source`` is done; cancelling it cancels ``source``."""
+    target: Future[Any] = Future()
 
-    Returns:
-        False if the task is no longer QUEUED (it was cancelled while it waited); the queue must then not run it.
-    """
-    return task._fire("dispatch", False, only_from=QUEUED)
+    def settle(done: Future[Any]) -> None:
+        if done.cancelled():
+            target.cancel()
+        elif not target.done():
+            try:
+                convert(done, target)
+            except BaseException as exc:  # noqa: BLE001 - a conversion that fails is the call's outcome
+                if not target.done():
+                    target.set_exception(exc)
 
+    def propagate(new: Future[Any]) -> None:
+        if new.cancelled():
+            source.cancel()
 
-def finish(task: Task, result: Any = None, exception: BaseException | None = None) -> bool:
-    """Record how a RUNNING task ended: DONE with ``result``, or FAILED with ``exception``.
-
-    The task's ``cancel_on_exception`` and ``cancel_on_result`` options may make it CANCELLED instead.
-
-    Returns:
-        False if the task had been cancelled while it ran: the outcome is dropped.
-    """
-    return task._finish(result, exception)
-
-
-def execute(task: Task, claimed: bool = False) -> None:
-    """Run a task handed over by ``make`` here: start it, call its function, record the outcome.
-
-    Args:
-        task: the task, QUEUED; it is skipped if it is no longer QUEUED when it starts (cancelled meanwhile).
-        claimed: the task arrived RUNNING, because the queue :attr:`~Queue.runs_inline`: run it as it is.
-
-    A ``KeyboardInterrupt`` or ``SystemExit`` from the function cancels the task and propagates.
-    """
-    if (claimed and task.state is RUNNING) or start(task):
-        task._call()
+    source.add_done_callback(settle)
+    target.add_done_callback(propagate)
+    return target

@@ -1,4 +1,9 @@
-"""Any :class:`concurrent.futures.Executor` as a queue: loky, Dask's executor, mpi4py's, the stdlib's pools."""
+"""Any :class:`concurrent.futures.Executor` as a queue, with a capacity and clear errors: loky, Dask's executor,
+mpi4py's, the stdlib's pools.
+
+An executor is a queue as it is (``submit`` returns a future); ``make`` wraps one in :class:`ExecutorQueue` to keep
+its backlog short and to say which task could not be sent when a call fails to pickle.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,23 @@ import pickle
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import SerializationError, TaskError
-from .base import BaseQueue, finish, start
-
-if TYPE_CHECKING:
-    from ..task import Task
+from ..errors import SerializationError
+from .base import BaseQueue, Call, chain, nothing
 
 __all__ = ["ExecutorQueue"]
 
 
-def _nothing(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
 class ExecutorQueue(BaseQueue):
-    """Submit each task's function to an executor.
+    """Submit each call to an executor.
 
-    The task is marked RUNNING when it is handed to the executor: an executor does not say when it starts a
-    call. A task cancelled after that is CANCELLED at once; the executor is asked to drop the call if it has not
-    started it.
+    The task is marked RUNNING when it is handed to the executor: an executor does not say when it starts a call.
+    A task cancelled while its call waits in the executor is dropped there.
 
     Args:
         executor: the executor; it stays the caller's, and :meth:`close` does not shut it down.
-        capacity: the most tasks kept submitted at once; by default twice the executor's worker count when it
+        capacity: the most calls kept submitted at once; by default twice the executor's worker count when it
             says one, else no limit.
     """
 
@@ -44,62 +41,44 @@ class ExecutorQueue(BaseQueue):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.executor!r})"
 
-    def submit(self, task: Task) -> None:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        name = getattr(fn, "__qualname__", repr(fn))
+        return self.submit_call(Call(name, name, fn, args, kwargs))
+
+    def submit_call(self, call: Call) -> Future[Any]:
+        call.started()
         try:
-            call, args = self._prepare(task)
+            fn, args = self._prepare(call)
         except SerializationError as exc:
-            task._fire("fail", False, None, exc)
-            return
-        if not start(task):
-            return
-        try:
-            future = self._executor().submit(call, *args)
-        except Exception as exc:
-            error = TaskError(f"task {task.name!r}: {self!r} would not take it: {exc}")
-            error.__cause__ = exc
-            finish(task, exception=error)
-            return
-        future.add_done_callback(partial(self._collect, task))
-        task.add_done_callback(partial(_drop_if_cancelled, future))
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            return failed
+        return chain(self._executor().submit(fn, *args), lambda done, new: self._settle(call, done, new))
 
     def _executor(self) -> Executor:
         return self.executor
 
-    def _prepare(self, task: Task) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        """The callable and arguments to submit for ``task``."""
-        return partial(task.func or _nothing, **task.kwargs), task.args
+    def _prepare(self, call: Call) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """The callable and arguments to submit for ``call``."""
+        return partial(call.func or nothing, **call.kwargs), call.args
 
-    def _collect(self, task: Task, future: Future[Any]) -> None:
-        if future.cancelled():
-            task._fire("cancel", False)
-            return
-        exc = future.exception()
+    def _settle(self, call: Call, done: Future[Any], new: Future[Any]) -> None:
+        exc = done.exception()
         if exc is None:
-            try:
-                result = self._result(task, future.result())
-            except Exception as error:
-                finish(task, exception=error)
-            else:
-                finish(task, result)
-        elif isinstance(exc, KeyboardInterrupt):
-            task._fire("cancel", False, None, exc)
+            new.set_result(self._result(call, done.result()))
         else:
-            finish(task, exception=self._explain(task, exc))
+            new.set_exception(self._explain(call, exc))
 
-    def _result(self, task: Task, value: Any) -> Any:
+    def _result(self, call: Call, value: Any) -> Any:
         return value
 
-    def _explain(self, task: Task, exc: BaseException) -> BaseException:
+    def _explain(self, call: Call, exc: BaseException) -> BaseException:
         """The exception to record for a failed call: the task's own, or ours if it never got to run."""
         if isinstance(exc, pickle.PicklingError) or (
             isinstance(exc, (TypeError, AttributeError)) and "pickle" in str(exc).lower()
         ):
-            error = SerializationError(f"task {task.name!r}: could not be sent to {self.executor!r}: {exc}")
+            error = SerializationError(f"task {call.name!r}: could not be sent to {self.executor!r}: {exc}")
             error.__cause__ = exc
             return error
         return exc
 
-
-def _drop_if_cancelled(future: Future[Any], task: Task) -> None:
-    if task.state == "CANCELLED":
-        future.cancel()

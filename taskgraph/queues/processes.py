@@ -11,13 +11,11 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import RemoteTaskError, SerializationError, TaskError, describe
+from .base import Call
 from .executor import ExecutorQueue
-
-if TYPE_CHECKING:
-    from ..task import Task
 
 __all__ = ["ProcessQueue"]
 
@@ -27,7 +25,7 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 class ProcessQueue(ExecutorQueue):
     """Run tasks on ``workers`` processes.
 
-    A task's function and arguments are pickled before it is submitted: one that cannot be fails that task at
+    A task's function and arguments are pickled before they are submitted: one that cannot be fails that task at
     once with a :class:`SerializationError` naming what could not be pickled, and the others go on. The result
     and any exception come back pickled too; an exception that cannot be pickled comes back as a
     :class:`RemoteTaskError` with its type, message and traceback. If a worker process dies the pool breaks:
@@ -67,29 +65,29 @@ class ProcessQueue(ExecutorQueue):
             self.executor = self._pool
             return self._pool
 
-    def _prepare(self, task: Task) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    def _prepare(self, call: Call) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         try:
-            payload = pickle.dumps((task.func, task.args, dict(task.kwargs)), _PROTOCOL)
+            payload = pickle.dumps((call.func, call.args, dict(call.kwargs)), _PROTOCOL)
         except Exception:
-            what, exc = unpicklable_part(task)
+            what, exc = unpicklable_part(call)
             raise SerializationError(
-                f"task {task.name!r}: cannot send {what} to a worker process ({exc}); a process queue pickles "
+                f"task {call.name!r}: cannot send {what} to a worker process ({exc}); a process queue pickles "
                 "a task's function and arguments: use a function defined at module level and picklable "
                 "arguments, or a threads:// queue"
             ) from exc
-        return _run_pickled, (task.name, payload)
+        return _run_pickled, (call.name, payload)
 
-    def _result(self, task: Task, value: Any) -> Any:
+    def _result(self, call: Call, value: Any) -> Any:
         return pickle.loads(value)
 
-    def _explain(self, task: Task, exc: BaseException) -> BaseException:
+    def _explain(self, call: Call, exc: BaseException) -> BaseException:
         if isinstance(exc, BrokenProcessPool):
             with self._lock:
                 if self._pool is not None and self.executor is self._pool:
                     self._pool.shutdown(wait=False, cancel_futures=True)
                     self._pool = None
             error = TaskError(
-                f"task {task.name!r}: a worker process died while the task was running or waiting for it "
+                f"task {call.name!r}: a worker process died while the task was running or waiting for it "
                 "(killed, out of memory, or crashed); the task was not finished"
             )
             error.__cause__ = exc
@@ -124,13 +122,13 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def unpicklable_part(task: Task, dumps: Callable[[Any], bytes] | None = None) -> tuple[str, Exception]:
-    """Which part of a task cannot be pickled (by ``dumps``, the pickler of this queue by default), and the error
+def unpicklable_part(call: Call, dumps: Callable[[Any], bytes] | None = None) -> tuple[str, Exception]:
+    """Which part of a call cannot be pickled (by ``dumps``, the pickler of this queue by default), and the error
     pickling it gave: for the message of a task whose call could not be sent."""
     dumps = dumps or partial(pickle.dumps, protocol=_PROTOCOL)
-    parts: list[tuple[str, Any]] = [(f"its function {task.func!r}", task.func)]
-    parts += [(f"argument {i} ({describe(arg)})", arg) for i, arg in enumerate(task.args)]
-    parts += [(f"keyword argument {key!r} ({describe(value)})", value) for key, value in task.kwargs.items()]
+    parts: list[tuple[str, Any]] = [(f"its function {call.func!r}", call.func)]
+    parts += [(f"argument {i} ({describe(arg)})", arg) for i, arg in enumerate(call.args)]
+    parts += [(f"keyword argument {key!r} ({describe(value)})", value) for key, value in call.kwargs.items()]
     for what, value in parts:
         try:
             dumps(value)

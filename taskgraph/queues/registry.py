@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 if TYPE_CHECKING:
     from .base import Queue
 
-__all__ = ["open_queue", "register_scheme", "known_schemes", "as_queue", "redact"]
+__all__ = ["open_queue", "register_scheme", "known_schemes", "redact"]
 
 ENTRY_POINT_GROUP = "taskgraph.queues"
 Factory = Callable[[SplitResult], "Queue"]
@@ -88,46 +87,6 @@ def open_queue(url: str) -> Queue:
         what = f"unknown queue URL scheme {scheme!r}" if scheme else "no scheme"
         raise ValueError(f"{what} in {redact(url)!r}; known schemes: {known}")
     return factory(parsed)
-
-
-def as_queue(queue: Any) -> tuple[Queue, bool]:
-    """The queue ``make`` should use for its ``queue=`` argument, and whether ``make`` opened it (and closes it).
-
-    None means the inline queue; a string is a URL; an Executor is wrapped; a queue is used as it is. A Dask
-    ``distributed.Client`` is wrapped in a :class:`~taskgraph.queues.dask.DaskQueue` that ``make`` closes at the end
-    of its run, which leaves the client open: the client stays the caller's.
-    """
-    from .base import Queue
-    from .executor import ExecutorQueue
-    from .inline import InlineQueue
-
-    if queue is None:
-        return InlineQueue(), True
-    if isinstance(queue, str):
-        return open_queue(queue), True
-    if _is_dask_client(queue):
-        from .dask import DaskQueue
-
-        return DaskQueue(queue), True
-    if isinstance(queue, Executor):
-        return ExecutorQueue(queue), False
-    if isinstance(queue, Queue):
-        return queue, False
-    raise TypeError(
-        f"queue= takes a queue, a queue URL such as 'threads://4', a concurrent.futures.Executor or a Dask "
-        f"distributed.Client, not {type(queue).__name__}"
-    )
-
-
-def _is_dask_client(obj: Any) -> bool:
-    """Whether ``obj`` is a ``distributed.Client``, without importing Dask for objects that cannot be one."""
-    if not any(kind.__module__.startswith("distributed.") for kind in type(obj).__mro__):
-        return False
-    try:
-        from distributed import Client
-    except ImportError:
-        return False
-    return isinstance(obj, Client)
 
 
 # ------------------------------------------------------------------ the built-in schemes

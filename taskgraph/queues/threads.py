@@ -1,29 +1,26 @@
-"""A pool of threads: tasks run concurrently in this process (I/O-bound work, or code that releases the GIL)."""
+"""A pool of threads: calls run concurrently in this process (I/O-bound work, or code that releases the GIL)."""
 
 from __future__ import annotations
 
-import logging
 import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from queue import SimpleQueue
-from typing import TYPE_CHECKING
+from typing import Any
 
-from .base import BaseQueue, execute
-
-if TYPE_CHECKING:
-    from ..task import Task
+from .base import BaseQueue, Call, nothing
+from .futures import LightFuture
 
 __all__ = ["ThreadQueue"]
 
-log = logging.getLogger("taskgraph")
-_STOP = None
+_Item = tuple[Future[Any], Call | None, Callable[..., Any], tuple[Any, ...], Mapping[str, Any]]
 
 
 class ThreadQueue(BaseQueue):
-    """Run tasks on ``workers`` threads.
+    """Run calls on ``workers`` threads.
 
-    A task stays QUEUED until a thread takes it, so it shows RUNNING only while it really runs, and a task
-    cancelled while it waits is skipped. The threads are daemons that :meth:`close` stops; ``make`` waits for
-    the tasks it started before it returns.
+    A task stays QUEUED until a thread takes its call, so it shows RUNNING only while it really runs, and a call
+    cancelled while it waits is skipped. The threads are daemons, started as calls arrive, that :meth:`close` stops.
 
     Args:
         workers: the number of threads, at least 1.
@@ -34,7 +31,7 @@ class ThreadQueue(BaseQueue):
             raise ValueError(f"a thread queue needs a positive whole number of workers, not {workers!r}")
         self.workers = workers
         self.capacity = 2 * workers
-        self._jobs: SimpleQueue[Task | None] = SimpleQueue()
+        self._jobs: SimpleQueue[_Item | None] = SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -42,12 +39,20 @@ class ThreadQueue(BaseQueue):
     def __repr__(self) -> str:
         return f"ThreadQueue({self.workers})"
 
-    def submit(self, task: Task) -> None:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._put(None, fn, args, kwargs)
+
+    def submit_call(self, call: Call) -> Future[Any]:
+        return self._put(call, call.func or nothing, call.args, call.kwargs)
+
+    def _put(self, call: Call | None, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> Future[Any]:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
         if len(self._threads) < self.workers:
             self._grow()
-        self._jobs.put(task)
+        future: Future[Any] = LightFuture()
+        self._jobs.put((future, call, fn, args, kwargs))
+        return future
 
     def _grow(self) -> None:
         with self._lock:
@@ -61,23 +66,32 @@ class ThreadQueue(BaseQueue):
     def _work(self) -> None:
         jobs = self._jobs
         while True:
-            task = jobs.get()
-            if task is _STOP:
+            item = jobs.get()
+            if item is None:
                 return
+            future, call, fn, args, kwargs = item
+            item = None
+            if not future.set_running_or_notify_cancel():
+                continue
+            if call is not None:
+                call.started()
             try:
-                execute(task)
-            except BaseException:  # SystemExit from a task: it is CANCELLED already; keep serving
-                log.debug("task %r stopped its thread's call", task.name, exc_info=True)
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # SystemExit from a call too: it is the call's outcome; keep serving
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            future = fn = args = kwargs = result = None  # type: ignore[assignment]
 
     def close(self, wait: bool = True) -> None:
-        """Let the submitted tasks finish, then stop the threads; ``wait=False`` leaves running ones behind."""
+        """Let the submitted calls finish, then stop the threads; ``wait=False`` leaves running ones behind."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             threads = list(self._threads)
         for _ in threads:
-            self._jobs.put(_STOP)
+            self._jobs.put(None)
         for thread in threads if wait else ():
             if thread is not threading.current_thread():
                 thread.join()

@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 import pytest
 
-from .stores.base import Store
-from .stores.records import MAX_LEASE_LOSSES, NewJob
+from ..stores.base import Store
+from ..stores.records import MAX_LEASE_LOSSES, NewJob
 
 __all__ = ["StoreContract", "new_job", "wakes"]
 
