@@ -100,8 +100,8 @@ def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> i
         code = runner.run(burst=burst)
     finally:
         board.stop()
-    console.print(f"worker {runner.id} stopped: {runner.finished['DONE']} done, {runner.finished['FAILED']} "
-                  f"failed, {runner.finished['retried']} retried")
+    done, failed, retried = runner.tally.finished.values()
+    console.print(f"worker {runner.id} stopped: {done} done, {failed} failed, {retried} retried")
     return int(code)
 
 

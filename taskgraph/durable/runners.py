@@ -228,10 +228,15 @@ def load_queue(spec: str) -> DurableQueue:
 
 
 def _child(spec: str, conn: Any) -> None:
-    """A worker process: import the app, then run the jobs sent down the pipe, one at a time."""
+    """A worker process: import the app, then run the jobs sent down the pipe, one at a time, and send back what
+    a runner posts to the worker's ``events`` (without the run, which the parent knows)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     queue = load_queue(spec)
+
+    def report(value: float, text: str | None) -> None:
+        conn.send(("progress", value, text))
+
     while True:
         try:
             message = conn.recv()
@@ -239,20 +244,16 @@ def _child(spec: str, conn: Any) -> None:
             return
         if message is None:
             return
-        token, name, payload = message
-
-        def report(value: float, text: str | None, token: int = token) -> None:
-            conn.send(("progress", token, value, text))
-
+        name, payload = message
         try:
             job = find_job(queue, spec, name)
             args, kwargs = queue.serializer.decode_call(payload)
         except Exception as exc:
-            conn.send(("done", token, False, encode_error(exc)))
+            conn.send(("done", False, encode_error(exc)))
             continue
-        conn.send(("started", token))
+        conn.send(("started",))
         ok, data = run_job(queue, name, job.func, args, kwargs, report)
-        conn.send(("done", token, ok, data))
+        conn.send(("done", ok, data))
 
 
 class _Slot:
@@ -270,7 +271,7 @@ class _Slot:
     def _read(self) -> None:
         while True:
             try:
-                kind, _token, *rest = self.conn.recv()
+                message = self.conn.recv()
             except (EOFError, OSError):
                 run = self.run
                 if run is not None:
@@ -283,14 +284,8 @@ class _Slot:
                     self.events.put(("done", run, False, error))
                 return
             run = self.run
-            if run is None:
-                continue
-            if kind == "progress":
-                self.events.put(("progress", run, rest[0], rest[1]))
-            elif kind == "started":
-                self.events.put(("started", run))
-            else:
-                self.events.put(("done", run, rest[0], rest[1]))
+            if run is not None:
+                self.events.put((message[0], run, *message[1:]))
 
     def kill(self) -> None:
         self.process.kill()
@@ -305,17 +300,15 @@ class ProcessRunner(_Runner):
         super().__init__(processes, events)
         self.spec = spec
         self._idle: list[_Slot] = []
-        self._token = 0
 
     def start(self, run: JobRun) -> None:
         slot = self._idle.pop() if self._idle else _Slot(self.spec, self.events)
         if not slot.process.is_alive():
             slot = _Slot(self.spec, self.events)
         self.busy += 1
-        self._token += 1
         slot.run = run
         run.handle = slot
-        slot.conn.send((self._token, run.record.name, run.record.payload))
+        slot.conn.send((run.record.name, run.record.payload))
 
     def ended(self, run: JobRun) -> None:
         super().ended(run)
@@ -374,8 +367,7 @@ class Runners:
 
     def size(self) -> int:
         """Jobs they can run at once, counting the coroutines once async jobs come."""
-        return self.threads.size + (self.processes.size if self.processes is not None else 0) + (
-            self.concurrency if self.coroutines is not None else 0)
+        return sum(size for _, size in self.slots().values())
 
     def close(self) -> None:
         """Stop them all without waiting for running jobs."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,23 +81,19 @@ class Tally:
     failures."""
 
     def __init__(self) -> None:
-        self.finished = {"DONE": 0, "FAILED": 0, "retried": 0}
+        self.finished = {"DONE": 0, "FAILED": 0, "retried": 0}  # runs ended as each, in this order
         self.failures: deque[RecentFailure] = deque(maxlen=_RECENT_FAILURES)  # oldest first
         self.since = time.monotonic()  # when the worker started serving
-        self._ends: deque[list[int]] = deque()  # [second, jobs finished in it], the last _RATE_WINDOW + 1 seconds
+        self._ends: Counter[int] = Counter()  # jobs finished in each of the last _RATE_WINDOW + 1 seconds
 
     def count(self, kind: str, n: int = 1) -> None:
         """Count ``n`` runs that ended as ``kind`` (DONE, FAILED or retried); jobs finished feed the rate."""
         self.finished[kind] += n
-        if kind == "retried" or n <= 0:
-            return
-        second = int(time.monotonic())
-        if self._ends and self._ends[-1][0] == second:
-            self._ends[-1][1] += n
-        else:
-            self._ends.append([second, n])
-        while self._ends[0][0] < second - _RATE_WINDOW:
-            self._ends.popleft()
+        if kind != "retried" and n > 0:
+            second = int(time.monotonic())
+            self._ends[second] += n
+            for old in [s for s in self._ends if s < second - _RATE_WINDOW]:
+                del self._ends[old]
 
     def failed(self, record: JobRecord, error: dict[str, Any], retry_in: float | None) -> None:
         """Count a failed run (FAILED, or retried in ``retry_in`` seconds) and keep it among the latest."""
@@ -110,7 +107,7 @@ class Tally:
         """Jobs finished per second over the last _RATE_WINDOW seconds (whole seconds, the current one in part),
         or since the worker started if that is sooner, but at least over one second."""
         first = int(now) - _RATE_WINDOW + 1
-        total = sum(n for second, n in self._ends if second >= first)
+        total = sum(n for second, n in self._ends.items() if second >= first)
         span = max(min(now - first, now - self.since), 1.0)  # a first burst is not a rate of thousands a second
         return total / span
 
@@ -120,53 +117,34 @@ class SnapshotDesk:
 
     Args:
         build: makes a snapshot: in the loop's thread while the loop runs, in the asking thread before and after.
-        ask: posts a request to the loop, which answers by calling :meth:`publish`.
+        post: sends a request to the loop, which answers it with :meth:`answer` between two of its steps.
     """
 
-    def __init__(self, build: Callable[[], WorkerSnapshot], ask: Callable[[], None]) -> None:
+    def __init__(self, build: Callable[[], WorkerSnapshot],
+                 post: Callable[[futures.Future[WorkerSnapshot]], None]) -> None:
         self._build = build
-        self._ask = ask
-        self._cond = threading.Condition()
+        self._post = post
         self._latest: WorkerSnapshot | None = None
-        self._published = 0  # answers so far
-        self._asked = False  # a request is posted and not answered yet
-        self._loop: int | None = None  # the thread of the loop, while it runs
+        self.loop: int | None = None  # the thread of the loop, while it runs
 
-    @property
-    def looping(self) -> bool:
-        return self._loop is not None
-
-    def open(self) -> None:
-        """The loop starts, in the calling thread."""
-        with self._cond:
-            self._latest = self._build()
-            self._loop = threading.get_ident()
-
-    def close(self) -> None:
-        """The loop has ended: from now on, snapshots are built by whoever asks (nothing changes them)."""
-        with self._cond:
-            self._loop = None
-            self._cond.notify_all()
+    def start(self) -> None:
+        """The loop starts, in the calling thread (it sets :attr:`loop` back to None when it ends)."""
+        self._latest, self.loop = self._build(), threading.get_ident()
 
     def get(self, timeout: float) -> WorkerSnapshot:
         """A snapshot, safe to ask for from any thread. While the loop runs, the request goes to the loop; if it
         does not answer within ``timeout`` seconds (a slow call to the store), the last one it made is returned."""
-        with self._cond:
-            if self._loop not in (None, threading.get_ident()):
-                seen = self._published
-                if not self._asked:
-                    self._asked = True
-                    self._ask()
-                self._cond.wait_for(lambda: self._published != seen or self._loop is None, timeout)
-            if self._loop in (None, threading.get_ident()) or self._latest is None:
-                self._latest = self._build()
-            return self._latest
+        if self.loop not in (None, threading.get_ident()):
+            request: futures.Future[WorkerSnapshot] = futures.Future()
+            self._post(request)
+            try:
+                return request.result(timeout)
+            except futures.TimeoutError:
+                if self.loop is not None and self._latest is not None:
+                    return self._latest
+        return self._build()
 
-    def publish(self) -> None:
-        """Answer the requests posted so far (in the loop's thread)."""
-        snapshot = self._build()
-        with self._cond:
-            self._latest = snapshot
-            self._published += 1
-            self._asked = False
-            self._cond.notify_all()
+    def answer(self, request: futures.Future[WorkerSnapshot]) -> None:
+        """Answer a request (in the loop's thread)."""
+        self._latest = self._build()
+        request.set_result(self._latest)

@@ -19,9 +19,8 @@ log = logging.getLogger("taskgraph.worker")
 
 def watch_store(connect: Callable[[], Any], queues: Sequence[str], wake: Callable[[], None],
                 stopping: Callable[[], bool], finished: threading.Event) -> None:
-    """Wait on a connection of its own for the store to say there may be work in ``queues``, and call ``wake()``
-    each time, until ``stopping()`` or ``finished`` is set. While the store is away it connects again every second
-    (the loop's own calls report the trouble)."""
+    """Call ``wake()`` each time the store says there may be work in ``queues``, until ``stopping()`` or
+    ``finished``; on a connection of its own, made again a second after the store fails."""
     store = None
     while not stopping() and not finished.is_set():
         try:

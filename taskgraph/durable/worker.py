@@ -46,7 +46,6 @@ __all__ = ["Worker"]
 
 log = logging.getLogger("taskgraph.worker")
 _WAKE = ("wake",)
-_SNAPSHOT = ("snapshot",)
 _PROCESS_START = 60.0  # seconds a new worker process may take to import the app before its job's clock starts
 _POLL = 0.25  # claim at least this often (seconds) while there is room: delayed jobs come due, leases expire
 _BURST_PATIENCE = 30  # seconds a burst worker keeps trying a failing store before it gives up
@@ -84,8 +83,7 @@ class Worker:
         self.runners = Runners(queue, app, threads or 2 * cpus, processes or cpus, concurrency, self.events)
         self.running: dict[str, JobRun] = {}
         self.held: deque[JobRun] = deque()  # claimed, waiting for a slot
-        self.tally = Tally()  # how runs ended, for snapshots
-        self.finished = self.tally.finished  # runs ended by kind: DONE, FAILED, retried
+        self.tally = Tally()  # how runs ended: tally.finished["DONE"], ["FAILED"], ["retried"]
         self._successes: list[tuple[JobRun, bytes]] = []
         self._progress: dict[str, tuple[JobRun, float, str | None]] = {}
         self._stopping = False
@@ -98,7 +96,7 @@ class Worker:
         self._first_success = 0.0  # when the oldest result not yet reported came in
         self._next_beat = 0.0
         self._store_error: str | None = None  # why the store failed, while it keeps failing
-        self._snapshots = SnapshotDesk(self._build_snapshot, lambda: self.events.put(_SNAPSHOT))
+        self._snapshots = SnapshotDesk(self._build_snapshot, lambda request: self.events.put(("snapshot", request)))
         #: Called (in the signal handler) before a second signal ends the process at once: a dashboard restores
         #: the terminal there. Keep it short and free of locks.
         self.on_exit_now: Callable[[], None] | None = None
@@ -111,9 +109,9 @@ class Worker:
         Returns:
             the exit status: 0, or 1 when a burst worker gave up on a store that kept failing.
         """
-        restore = catch_stop_signals(self._on_signal, self._exit_now)
+        restore = catch_stop_signals(self._on_signal, lambda: self.on_exit_now() if self.on_exit_now else None)
         self.tally.since = time.monotonic()
-        self._snapshots.open()
+        self._snapshots.start()
         threading.Thread(target=watch_store, daemon=True, name="taskgraph-notifier", args=(
             self.queue._connect, self.queues, lambda: self.events.put(_WAKE), lambda: self._stopping, self._finished,
         )).start()
@@ -149,9 +147,8 @@ class Worker:
                 self._close()
             finally:
                 restore()  # the store's watcher sees _finished and ends by itself within a second
-                self._snapshots.close()
-        log.info("worker %s stopped: %d done, %d failed, %d retried", self.id, self.finished["DONE"],
-                 self.finished["FAILED"], self.finished["retried"])
+                self._snapshots.loop = None  # from now on, snapshots are built by whoever asks
+        log.info("worker %s stopped: %d done, %d failed, %d retried", self.id, *self.tally.finished.values())
         return status
 
     def _pass(self, burst: bool) -> bool:
@@ -200,8 +197,8 @@ class Worker:
                     message = self.events.get(timeout=left)
                 except Empty:
                     return
-                if message is _SNAPSHOT:
-                    self._snapshots.publish()
+                if message[0] == "snapshot":
+                    self._snapshots.answer(message[1])
                 elif message is not _WAKE:
                     kept.append(message)
         finally:
@@ -219,9 +216,7 @@ class Worker:
         return max(min(target, self.batch + slots) - len(self.held) - len(self.running), 0)
 
     def _claim(self, store: Any, now: float) -> None:
-        want = self._free()
-        if want <= 0:
-            return
+        want = self._free()  # more than 0: see _pass
         claimed = store.claim(self.id, self.queues, want, self.lease)
         self._last_claim = now
         self._work_hint = len(claimed) == want  # a full batch: there may be more
@@ -287,7 +282,7 @@ class Worker:
             if kind == "wake":
                 self._work_hint = True
             elif kind == "snapshot":
-                self._snapshots.publish()
+                self._snapshots.answer(message[1])
             elif kind == "progress":
                 _, run, value, text = message
                 if not run.stale:
@@ -395,7 +390,7 @@ class Worker:
             slots=self.runners.slots(), held=len(self.held), running=running, done=tally.finished["DONE"],
             failed=tally.finished["FAILED"], retried=tally.finished["retried"], rate=tally.rate(now),
             failures=tuple(tally.failures), stopping=self._stopping,
-            stopped=self._finished.is_set() and not self._snapshots.looping, store_error=self._store_error,
+            stopped=self._finished.is_set() and self._snapshots.loop is None, store_error=self._store_error,
         )
 
     # ------------------------------------------------------------ stopping
@@ -403,10 +398,6 @@ class Worker:
     def _on_signal(self, signum: int) -> None:
         log.info("signal %d: finishing running jobs (up to %s s), then stopping", signum, self.grace)
         self.stop()
-
-    def _exit_now(self) -> None:
-        if self.on_exit_now is not None:
-            self.on_exit_now()
 
     def stop(self) -> None:
         """Ask the worker to stop, as SIGTERM does."""
