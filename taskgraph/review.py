@@ -23,8 +23,9 @@ from .render import STATE_COLOURS, tasks_as_svg
 from .runrecord import RunRecord, TaskRecord, describe_error
 from .states import FINAL_STATES, RUNNING, State
 from .task import Task
+from .timefmt import clock, duration
 
-__all__ = ["Review", "Chain", "critical_path", "match_record", "seconds"]
+__all__ = ["Review", "Chain", "critical_path", "match_record"]
 
 
 class Chain(NamedTuple):
@@ -39,17 +40,6 @@ class Chain(NamedTuple):
     tasks: list[Task]
     total: float
     by: str
-
-
-def seconds(duration: float) -> str:
-    """A duration for people: ``"1.23 s"``, ``"2 min 03.4 s"``, ``"1 h 02 min"``."""
-    if duration < 60:
-        return f"{duration:.2f} s"
-    if duration < 3600:
-        minutes, rest = divmod(duration, 60)
-        return f"{int(minutes)} min {rest:04.1f} s"
-    hours, rest = divmod(duration, 3600)
-    return f"{int(hours)} h {int(rest // 60):02d} min"
 
 
 def match_record(tasks: Iterable[Task], record: RunRecord) -> dict[Task, TaskRecord]:
@@ -147,7 +137,7 @@ class Review:
         return durations
 
     def labels(self) -> dict[Task, str]:
-        return {t: seconds(f.duration) for t, f in self.facts.items() if f.duration is not None}
+        return {t: duration(f.duration) for t, f in self.facts.items() if f.duration is not None}
 
     def critical_path(self) -> Chain:
         return critical_path(self.tasks, self.durations())
@@ -235,8 +225,7 @@ def _chip(state: str) -> str:
 def _clock(at: float | None, since: float | None) -> str:
     if at is None:
         return "\u2014"
-    local = time.localtime(at)
-    text = time.strftime("%H:%M:%S", local) + f".{int(at % 1 * 1000):03d}"
+    text = clock(at, now=at) + f".{int(at % 1 * 1000):03d}"  # the time of day, whatever the day
     if since is not None:
         text += f' <span class="note">+{at - since:.3f} s</span>'
     return text
@@ -277,7 +266,7 @@ def _page(review: Review, title: str, svg: str) -> str:
             f'<tr class="task{" critical" if t in on_path else ""}" data-state="{_esc(f.state)}">'
             f'<td class="name">{_esc(t.name)}</td><td class="state">{_chip(f.state)}</td>'
             f'<td class="num started">{_clock(f.started, since)}</td>'
-            f'<td class="num duration">{seconds(f.duration) if f.duration is not None else chr(0x2014)}</td>'
+            f'<td class="num duration">{duration(f.duration) if f.duration is not None else chr(0x2014)}</td>'
             f'<td class="error">{_esc(error)}</td></tr>'
         )
 
@@ -286,24 +275,24 @@ def _page(review: Review, title: str, svg: str) -> str:
                       "durations to go by, every task counts 1.")
         path_total = f"{len(chain.tasks)} tasks"
     elif chain.tasks:
-        path_intro = (f"The chain of prerequisites with the longest total duration: <strong>{seconds(chain.total)}"
+        path_intro = (f"The chain of prerequisites with the longest total duration: <strong>{duration(chain.total)}"
                       f"</strong> over {len(chain.tasks)} task{'s' if len(chain.tasks) != 1 else ''}.")
-        path_total = seconds(chain.total)
+        path_total = duration(chain.total)
     else:
         path_intro = "No task ran to an end, so there is no critical path by duration."
         path_total = "\u2014"
     steps = []
     for t in chain.tasks:
         d = facts[t].duration
-        extra = f' <span class="note">{seconds(d)}</span>' if chain.by == "duration" and d is not None else ""
+        extra = f' <span class="note">{duration(d)}</span>' if chain.by == "duration" and d is not None else ""
         steps.append(f'<li><span class="name">{_esc(t.name)}</span>{extra}</li>')
     path_list = f'<ol class="path">{"".join(steps)}</ol>' if steps else ""
 
     totals = [
         ("Tasks", f"{len(review.tasks)}"),
         ("By state", " ".join(f"{_chip(s)}&nbsp;{counts[s]}" for s in order)),
-        ("Wall time", seconds(wall) if wall is not None else "\u2014"),
-        ("Sum of durations", seconds(sum(durations)) if durations else "\u2014"),
+        ("Wall time", duration(wall) if wall is not None else "\u2014"),
+        ("Sum of durations", duration(sum(durations)) if durations else "\u2014"),
         ("Critical path", path_total),
     ]
     totals_rows = "".join(f'<tr><th>{name}</th><td class="total">{value}</td></tr>' for name, value in totals)

@@ -173,7 +173,7 @@ def test_status_shows_counts_running_jobs_and_failures(q):
     run = section(text, "Running (1)")
     row = next(line for line in run.splitlines() if running.id in line)
     assert "tests.durable_app:add" in row and "w-test:42" in row and "40%  step 2 of 5" in row
-    assert re.search(r"\d\d:\d\d:\d\d\s+\d+\.\ds\s+1\s", row), row  # started, elapsed, attempt
+    assert re.search(r"\d\d:\d\d:\d\d\s+\d+\.\d\d? s\s+1\s", row), row  # started, elapsed, attempt
     failures = section(text, "Latest failures (1 of 1 FAILED)")
     row = next(line for line in failures.splitlines() if job_id in line)
     assert "tests.durable_app:fail" in row and "ValueError: it broke" in row

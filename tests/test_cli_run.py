@@ -23,6 +23,7 @@ from taskgraph import Task
 from taskgraph.cli import main
 from taskgraph.runrecord import InOrder, RunRecord, RunRecorder, read_record
 from taskgraph.states import TRANSITIONS, State
+from taskgraph.timefmt import clock, duration, stopwatch
 
 from .conftest import need_binary
 
@@ -276,6 +277,29 @@ def test_quiet_leaves_out_the_progress_lines_and_the_tasks_that_are_done(tmp_pat
     assert result.exit_code == 1
     assert not any(map(START_LINE.match, result.stdout.splitlines()))
     assert set(summary(result.stdout)) == {"parse", "load", "report"}
+
+
+# ------------------------------------------------------------------ durations and times: one style everywhere
+
+
+@pytest.mark.parametrize("seconds, shown", [
+    (None, "-"), (-1.0, "0.00 s"), (0.123, "0.12 s"), (9.994, "9.99 s"), (9.996, "10.0 s"), (59.94, "59.9 s"),
+    (59.96, "1m00s"), (125, "2m05s"), (3599.6, "1h00m"), (3725, "1h02m"), (3 * 86400 + 4 * 3600 + 59, "3d04h"),
+])
+def test_one_duration_style(seconds: float | None, shown: str) -> None:
+    assert duration(seconds) == shown
+
+
+def test_stopwatch_and_clock() -> None:
+    assert [stopwatch(s) for s in (-3, 7.9, 750, 3723)] == ["0:00", "0:07", "12:30", "1:02:03"]
+    noon = time.mktime((2024, 5, 1, 12, 3, 7, 0, 0, -1))
+    assert (clock(noon, now=noon + 3600), clock(noon, now=noon + 86400)) == ("12:03:07", "2024-05-01 12:03")
+
+
+def test_the_review_and_the_formatters_need_no_rich() -> None:
+    code = "import sys; sys.modules['rich'] = None; import taskgraph.review, taskgraph.timefmt"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
 
 
 # ------------------------------------------------------------------ mistakes: one line, exit 2

@@ -96,7 +96,8 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
       taskgraph graph pipelines/nightly.py --run nightly.jsonl --critical-path -o review.html
     """
     from ..render import tasks_as_dot, tasks_as_png, tasks_as_svg
-    from ..review import Review, seconds
+    from ..review import Review
+    from ..timefmt import duration
 
     verbose, quiet = levels()
     setup_logging(verbose, quiet)
@@ -145,6 +146,6 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
         if highlight or kind == "html":
             chain = review.critical_path()
             if chain.tasks:
-                total = seconds(chain.total) if chain.by == "duration" else f"{len(chain.tasks)} tasks"
+                total = duration(chain.total) if chain.by == "duration" else f"{len(chain.tasks)} tasks"
                 said += f"; critical path ({total}): " + " -> ".join(t.name for t in chain.tasks)
         click.echo(said)

@@ -73,7 +73,7 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
     runner = Worker(queue, app=app, threads=threads, processes=processes, concurrency=concurrency, queues=names,
                     lease=lease, grace=grace, batch=batch)
     code = _run_with_dashboard(runner, burst, verbose, quiet) if dashboard else runner.run(burst=burst)
-    if runner.threads.busy:  # a job thread that cannot be stopped must not keep the worker alive after it is done
+    if runner.runners.threads.busy:  # a job thread that cannot be stopped must not keep the worker alive
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -100,8 +100,8 @@ def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> i
         code = runner.run(burst=burst)
     finally:
         board.stop()
-    console.print(f"worker {runner.id} stopped: {runner.finished['DONE']} done, {runner.finished['FAILED']} "
-                  f"failed, {runner.finished['retried']} retried")
+    done, failed, retried = runner.tally.finished.values()
+    console.print(f"worker {runner.id} stopped: {done} done, {failed} failed, {retried} retried")
     return int(code)
 
 

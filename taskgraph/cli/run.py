@@ -242,7 +242,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
 
     from ..scheduler import close_queue
     from ..states import CANCELLED, DONE, RUNNING
-    from ..views.run_view import LiveDisplay, PlainLines, RunProgress, summary_lines, was_interrupted
+    from ..views import LiveDisplay, PlainLines, RunProgress, summary_lines, was_interrupted
 
     console = make_console()
     echo = printer(console)

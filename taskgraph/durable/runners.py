@@ -1,6 +1,6 @@
 """Where a worker runs jobs: a thread pool, worker processes it can kill, and an event loop.
 
-Each runner takes a :class:`Run` and reports back through the worker's ``events`` queue, from its own threads:
+Each runner takes a :class:`JobRun` and reports back through the worker's ``events`` queue, from its own threads:
 ``("done", run, ok, data)`` when the job's function ends (``data`` the encoded result, or an error dict),
 ``("progress", run, value, message)`` when it reports progress, and (processes only) ``("started", run)`` when a
 worker process has the job in hand, so that its timeout does not count the process's start. A runner never
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -23,17 +24,19 @@ from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from ..stores.records import JobRecord, encode_error
-from .jobs import JobOptions, _reporter
+from .jobs import JobFunction, JobOptions, _reporter
 
 if TYPE_CHECKING:
     from .queue import DurableQueue
 
-__all__ = ["Run", "ThreadRunner", "ProcessRunner", "AsyncRunner", "load_queue", "run_job"]
+log = logging.getLogger("taskgraph.worker")
+
+__all__ = ["JobRun", "Runners", "ThreadRunner", "ProcessRunner", "AsyncRunner", "load_queue", "prepare", "run_job"]
 
 
 @dataclass(eq=False)
-class Run:
-    """One attempt at a job, on this worker."""
+class JobRun:
+    """A job this worker claimed, from its claim until its end is reported: one attempt at it."""
 
     record: JobRecord
     options: JobOptions
@@ -44,10 +47,56 @@ class Run:
     began: float = 0.0  # monotonic time it was handed to its runner
     stale: bool = False  # timed out, cancelled or lost: whatever it reports is dropped
     handle: Any = None  # the runner's grip on it: a slot, a future
+    progress: tuple[float, str | None] | None = None  # what it last reported: (value, message)
 
     @property
     def id(self) -> str:
         return self.record.id
+
+
+def find_job(queue: DurableQueue, app: str | None, name: str) -> JobFunction:
+    """The job called ``name``. A job defined in another module of the app's own package (``myapp.tasks`` for
+    ``myapp.app:queue``) is found by importing that module; the name comes from the store, so no module outside
+    that package is ever imported for it.
+
+    Raises:
+        LookupError: no such job, saying how to make one.
+    """
+    module = name.partition(":")[0]
+    package = (app or "").partition(":")[0].split(".")[0]
+    if (
+        queue.job(name) is None and package and module.split(".")[0] == package and module not in sys.modules
+        and all(part.isidentifier() for part in module.split("."))
+    ):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            log.debug("importing %s for job %s failed: %s", module, name, exc)
+    job = queue.job(name)
+    if job is None:
+        raise LookupError(
+            f"no job named {name!r} is known to this worker ({app or queue.url}): decorate the function with "
+            "@queue.task in a module the worker imports"
+        )
+    return job
+
+
+def prepare(queue: DurableQueue, app: str | None, record: JobRecord, processes: bool) -> JobRun:
+    """The run of a claimed job; ``processes`` says whether this worker runs ``process`` jobs.
+
+    Raises:
+        Exception: the job cannot run here (its options or payload cannot be read, no such job, or a ``process``
+            job on a worker without processes); the message says why.
+    """
+    options = JobOptions.from_stored(record.options)
+    job = find_job(queue, app, record.name)
+    queue.decode(record, None)  # refuses a payload written by another serializer
+    if options.mode == "process":
+        if not processes:
+            raise RuntimeError("process jobs need the worker started as `taskgraph worker MODULE:QUEUE`")
+        return JobRun(record, options)
+    args, kwargs = queue.serializer.decode_call(record.payload)
+    return JobRun(record, options, job.func, args, kwargs)
 
 
 def run_job(queue: DurableQueue, name: str, func: Callable[..., Any], args: tuple[Any, ...],
@@ -64,33 +113,41 @@ def run_job(queue: DurableQueue, name: str, func: Callable[..., Any], args: tupl
         _reporter.reset(token)
 
 
-class ThreadRunner:
+class _Runner:
+    """What every runner has: how many jobs it runs at once (``size``), how many it runs now (``busy``), and the
+    worker's ``events`` queue."""
+
+    def __init__(self, size: int, events: SimpleQueue[Any]) -> None:
+        self.size = size
+        self.busy = 0
+        self.events = events
+
+    def _reporter(self, run: JobRun) -> Callable[[float, str | None], None]:
+        return lambda value, message: self.events.put(("progress", run, value, message))
+
+    def ended(self, run: JobRun) -> None:
+        self.busy -= 1
+
+
+class ThreadRunner(_Runner):
     """Runs ``thread`` jobs on a pool. A thread cannot be stopped: a job that times out or is cancelled is
     reported as such at once, and its thread runs on, holding its slot, until the function returns."""
 
     def __init__(self, queue: DurableQueue, threads: int, events: SimpleQueue[Any]) -> None:
+        super().__init__(threads, events)
         self.queue = queue
-        self.size = threads
-        self.busy = 0
-        self.events = events
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="taskgraph-job")
 
-    def start(self, run: Run) -> None:
+    def start(self, run: JobRun) -> None:
         self.busy += 1
         self._pool.submit(self._call, run)
 
-    def _call(self, run: Run) -> None:
-        def report(value: float, message: str | None) -> None:
-            self.events.put(("progress", run, value, message))
-
+    def _call(self, run: JobRun) -> None:
         assert run.func is not None
-        ok, data = run_job(self.queue, run.record.name, run.func, run.args, run.kwargs, report)
+        ok, data = run_job(self.queue, run.record.name, run.func, run.args, run.kwargs, self._reporter(run))
         self.events.put(("done", run, ok, data))
 
-    def ended(self, run: Run) -> None:
-        self.busy -= 1
-
-    def stop(self, run: Run) -> None:
+    def stop(self, run: JobRun) -> None:
         """Threads cannot be stopped; the run is already marked stale by the worker."""
 
     def close(self, wait: bool) -> None:
@@ -98,27 +155,22 @@ class ThreadRunner:
         self._pool.shutdown(wait=wait or self.busy == 0, cancel_futures=True)
 
 
-class AsyncRunner:
+class AsyncRunner(_Runner):
     """Runs ``async`` jobs as coroutines on one event loop in a thread; timeouts and cancels cancel them."""
 
     def __init__(self, queue: DurableQueue, limit: int, events: SimpleQueue[Any]) -> None:
+        super().__init__(limit, events)
         self.queue = queue
-        self.size = limit
-        self.busy = 0
-        self.events = events
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="taskgraph-async", daemon=True)
         self._thread.start()
 
-    def start(self, run: Run) -> None:
+    def start(self, run: JobRun) -> None:
         self.busy += 1
         run.handle = asyncio.run_coroutine_threadsafe(self._call(run), self._loop)
 
-    async def _call(self, run: Run) -> None:
-        def report(value: float, message: str | None) -> None:
-            self.events.put(("progress", run, value, message))
-
-        token = _reporter.set(report)
+    async def _call(self, run: JobRun) -> None:
+        token = _reporter.set(self._reporter(run))
         data: Any
         try:
             assert run.func is not None
@@ -132,10 +184,7 @@ class AsyncRunner:
             _reporter.reset(token)
         self.events.put(("done", run, ok, data))
 
-    def ended(self, run: Run) -> None:
-        self.busy -= 1
-
-    def stop(self, run: Run) -> None:
+    def stop(self, run: JobRun) -> None:
         if run.handle is not None:
             run.handle.cancel()
 
@@ -179,10 +228,15 @@ def load_queue(spec: str) -> DurableQueue:
 
 
 def _child(spec: str, conn: Any) -> None:
-    """A worker process: import the app, then run the jobs sent down the pipe, one at a time."""
+    """A worker process: import the app, then run the jobs sent down the pipe, one at a time, and send back what
+    a runner posts to the worker's ``events`` (without the run, which the parent knows)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     queue = load_queue(spec)
+
+    def report(value: float, text: str | None) -> None:
+        conn.send(("progress", value, text))
+
     while True:
         try:
             message = conn.recv()
@@ -190,22 +244,16 @@ def _child(spec: str, conn: Any) -> None:
             return
         if message is None:
             return
-        token, name, payload = message
-
-        def report(value: float, text: str | None, token: int = token) -> None:
-            conn.send(("progress", token, value, text))
-
+        name, payload = message
         try:
-            job = queue.job(name)
-            if job is None:
-                raise LookupError(f"no job named {name!r} in {spec}")
+            job = find_job(queue, spec, name)
             args, kwargs = queue.serializer.decode_call(payload)
         except Exception as exc:
-            conn.send(("done", token, False, encode_error(exc)))
+            conn.send(("done", False, encode_error(exc)))
             continue
-        conn.send(("started", token))
+        conn.send(("started",))
         ok, data = run_job(queue, name, job.func, args, kwargs, report)
-        conn.send(("done", token, ok, data))
+        conn.send(("done", ok, data))
 
 
 class _Slot:
@@ -215,7 +263,7 @@ class _Slot:
         self.process = context.Process(target=_child, args=(spec, child_conn), daemon=True)
         self.process.start()
         child_conn.close()
-        self.run: Run | None = None
+        self.run: JobRun | None = None
         self.events = events
         self.reader = threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}")
         self.reader.start()
@@ -223,7 +271,7 @@ class _Slot:
     def _read(self) -> None:
         while True:
             try:
-                kind, _token, *rest = self.conn.recv()
+                message = self.conn.recv()
             except (EOFError, OSError):
                 run = self.run
                 if run is not None:
@@ -236,50 +284,40 @@ class _Slot:
                     self.events.put(("done", run, False, error))
                 return
             run = self.run
-            if run is None:
-                continue
-            if kind == "progress":
-                self.events.put(("progress", run, rest[0], rest[1]))
-            elif kind == "started":
-                self.events.put(("started", run))
-            else:
-                self.events.put(("done", run, rest[0], rest[1]))
+            if run is not None:
+                self.events.put((message[0], run, *message[1:]))
 
     def kill(self) -> None:
         self.process.kill()
         self.process.join(5)
 
 
-class ProcessRunner:
+class ProcessRunner(_Runner):
     """Runs ``process`` jobs in worker processes, one job each at a time, started with ``spawn`` and importing
     the app. A job that times out or is cancelled has its process killed, and a new one takes its slot."""
 
     def __init__(self, spec: str, processes: int, events: SimpleQueue[Any]) -> None:
+        super().__init__(processes, events)
         self.spec = spec
-        self.size = processes
-        self.busy = 0
-        self.events = events
         self._idle: list[_Slot] = []
-        self._token = 0
 
-    def start(self, run: Run) -> None:
+    def start(self, run: JobRun) -> None:
         slot = self._idle.pop() if self._idle else _Slot(self.spec, self.events)
         if not slot.process.is_alive():
             slot = _Slot(self.spec, self.events)
         self.busy += 1
-        self._token += 1
         slot.run = run
         run.handle = slot
-        slot.conn.send((self._token, run.record.name, run.record.payload))
+        slot.conn.send((run.record.name, run.record.payload))
 
-    def ended(self, run: Run) -> None:
-        self.busy -= 1
+    def ended(self, run: JobRun) -> None:
+        super().ended(run)
         slot: _Slot = run.handle
         slot.run = None
         if slot.process.is_alive():
             self._idle.append(slot)
 
-    def stop(self, run: Run) -> None:
+    def stop(self, run: JobRun) -> None:
         """Kill the process running ``run``; its reader reports the death, which ends the run."""
         slot: _Slot = run.handle
         if slot is not None and slot.run is run:
@@ -297,3 +335,42 @@ class ProcessRunner:
                 slot.kill()
         self._idle.clear()
 
+
+
+class Runners:
+    """A worker's runners, one per mode: threads always, processes when it has an app to import, an event loop
+    from the first ``async`` job on."""
+
+    def __init__(self, queue: DurableQueue, app: str | None, threads: int, processes: int, concurrency: int,
+                 events: SimpleQueue[Any]) -> None:
+        self.queue = queue
+        self.concurrency = concurrency
+        self.threads = ThreadRunner(queue, threads, events)
+        self.processes = ProcessRunner(app, processes, events) if app else None
+        self.coroutines: AsyncRunner | None = None
+
+    def of(self, run: JobRun) -> ThreadRunner | ProcessRunner | AsyncRunner:
+        """The runner of ``run``'s mode."""
+        if run.options.mode == "process":
+            assert self.processes is not None, "prepare() refuses process jobs without processes"
+            return self.processes
+        if run.options.mode == "async":
+            if self.coroutines is None:
+                self.coroutines = AsyncRunner(self.queue, self.concurrency, self.threads.events)
+            return self.coroutines
+        return self.threads
+
+    def slots(self) -> dict[str, tuple[int, int]]:
+        """``mode -> (busy, size)`` of the runners started so far (``async`` once an async job came)."""
+        runners = {"threads": self.threads, "processes": self.processes, "async": self.coroutines}
+        return {mode: (r.busy, r.size) for mode, r in runners.items() if r is not None}
+
+    def size(self) -> int:
+        """Jobs they can run at once, counting the coroutines once async jobs come."""
+        return sum(size for _, size in self.slots().values())
+
+    def close(self) -> None:
+        """Stop them all without waiting for running jobs."""
+        for runner in (self.threads, self.processes, self.coroutines):
+            if runner is not None:
+                runner.close(wait=False)

@@ -1,7 +1,6 @@
 """What ``taskgraph run`` shows while it runs and when it ends, and the table ``taskgraph list`` prints.
 
-:class:`RunProgress` is the model: the state of each task of a run, fed by the tasks' ``track`` callbacks from
-whatever thread moves them. Three views read it:
+Three views read the run's :class:`~.run_progress.RunProgress`:
 
 * :class:`LiveDisplay`, on a terminal: a rich ``Live`` display redrawn a few times a second with done/total, a
   bar, elapsed time and an estimate of what is left, each running task with how long it has run, and the failures;
@@ -14,11 +13,8 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
-import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -27,227 +23,17 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import BlockedError, CancelledError
-from ..runrecord import InOrder, describe_error, task_doc
-from ..states import DONE, FAILED, FINAL_STATES, PENDING, RUNNING, State
+from ..runrecord import describe_error, task_doc
+from ..states import DONE, FAILED, FINAL_STATES, PENDING, RUNNING
 from ..task import Task, Transition
+from ..timefmt import clock, duration, stopwatch
+from .run_progress import RunProgress, Snapshot, TaskView
+from .status_view import STATE_STYLES
 
-__all__ = [
-    "RunProgress",
-    "TaskView",
-    "Snapshot",
-    "LiveDisplay",
-    "PlainLines",
-    "summary_lines",
-    "task_table",
-    "format_duration",
-    "format_clock",
-    "STATE_STYLES",
-    "was_interrupted",
-]
-
-#: How each state is shown on a terminal.
-STATE_STYLES: dict[str, str] = {
-    "PENDING": "dim",
-    "QUEUED": "cyan",
-    "RUNNING": "yellow",
-    "DONE": "green",
-    "FAILED": "bold red",
-    "CANCELLED": "magenta",
-}
+__all__ = ["LiveDisplay", "PlainLines", "render_snapshot", "summary_lines", "status_line", "task_table"]
 
 #: The most running tasks and failures the live display lists; the rest are counted.
 MOST_SHOWN = 10
-
-
-def format_duration(seconds: float | None) -> str:
-    """A task's duration: ``0.12 s``, ``12.3 s``, ``2m05s``, ``1h02m``; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    seconds = max(seconds, 0.0)
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def format_clock(seconds: float) -> str:
-    """Elapsed time or an estimate as a clock: ``0:07``, ``12:30``, ``1:02:03``."""
-    whole = int(max(seconds, 0.0))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def was_interrupted(error: BaseException | None) -> bool:
-    """Whether a task was cancelled by Ctrl-C."""
-    if isinstance(error, KeyboardInterrupt):
-        return True
-    return isinstance(error, CancelledError) and str(error).endswith("was cancelled: interrupted")
-
-
-def reason(task: Task, state: State, error: BaseException | None) -> str:
-    """Why a task that is not DONE ended as it did, in a few words."""
-    if state is FAILED and isinstance(error, BlockedError):
-        return "blocked: " + ", ".join(f"{name} is {st}" for name, st in error.prerequisites) + error.why
-    if isinstance(error, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(error, CancelledError):
-        text = str(error)
-        prefix = f"task {task.name!r} was cancelled"
-        if text.startswith(prefix):
-            text = text[len(prefix):].lstrip(": ")
-        return text or "cancelled"
-    return describe_error(error) or ""
-
-
-@dataclass
-class TaskView:
-    """What the display knows of one task."""
-
-    task: Task
-    state: State
-    #: the run is to make it: it was PENDING when the run began and a target needs it
-    wanted: bool
-    started: float | None = None
-    finished: float | None = None
-    error: BaseException | None = None
-    ran: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.task.name
-
-    @property
-    def duration(self) -> float | None:
-        if self.started is None or self.finished is None:
-            return None
-        return self.finished - self.started
-
-    @property
-    def blocked(self) -> bool:
-        """FAILED without running, because a prerequisite failed."""
-        return self.state is FAILED and isinstance(self.error, BlockedError)
-
-    @property
-    def reason(self) -> str:
-        return reason(self.task, self.state, self.error)
-
-
-@dataclass
-class Snapshot:
-    """The run at one moment, for drawing."""
-
-    total: int
-    done: int
-    failed: int
-    blocked: int
-    cancelled: int
-    elapsed: float
-    eta: float | None
-    interrupted: bool
-    queued: int = 0
-    running: list[tuple[str, float]] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def finished(self) -> int:
-        return self.done + self.failed + self.blocked + self.cancelled
-
-
-class RunProgress:
-    """The state of each task of a run, kept up to date by :meth:`observe` (the tasks' ``track`` callback).
-
-    Thread-safe: transitions come from whatever thread moves a task, and out of order when two threads move one
-    task in quick succession (:class:`~taskgraph.runrecord.InOrder` puts them back in order).
-
-    Args:
-        tasks: every task to show, each after its prerequisites.
-        to_run: those the run is to make (the rest are already DONE, or not needed).
-        clock: the wall clock, as :func:`time.time`.
-    """
-
-    def __init__(self, tasks: Sequence[Task], to_run: Iterable[Task], clock: Callable[[], float] = time.time) -> None:
-        wanted = set(to_run)
-        self.clock = clock
-        self.order = list(tasks)
-        self.views = {t: TaskView(t, t.state, t in wanted) for t in self.order}
-        self.total = sum(1 for v in self.views.values() if v.wanted)
-        self.started = clock()
-        self.ended: float | None = None
-        self.interrupted = False
-        self._lock = threading.Lock()
-        self._listeners: list[Callable[[TaskView, Transition], Any]] = []
-        self._in_order = InOrder(self._apply, self.order)
-
-    def listen(self, listener: Callable[[TaskView, Transition], Any]) -> None:
-        """Call ``listener(view, transition)`` after each transition is taken in, one call at a time."""
-        self._listeners.append(listener)
-
-    def observe(self, task: Task, move: Transition) -> None:
-        """Take in one transition (a ``track`` callback)."""
-        self._in_order(task, move)
-
-    def _apply(self, task: Task, move: Transition) -> None:
-        view = self.views.get(task)
-        if view is None:
-            return
-        with self._lock:
-            view.state = move.dest
-            if move.dest is RUNNING:
-                view.started, view.finished, view.ran = move.when, None, True
-            elif move.dest in FINAL_STATES:
-                view.finished = move.when
-                view.error = None if move.dest is DONE else task.exception
-                if was_interrupted(view.error):
-                    self.interrupted = True
-            elif move.dest is PENDING:
-                view.started = view.finished = view.error = None
-        for listener in self._listeners:
-            listener(view, move)
-
-    def finish(self) -> None:
-        """Note the end of the run (stops the elapsed clock)."""
-        self._in_order.flush()
-        self.ended = self.clock()
-
-    @property
-    def elapsed(self) -> float:
-        return (self.ended if self.ended is not None else self.clock()) - self.started
-
-    def tasks_in(self, *states: State) -> list[TaskView]:
-        """The views of the tasks to make that are in one of ``states``, in graph order."""
-        with self._lock:
-            return [v for v in (self.views[t] for t in self.order) if v.wanted and v.state in states]
-
-    def snapshot(self) -> Snapshot:
-        now = self.clock()
-        with self._lock:
-            views = [self.views[t] for t in self.order if self.views[t].wanted]
-            done = sum(v.state is DONE for v in views)
-            blocked = sum(v.blocked for v in views)
-            failed = sum(v.state is FAILED for v in views) - blocked
-            cancelled = sum(v.state == "CANCELLED" for v in views)
-            queued = sum(v.state == "QUEUED" for v in views)
-            running = sorted(((v.name, now - (v.started or now)) for v in views if v.state is RUNNING),
-                             key=lambda item: -item[1])
-            failures = [(v.name, v.reason) for v in views if v.state is FAILED and not v.blocked]
-            interrupted = self.interrupted
-        elapsed = (self.ended if self.ended is not None else now) - self.started
-        finished = done + failed + blocked + cancelled
-        left = self.total - finished
-        eta = None
-        if left == 0:
-            eta = 0.0
-        elif finished and not interrupted:
-            eta = elapsed / finished * left
-        return Snapshot(self.total, done, failed, blocked, cancelled, elapsed, eta, interrupted, queued, running,
-                        failures)
 
 
 # ------------------------------------------------------------------ on a terminal
@@ -257,8 +43,8 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     """The live display of one moment of a run."""
     status = Text()
     status.append(f"{snap.done}/{snap.total} done", style="bold")
-    status.append(f"   elapsed {format_clock(snap.elapsed)}")
-    status.append(f"   ETA {format_clock(snap.eta) if snap.eta is not None else '?'}")
+    status.append(f"   elapsed {stopwatch(snap.elapsed)}")
+    status.append(f"   ETA {stopwatch(snap.eta) if snap.eta is not None else '?'}")
     head = Table.grid(padding=(0, 2))
     head.add_column(no_wrap=True)
     head.add_column(no_wrap=True)
@@ -284,7 +70,7 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     rows.add_column(overflow="ellipsis", no_wrap=True)
     for index, (name, seconds) in enumerate(snap.running[:MOST_SHOWN]):
         rows.add_row(Text("running" if index == 0 else "", style=STATE_STYLES["RUNNING"]), Text(name),
-                     format_duration(seconds))
+                     duration(seconds))
     if len(snap.running) > MOST_SHOWN:
         rows.add_row("", f"... and {len(snap.running) - MOST_SHOWN} more", "")
     if len(snap.failures) > MOST_SHOWN:
@@ -354,22 +140,17 @@ class PlainLines:
             self.told_interrupted = True
             running = [v.name for v in self.progress.tasks_in(RUNNING)]
             if running:
-                self.write(f"{_clock(move.when)} interrupted: starting nothing more; waiting for {', '.join(running)} "
+                self.write(f"{clock(move.when)} interrupted: starting nothing more; waiting for {', '.join(running)} "
                            "(Ctrl-C again to stop waiting)")
         if move.dest is RUNNING or (self.queued and move.dest == "QUEUED"):
-            text = f"{_clock(move.when)} {move.dest.value:<9} {view.name}"
+            text = f"{clock(move.when)} {move.dest.value:<9} {view.name}"
         elif move.dest in FINAL_STATES:
-            duration = format_duration(view.duration)
-            text = f"{_clock(move.when)} {move.dest.value:<9} {view.name:<{self.width}}  {duration}"
+            text = f"{clock(move.when)} {move.dest.value:<9} {view.name:<{self.width}}  {duration(view.duration)}"
             if move.dest is not DONE and view.reason:
                 text += f"  {view.reason}"
         else:
             return
         self.write(text.rstrip())
-
-
-def _clock(when: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(when))
 
 
 # ------------------------------------------------------------------ at the end
@@ -406,7 +187,7 @@ def summary_lines(progress: RunProgress, status: str, targets: Sequence[Task], *
         elif v.state is PENDING:
             line.append("not run", style="dim")
         else:
-            line.append(format_duration(v.duration) if v.ran else "-")
+            line.append(duration(v.duration) if v.ran else "-")
             if v.state is not DONE and v.reason:
                 line.append(f"  {v.reason}", style="dim" if v.blocked or v.state != "FAILED" else "")
         lines.append(line)
@@ -436,7 +217,7 @@ def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> 
                                               (snap.cancelled, "CANCELLED"), (not_run, "not run"),
                                               (skipped, "already DONE")) if count
     ]
-    took = f" in {format_duration(snap.elapsed)}"
+    took = f" in {duration(snap.elapsed)}"
     if status == "done":
         also = f", {skipped} already DONE" if skipped else ""
         return Text(f"done: {snap.done} task{'s' if snap.done != 1 else ''} DONE{also}{took}", style="bold green")

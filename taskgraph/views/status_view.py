@@ -1,6 +1,6 @@
 """What ``taskgraph status`` shows of a store: jobs by status and named queue, the running jobs with their
-progress, and the latest failures; and the pieces the worker's dashboard shares with it (queue depths, progress
-bars, durations).
+progress, and the latest failures; and the pieces the worker's dashboard and ``taskgraph run`` share with it
+(state styles, queue depths, progress bars).
 
 Everything here renders with rich. On a terminal the tables have rules and colours; otherwise (``plain``) they are
 bare aligned columns with no colour, fit for a log or a pipe, one line per row.
@@ -12,7 +12,6 @@ import io
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from rich import box
@@ -23,24 +22,16 @@ from rich.text import Text
 
 from ..states import State
 from ..stores.records import JobRecord
+from ..timefmt import clock, duration
 
-__all__ = [
-    "STATUSES",
-    "StoreStatus",
-    "read_status",
-    "render_status",
-    "depth_table",
-    "progress_cell",
-    "short_type",
-    "duration",
-    "clock",
-    "to_text",
-]
+__all__ = ["STATUSES", "StoreStatus", "read_status", "render_status", "depth_table", "progress_cell", "error_line",
+           "bare_table", "STATE_STYLES", "to_text"]
 
 #: The statuses a store counts, in the order a job goes through them.
 STATUSES = tuple(State.__members__)
-_COLOURS = {"PENDING": "dim", "QUEUED": "cyan", "RUNNING": "yellow", "DONE": "green", "FAILED": "red",
-            "CANCELLED": "magenta"}
+#: How each state is shown on a terminal.
+STATE_STYLES = {"PENDING": "dim", "QUEUED": "cyan", "RUNNING": "yellow", "DONE": "green", "FAILED": "bold red",
+                "CANCELLED": "magenta"}
 _RUNNING_SHOWN = 20  # running jobs listed, at most
 _FAILURES_SHOWN = 5  # failures listed
 _FAILURES_READ = 50  # failed jobs read to find the latest
@@ -82,31 +73,11 @@ def read_status(store: Any, url: str) -> StoreStatus:
 # ------------------------------------------------------------------ small pieces, shared with the dashboard
 
 
-def short_type(name: str) -> str:
-    """An exception type as people write it: builtins are bare (``ValueError``), others keep their module."""
-    return name[len("builtins."):] if name.startswith("builtins.") else name
-
-
-def duration(seconds: float) -> str:
-    """``0.4s``, ``12s``, ``3m05s``, ``2h07m``, ``3d04h``."""
-    seconds = max(seconds, 0.0)
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
-
-
-def clock(epoch: float, now: float | None = None) -> str:
-    """A local time: ``14:03:07`` today, ``2024-05-01 14:03`` another day."""
-    moment = datetime.fromtimestamp(epoch)
-    today = datetime.fromtimestamp(now if now is not None else time.time()).date()
-    return moment.strftime("%H:%M:%S") if moment.date() == today else moment.strftime("%Y-%m-%d %H:%M")
+def error_line(kind: str, message: str) -> str:
+    """An error on one line, its type as people write it: ``ValueError: boom`` (builtins bare, others with their
+    module)."""
+    kind, message = kind.removeprefix("builtins."), message.strip().replace("\n", " ")
+    return f"{kind}: {message}" if message else kind
 
 
 def progress_cell(value: float | None, message: str | None, plain: bool, width: int = 10) -> RenderableType:
@@ -125,7 +96,8 @@ def progress_cell(value: float | None, message: str | None, plain: bool, width: 
     return grid
 
 
-def _table(plain: bool, **options: Any) -> Table:
+def bare_table(plain: bool, **options: Any) -> Table:
+    """A table with no edges: bare columns in plain text, a rule under the bold header on a terminal."""
     if plain:
         return Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0), header_style="", **options)
     return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", **options)
@@ -133,10 +105,10 @@ def _table(plain: bool, **options: Any) -> Table:
 
 def depth_table(counts: Mapping[str, Mapping[str, int]], plain: bool, served: Collection[str] = ()) -> Table:
     """Jobs by named queue and status; the queues in ``served`` come first, shown even when empty."""
-    table = _table(plain)
+    table = bare_table(plain)
     table.add_column("queue", no_wrap=True, overflow="ellipsis", max_width=40)
     for status in STATUSES:
-        table.add_column(status, justify="right", style="" if plain else _COLOURS[status])
+        table.add_column(status, justify="right", style="" if plain else STATE_STYLES[status])
     names = list(dict.fromkeys([*served, *sorted(counts)]))
     for name in names:
         row = counts.get(name, {})
@@ -174,7 +146,7 @@ def render_status(status: StoreStatus, plain: bool = False, width: int = 240) ->
     more = f", the {shown} that started first shown" if total > shown and shown else ""
     parts += [Text(""), _heading(f"Running ({total}{more})", plain)]
     if status.running:
-        table = _table(plain, expand=not plain)
+        table = bare_table(plain, expand=not plain)
         table.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=40)
         table.add_column("id", no_wrap=True, min_width=32)  # whole: it is what retry and cancel take
         table.add_column("worker", no_wrap=True, overflow="ellipsis", min_width=8, max_width=30 if wide else 16)
@@ -201,7 +173,7 @@ def render_status(status: StoreStatus, plain: bool = False, width: int = 240) ->
     failed = sum(c.get("FAILED", 0) for c in status.counts.values())
     parts += [Text(""), _heading(f"Latest failures ({len(status.failures)} of {failed} FAILED)", plain)]
     if status.failures:
-        table = _table(plain, expand=not plain)
+        table = bare_table(plain, expand=not plain)
         table.add_column("when", no_wrap=True, min_width=8)
         table.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=40)
         table.add_column("id", no_wrap=True, min_width=32)
@@ -209,9 +181,7 @@ def render_status(status: StoreStatus, plain: bool = False, width: int = 240) ->
                          ratio=None if plain else 1)
         for record in status.failures:
             error = record.error or {}
-            message = str(error.get("message", "")).strip().replace("\n", " ")
-            text = f"{short_type(str(error.get('type', 'Exception')))}: {message}" if message else short_type(
-                str(error.get("type", "Exception")))
+            text = error_line(str(error.get("type", "Exception")), str(error.get("message", "")))
             table.add_row(clock(record.finished, now) if record.finished else "-", Text(record.name), Text(record.id),
                           Text(text, style="" if plain else "red"))
         parts.append(table)

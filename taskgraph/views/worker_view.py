@@ -1,7 +1,7 @@
 """The live dashboard of ``taskgraph worker`` on a terminal.
 
 It runs beside the worker's loop, in two threads of its own, and never touches the loop's state: one thread asks
-the worker for a :class:`~taskgraph.durable.worker.WorkerSnapshot` (the loop builds it between two steps) and
+the worker for a :class:`~taskgraph.durable.snapshot.WorkerSnapshot` (the loop builds it between two steps) and
 redraws about three times a second; the other reads the store's counts per named queue every 1.5 seconds on a
 connection of its own, so a slow or unreachable store stalls neither the worker nor the drawing. Log records go
 through the same console, above the dashboard.
@@ -23,9 +23,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..durable.worker import Worker, WorkerSnapshot
+from ..durable.snapshot import WorkerSnapshot
+from ..durable.worker import Worker
+from ..errors import first_line
 from ..stores.base import close_quietly
-from .status_view import clock, depth_table, duration, progress_cell, short_type
+from ..timefmt import clock, duration
+from .status_view import bare_table, depth_table, error_line, progress_cell
 
 __all__ = ["Dashboard", "QueueDepths", "render_dashboard", "ConsoleLogHandler"]
 
@@ -67,9 +70,8 @@ class QueueDepths:
                 with self._lock:
                     self._counts, self._at, self._error = counts, time.monotonic(), None
             except Exception as exc:  # shown on the dashboard; the worker reports store trouble itself
-                text = str(exc).strip().splitlines()
                 with self._lock:
-                    self._error = text[0] if text else type(exc).__name__
+                    self._error = first_line(exc)
                 close_quietly(store)
                 store = None
             self._stop.wait(self.every)
@@ -135,7 +137,7 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
     served = len(counts) if counts else len(snap.queues)
     fixed = 14 + min(len(snap.failures), 5) + served  # the other sections, in lines
     room = max(3, height - fixed)
-    running = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=True)
+    running = bare_table(False, expand=True)
     names = max(16, min(44, width // 3))
     running.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=names)
     running.add_column("id", no_wrap=True, min_width=8)
@@ -159,18 +161,16 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
     parts.append(Text.assemble(("Recent failures", "bold"), f" (the last {len(snap.failures)})"
                                if snap.failures else ""))
     if snap.failures:
-        failures = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=True)
+        failures = bare_table(False, expand=True)
         failures.add_column("time", no_wrap=True, min_width=8)
         failures.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=names)
         failures.add_column("id", no_wrap=True, min_width=8)
         failures.add_column("error", no_wrap=True, overflow="ellipsis", ratio=1)
-        wall = time.time()
         for failure in reversed(snap.failures):
-            message = failure.message.strip().replace("\n", " ")
-            what = f"{short_type(failure.error)}: {message}" if message else short_type(failure.error)
+            what = error_line(failure.error, failure.message)
             if failure.retry_in is not None:
                 what += f" (will retry in {failure.retry_in:.3g} s)"
-            failures.add_row(clock(failure.at, wall), Text(failure.name), Text(failure.id[:8]),
+            failures.add_row(clock(failure.at), Text(failure.name), Text(failure.id[:8]),
                              Text(what, style="yellow" if failure.retry_in is not None else "red"))
         parts.append(failures)
     else:
