@@ -103,7 +103,8 @@ def compare(after: Sequence[float], before: Sequence[float], higher_is_better: b
 
 def interleaved(rows: list[T], repetition: int) -> list[T]:
     """The order of one repetition of ``rows`` (each with a ``label``), in which every row measured on --before
-    directly follows its row on --after: that order on even repetitions, each such pair swapped on odd ones."""
+    directly follows its row on --after: that order when ``repetition`` (counted from 0) is even, each such pair
+    swapped when it is odd."""
     out = list(rows)
     if repetition % 2:
         for i in range(1, len(out)):

@@ -26,8 +26,8 @@ Before and after in one run: ``--before DIR`` (another checkout, e.g. a ``git wo
 the rows ``inline@before`` and ``threads2@before``, whose subprocesses import taskgraph from DIR; the plain rows
 import it from ``--after`` (default: this checkout). Each subprocess checks where its taskgraph came from and the
 run stops if it is the wrong one. Every repetition measures every row once, each row on --before next to its row
-on --after (before first on odd repetitions), so that the machine's moods hit both alike; the output then compares
-each pair (ratio of the medians, and the range of the runs).
+on --after (before first in the 2nd, 4th, ... repetition), so that the machine's moods hit both alike; the output
+then compares each pair (ratio of the medians, and the range of the runs).
 
 Run it (``make bench`` does the first)::
 

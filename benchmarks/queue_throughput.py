@@ -36,8 +36,9 @@ Before and after in one run: ``--before DIR`` (another checkout, e.g. a ``git wo
 a row ``taskgraph@before`` per store, whose client and workers import taskgraph from DIR; the plain ``taskgraph``
 rows import it from ``--after`` (default: this checkout). The client and every worker check where their taskgraph
 came from (the run stops, or the row shows why). Repetitions are the outer loop: each repetition runs every row
-once, each row on --before next to its row on --after (before first on odd repetitions), so that the machine's
-moods hit both alike; the output then compares each pair (ratio of the medians, and the range of the runs).
+once, each row on --before next to its row on --after (before first in the 2nd, 4th, ... repetition), so that the
+machine's moods hit both alike; the output then compares each pair (ratio of the medians, and the range of the
+runs).
 
 Run it (``make bench-queues`` runs the first)::
 
