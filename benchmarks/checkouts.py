@@ -43,6 +43,17 @@ def resolve(path: str) -> str:
     return home
 
 
+def add_options(parser: argparse.ArgumentParser, before_rows: str, after_rows: str) -> None:
+    """Add ``--before DIR`` (which adds ``before_rows``) and ``--after DIR`` (for ``after_rows``) to ``parser``."""
+    parser.add_argument("--before", type=resolve, metavar="DIR",
+                        help=f"another checkout of taskgraph (e.g. a `git worktree` of an older commit): adds "
+                        f"{before_rows} importing its taskgraph package, each measured beside its row on --after in "
+                        "every repetition")
+    parser.add_argument("--after", type=resolve, default=ROOT, metavar="DIR",
+                        help=f"the checkout the plain {after_rows} import taskgraph from (default: the one holding "
+                        f"these benchmarks, {ROOT})")
+
+
 def describe(home: str) -> str:
     """``DIR (commit abc1234)``, with ``+ uncommitted changes`` when its taskgraph/ differs from that commit."""
     def git(*args: str) -> str:

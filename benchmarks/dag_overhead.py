@@ -324,13 +324,7 @@ def main() -> None:
                         help=f"comma-separated subset of {','.join(RUNNERS)} (default: all)")
     parser.add_argument("--shapes", type=csv(SHAPES), default=list(SHAPES),
                         help=f"comma-separated subset of {','.join(SHAPES)} (default: both)")
-    parser.add_argument("--before", type=checkouts.resolve, metavar="DIR",
-                        help="another checkout of taskgraph (e.g. a `git worktree` of an older commit): adds rows "
-                        "inline@before and threads2@before run against its taskgraph package, interleaved with "
-                        "the rows of --after in every repetition")
-    parser.add_argument("--after", type=checkouts.resolve, default=checkouts.ROOT, metavar="DIR",
-                        help="the checkout the plain inline and threads2 rows import taskgraph from (default: the "
-                        f"one holding this script, {checkouts.ROOT})")
+    checkouts.add_options(parser, "rows inline@before and threads2@before", "inline and threads2 rows")
     parser.add_argument("--quick", action="store_true", help="sizes 1000,10000 and repeat 1")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--memory-limit", type=float, default=6.0, metavar="GIB",

@@ -797,13 +797,7 @@ def main() -> None:
                         "(default: all)")
     parser.add_argument("--peers", type=csv(PEERS, allow_none=True), default=list(PEERS),
                         help=f"peers, comma-separated subset of {','.join(PEERS)}, or none (default: all)")
-    parser.add_argument("--before", type=checkouts.resolve, metavar="DIR",
-                        help="another checkout of taskgraph (e.g. a `git worktree` of an older commit): adds a row "
-                        "taskgraph@before per store, its client and workers importing that checkout's taskgraph, "
-                        "measured alternately with the --after row in every repetition")
-    parser.add_argument("--after", type=checkouts.resolve, default=checkouts.ROOT, metavar="DIR",
-                        help="the checkout the plain taskgraph rows import taskgraph from (default: the one holding "
-                        f"this script, {checkouts.ROOT})")
+    checkouts.add_options(parser, "a row taskgraph@before per store (client and workers)", "taskgraph rows")
     parser.add_argument("--jobs", type=int, default=2000, help="no-op jobs enqueued and drained (default 2000)")
     parser.add_argument("--roundtrips", type=int, default=200, help="measured round trips (default 200)")
     parser.add_argument("--repeat", type=int, default=3,
