@@ -16,16 +16,26 @@ Runners, on the same shapes in the same run:
 
 Every runner's time includes building its own task objects or graph. Each (runner, shape, N) is measured
 ``--repeat`` times, each time in a fresh subprocess: the time is ``time.perf_counter()`` around build + run (the
-median is reported), the peak memory is the rise of ``ru_maxrss`` over the subprocess's baseline after its
-imports, divided by N. Subprocesses run under an address-space cap (``--memory-limit``) and a ``--timeout``, so
-a runner that runs out of memory or time is reported as such. Inside each subprocess the run is checked: the
-no-op ran exactly once per task and, for taskgraph, every task ended DONE; a broken run is reported as an error.
+median is reported, with its ratio to graphlib's on the same graph), the peak memory is the rise of ``ru_maxrss``
+over the subprocess's baseline after its imports, divided by N. Subprocesses run under an address-space cap
+(``--memory-limit``) and a ``--timeout``, so a runner that runs out of memory or time is reported as such. Inside
+each subprocess the run is checked: the no-op ran exactly once per task and, for taskgraph, every task ended DONE;
+a broken run is reported as an error.
+
+Before and after in one run: ``--before DIR`` (another checkout, e.g. a ``git worktree`` of an older commit) adds
+the rows ``inline@before`` and ``threads2@before``, whose subprocesses import taskgraph from DIR; the plain rows
+import it from ``--after`` (default: this checkout). Each subprocess checks where its taskgraph came from and the
+run stops if it is the wrong one. Every repetition measures every row once, each row on --before next to its row
+on --after (before first in the 2nd, 4th, ... repetition), so that the machine's moods hit both alike; the output
+then compares each pair (ratio of the medians, and the range of the runs).
 
 Run it (``make bench`` does the first)::
 
     .venv/bin/python benchmarks/dag_overhead.py               # sizes 1000,10000,100000, repeat 3: minutes
     .venv/bin/python benchmarks/dag_overhead.py --quick       # sizes 1000,10000, repeat 1
     .venv/bin/python benchmarks/dag_overhead.py --runners inline,graphlib --shapes layered --markdown
+    .venv/bin/python benchmarks/dag_overhead.py --runners inline,threads2,graphlib --shapes layered \
+        --sizes 100000 --before ../before                     # ../before: git worktree add --detach ../before main
 """
 
 from __future__ import annotations
@@ -40,8 +50,13 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import NamedTuple
+
+import checkouts
 
 RUNNERS = ("inline", "threads2", "graphlib", "dask-sync")
+TASKGRAPH = ("inline", "threads2")  # the runners that import taskgraph: measured on --after and --before
+WRONG_CHECKOUT = 3  # a child's exit status when taskgraph came from elsewhere than the checkout asked for
 SHAPES = ("layered", "fan")
 WIDTH = 100  # tasks per layer of the layered shape
 
@@ -108,8 +123,12 @@ def run_dask(shape: str, n: int, noop) -> list:
 
 def child(runner: str, shape: str, n: int) -> None:
     """Measure one configuration and print it as one JSON line."""
-    if runner in ("inline", "threads2"):
-        import taskgraph  # noqa: F401
+    if runner in TASKGRAPH:
+        try:
+            checkouts.verify()  # taskgraph from the checkout asked for, or a loud stop
+        except checkouts.WrongCheckout as exc:
+            print(exc, file=sys.stderr)
+            sys.exit(WRONG_CHECKOUT)
     elif runner == "dask-sync":
         import dask  # noqa: F401
     import gc
@@ -140,20 +159,47 @@ def child(runner: str, shape: str, n: int) -> None:
 # ------------------------------------------------------------------ the driver (in the parent)
 
 
-def measure(runner: str, shape: str, n: int, memory_limit: int, timeout: float) -> dict:
-    """Run one configuration in a fresh subprocess: its figures, or ``{"error": why}``."""
+class Config(NamedTuple):
+    """One row of the table: a runner, and for taskgraph's runners the checkout it imports taskgraph from."""
+
+    label: str  # "inline", "inline@before", "graphlib", ...
+    runner: str
+    home: str | None  # None for the peers, which do not import taskgraph
+
+
+def configs(runners: list[str], after: str, before: str | None) -> list[Config]:
+    """The rows to measure: each taskgraph runner on ``after``, then (with ``before``) on ``before``; the peers."""
+    out = []
+    for runner in runners:
+        if runner not in TASKGRAPH:
+            out.append(Config(runner, runner, None))
+            continue
+        out.append(Config(runner, runner, after))
+        if before:
+            out.append(Config(runner + checkouts.BEFORE, runner, before))
+    return out
+
+
+def measure(config: Config, shape: str, n: int, memory_limit: int, timeout: float) -> dict:
+    """Run one configuration in a fresh subprocess: its figures, or ``{"error": why}``.
+
+    Stops the whole benchmark (``SystemExit``) when the subprocess imported taskgraph from another checkout.
+    """
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
-    command = [sys.executable, os.path.abspath(__file__), "--child", runner, shape, str(n)]
+    command = [sys.executable, os.path.abspath(__file__), "--child", config.runner, shape, str(n)]
+    env = checkouts.environ(config.home) if config.home else None
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, preexec_fn=cap)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, preexec_fn=cap, env=env)
     except subprocess.TimeoutExpired:
         return {"error": "timeout"}
     if proc.returncode == 0:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     err = proc.stderr.strip()
+    if proc.returncode == WRONG_CHECKOUT:
+        raise SystemExit(f"stopped: {config.label} {shape} {n:,}: {err}")
     if "MemoryError" in err or proc.returncode == -9 or "can't start new thread" in err:
         return {"error": "out of memory"}
     last = err.splitlines()[-1] if err else f"exit status {proc.returncode}"
@@ -164,27 +210,53 @@ def summarize(runs: list[dict], n: int) -> dict:
     failed = [r for r in runs if "error" in r]
     if failed:
         return {"note": failed[0]["error"]}
+    per_task = [r["seconds"] / n * 1e6 for r in runs]
     return {
-        "us": statistics.median(r["seconds"] for r in runs) / n * 1e6,
+        "us": statistics.median(per_task),
+        "runs_us": per_task,
         "kb": statistics.median(r["peak_bytes"] for r in runs) / n / 1024,
         "mib": statistics.median(r["peak_bytes"] for r in runs) / 2**20,
     }
 
 
-def table(rows: list[tuple[str, str, int, dict]], markdown: bool) -> str:
-    head = ("runner", "shape", "tasks", "us/task", "KB/task", "peak MiB", "note")
+def floor_ratio(results: dict, label: str, shape: str, n: int) -> float | None:
+    """The median time of ``label`` over graphlib's, on the same shape and size; None without both figures."""
+    r, floor = results.get((label, shape, n), {}), results.get(("graphlib", shape, n), {})
+    return r["us"] / floor["us"] if "us" in r and "us" in floor else None
+
+
+def table(results: dict, markdown: bool) -> str:
+    head = ("runner", "shape", "tasks", "us/task", "x graphlib", "KB/task", "peak MiB", "note")
     body = []
-    for runner, shape, n, r in rows:
+    for (label, shape, n), r in results.items():
         if "note" in r:
-            body.append((runner, shape, f"{n:,}", "-", "-", "-", r["note"]))
+            body.append((label, shape, f"{n:,}", "-", "-", "-", "-", r["note"]))
         else:
-            body.append((runner, shape, f"{n:,}", f"{r['us']:.1f}", f"{r['kb']:.2f}", f"{r['mib']:.1f}", ""))
+            ratio = floor_ratio(results, label, shape, n)
+            body.append((label, shape, f"{n:,}", f"{r['us']:.1f}", "-" if ratio is None else f"{ratio:.2f}",
+                         f"{r['kb']:.2f}", f"{r['mib']:.1f}", ""))
     if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 3 + ["---"]) + "|"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 4 + ["---"]) + "|"]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:{'<' if i < 3 or i == 6 else '>'}{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:{'<' if i < 3 or i == 7 else '>'}{w}}}" for i, w in enumerate(widths))
     return "\n".join(fmt.format(*row).rstrip() for row in [head, *body])
+
+
+def comparisons(results: dict, runners: list[str]) -> list[str]:
+    """One line per taskgraph runner, shape and size: its time after against before, and its memory."""
+    lines = []
+    for (label, shape, n), after in results.items():
+        before = results.get((label + checkouts.BEFORE, shape, n))
+        if label not in runners or label not in TASKGRAPH or before is None:
+            continue
+        if "us" not in after or "us" not in before:
+            lines.append(f"  {label:8} {shape:7} {n:>7,}: no comparison ({after.get('note') or before['note']})")
+            continue
+        lines.append(f"  {label:8} {shape:7} {n:>7,}: us/task "
+                     + checkouts.compare(after["runs_us"], before["runs_us"], False, "us", ".1f")
+                     + f"; KB/task {after['kb']:.2f} after, {before['kb']:.2f} before")
+    return lines
 
 
 def verdict(results: dict, runner: str, max_us: float, max_kb: float | None) -> str:
@@ -196,6 +268,36 @@ def verdict(results: dict, runner: str, max_us: float, max_kb: float | None) -> 
     ok = r["us"] <= max_us and (max_kb is None or r["kb"] <= max_kb)
     got = f"{r['us']:.1f} us" + ("" if max_kb is None else f", {r['kb']:.2f} KB")
     return ("met" if ok else "NOT met") + f" ({got})"
+
+
+def floor_verdict(results: dict, label: str, max_ratio: float, max_kb: float) -> str:
+    """``label`` on layered 100,000 against graphlib's time (``max_ratio``) and ``max_kb`` per task."""
+    key = (label, "layered", 100_000)
+    ratio = floor_ratio(results, *key)
+    if ratio is None:
+        return "not measured (run inline and graphlib with layered and 100000 in --sizes)"
+    r = results[key]
+    ok = ratio <= max_ratio and r["kb"] <= max_kb
+    return (f"{'met' if ok else 'NOT met'} ({ratio:.2f}x graphlib: {r['us']:.1f} vs "
+            f"{results['graphlib', 'layered', 100_000]['us']:.1f} us; {r['kb']:.2f} KB)")
+
+
+def issue_targets(results: dict) -> str:
+    """The figures issue 9 asks for: inline against the graphlib floor; threads(2) against the checkout before."""
+    lines = ["Issue 9 (layered, 100,000 tasks; 'before' is --before):",
+             f"  inline within 2x the graphlib loop, <= 1 KB per task -> {floor_verdict(results, 'inline', 2, 1)}"]
+    if ("inline@before", "layered", 100_000) in results:
+        lines.append(f"    the same for inline@before                         -> "
+                     f"{floor_verdict(results, 'inline@before', 2, 1)}")
+    after, before = results.get(("threads2", "layered", 100_000)), results.get(("threads2@before", "layered", 100_000))
+    if after is None or before is None:
+        shown = "not measured (run threads2 with --before, layered and 100000 in --sizes)"
+    elif "us" not in after or "us" not in before:
+        shown = f"no figure ({after.get('note') or before['note']})"
+    else:
+        shown = checkouts.compare(after["runs_us"], before["runs_us"], False, "us", ".1f")
+    lines.append(f"  threads(2) no slower than before -> {shown}")
+    return "\n".join(lines)
 
 
 def csv(choices: tuple[str, ...] | None = None, kind=str):
@@ -212,7 +314,7 @@ def csv(choices: tuple[str, ...] | None = None, kind=str):
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] + " Each configuration runs in its own subprocess; "
-        "the table gives the median time per task and the peak memory per task.",
+        "the table gives the median time per task, its ratio to the graphlib floor and the peak memory per task.",
         epilog=f"runners: {', '.join(RUNNERS)}; shapes: {', '.join(SHAPES)}. `make bench` runs it with the defaults.",
     )
     parser.add_argument("--sizes", type=csv(kind=int), default=[1_000, 10_000, 100_000],
@@ -222,6 +324,7 @@ def main() -> None:
                         help=f"comma-separated subset of {','.join(RUNNERS)} (default: all)")
     parser.add_argument("--shapes", type=csv(SHAPES), default=list(SHAPES),
                         help=f"comma-separated subset of {','.join(SHAPES)} (default: both)")
+    checkouts.add_options(parser, "rows inline@before and threads2@before", "inline and threads2 rows")
     parser.add_argument("--quick", action="store_true", help="sizes 1000,10000 and repeat 1")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--memory-limit", type=float, default=6.0, metavar="GIB",
@@ -242,26 +345,37 @@ def main() -> None:
         args.runners.remove("dask-sync")
         notes.append("dask-sync skipped: dask is not importable (pip install dask)")
 
+    rows = configs(args.runners, args.after, args.before)
     results: dict[tuple[str, str, int], dict] = {}
-    rows = []
-    for shape, n, runner in itertools.product(args.shapes, args.sizes, args.runners):
-        runs: list[dict] = []
-        for _ in range(args.repeat):
-            runs.append(measure(runner, shape, n, int(args.memory_limit * 2**30), args.timeout))
-            if "error" in runs[-1]:  # one failure is enough to report; do not repeat it
-                break
-        results[runner, shape, n] = summary = summarize(runs, n)
-        rows.append((runner, shape, n, summary))
-        shown = summary.get("note") or f"{summary['us']:.1f} us/task, {summary['kb']:.2f} KB/task"
-        print(f"  {runner:9} {shape:7} {n:>7,}: {shown}", file=sys.stderr, flush=True)
+    for shape, n in itertools.product(args.shapes, args.sizes):
+        runs: dict[str, list[dict]] = {row.label: [] for row in rows}
+        for repetition in range(args.repeat):  # every row once per repetition, so noise hits them alike
+            for row in checkouts.interleaved(rows, repetition):
+                if not runs[row.label] or "error" not in runs[row.label][-1]:  # one failure is enough to report
+                    runs[row.label].append(measure(row, shape, n, int(args.memory_limit * 2**30), args.timeout))
+        for row in rows:
+            results[row.label, shape, n] = summary = summarize(runs[row.label], n)
+            shown = summary.get("note") or f"{summary['us']:.1f} us/task, {summary['kb']:.2f} KB/task"
+            print(f"  {row.label:15} {shape:7} {n:>7,}: {shown}", file=sys.stderr, flush=True)
 
     print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs; median of {args.repeat} subprocess(es) "
-          f"per row; cap {args.memory_limit:g} GiB, timeout {args.timeout:g} s\n")
-    print(table(rows, args.markdown))
+          f"per row, the rows interleaved in each repetition; cap {args.memory_limit:g} GiB, timeout "
+          f"{args.timeout:g} s")
+    if any(runner in TASKGRAPH for runner in args.runners):
+        print(f"taskgraph: {checkouts.describe(args.after)}")
+        if args.before:
+            print(f"taskgraph@before: {checkouts.describe(args.before)}")
+    print()
+    print(table(results, args.markdown))
     print()
     for note in notes:
         print(note)
+    if args.before and (lines := comparisons(results, args.runners)):
+        print("After against before (median time per task, [lowest-highest] of the runs):")
+        print("\n".join(lines))
+        print()
     print(TARGETS.format(inline=verdict(results, "inline", 20, 1), threads2=verdict(results, "threads2", 40, None)))
+    print(issue_targets(results))
 
 
 if __name__ == "__main__":

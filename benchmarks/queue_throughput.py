@@ -13,8 +13,8 @@ What it measures, for every system in the same run, on no-op jobs (each appends 
 The systems (``--stores`` and ``--peers`` pick them):
 
 * taskgraph on ``sqlite:///<fresh file>``, ``postgresql://.../test?schema=<fresh>``, ``redis://.../0?prefix=<fresh>``:
-  workers are ``taskgraph worker benchmarks.peer_apps.taskgraph_app:queue --burst -q`` (leases and acknowledgement
-  on, as always; default threads and batch, or ``--taskgraph-args``); a client waits with ``handle.join()``;
+  workers are ``taskgraph worker peer_apps.taskgraph_app:queue --burst -q`` (leases and acknowledgement on, as
+  always; default threads and batch, or ``--taskgraph-args``); a client waits with ``handle.join()``;
 * ``huey-sqlite``, ``huey-redis``: one ``huey_consumer`` with 2 worker processes (``-w 2 -k process``; ``-w 1`` for
   the round trip); results kept for None too (``store_none``); a client waits with ``result.get(blocking=True)``
   (Huey's polling; with Redis, ``notify_result=True``, its blocking wake-up);
@@ -32,12 +32,21 @@ A peer that is not installed is shown as such; one that fails shows why (a drain
 given up, quoting its worker's log), and the others go on. A full run takes about 5 minutes on 2 cores, a third
 of it Huey SQLite's 110 ms round trips.
 
+Before and after in one run: ``--before DIR`` (another checkout, e.g. a ``git worktree`` of an older commit) adds
+a row ``taskgraph@before`` per store, whose client and workers import taskgraph from DIR; the plain ``taskgraph``
+rows import it from ``--after`` (default: this checkout). The client and every worker check where their taskgraph
+came from (the run stops, or the row shows why). Repetitions are the outer loop: each repetition runs every row
+once, each row on --before next to its row on --after (before first in the 2nd, 4th, ... repetition), so that the
+machine's moods hit both alike; the output then compares each pair (ratio of the medians, and the range of the
+runs).
+
 Run it (``make bench-queues`` runs the first)::
 
     .venv/bin/python benchmarks/queue_throughput.py                 # all stores and peers, 2,000 jobs, repeat 3
     .venv/bin/python benchmarks/queue_throughput.py --quick         # 500 jobs, repeat 1
     .venv/bin/python benchmarks/queue_throughput.py --stores sqlite --peers huey-sqlite --markdown
     .venv/bin/python benchmarks/queue_throughput.py --peers none --taskgraph-args="--threads 8 --batch 64"
+    .venv/bin/python benchmarks/queue_throughput.py --peers none --before ../before   # a worktree of main there
 
 The peers are in the ``bench`` extra: ``pip install -e '.[bench]'``. Servers: PostgreSQL at ``--postgres``
 (default postgresql://127.0.0.1:5432/test) and Redis at ``--redis`` (default redis://127.0.0.1:6379/0).
@@ -57,10 +66,12 @@ import sys
 import tempfile
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import checkouts
+
+ROOT = checkouts.ROOT
 STORES = ("sqlite", "postgresql", "redis")
 PEERS = ("huey-sqlite", "huey-redis", "rq", "procrastinate")
 # (system, store) of each row, in the order of the table; the peer name that selects each peer row.
@@ -71,9 +82,9 @@ PEER_OF = {("huey", "sqlite"): "huey-sqlite", ("huey", "redis"): "huey-redis", (
            ("procrastinate", "postgresql"): "procrastinate"}
 # What each system needs importable, beyond the standard library.
 NEEDS = {
-    ("taskgraph", "sqlite"): ["taskgraph"],
-    ("taskgraph", "postgresql"): ["taskgraph", "psycopg"],
-    ("taskgraph", "redis"): ["taskgraph", "redis"],
+    ("taskgraph", "sqlite"): [],  # taskgraph itself: the checkout of --after or --before
+    ("taskgraph", "postgresql"): ["psycopg"],
+    ("taskgraph", "redis"): ["redis"],
     ("huey", "sqlite"): ["huey"],
     ("huey", "redis"): ["huey", "redis"],
     ("rq", "redis"): ["rq", "redis"],
@@ -159,13 +170,21 @@ class System:
     def stop_signal(self) -> int:
         return signal.SIGTERM
 
+    def worker_setup(self) -> tuple[dict[str, str], str]:
+        """The environment and the working directory of the worker processes: this checkout first on the path."""
+        path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+        return {**os.environ, **self.env, "PYTHONPATH": path}, ROOT
+
     def teardown(self) -> None:
         """Close the client and remove the store."""
 
 
 class Taskgraph(System):
+    """taskgraph, imported from the checkout the parent put first on ``PYTHONPATH`` (then benchmarks/, for
+    ``peer_apps``): in this child and in its workers alike."""
+
     burst = True
-    APP = "benchmarks.peer_apps.taskgraph_app:queue"
+    APP = "peer_apps.taskgraph_app:queue"
 
     def setup(self) -> None:
         if self.store == "sqlite":
@@ -180,7 +199,7 @@ class Taskgraph(System):
         self.env = {"BENCH_TASKGRAPH_URL": url}
         os.environ.update(self.env)
         try:
-            from benchmarks.peer_apps import taskgraph_app
+            from peer_apps import taskgraph_app
         except ImportError as exc:
             raise BenchError(f"store not available: {first_line(exc)}") from None
         except Exception as exc:  # StoreError: no server, no driver, no store module yet
@@ -209,6 +228,11 @@ class Taskgraph(System):
 
     def idle_worker(self) -> list[str]:
         return self._worker()
+
+    def worker_setup(self) -> tuple[dict[str, str], str]:
+        # PYTHONPATH as the parent set it; not this checkout's folder as the working directory, which `python -m`
+        # would put first on sys.path, ahead of the checkout asked for.
+        return {**os.environ, **self.env}, self.tmp
 
     def teardown(self) -> None:
         app = getattr(self, "app", None)
@@ -418,14 +442,14 @@ class Workers:
     """Worker processes started by the child, each in its own session, with its output in a log file."""
 
     def __init__(self, system: System, commands: list[list[str]], count_file: str, tag: str) -> None:
-        env = {**os.environ, **system.env, "BENCH_COUNT_FILE": count_file,
-               "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+        env, cwd = system.worker_setup()
+        env["BENCH_COUNT_FILE"] = count_file
         self.system = system
         self.logs = [os.path.join(system.tmp, f"{tag}-{i}.log") for i in range(len(commands))]
         self.procs: list[subprocess.Popen[bytes]] = []
         for command, log in zip(commands, self.logs, strict=True):
             with open(log, "wb") as out:
-                self.procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                self.procs.append(subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
 
     def check_alive(self) -> None:
@@ -566,7 +590,13 @@ def measure_once(system: System, opts: argparse.Namespace) -> dict[str, float]:
 def child(name: str, store: str, opts: argparse.Namespace) -> None:
     """Measure one repetition of one system and print one JSON line: its figures, or ``{"error": why}``."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the parent's timeout: clean up on the way out
-    if ROOT not in sys.path:
+    if name == "taskgraph":
+        try:
+            checkouts.verify()  # taskgraph from the checkout asked for, or a loud stop
+        except checkouts.WrongCheckout as exc:
+            print(json.dumps({"fatal": str(exc)}), flush=True)
+            return
+    elif ROOT not in sys.path:  # the peers' apps: benchmarks.peer_apps.*
         sys.path.insert(0, ROOT)
     with tempfile.TemporaryDirectory(prefix="queue-bench-") as tmp:
         system = SYSTEMS[name](store, opts, tmp)
@@ -589,16 +619,42 @@ def child(name: str, store: str, opts: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ the driver (in the parent)
 
 
+class Row(NamedTuple):
+    """One row of the table: a system on a store, and for taskgraph the checkout it imports taskgraph from."""
+
+    label: str  # "taskgraph", "taskgraph@before", "huey", ...
+    name: str  # the key of SYSTEMS
+    store: str
+    home: str | None  # None for the peers, which do not import taskgraph
+
+
+def rows_of(opts: argparse.Namespace) -> list[Row]:
+    """The rows to measure: taskgraph on each store on --after, each followed by --before's; then the peers."""
+    out = []
+    for name, store in ROWS:
+        if name == "taskgraph" and store in opts.stores:
+            out.append(Row(name, name, store, opts.after))
+            if opts.before:
+                out.append(Row(name + checkouts.BEFORE, name, store, opts.before))
+        elif PEER_OF.get((name, store)) in opts.peers:
+            out.append(Row(name, name, store, None))
+    return out
+
+
 def child_args(opts: argparse.Namespace) -> list[str]:
     return ["--jobs", str(opts.jobs), "--roundtrips", str(opts.roundtrips), "--timeout", str(opts.timeout),
             "--postgres", opts.postgres, "--redis", opts.redis, f"--taskgraph-args={opts.taskgraph_args}"]
 
 
-def measure(name: str, store: str, opts: argparse.Namespace) -> dict[str, Any]:
-    """One repetition in a fresh subprocess: its figures, or ``{"error": why}``."""
-    command = [sys.executable, os.path.abspath(__file__), "--child", name, store, *child_args(opts)]
+def measure(row: Row, opts: argparse.Namespace) -> dict[str, Any]:
+    """One repetition in a fresh subprocess: its figures, or ``{"error": why}``.
+
+    Stops the whole benchmark (``SystemExit``) when the subprocess imported taskgraph from another checkout.
+    """
+    command = [sys.executable, os.path.abspath(__file__), "--child", row.name, row.store, *child_args(opts)]
+    env = checkouts.environ(row.home, checkouts.BENCH) if row.home else None  # the workers inherit it
     limit = 2 * opts.timeout + 180  # the drain's own limit, the round trips, start-ups and cleanup
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
         out, err = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
@@ -610,17 +666,25 @@ def measure(name: str, store: str, opts: argparse.Namespace) -> dict[str, Any]:
             proc.communicate()
         return {"error": f"timed out after {limit:g} s"}
     lines = out.strip().splitlines()
+    result = None
     if lines:
         try:
-            return json.loads(lines[-1])
+            result = json.loads(lines[-1])
         except ValueError:
             pass
-    last = err.strip().splitlines()[-1] if err.strip() else f"exit status {proc.returncode}"
-    return {"error": f"error: {last[:160]}"}
+    if result is None:
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit status {proc.returncode}"
+        return {"error": f"error: {last[:160]}"}
+    if "fatal" in result:
+        raise SystemExit(f"stopped: {row.label} {row.store}: {result['fatal']}")
+    return result
 
 
 def missing(name: str, store: str) -> list[str]:
     return [m for m in NEEDS[name, store] if importlib.util.find_spec(m) is None]
+
+
+FIGURES = ("enqueue", "drain", "start_ms", "p50_ms", "p95_ms")
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -628,19 +692,19 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     cleanup = next((r["cleanup"] for r in runs if "cleanup" in r), None)
     if failed:
         return {"note": "; ".join(filter(None, [failed[0]["error"], cleanup]))}
-    summary = {key: statistics.median(r[key] for r in runs) for key in ("enqueue", "drain", "start_ms", "p50_ms",
-                                                                         "p95_ms")}
+    summary: dict[str, Any] = {key: statistics.median(r[key] for r in runs) for key in FIGURES}
+    summary["runs"] = runs
     return {**summary, "note": cleanup} if cleanup else summary
 
 
-def table(rows: list[tuple[str, str, dict[str, Any]]], markdown: bool) -> str:
+def table(results: dict[tuple[str, str], dict[str, Any]], markdown: bool) -> str:
     head = ("system", "store", "enqueue jobs/s", "drain jobs/s", "start ms", "round trip p50 ms", "p95 ms", "note")
     body = []
-    for name, store, r in rows:
+    for (label, store), r in results.items():
         if "enqueue" not in r:
-            body.append((name, store, "-", "-", "-", "-", "-", r.get("note", "")))
+            body.append((label, store, "-", "-", "-", "-", "-", r.get("note", "")))
         else:
-            body.append((name, store, f"{r['enqueue']:,.0f}", f"{r['drain']:,.0f}", f"{r['start_ms']:,.0f}",
+            body.append((label, store, f"{r['enqueue']:,.0f}", f"{r['drain']:,.0f}", f"{r['start_ms']:,.0f}",
                          f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", r.get("note", "")))
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 5 + ["---"]) + "|"]
@@ -648,6 +712,29 @@ def table(rows: list[tuple[str, str, dict[str, Any]]], markdown: bool) -> str:
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     fmt = "  ".join(f"{{:{'<' if i < 2 or i == 7 else '>'}{w}}}" for i, w in enumerate(widths))
     return "\n".join(fmt.format(*row).rstrip() for row in [head, *body])
+
+
+def compared(results: dict[tuple[str, str], dict[str, Any]], store: str, figure: str) -> str | None:
+    """taskgraph's ``figure`` on ``store``, after against before; None when --before was not measured there."""
+    after, before = results.get(("taskgraph", store)), results.get(("taskgraph" + checkouts.BEFORE, store))
+    if after is None or before is None:
+        return None
+    if "runs" not in after or "runs" not in before:
+        return f"no comparison ({after.get('note') or before.get('note')})"
+    unit, fmt = ("jobs/s", ",.0f") if figure in ("enqueue", "drain") else ("ms", ".2f")
+    return checkouts.compare([r[figure] for r in after["runs"]], [r[figure] for r in before["runs"]],
+                             figure in ("enqueue", "drain"), unit, fmt)
+
+
+def comparisons(results: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """For every store, taskgraph's enqueue, drain and round-trip figures after against before."""
+    lines = []
+    for store in STORES:
+        for figure, title in (("drain", "drain"), ("enqueue", "enqueue"), ("p50_ms", "round trip p50")):
+            line = compared(results, store, figure)
+            if line is not None:
+                lines.append(f"  {store:10} {title:14} {line}")
+    return lines
 
 
 def verdicts(results: dict[tuple[str, str], dict[str, Any]], jobs: int) -> dict[str, str]:
@@ -688,6 +775,16 @@ def csv(choices: tuple[str, ...], allow_none: bool = False):
     return parse
 
 
+def issue_targets(results: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """The figure issue 9 asks for: each store's drain rate within noise of the checkout before."""
+    lines = ["Issue 9 (taskgraph's drain rate, against --before measured in the same run):"]
+    for store in STORES:
+        if ("taskgraph", store) in results:
+            shown = compared(results, store, "drain") or "not measured (run with --before)"
+            lines.append(f"  {store:10} drain within noise of before -> {shown}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] + " Each system runs in its own subprocess with real worker processes; "
@@ -695,10 +792,12 @@ def main() -> None:
         epilog=f"stores: {', '.join(STORES)}; peers: {', '.join(PEERS)}. "
         "`make bench-queues` runs it with the defaults.",
     )
-    parser.add_argument("--stores", type=csv(STORES), default=list(STORES),
-                        help=f"taskgraph's stores, comma-separated subset of {','.join(STORES)} (default: all)")
+    parser.add_argument("--stores", type=csv(STORES, allow_none=True), default=list(STORES),
+                        help=f"taskgraph's stores, comma-separated subset of {','.join(STORES)}, or none "
+                        "(default: all)")
     parser.add_argument("--peers", type=csv(PEERS, allow_none=True), default=list(PEERS),
                         help=f"peers, comma-separated subset of {','.join(PEERS)}, or none (default: all)")
+    checkouts.add_options(parser, "a row taskgraph@before per store (client and workers)", "taskgraph rows")
     parser.add_argument("--jobs", type=int, default=2000, help="no-op jobs enqueued and drained (default 2000)")
     parser.add_argument("--roundtrips", type=int, default=200, help="measured round trips (default 200)")
     parser.add_argument("--repeat", type=int, default=3,
@@ -723,36 +822,41 @@ def main() -> None:
     if args.repeat < 1 or args.jobs < 1 or args.roundtrips < 1:
         parser.error("--repeat, --jobs and --roundtrips must be at least 1")
 
-    chosen = [(name, store) for name, store in ROWS
-              if (name == "taskgraph" and store in args.stores) or PEER_OF.get((name, store)) in args.peers]
+    rows = rows_of(args)
     load = os.getloadavg()[0]
+    runs: dict[Row, list[dict[str, Any]]] = {row: [] for row in rows}
+    absent = {row: missing(row.name, row.store) for row in rows}
+    for repetition in range(args.repeat):  # every row once per repetition, so noise hits them alike
+        for row in checkouts.interleaved(rows, repetition):
+            if absent[row] or (runs[row] and "error" in runs[row][-1]):  # one failure is enough to report
+                continue
+            runs[row].append(r := measure(row, args))
+            shown = r["error"] if "error" in r else (f"enqueue {r['enqueue']:,.0f}/s, drain {r['drain']:,.0f}/s, "
+                                                     f"round trip p50 {r['p50_ms']:.2f} ms {r.get('cleanup', '')}")
+            print(f"  {row.label:16} {row.store:10} [{repetition + 1}/{args.repeat}]: {shown}", file=sys.stderr,
+                  flush=True)
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    rows = []
-    for name, store in chosen:
-        absent = missing(name, store)
-        if absent:
-            summary: dict[str, Any] = {"note": f"not installed ({', '.join(absent)})"}
-        else:
-            runs: list[dict[str, Any]] = []
-            for _ in range(args.repeat):
-                runs.append(measure(name, store, args))
-                if "error" in runs[-1]:  # one failure is enough to report; do not repeat it
-                    break
-            summary = summarize(runs)
-        results[name, store] = summary
-        rows.append((name, store, summary))
-        shown = summary.get("note", "") if "enqueue" not in summary else (
-            f"enqueue {summary['enqueue']:,.0f}/s, drain {summary['drain']:,.0f}/s, "
-            f"round trip p50 {summary['p50_ms']:.2f} ms {summary.get('note', '')}")
-        print(f"  {name:13} {store:10}: {shown}", file=sys.stderr, flush=True)
+    for row in rows:
+        results[row.label, row.store] = (
+            {"note": f"not installed ({', '.join(absent[row])})"} if absent[row] else summarize(runs[row]))
 
     print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.2f} at the start; "
           f"{args.jobs:,} jobs, {WORKERS} worker processes, {args.roundtrips} round trips after {WARMUP}; "
-          f"median of {args.repeat} run(s) per row\n")
-    print(table(rows, args.markdown))
+          f"median of {args.repeat} run(s) per row, the rows alternating in each repetition")
+    if args.stores:
+        print(f"taskgraph: {checkouts.describe(args.after)}")
+        if args.before:
+            print(f"taskgraph@before: {checkouts.describe(args.before)}")
     print()
-    if any(name == "taskgraph" for name, _ in chosen):
+    print(table(results, args.markdown))
+    print()
+    if args.before and (lines := comparisons(results)):
+        print("After against before (medians, [lowest-highest] of the runs):")
+        print("\n".join(lines))
+        print()
+    if args.stores:
         print(TARGETS.format(**verdicts(results, args.jobs)))
+        print(issue_targets(results))
 
 
 if __name__ == "__main__":
