@@ -1,14 +1,10 @@
 """Tasks: finite-state machines joined by prerequisite edges.
 
 A :class:`Task` holds a function to call, its arguments, its state in the machine declared in
-:mod:`taskgraph.states`, the edges to the tasks it requires and the tasks that require it, its outcome and the
-history of its transitions. It knows nothing of queues or scheduling: :mod:`taskgraph.scheduler` decides what runs
-when, and a queue calls the task's function where it likes.
-
-Every transition goes through one method, :meth:`Task._fire`, under one lock shared by all tasks: state,
-outcome and history change together, so a thread that reads a task never sees half a transition and two threads
-that race to move the same task cannot both win. The lock is held for a dictionary lookup and two stores;
-callbacks run after it is released.
+:mod:`taskgraph.states`, its edges, its outcome and the history of its transitions. It knows nothing of queues:
+:mod:`taskgraph.scheduler` moves the tasks of a run, and besides it only a user's ``run``, ``cancel`` and
+``reset`` do. Every move goes through :meth:`Task._fire`, under one lock shared by all tasks, so that state,
+outcome and history change together and two parties that race to move a task cannot both win.
 """
 
 from __future__ import annotations
@@ -74,24 +70,8 @@ class Task:
             a sequence/mapping.
     """
 
-    __slots__ = (
-        "name",
-        "key",
-        "func",
-        "args",
-        "kwargs",
-        "state",
-        "result",
-        "exception",
-        "cancel_on_exception",
-        "cancel_on_result",
-        "_track",
-        "_prereqs",
-        "_dependents",
-        "_history",
-        "_callbacks",
-        "__weakref__",
-    )
+    __slots__ = ("name", "key", "func", "args", "kwargs", "state", "result", "exception", "cancel_on_exception",
+                 "cancel_on_result", "_track", "_prereqs", "_dependents", "_history", "_callbacks", "__weakref__")
 
     name: str
     #: The state's name: ``task.state == "DONE"``.
@@ -246,9 +226,7 @@ class Task:
             if dest is None:
                 if not strict:
                     return False
-                allowed = ", ".join(allowed_events(source))
-                hint = f"it allows: {allowed}" if allowed else f"{source} is final"
-                raise TaskError(f"task {self.name!r}: cannot {event!r} while {source} ({hint})")
+                raise self._refusal(event, source)
             self.state = dest
             self.result = result
             self.exception = exception
@@ -266,6 +244,11 @@ class Task:
             for callback in callbacks:
                 _call_back(callback, self)
         return True
+
+    def _refusal(self, event: str, state: State) -> TaskError:
+        allowed = ", ".join(allowed_events(state))
+        hint = f"it allows: {allowed}" if allowed else f"{state} is final"
+        return TaskError(f"task {self.name!r}: cannot {event!r} while {state} ({hint})")
 
     def _call(self) -> None:
         """Call the function of this RUNNING task here and record how it ended.
@@ -318,12 +301,9 @@ class Task:
         if blocked:
             raise BlockedError(self.name, blocked)
         if not self._fire("dispatch", False, only_from=PENDING):
-            state = self.state
-            if state is QUEUED:
+            if self.state is QUEUED:
                 raise TaskError(f"task {self.name!r}: cannot run it while QUEUED: a queue holds it; join() it instead")
-            allowed = ", ".join(allowed_events(state))
-            hint = f"it allows: {allowed}" if allowed else f"{state} is final"
-            raise TaskError(f"task {self.name!r}: cannot 'dispatch' while {state} ({hint})")
+            raise self._refusal("dispatch", self.state)
         self._call()
         return self._outcome()
 
@@ -372,7 +352,8 @@ class Task:
         """Call ``fn(task)`` once, when the task becomes DONE, FAILED or CANCELLED.
 
         It is called at once, in this thread, if the task is already final; otherwise in the thread that
-        finishes the task. An exception from ``fn`` is logged and ignored.
+        finishes the task (for a task ``make`` runs, ``make``'s thread). An exception from ``fn`` is logged and
+        ignored.
         """
         with _LOCK:
             if self.state not in FINAL_STATES:
@@ -395,7 +376,7 @@ class Task:
         """Cancel the task unless it is already final.
 
         A PENDING or QUEUED task will not run. A RUNNING task is CANCELLED at once, its result will be dropped,
-        and a queue that can stop it (asyncio, for instance) does; a thread cannot be stopped and runs on.
+        and a queue that can stop its call (asyncio, Dask, a store) does; a thread cannot be stopped and runs on.
 
         Returns:
             True if this call cancelled the task, False if it was already final.

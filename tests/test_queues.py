@@ -119,7 +119,8 @@ def test_register_a_scheme():
 
 
 def _call(name, func, *args, started=None):
-    return Call(name, name, func, args, {}, report=started)
+    """A call whose report (on its start, and on its end) goes to ``started`` while it is not done."""
+    return Call(name, name, func, args, {}, report=lambda call: call.done() or started(call))
 
 
 def test_a_thread_queue_says_when_a_call_starts_and_skips_one_cancelled_while_it_waits():

@@ -18,12 +18,13 @@ import threading
 import uuid
 import weakref
 from collections.abc import Sequence
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CancelledError, SerializationError, first_line
 from ..queues.base import Call
+from ..queues.futures import settle
 from ..stores.base import StoreError, StoreUnavailable
 from ..stores.records import JobRecord, NewJob
 from .handle import cancelled, failure
@@ -101,7 +102,7 @@ class JobFollower:
         store is unavailable the enqueue is retried (a job's id comes from its key, so a repeat is harmless); when
         the queue's patience runs out, or the store refuses the jobs, their futures fail with the reason.
         """
-        future: Future[Any] = Future()
+        future: Future[Any] = call
         try:
             job = self._job_of(call)
         except (TypeError, SerializationError) as exc:
@@ -130,7 +131,7 @@ class JobFollower:
                     records = self.queue.patiently(methodcaller("enqueue", [job for _, job, _ in batch]))
                 except Exception as exc:  # noqa: BLE001 - the calls fail with it: nothing is lost silently
                     for _, _, future in batch:
-                        _settle(future, exc)
+                        settle(future, exception=exc)
                     continue
                 for (call, _, future), record in zip(batch, records, strict=True):
                     self._follow(call, future, record)
@@ -154,7 +155,7 @@ class JobFollower:
             ids[id(call)] = job.id
             jobs.append(job)
         records = self.queue.store.enqueue(jobs)
-        futures: list[Future[Any]] = [Future() for _ in calls]
+        futures: list[Future[Any]] = list(calls)
         for call, job, future, record in zip(calls, jobs, futures, records, strict=True):
             self._claim_key(call, job, future)
             self._follow(call, future, record)
@@ -197,13 +198,13 @@ class JobFollower:
             try:
                 result = self.queue.decode(record, record.result)
             except Exception as exc:  # noqa: BLE001 - a result that cannot be read is the call's outcome
-                _settle(future, exc)
+                settle(future, exception=exc)
             else:
-                _settle(future, result=result)
+                settle(future, result)
         elif status == "FAILED":
-            _settle(future, failure(record))
+            settle(future, exception=failure(record))
         elif status == "CANCELLED":
-            _settle(future, cancelled(record))
+            settle(future, exception=cancelled(record))
 
     def _run(self) -> None:
         store = None
@@ -255,19 +256,8 @@ class JobFollower:
         with self._lock:
             unsent, self._outbox = self._outbox, []
         for call, _, future in unsent:
-            _settle(future, CancelledError(f"task {call.name!r} was cancelled: its queue was closed before its job "
-                                           "was sent"))
-
-
-def _settle(future: Future[Any], exc: BaseException | None = None, result: Any = None) -> None:
-    """Settle ``future`` unless it is done already (the scheduler may cancel it from its own thread meanwhile)."""
-    try:
-        if exc is None:
-            future.set_result(result)
-        else:
-            future.set_exception(exc)
-    except InvalidStateError:
-        pass
+            why = f"task {call.name!r} was cancelled: its queue was closed before its job was sent"
+            settle(future, exception=CancelledError(why))
 
 
 def _taken(call: Call, key: str, other: str) -> TypeError:

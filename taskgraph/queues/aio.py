@@ -11,6 +11,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from .base import BaseQueue, Call
+from .futures import settle
 
 __all__ = ["AsyncioQueue"]
 
@@ -57,33 +58,28 @@ class AsyncioQueue(BaseQueue):
     def submit_call(self, call: Call) -> Future[Any]:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
-        future: Future[Any] = Future()
-        self._loop.call_soon_threadsafe(self._begin, call, future)
-        return future
+        self._loop.call_soon_threadsafe(self._begin, call)
+        return call
 
-    def _begin(self, call: Call, future: Future[Any]) -> None:
+    def _begin(self, call: Call) -> None:
         # a coroutine can be stopped while it runs, so its future stays cancellable: it is not set running
-        if (future.cancelled() if is_async(call.func) else not future.set_running_or_notify_cancel()):
+        if (call.cancelled() if is_async(call.func) else not call.set_running_or_notify_cancel()):
             return
         call.started()
         running = self._loop.create_task(self._run(call), name=f"taskgraph:{call.name}")
         self._running.add(running)
-        running.add_done_callback(functools.partial(self._settle, future))
+        running.add_done_callback(functools.partial(self._settle, call))
         if is_async(call.func):
-            future.add_done_callback(functools.partial(self._stop_if_cancelled, running))
+            call.add_done_callback(functools.partial(self._stop_if_cancelled, running))
 
     def _settle(self, future: Future[Any], running: asyncio.Task[Any]) -> None:
         self._running.discard(running)
-        if future.done():
-            return
         if running.cancelled():
-            future.set_exception(asyncio.CancelledError())
-            return
-        exc = running.exception()
-        if exc is None:
-            future.set_result(running.result())
+            settle(future, exception=asyncio.CancelledError())
+        elif running.exception() is None:
+            settle(future, running.result())
         else:
-            future.set_exception(exc)
+            settle(future, exception=running.exception())
 
     def _stop_if_cancelled(self, running: asyncio.Task[Any], future: Future[Any]) -> None:
         if future.cancelled() and not self._loop.is_closed():

@@ -12,7 +12,8 @@ A queue may say more, each optional:
   the function itself, in its own thread, without a future.
 * ``submit_call(call)``: takes a :class:`Call`, which also carries the task's name and key (for messages, or to
   name a durable job) and :meth:`Call.started`, to be called when the function begins: the task is QUEUED until
-  then, and a cancel before it can still stop the call. Preferred over ``submit`` when present.
+  then, and a cancel before it can still stop the call. A call is itself a future: the queue may settle it and
+  return it. Preferred over ``submit`` when present.
 * ``submit_graph(calls)``: takes many calls at once, each naming the calls it waits for (:attr:`Call.after`), and
   releases each when those are done, without ``make``'s help: ``make_later`` hands a durable store a whole graph
   this way.
@@ -31,6 +32,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any, Protocol, runtime_checkable
 
+from .futures import LightFuture
+from .futures import settle as settled
+
 __all__ = ["Queue", "BaseQueue", "Call", "nothing", "chain"]
 
 
@@ -47,8 +51,9 @@ class Queue(Protocol):
         """Run ``fn(*args, **kwargs)`` somewhere, and return the future of its result."""
 
 
-class Call:
-    """One task's call, as the scheduler hands it to a queue's ``submit_call``: plain values, no task.
+class Call(LightFuture):
+    """One task's call, as the scheduler hands it to a queue's ``submit_call``: plain values, no task; and the
+    future of its outcome, which the queue may settle and return as the future ``submit_call`` gives.
 
     Attributes:
         name: the task's name, for messages.
@@ -60,12 +65,11 @@ class Call:
         run: a number naming the scheduling run (one ``make``) the call belongs to; 0 for none.
     """
 
-    __slots__ = ("name", "key", "func", "args", "kwargs", "after", "token", "run", "_report", "_began")
-
     def __init__(
         self, name: str, key: str, func: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: Any,
         token: Any = None, run: int = 0, report: Callable[[Any], Any] | None = None, after: Sequence[Call] = (),
     ) -> None:
+        self._done_callbacks = [report] if report is not None else []  # LightFuture's own field
         self.name = name
         self.key = key
         self.func = func
@@ -89,7 +93,7 @@ class Call:
             self._report(self)
 
     def __repr__(self) -> str:
-        return f"Call({self.name!r}, {getattr(self.func, '__qualname__', self.func)!r})"
+        return f"Call({self.name!r}, {getattr(self.func, '__qualname__', self.func)!r}, {self._state})"
 
 
 class BaseQueue(Executor):
@@ -115,19 +119,21 @@ class BaseQueue(Executor):
         self.close()
 
 
-def chain(source: Future[Any], convert: Callable[[Future[Any], Future[Any]], None]) -> Future[Any]:
-    """A new future settled by ``convert(source, new)`` once ``source`` is done; cancelling it cancels ``source``."""
-    target: Future[Any] = Future()
+def chain(
+    source: Future[Any], target: Future[Any], convert: Callable[[Future[Any]], tuple[Any, BaseException | None]]
+) -> Future[Any]:
+    """Settle ``target`` as ``convert(source)`` says (a result, or an exception) once ``source`` is done, and return
+    it; cancelling ``target`` cancels ``source``."""
 
     def settle(done: Future[Any]) -> None:
         if done.cancelled():
             target.cancel()
-        elif not target.done():
-            try:
-                convert(done, target)
-            except BaseException as exc:  # noqa: BLE001 - a conversion that fails is the call's outcome
-                if not target.done():
-                    target.set_exception(exc)
+            return
+        try:
+            result, exception = convert(done)
+        except Exception as exc:  # noqa: BLE001 - a conversion that fails is the call's outcome
+            result, exception = None, exc
+        settled(target, result, exception)
 
     def propagate(new: Future[Any]) -> None:
         if new.cancelled():

@@ -50,10 +50,9 @@ class ExecutorQueue(BaseQueue):
         try:
             fn, args = self._prepare(call)
         except SerializationError as exc:
-            failed: Future[Any] = Future()
-            failed.set_exception(exc)
-            return failed
-        return chain(self._executor().submit(fn, *args), lambda done, new: self._settle(call, done, new))
+            call.set_exception(exc)
+            return call
+        return chain(self._executor().submit(fn, *args), call, lambda done: self._settle(call, done))
 
     def _executor(self) -> Executor:
         return self.executor
@@ -62,12 +61,11 @@ class ExecutorQueue(BaseQueue):
         """The callable and arguments to submit for ``call``."""
         return partial(call.func or nothing, **call.kwargs), call.args
 
-    def _settle(self, call: Call, done: Future[Any], new: Future[Any]) -> None:
+    def _settle(self, call: Call, done: Future[Any]) -> tuple[Any, BaseException | None]:
         exc = done.exception()
-        if exc is None:
-            new.set_result(self._result(call, done.result()))
-        else:
-            new.set_exception(self._explain(call, exc))
+        if exc is not None:
+            return None, self._explain(call, exc)
+        return self._result(call, done.result()), None
 
     def _result(self, call: Call, value: Any) -> Any:
         return value

@@ -9,38 +9,51 @@ condition (over that same lock) only when a thread must block on it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
 from typing import Any
 
-__all__ = ["LightFuture", "settle", "begin"]
+__all__ = ["LightFuture", "settle", "begin", "PENDING", "FUTURE_OVER"]
 
+log = logging.getLogger("concurrent.futures")  # where the standard futures log a callback that raised
 _LOCK = threading.RLock()  # guards the state of every LightFuture, and is the lock of their conditions
-_OVER = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+_OVER = FUTURE_OVER = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)  # the states of a done future
 
 
 class LightFuture(Future):
     """A :class:`concurrent.futures.Future` that is cheap to create and to settle."""
 
-    def __init__(self) -> None:  # the base's, without the condition
-        self._state = PENDING
-        self._result: Any = None
-        self._exception: BaseException | None = None
-        self._waiters: list[Any] = []
+    # the base's fields; until set on an instance, these defaults stand (a state and an outcome not yet there)
+    _state = PENDING
+    _result: Any = None
+    _exception: BaseException | None = None
+
+    def __init__(self) -> None:  # the base's, without the condition and the waiters until someone waits
         self._done_callbacks: list[Callable[[Future[Any]], Any]] = []
 
     def __getattr__(self, name: str) -> Any:
-        if name != "_condition":
-            raise AttributeError(name)
-        with _LOCK:  # a thread is about to wait: give this future its condition, over the shared lock
-            return self.__dict__.setdefault("_condition", threading.Condition(_LOCK))
+        if name == "_condition":  # a thread is about to wait: give this future its condition, over the shared lock
+            with _LOCK:
+                return self.__dict__.setdefault("_condition", threading.Condition(_LOCK))
+        if name == "_waiters":  # concurrent.futures.wait() or as_completed() is about to register a waiter
+            with _LOCK:
+                return self.__dict__.setdefault("_waiters", [])
+        raise AttributeError(name)
 
     def _wake(self) -> None:
         condition = self.__dict__.get("_condition")
         if condition is not None:
             condition.notify_all()
+
+    def _invoke_callbacks(self) -> None:
+        for callback in self._done_callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("exception calling callback for %r", self)
 
     def cancel(self) -> bool:
         with _LOCK:
@@ -85,7 +98,7 @@ class LightFuture(Future):
         with _LOCK:
             if self._state == CANCELLED:
                 self._state = CANCELLED_AND_NOTIFIED
-                for waiter in self._waiters:
+                for waiter in self.__dict__.get("_waiters", ()):
                     waiter.add_cancelled(self)
                 return False
             if self._state == PENDING:
@@ -106,14 +119,19 @@ class LightFuture(Future):
             self._result = result
             self._exception = exception
             self._state = FINISHED
-            for waiter in self._waiters:
-                if exception is None:
-                    waiter.add_result(self)
-                else:
-                    waiter.add_exception(self)
-            self._wake()
-        if self._done_callbacks:
-            self._invoke_callbacks()
+            extra = self.__dict__
+            if "_waiters" in extra or "_condition" in extra:  # someone waits
+                for waiter in extra.get("_waiters", ()):
+                    if exception is None:
+                        waiter.add_result(self)
+                    else:
+                        waiter.add_exception(self)
+                self._wake()
+        for callback in self._done_callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("exception calling callback for %r", self)
 
 
 def settle(future: Future[Any], result: Any = None, exception: BaseException | None = None) -> bool:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future
 from queue import SimpleQueue
 from typing import Any
 
 from .base import BaseQueue, Call, nothing
-from .futures import LightFuture
 
 __all__ = ["ThreadQueue"]
-
-_Item = tuple[Future[Any], Call | None, Callable[..., Any], tuple[Any, ...], Mapping[str, Any]]
 
 
 class ThreadQueue(BaseQueue):
@@ -31,7 +28,7 @@ class ThreadQueue(BaseQueue):
             raise ValueError(f"a thread queue needs a positive whole number of workers, not {workers!r}")
         self.workers = workers
         self.capacity = 2 * workers
-        self._jobs: SimpleQueue[_Item | None] = SimpleQueue()
+        self._jobs: SimpleQueue[Call | None] = SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -40,19 +37,15 @@ class ThreadQueue(BaseQueue):
         return f"ThreadQueue({self.workers})"
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return self._put(None, fn, args, kwargs)
+        return self.submit_call(Call(fn.__name__, "", fn, args, kwargs))
 
     def submit_call(self, call: Call) -> Future[Any]:
-        return self._put(call, call.func or nothing, call.args, call.kwargs)
-
-    def _put(self, call: Call | None, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> Future[Any]:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
         if len(self._threads) < self.workers:
             self._grow()
-        future: Future[Any] = LightFuture()
-        self._jobs.put((future, call, fn, args, kwargs))
-        return future
+        self._jobs.put(call)
+        return call
 
     def _grow(self) -> None:
         with self._lock:
@@ -66,22 +59,19 @@ class ThreadQueue(BaseQueue):
     def _work(self) -> None:
         jobs = self._jobs
         while True:
-            item = jobs.get()
-            if item is None:
+            call = jobs.get()
+            if call is None:
                 return
-            future, call, fn, args, kwargs = item
-            item = None
-            if not future.set_running_or_notify_cancel():
+            if not call.set_running_or_notify_cancel():
                 continue
-            if call is not None:
-                call.started()
+            call.started()
             try:
-                result = fn(*args, **kwargs)
+                result = (call.func or nothing)(*call.args, **call.kwargs)
             except BaseException as exc:  # SystemExit from a call too: it is the call's outcome; keep serving
-                future.set_exception(exc)
+                call.set_exception(exc)
             else:
-                future.set_result(result)
-            future = fn = args = kwargs = result = None  # type: ignore[assignment]
+                call.set_result(result)
+            call = result = None
 
     def close(self, wait: bool = True) -> None:
         """Let the submitted calls finish, then stop the threads; ``wait=False`` leaves running ones behind."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Future
 from typing import Any
 
 from ..base import Call
@@ -19,8 +18,8 @@ __all__ = ["STARTED_TOPIC", "WAITING", "subscribe", "watch"]
 #: The scheduler event topic on which workers announce that a call started (``track_start``).
 STARTED_TOPIC = "taskgraph-started"
 
-#: The calls handed to Dask that have not started yet, by Dask key, with their futures.
-WAITING: dict[str, tuple[Call, Future[Any]]] = {}
+#: The calls handed to Dask that have not started yet, by Dask key.
+WAITING: dict[str, Call] = {}
 _SUBSCRIBED: set[str] = set()  # ids of the clients subscribed to STARTED_TOPIC
 _SUBSCRIBE_LOCK = threading.Lock()
 _WATCHERS: set[asyncio.Future[None]] = set()  # the coroutines waiting for futures to finish (see watch)
@@ -62,6 +61,6 @@ def watch(client: Any, futures: list[Any], put: Any) -> None:
 
 def _on_started(event: tuple[float, Any]) -> None:
     """On a client's event loop: a worker started the call of a key; say so, unless it was cancelled meanwhile."""
-    entry = WAITING.pop(event[1], None)
-    if entry is not None and begin(entry[1]):
-        entry[0].started()
+    call = WAITING.pop(event[1], None)
+    if call is not None and begin(call):
+        call.started()

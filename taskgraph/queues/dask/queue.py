@@ -26,9 +26,10 @@ from typing import Any
 
 from ...errors import CancelledError, SerializationError, TaskError, describe
 from ..base import BaseQueue, Call
-from ..futures import LightFuture, settle
+from ..futures import settle
 from .connect import connect, import_distributed, total_threads
 from .events import STARTED_TOPIC, WAITING, subscribe, watch
+from .outcomes import cancellation, exception_of, explain
 from .remote import loads, pack, run
 
 __all__ = ["DaskQueue"]
@@ -44,8 +45,8 @@ _HEALTH_CHECK = 0.5  # seconds the collector waits for a finished future before 
 _GATHER_ONE = 60.0  # seconds to fetch one result, when fetching a batch failed
 _CLOSE_TIMEOUT = 10.0  # seconds close() gives an owned client to disconnect
 _ABANDONED = "the Dask queue was closed without waiting for it"
-_Pending = tuple[str, Call, bytes, Future[Any]]  # key, call, payload, the call's future
-_Sent = tuple[Call, Future[Any], Any]  # the call, its future, its Dask future
+_Pending = tuple[str, Call, bytes]  # key, call (the future make follows), payload
+_Sent = tuple[Call, Any]  # the call, its Dask future
 
 
 class DaskQueue(BaseQueue):
@@ -149,27 +150,26 @@ class DaskQueue(BaseQueue):
         return self.submit_call(Call(name, name, fn, args, kwargs))
 
     def submit_call(self, call: Call) -> Future[Any]:
-        ours: Future[Any] = LightFuture()
         key = f"{call.name}-{self._token}-{next(self._numbers)}"
         try:
             payload = pack(call, key, STARTED_TOPIC if self.track_start else None)
         except SerializationError as exc:
-            ours.set_exception(exc)
-            return ours
+            call.set_exception(exc)
+            return call
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"{self!r} is closed")
             if not self._threads:
                 self._start_threads()
             if self.track_start:
-                WAITING[key] = (call, ours)
-            self._pending.append((key, call, payload, ours))
+                WAITING[key] = call
+            self._pending.append((key, call, payload))
             self._outstanding += 1
             if len(self._pending) == 1:
                 self._cond.notify_all()
         if not self.track_start:
             call.started()
-        return ours
+        return call
 
     def _start_threads(self) -> None:
         if self.track_start:
@@ -199,46 +199,46 @@ class DaskQueue(BaseQueue):
 
     def _send(self, batch: list[_Pending]) -> None:
         if self._abandoned:  # close(wait=False) came while this batch was on its way
-            for key, call, _, ours in batch:
+            for key, call, _ in batch:
                 WAITING.pop(key, None)
-                settle(ours, exception=_abandoned(call))
+                settle(call, exception=_abandoned(call))
             return
-        live = [entry for entry in batch if not entry[3].done()]
+        live = [entry for entry in batch if not entry[1].done()]
         if len(live) < len(batch):  # cancelled before they left
-            for key, _, _, _ in batch:
+            for key, _, _ in batch:
                 WAITING.pop(key, None)
             self._settled(len(batch) - len(live))
         if not live:
             return
-        keys = [key for key, _, _, _ in live]
+        keys = [key for key, _, _ in live]
         try:
-            futures = self.client.map(run, [payload for _, _, payload, _ in live], key=keys, pure=False)
+            futures = self.client.map(run, [payload for _, _, payload in live], key=keys, pure=False)
         except Exception as exc:
-            for key, call, _, ours in live:
+            for key, call, _ in live:
                 WAITING.pop(key, None)
                 error = TaskError(f"task {call.name!r}: the Dask client for {self.address} would not take it: {exc}")
                 error.__cause__ = exc
-                settle(ours, exception=error)
+                settle(call, exception=error)
             self._settled(len(live))
             return
         with self._cond:
-            for (key, call, _, ours), future in zip(live, futures, strict=True):
-                self._futures[key] = (call, ours, future)
+            for (key, call, _), future in zip(live, futures, strict=True):
+                self._futures[key] = (call, future)
             abandoned = self._abandoned
         if abandoned:
-            for _, call, _, ours in live:
-                settle(ours, exception=_abandoned(call))
+            for _, call, _ in live:
+                settle(call, exception=_abandoned(call))
             self._cancel_in_dask(futures)
         watch(self.client, futures, self._finished.put)
-        for key, _, _, ours in live:  # by key: a Dask future held after its end would keep its result in Dask
-            ours.add_done_callback(partial(self._ended_here, key))
+        for key, call, _ in live:  # by key: a Dask future held after its end would keep its result in Dask
+            call.add_done_callback(partial(self._ended_here, key))
 
-    def _ended_here(self, key: str, ours: Future[Any]) -> None:
+    def _ended_here(self, key: str, call: Future[Any]) -> None:
         """A call's future was settled or cancelled here: if cancelled, have Dask cancel it (the submitter does)."""
         with self._cond:
             entry = self._futures.get(key)
-            if ours.cancelled() and entry is not None and not entry[2].done():
-                self._cancels.append(entry[2])
+            if call.cancelled() and entry is not None and not entry[1].done():
+                self._cancels.append(entry[1])
                 self._cond.notify_all()
 
     def _cancel_in_dask(self, futures: list[Any]) -> None:
@@ -285,28 +285,28 @@ class DaskQueue(BaseQueue):
     def _record(self, batch: list[Any]) -> None:
         with self._cond:
             entries = [self._futures.pop(f.key) for f in batch if f.key in self._futures]
-        values = self._gather([f for _, ours, f in entries if f.status == "finished" and not ours.done()])
+        values = self._gather([f for call, f in entries if f.status == "finished" and not call.done()])
         settled = 0
         for entry in entries:
             try:
-                settled += self._outcome(*entry, values.get(entry[2].key))
+                settled += self._outcome(*entry, values.get(entry[1].key))
             except Exception as exc:  # never leave a call unsettled
                 log.exception("taskgraph: recording the outcome of task %r from Dask failed", entry[0].name)
-                settle(entry[1], exception=TaskError(
+                settle(entry[0], exception=TaskError(
                     f"task {entry[0].name!r}: recording its outcome from Dask failed: {exc}"))
                 settled += 1
         self._settled(settled)
 
-    def _outcome(self, call: Call, ours: Future[Any], future: Any, gathered: tuple[bool, Any] | None) -> bool:
+    def _outcome(self, call: Call, future: Any, gathered: tuple[bool, Any] | None) -> bool:
         """Settle a call's future as its Dask future ended. False if Dask lost the result and computes it again."""
         status = future.status
         if status in ("lost", "pending"):  # a worker holding the result died: Dask runs the task again
             with self._cond:
-                self._futures[future.key] = (call, ours, future)
+                self._futures[future.key] = (call, future)
             watch(self.client, [future], self._finished.put)
             return False
         WAITING.pop(future.key, None)
-        if ours.done():
+        if call.done():
             return True  # cancelled meanwhile: the outcome is dropped
         if status == "finished" and gathered is not None and gathered[0]:
             try:
@@ -314,15 +314,16 @@ class DaskQueue(BaseQueue):
             except Exception as exc:
                 error = SerializationError(f"task {call.name!r}: its result could not be unpickled here: {exc}")
                 error.__cause__ = exc
-                settle(ours, exception=error)
+                settle(call, exception=error)
             else:
-                settle(ours, result)
+                settle(call, result)
         elif status == "finished":
-            settle(ours, exception=self._explain(call, gathered[1] if gathered else TaskError("Dask sent no result")))
+            sent = gathered[1] if gathered else TaskError("Dask sent no result")
+            settle(call, exception=explain(call, self.address, sent))
         elif status == "error":
-            settle(ours, exception=self._explain(call, _exception_of(future)))
+            settle(call, exception=explain(call, self.address, exception_of(future)))
         else:
-            settle(ours, exception=self._explain(call, _cancellation(future)))
+            settle(call, exception=explain(call, self.address, cancellation(future)))
         return True
 
     def _gather(self, futures: list[Any]) -> dict[str, tuple[bool, Any]]:
@@ -346,41 +347,14 @@ class DaskQueue(BaseQueue):
                     out[f.key] = (False, exc)
         return out
 
-    def _explain(self, call: Call, exc: BaseException) -> BaseException:
-        """The exception of a call: its function's, or one that says what Dask did."""
-        kind = type(exc).__name__
-        if kind == "KilledWorker":
-            error: BaseException = TaskError(
-                f"task {call.name!r}: the Dask worker running it died (killed, out of memory, or crashed), and so "
-                f"did every worker Dask retried it on; Dask gave up: {exc}"
-            )
-        elif isinstance(exc, SerializationError) and not str(exc).startswith("task "):
-            error = SerializationError(f"task {call.name!r}: {exc}")
-        elif isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] == "taskgraph":
-            error = TaskError(
-                f"task {call.name!r}: the Dask worker cannot import taskgraph ({exc}); install taskgraph-fsm where "
-                "the workers run"
-            )
-        elif kind in ("CancelledError", "FutureCancelledError") and not isinstance(exc, CancelledError):
-            reason = getattr(exc, "reason", None)
-            if reason == "scheduler-connection-lost":
-                why = f"the connection to the Dask scheduler at {self.address} was lost; the task's outcome is unknown"
-            else:
-                why = f"Dask cancelled it ({reason or 'without a reason'}), not taskgraph"
-            error = TaskError(f"task {call.name!r}: {why}")
-        else:
-            return exc
-        error.__cause__ = exc
-        return error
-
     def _abandon(self, why: str, keys: list[str] | None = None) -> None:
         """Fail the calls in Dask whose outcome will never come (all of them, or those of ``keys``)."""
         with self._cond:
             chosen = list(self._futures) if keys is None else [k for k in keys if k in self._futures]
             entries = [self._futures.pop(k) for k in chosen]
-        for call, ours, future in entries:
+        for call, future in entries:
             WAITING.pop(future.key, None)
-            settle(ours, exception=TaskError(f"task {call.name!r}: {why}"))
+            settle(call, exception=TaskError(f"task {call.name!r}: {why}"))
         if entries:
             self._settled(len(entries))
 
@@ -411,14 +385,14 @@ class DaskQueue(BaseQueue):
             self._cond.notify_all()
         self._finished.put(_STOP)
         if not wait:
-            for key, call, _, ours in pending:
+            for key, call, _ in pending:
                 WAITING.pop(key, None)
-                settle(ours, exception=_abandoned(call))
-            for call, ours, future in live:
+                settle(call, exception=_abandoned(call))
+            for call, future in live:
                 WAITING.pop(future.key, None)
-                settle(ours, exception=_abandoned(call))
+                settle(call, exception=_abandoned(call))
             if live:
-                self._cancel_in_dask([future for _, _, future in live])
+                self._cancel_in_dask([future for _, future in live])
         else:
             for thread in self._threads:
                 thread.join()
@@ -434,21 +408,3 @@ class DaskQueue(BaseQueue):
 
 def _abandoned(call: Call) -> CancelledError:
     return CancelledError(f"task {call.name!r} was cancelled: {_ABANDONED}")
-
-
-def _exception_of(future: Any) -> BaseException:
-    """The exception of a Dask future that erred, with the remote traceback Dask sent."""
-    exc = future.exception()
-    tb = future.traceback()
-    if not isinstance(exc, BaseException):
-        return TaskError(f"Dask reported an error without an exception: {exc!r}")
-    return exc.with_traceback(tb) if tb is not None else exc
-
-
-def _cancellation(future: Any) -> BaseException:
-    """The CancelledError of a cancelled Dask future, with Dask's reason."""
-    try:
-        future.result(timeout=_HEALTH_CHECK)
-    except BaseException as exc:
-        return exc
-    return TaskError("the Dask future ended without a result")

@@ -1,0 +1,320 @@
+"""The scheduler's loop: it hands ready tasks to the queue and turns what the queue reports into transitions."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from functools import partial
+from queue import SimpleQueue
+from typing import Any
+
+from ..errors import CancelledError, TaskError, describe
+from ..queues.base import Call, chain, nothing
+from ..queues.futures import FUTURE_OVER
+from ..states import DONE, FINAL_STATES, PENDING, QUEUED, RUNNING
+from ..task import Task
+from .interrupts import Interruptible
+from .rules import Rules, all_done
+
+__all__ = ["Scheduler", "close_queue"]
+
+_WAKE = object()  # put into ``reports`` to wake a run that waits for one
+_ABSENT = object()
+_NUMBERS = itertools.count(1)
+_CANCELS = (asyncio.CancelledError, concurrent.futures.CancelledError)
+
+
+def _interrupted(task: Task) -> CancelledError:
+    return CancelledError(f"task {task.name!r} was cancelled: interrupted")
+
+
+def close_queue(queue: Any, abandoned: bool) -> None:
+    """Close a queue ``make`` opened; after a second Ctrl-C, without waiting for what still runs."""
+    close = getattr(queue, "close", None)
+    if close is None:
+        queue.shutdown(wait=not abandoned, cancel_futures=abandoned)
+    else:
+        close(wait=not abandoned)
+
+
+def default_capacity(queue: Any) -> int | None:
+    """A queue's capacity when it states none: twice an executor's worker count, or no limit."""
+    workers = getattr(queue, "_max_workers", None)
+    return 2 * workers if isinstance(workers, int) and not isinstance(workers, bool) else None
+
+
+
+class Scheduler(Rules, Interruptible):
+    """The state of one scheduling run. Used by one thread at a time, except :attr:`reports`."""
+
+    def __init__(self, queue: Any, make_prerequisites: bool, run_dependents: bool, fail_fast: bool) -> None:
+        self.reports: SimpleQueue[Any] = SimpleQueue()
+        Rules.__init__(self, make_prerequisites, run_dependents, self.reports.put)
+        Interruptible.__init__(self)
+        self.queue = queue
+        self.fail_fast = fail_fast
+        self.inline = bool(getattr(queue, "runs_inline", False))
+        self.submit_call = getattr(queue, "submit_call", None)
+        self.fallback_capacity = default_capacity(queue)
+        self.inflight: dict[Task, Any] = {}  # a task handed to the queue -> its call or future (None: inline)
+        self.futures: dict[Future[Any], Task] = {}  # the futures of a queue without submit_call, to their tasks
+        self.additions: deque[tuple[Task, ...]] = deque()
+        self.recording: Task | None = None  # the task whose outcome this run is recording now
+        self.number = next(_NUMBERS)  # names the run in the calls it hands out
+
+    @property
+    def capacity(self) -> int | None:
+        return getattr(self.queue, "capacity", self.fallback_capacity)
+
+
+    def report(self, item: Any) -> None:
+        """Handle one item from ``reports``: a call that started or ended, a future, a task that ended, a wake-up."""
+        if type(item) is Call:
+            task = item.token
+            if self.inflight.get(task) is item:
+                if _over(item):
+                    del self.inflight[task]
+                    self.record(task, item)
+                    self.settle(task)
+                else:
+                    task._fire("dispatch", False, only_from=QUEUED)
+        elif item is not _WAKE:
+            task = self.futures.pop(item, None)
+            if task is not None:  # the future of a queue without submit_call
+                if self.inflight.get(task) is item:
+                    del self.inflight[task]
+                    self.record(task, item)
+                    self.settle(task)
+                return
+            task = item
+            future = self.inflight.pop(task, _ABSENT)
+            if future is _ABSENT:
+                self.watched.discard(task)
+            elif future is not None:  # a user cancelled it: have the queue drop or stop its call
+                future.cancel()
+            self.settle(task)
+
+    def record(self, task: Task, future: Any) -> None:
+        """Move a task of this run to the outcome of its call."""
+        if task.state is QUEUED:  # the queue did not say when it started
+            task._fire("dispatch", False, only_from=QUEUED)
+        if task.state is not RUNNING:  # cancelled meanwhile: the outcome is dropped
+            return
+        self.recording = task
+        try:
+            result = future.result()
+        except BaseException as exc:
+            if isinstance(exc, Exception) and not isinstance(exc, (CancelledError, *_CANCELS)):
+                task._finish(None, exc)
+            else:  # a cancelled call, coroutine or job; KeyboardInterrupt, SystemExit
+                if isinstance(exc, _CANCELS):
+                    exc = CancelledError(f"task {task.name!r} was cancelled")
+                task._fire("cancel", False, None, exc)
+        else:
+            task._finish(result)
+        self.recording = None
+
+    def ended(self, task: Task) -> None:
+        """A done-callback of submitted tasks: report the end of one this run did not record itself."""
+        if task is not self.recording:
+            self.put(task)
+
+    def dispatch(self) -> None:
+        """Hand ready tasks to the queue while it has room."""
+        ready, inflight, inline = self.ready, self.inflight, self.inline
+        capacity = self.capacity
+        while ready and (capacity is None or len(inflight) < capacity):
+            task = ready.popleft()
+            if not all_done(task):  # an edge was added while it waited for room
+                self.evaluate(task)
+                continue
+            if not task._fire("dispatch" if inline else "queue", False, only_from=PENDING):
+                self.observe(task)  # another run or thread took it, or it was cancelled
+                continue
+            if not inline:
+                self.send(task)
+                continue
+            inflight[task] = None
+            self.inline_running = True
+            try:
+                task._call()
+            finally:
+                self.inline_running = False
+            del inflight[task]
+            self.observe(task)
+            if self.finished or self.interrupts:
+                return
+
+    def send(self, task: Task) -> None:
+        """Hand a QUEUED task's call to the queue, and follow it."""
+        queue = self.queue
+        call = None
+        try:
+            if self.submit_call is not None:
+                call = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task, self.number,
+                            self.put)
+                future = self.submit_call(call)
+            else:
+                func = task.func or nothing
+                # keywords go in a partial, so that none can meet a parameter of the queue's own submit
+                future = queue.submit(partial(func, **task.kwargs) if task.kwargs else func, *task.args)
+            if not isinstance(future, Future):
+                raise TypeError(f"its submit returned {describe(future)}, not a concurrent.futures.Future; a queue's "
+                                "submit(fn, *args, **kwargs) returns the future of the call (see docs/queues.md)")
+        except Exception as exc:
+            error = TaskError(f"task {task.name!r}: queue {queue!r} failed to take it: {exc}")
+            error.__cause__ = exc
+            task._fire("fail", False, None, error)
+            self.observe(task)
+            return
+        if call is None or call._began:  # the queue cannot say when it starts, or said so already
+            task._fire("dispatch", False, only_from=QUEUED)
+        self.follow(task, call, future)
+
+    def follow(self, task: Task, call: Call | None, future: Future[Any]) -> None:
+        """Wait for the end of a task's call: its :class:`Call` reports it, or (without ``submit_call``) its future."""
+        if call is None:
+            self.inflight[task] = future
+            self.futures[future] = task
+            future.add_done_callback(self.put)
+        else:
+            self.inflight[task] = call
+            if future is not call:
+                chain(future, call, _outcome)
+        task.add_done_callback(self.ended)
+
+    def hand_over(self) -> None:
+        """Give the queue's ``submit_graph``, at once, every PENDING task of the run whose prerequisites are DONE or
+        handed over with it; the queue releases each as its prerequisites end.
+
+        Raises:
+            Exception: what ``submit_graph`` raised; then nothing was handed over and every task is still PENDING.
+        """
+        batch: dict[Task, Call] = {}
+        for task, count in self.counts.items():
+            if count < 0 or task.state is not PENDING:
+                continue
+            after = [batch.get(p) for p in task._prereqs if p.state is not DONE]
+            if None not in after:
+                batch[task] = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task,
+                                   self.number, self.put, after=after)  # type: ignore[arg-type]
+        if not batch:
+            return
+        futures = self.queue.submit_graph(list(batch.values()))
+        for (task, call), future in zip(batch.items(), futures, strict=True):
+            if task._fire("queue", False, only_from=PENDING):
+                self.counts[task] = 0
+                self.follow(task, call, future)
+            else:  # claimed meanwhile by another run
+                future.cancel()
+        self.ready = deque(t for t in self.ready if t not in batch)
+
+    def add(self, tasks: tuple[Task, ...]) -> None:
+        """Add tasks from any thread, while the run goes on (``TaskQueue.add``)."""
+        self.additions.append(tasks)
+        self.put(_WAKE)
+
+    def run(self) -> Iterator[Task]:
+        """Run to the end, yielding each wanted task once, when it is final."""
+        restore = self.catch_sigint(self.put, _WAKE)
+        try:
+            while True:
+                if self.interrupts:
+                    raise KeyboardInterrupt
+                while self.additions:
+                    self.admit(self.additions.popleft(), wanted=True)
+                while self.finished:
+                    task = self.finished.popleft()
+                    self.in_loop = False
+                    yield task
+                    self.in_loop = True
+                    if self.fail_fast and task.state is not DONE:
+                        self.stop(cancel_pending=False)
+                        return
+                if self.additions:
+                    continue
+                if self.wanted:
+                    self.dispatch()
+                    if self.finished or self.interrupts:
+                        continue
+                capacity = self.capacity
+                if not self.wanted:
+                    if not self.inflight:
+                        return
+                elif self.ready and (capacity is None or len(self.inflight) < capacity):
+                    continue
+                elif not self.inflight and not self.watched:
+                    self.unstick()
+                    continue
+                self.report(self.next_report(self.reports))
+                while not self.reports.empty():
+                    self.report(self.reports.get())
+        except KeyboardInterrupt:
+            self.stop(cancel_pending=True)
+            raise
+        except BaseException:
+            self.stop(cancel_pending=False)
+            raise
+        finally:
+            restore()
+
+    def stop(self, cancel_pending: bool) -> None:
+        """Stop early: cancel what the queue has not started (and, on Ctrl-C, every PENDING task of the run),
+        then wait for the running tasks; another Ctrl-C while waiting cancels those too and raises."""
+        self.in_loop = True
+        seen = self.interrupts
+        inflight = self.inflight
+        if cancel_pending:
+            for task in self.counts:
+                if task.state is PENDING:
+                    task._fire("cancel", False, None, _interrupted(task), only_from=PENDING)
+        for task, future in list(inflight.items()):
+            # not started: cancel it, unless the queue starts it this very moment
+            if task.state is QUEUED and future is not None and future.cancel():
+                why = _interrupted(task) if cancel_pending else CancelledError(
+                    f"task {task.name!r} was cancelled: the run stopped before it started")
+                task._fire("cancel", False, None, why, only_from=QUEUED)
+                del inflight[task]
+        try:
+            while True:
+                for task in list(inflight):
+                    if task.state in FINAL_STATES:
+                        del inflight[task]
+                    elif self.inline:  # interrupted between its function and its transition
+                        task._fire("cancel", False, None, _interrupted(task))
+                        del inflight[task]
+                if not inflight:
+                    return
+                if self.interrupts > seen:
+                    raise KeyboardInterrupt
+                item: Any = self.next_report(self.reports)
+                owner = item.token if type(item) is Call else self.futures.pop(item, None)
+                if owner is None or inflight.get(owner) is not item:
+                    continue
+                if _over(item):
+                    del inflight[owner]
+                    self.record(owner, item)  # recorded, not passed on: what waits for it stays as it is
+                else:
+                    owner._fire("dispatch", False, only_from=QUEUED)
+        except KeyboardInterrupt:
+            self.abandoned = True
+            for task, future in list(inflight.items()):
+                task._fire("cancel", False, None, _interrupted(task))
+                if future is not None:
+                    future.cancel()
+            raise
+
+
+def _over(future: Any) -> bool:
+    """Whether a future is done (cancelled or finished), without a call into it: this runs for every task."""
+    return future._state in FUTURE_OVER
+
+
+def _outcome(future: Future[Any]) -> tuple[Any, BaseException | None]:
+    """A done future's result or exception, to settle a :class:`Call` with (a queue returned another future)."""
+    exc = future.exception()
+    return (future.result(), None) if exc is None else (None, exc)
