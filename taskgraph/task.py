@@ -93,12 +93,14 @@ class Task:
         track: bool | Callable[[Task, Transition], Any] = False,
         key: str | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name:
+        if type(name) is not str and not isinstance(name, str) or not name:
             raise TypeError(f"a task's name must be a non-empty string, not {describe(name)}")
         if func is not None and not callable(func):
             raise TypeError(f"task {name!r}: func must be callable or None, not {describe(func)}")
-        if isinstance(args, (str, bytes)):
-            raise TypeError(f"task {name!r}: args must be a sequence of arguments, not {describe(args)}")
+        if type(args) is not tuple:
+            if isinstance(args, (str, bytes)):
+                raise TypeError(f"task {name!r}: args must be a sequence of arguments, not {describe(args)}")
+            args = tuple(args)
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise TypeError(f"task {name!r}: kwargs must be a mapping, not {describe(kwargs)}")
         if key is not None and (not isinstance(key, str) or not key):
@@ -108,7 +110,7 @@ class Task:
         self.name = name
         self.key = key
         self.func = func
-        self.args = args if type(args) is tuple else tuple(args)
+        self.args = args
         self.kwargs = dict(kwargs) if kwargs else _NO_KWARGS
         self.state = PENDING
         self.result = None
@@ -146,22 +148,21 @@ class Task:
             if t is self:
                 raise CycleError([self.name, self.name], [self])
         with _LOCK:
+            pre = self._prereqs
             for t in tasks:
-                pre = self._prereqs
-                if t in pre:
+                if not pre:  # the first: () becomes a list
+                    pre = self._prereqs = [t]
+                elif t in pre:
                     continue
-                if isinstance(pre, dict):
+                elif type(pre) is dict:
                     pre[t] = None
-                elif isinstance(pre, tuple):
-                    self._prereqs = [t]
                 elif len(pre) < _LIST_LIMIT:
-                    pre.append(t)
+                    pre.append(t)  # type: ignore[union-attr]
                 else:
-                    grown = dict.fromkeys(pre)
-                    grown[t] = None
-                    self._prereqs = grown
-                deps = t._dependents
-                if isinstance(deps, list):
+                    pre = self._prereqs = dict.fromkeys(pre)
+                    pre[t] = None
+                deps = t._dependents  # () until the first, then a list that is never empty
+                if deps:
                     deps.append(self)
                 else:
                     t._dependents = [self]
