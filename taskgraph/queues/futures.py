@@ -127,11 +127,7 @@ class LightFuture(Future):
                     else:
                         waiter.add_exception(self)
                 self._wake()
-        for callback in self._done_callbacks:
-            try:
-                callback(self)
-            except Exception:
-                log.exception("exception calling callback for %r", self)
+        self._invoke_callbacks()
 
 
 def settle(future: Future[Any], result: Any = None, exception: BaseException | None = None) -> bool:
@@ -145,7 +141,6 @@ def settle(future: Future[Any], result: Any = None, exception: BaseException | N
     except InvalidStateError:
         return False
     return True
-
 
 
 def begin(future: Future[Any]) -> bool:
