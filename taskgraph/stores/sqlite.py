@@ -20,8 +20,9 @@ except ImportError:  # not on Windows: there SQLite's own busy handler does the 
 import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
-from urllib.parse import SplitResult, parse_qsl, unquote
+from urllib.parse import SplitResult
 
+from ..urls import file_path, redact, seconds, store_options, unsplit
 from .base import Store, StoreError, StoreUnavailable
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 
@@ -550,19 +551,11 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
 
 
 def open_sqlite(url: SplitResult) -> SQLiteStore:
-    """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
-    path = unquote(url.path)
-    if url.netloc:
-        raise StoreError(f"{url.geturl()!r}: write sqlite:///relative.db or sqlite:////absolute/path.db")
-    path = path[1:] if path.startswith("/") else path
-    if not path or path == ":memory:":
-        raise StoreError(f"{url.geturl()!r}: give the path of a database file, like sqlite:///jobs.db")
-    options = dict(parse_qsl(url.query))
-    unknown = set(options) - {"busy_timeout"}
-    if unknown:
-        raise StoreError(f"{url.geturl()!r}: unknown option {sorted(unknown)[0]!r}; accepted options: busy_timeout")
+    """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with the option ``busy_timeout``."""
     try:
-        busy = float(options.get("busy_timeout", 60))
-    except ValueError:
-        raise StoreError(f"{url.geturl()!r}: busy_timeout must be a number of seconds, like ?busy_timeout=60") from None
+        path = file_path(url)
+        options = store_options(url, repr(redact(unsplit(url))), {"busy_timeout"})
+        busy = seconds(repr(redact(unsplit(url))), "busy_timeout", options.get("busy_timeout"), 60.0, zero=True)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
     return SQLiteStore(path, busy_timeout=busy)
