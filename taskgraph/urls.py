@@ -1,9 +1,8 @@
-"""URLs: splitting them with clear errors, reading their options, and hiding their secrets.
+"""URLs: split with clear errors, their options read, their secrets hidden.
 
 The queue registry, the durable queue and the stores read every URL through here, so a malformed URL gets one
-clear message wherever it is met, and a password is never shown. Every error is a ``ValueError`` whose message
-names the URL, password hidden (the stores turn it into a ``StoreError``). Nothing here imports the rest of
-taskgraph.
+clear message wherever it is met, and a password is never shown. Errors are ``ValueError``s naming the URL,
+password hidden (the stores raise them as ``StoreError``). Nothing here imports the rest of taskgraph.
 """
 
 from __future__ import annotations
@@ -13,17 +12,13 @@ from collections.abc import Collection
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 __all__ = [
-    "redact", "secrets", "hide", "split", "unsplit", "query_options", "store_options", "worker_count", "seconds",
-    "file_path",
+    "redact", "secrets", "split", "unsplit", "query_options", "store_options", "worker_count", "seconds", "file_path",
 ]
 
 
 def _credentials(url: str) -> tuple[str, str, str | None, str] | None:
-    """``(scheme, user, password or None, what follows the '@')``, or None when ``url`` has no credentials.
-
-    The credentials end at the last ``@``, so a password holding ``@`` or ``/`` is taken whole; when in doubt this
-    takes too much rather than too little.
-    """
+    """``(scheme, user, password or None, what follows the '@')``, or None without credentials. They end at the
+    last ``@``, so a password holding ``@`` or ``/`` is taken whole: better too much than too little."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return None
@@ -35,8 +30,7 @@ def _credentials(url: str) -> tuple[str, str, str | None, str] | None:
 
 
 def _hide_options(query: str) -> tuple[str, list[str]]:
-    """``query`` with the value of each option named like ``password`` (``?password=``, ``?sslpassword=``) replaced
-    by ``***``, and those values."""
+    """``query`` with the values of options named like ``password`` (``?sslpassword=``) as ``***``, and them."""
     items, values = [], []
     for item in query.split("&"):
         name, _, value = item.partition("=")
@@ -48,8 +42,7 @@ def _hide_options(query: str) -> tuple[str, list[str]]:
 
 
 def redact(url: str) -> str:
-    """``url`` with its password, and the value of any option named like ``password``, replaced by ``***``: fit
-    for messages and logs."""
+    """``url`` with its password, and the values of options named like ``password``, as ``***``."""
     found = _credentials(url)
     text = url if found is None or found[2] is None else f"{found[0]}://{found[1]}:***@{found[3]}"
     head, sep, query = text.partition("?")
@@ -57,8 +50,8 @@ def redact(url: str) -> str:
 
 
 def secrets(url: str) -> list[str]:
-    """The passwords ``url`` holds, as written and unquoted, longest first: what :func:`hide` must take out of a
-    message that may quote them (a driver's error)."""
+    """The passwords ``url`` holds, as written and unquoted, longest first: what to take out of a driver's
+    message that may quote them."""
     found = _credentials(url)
     values = set(_hide_options((url if found is None else found[3]).partition("?")[2])[1])
     if found is not None and found[2]:
@@ -66,19 +59,11 @@ def secrets(url: str) -> list[str]:
     return sorted(values | {unquote(v) for v in values}, key=len, reverse=True)
 
 
-def hide(text: str, hidden: Collection[str]) -> str:
-    """``text`` with each of ``hidden`` (see :func:`secrets`) replaced by ``***``."""
-    for secret in hidden:
-        text = text.replace(secret, "***")
-    return text
-
-
 def split(url: str) -> SplitResult:
     """``url`` split by :func:`urllib.parse.urlsplit`, with a clear error in place of its own.
 
     Raises:
-        ValueError: ``url`` cannot be split (an unclosed ``[`` in the host, say); the message names it, password
-            hidden, and says how to write it.
+        ValueError: ``url`` cannot be split (an unclosed ``[`` in the host, say).
     """
     try:
         return urlsplit(url)
@@ -94,14 +79,9 @@ def split(url: str) -> SplitResult:
 
 
 def unsplit(url: SplitResult) -> str:
-    """The URL again; unlike ``geturl()``, keeps ``//`` when there is no host (``sqlite:///jobs.db``,
-    ``postgresql:///db`` for a local socket)."""
-    text = f"{url.scheme}://{url.netloc}{url.path}"
-    if url.query:
-        text += f"?{url.query}"
-    if url.fragment:
-        text += f"#{url.fragment}"
-    return text
+    """The URL again; unlike ``geturl()``, keeps ``//`` without a host (``sqlite:///jobs.db``)."""
+    text = f"{url.scheme}://{url.netloc}{url.path}" + (f"?{url.query}" if url.query else "")
+    return text + (f"#{url.fragment}" if url.fragment else "")
 
 
 def _unknown(shown: str, name: str, allowed: Collection[str]) -> ValueError:
@@ -110,7 +90,7 @@ def _unknown(shown: str, name: str, allowed: Collection[str]) -> ValueError:
 
 
 def query_options(url: SplitResult, allowed: set[str] | frozenset[str]) -> dict[str, str]:
-    """The options after ``?`` (the last value of a repeated one).
+    """The options after ``?`` (a repeated one's last value).
 
     Raises:
         ValueError: an option not in ``allowed``; the message lists the accepted ones.
@@ -123,11 +103,8 @@ def query_options(url: SplitResult, allowed: set[str] | frozenset[str]) -> dict[
 
 
 def store_options(url: SplitResult, shown: str, allowed: Collection[str], others: bool = False) -> dict[str, str]:
-    """The options after ``?`` that are in ``allowed``, read strictly: each ``name=value``, each at most once.
-
-    Args:
-        shown: the URL as messages show it (password hidden).
-        others: let options not in ``allowed`` through (they are for a driver), rather than refuse them.
+    """The options after ``?`` in ``allowed``, read strictly: each as ``name=value``, once. ``shown`` is the URL
+    for messages; with ``others``, options not in ``allowed`` (a driver's) are left out rather than refused.
 
     Raises:
         ValueError: the options cannot be read, one is given twice, or one is unknown.
@@ -138,21 +115,20 @@ def store_options(url: SplitResult, shown: str, allowed: Collection[str], others
         raise ValueError(f"{shown}: cannot read the options after '?'; write them as ?name=value&name=value") from None
     options: dict[str, str] = {}
     for name, value in pairs:
-        if name not in allowed:
-            if others:
-                continue
+        if name not in allowed and not others:
             raise _unknown(shown, name, allowed)
         if name in options:
             raise ValueError(f"{shown}: the option {name!r} is given twice")
-        options[name] = value
+        if name in allowed:
+            options[name] = value
     return options
 
 
 def worker_count(url: SplitResult, default: int | None) -> int:
-    """The number of workers a URL such as ``threads://4`` names, or ``default`` when it names none.
+    """How many workers a URL such as ``threads://4`` names; ``default`` if none.
 
     Raises:
-        ValueError: it names none and there is no default, or it is not a whole number >= 1.
+        ValueError: none, and no default; or not a whole number >= 1.
     """
     text = (url.netloc or url.path).strip("/")
     if not text:
@@ -167,13 +143,11 @@ def worker_count(url: SplitResult, default: int | None) -> int:
 
 
 def seconds(shown: str, name: str, value: str | None, default: float, zero: bool = False) -> float:
-    """The seconds an option gives, ``default`` when it is absent.
-
-    Args:
-        zero: whether 0 is allowed; else the number must be positive.
+    """The seconds option ``name`` gives as ``value``: a positive number (or 0 too, with ``zero``); ``default``
+    when it is absent.
 
     Raises:
-        ValueError: not a finite number, or not in range.
+        ValueError: not a finite number in range.
     """
     if value is None:
         return default

@@ -21,7 +21,8 @@ psycopg = pytest.importorskip("psycopg")
 
 from psycopg import sql  # noqa: E402
 
-from taskgraph.stores.postgres import SCHEMA_VERSION, PostgresStore, _parse, open_postgres  # noqa: E402
+from taskgraph.stores.postgres import SCHEMA_VERSION, PostgresStore, open_postgres  # noqa: E402
+from taskgraph.stores.postgres_session import parse  # noqa: E402
 
 ERROR = {"type": "builtins.ValueError", "message": "boom", "traceback": ""}
 
@@ -218,11 +219,11 @@ def test_open_postgres_reads_the_schema_option(postgres_url: str) -> None:
 
 
 def test_the_default_schema_is_taskgraph() -> None:
-    conninfo, schema, timeout, shown, _ = _parse("postgresql://u:pw@db.example:5433/jobs?sslmode=prefer")
+    conninfo, schema, timeout, shown, _ = parse("postgresql://u:pw@db.example:5433/jobs?sslmode=prefer")
     assert (schema, timeout) == ("taskgraph", 10)
     assert conninfo == "postgresql://u:pw@db.example:5433/jobs?sslmode=prefer"
     assert shown == "postgresql://u:***@db.example:5433/jobs?sslmode=prefer"
-    assert _parse("postgresql:///jobs?schema=s")[0] == "postgresql:///jobs"  # a local socket keeps its '//'
+    assert parse("postgresql:///jobs?schema=s")[0] == "postgresql:///jobs"  # a local socket keeps its '//'
 
 
 @pytest.mark.parametrize("name", ["bad-name", "1abc", "pg_catalog", 'x";DROP TABLE jobs;--', "a" * 51, "", "é"])
@@ -298,7 +299,7 @@ def test_other_options_go_to_libpq_as_written(postgres_url: str) -> None:
     name = unique_name("tg")
     store = PostgresStore(with_options(postgres_url, schema=name, application_name="tg%20worker%2B1"))
     try:
-        assert store._conn.execute("SHOW application_name").fetchone()[0] == "tg worker+1"
+        assert store._pg.conn.execute("SHOW application_name").fetchone()[0] == "tg worker+1"
     finally:
         store.close()
         drop_schemas(postgres_url, [name])
@@ -335,7 +336,7 @@ def test_a_lost_connection_is_a_store_error_and_the_next_call_connects_again(
 ) -> None:
     [job] = store.enqueue([new_job()])
     store.wait(0)
-    pid = store._conn.info.backend_pid
+    pid = store._pg.conn.info.backend_pid
     raw.execute("SELECT pg_terminate_backend(%s)", (pid,))
     deadline = time.monotonic() + 10
     while raw.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]:

@@ -1,11 +1,10 @@
 """From a URL to a queue or a store: the one scheme registry behind :func:`open_queue` and :func:`open_store`.
 
-Each scheme names the factory that opens its queue from the parsed URL; a *store* scheme also names the factory
-that opens a connection to its store, and its queue is a :class:`~taskgraph.durable.queue.DurableQueue` on that
-store. Factories are given as callables or as ``"module:function"`` strings, loaded on first use, so that this
-module imports no queue or store. Plugins add schemes through two entry-point groups, each entry point named after
-its scheme: ``taskgraph.queues`` names queue factories (``myqueue = mypkg.queues:open_myqueue``), and
-``taskgraph.stores`` store factories (``mystore = mypkg.stores:open_mystore``).
+A scheme names the factory that opens its queue from the parsed URL; a store's scheme also names the factory of a
+connection to its store, and its queue is a :class:`~taskgraph.durable.queue.DurableQueue` on that store. Built-in
+factories are ``"module:function"`` strings, imported on first use, so this module imports no queue or store.
+Plugins add schemes through entry points named after them: in the group ``taskgraph.queues``, queue factories
+(``myqueue = mypkg:open_myqueue``); in ``taskgraph.stores``, store factories (``mystore = mypkg:open_mystore``).
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import SplitResult
 
 from ..stores.base import StoreError
@@ -35,15 +33,9 @@ _options = query_options  # the names queues/dask.py imports
 _count = worker_count
 
 
-@dataclass(frozen=True)
-class Scheme:
-    """What a URL scheme opens.
-
-    Attributes:
-        queue: the queue factory, or its ``"module:function"``.
-        store: for a store scheme, the store factory, or its ``"module:function"``.
-        extra: the extra of taskgraph-fsm that the store factory's module needs, named when it cannot be imported.
-    """
+class Scheme(NamedTuple):
+    """What a scheme opens: its queue factory and, for a store's scheme, its store factory, each a callable or its
+    ``"module:function"``; ``extra`` names the extra of taskgraph-fsm that the store's module needs."""
 
     queue: Factory | str
     store: StoreFactory | str | None = None
@@ -151,7 +143,7 @@ def open_store(url: SplitResult | str) -> Store:
             f"{redact(parsed.geturl())}: {exc}; install the extra: pip install 'taskgraph-fsm[{scheme.extra}]'"
         ) from None
     if factory is not scheme.store:
-        _SCHEMES[name] = replace(scheme, store=factory)
+        _SCHEMES[name] = scheme._replace(store=factory)
     return factory(parsed)
 
 

@@ -196,9 +196,12 @@ class Store(ABC):
         timeout).
         """
 
-    @abstractmethod
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until a job of ``queues`` may have become ready, or ``timeout`` seconds. Used by idle workers."""
+        """Block until a job of ``queues`` may have become ready, or ``timeout`` seconds. Used by idle workers.
+
+        Optional: by default, :meth:`wait`, which wakes for any change (a spurious wake-up is allowed here too).
+        """
+        self.wait(timeout)
 
     def for_worker(self) -> None:  # noqa: B027 - optional: a store with nothing to tune inherits this
         """Tune this connection for a worker's claims and reports, which may trade the last moments of durability

@@ -1,84 +1,30 @@
 """The SQLite store: one file, safe for many processes on one machine. The embedded default.
 
-The file is in WAL mode, so readers never block the one writer. Every write is one ``BEGIN IMMEDIATE``
-transaction, which takes the write lock before it reads, so two workers never both see a job QUEUED and both claim
-it; a busy database is waited for (``busy_timeout``) rather than failed. SQLite has no notifications: waiting
-clients and idle workers watch ``PRAGMA data_version``, which changes when another connection commits, polling it
-every millisecond while the store is busy and every 10 ms once it has been quiet for two seconds.
+Each call is one write transaction on the file (:class:`~taskgraph.stores.sqlite_file.Database`: WAL mode, the
+write lock taken before anything is read), or one read.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-
-try:
-    import fcntl
-except ImportError:  # not on Windows: there SQLite's own busy handler does the waiting
-    fcntl = None  # type: ignore[assignment]
-import time
-from collections.abc import Callable, Collection, Sequence
-from typing import Any, TypeVar
+from collections.abc import Collection, Sequence
+from typing import Any
 from urllib.parse import SplitResult
 
 from ..urls import file_path, redact, seconds, store_options, unsplit
-from .base import Store, StoreError, StoreUnavailable
+from .base import Store, StoreError
+from .common import EnqueuePlan, fail_detail, unique
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
+from .sqlite_file import Database
 
-__all__ = ["SQLiteStore"]
-
-SCHEMA_VERSION = 1
-_T = TypeVar("_T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS taskgraph_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    key TEXT UNIQUE,
-    name TEXT NOT NULL,
-    queue TEXT NOT NULL,
-    status TEXT NOT NULL,
-    priority INTEGER NOT NULL DEFAULT 0,
-    payload BLOB NOT NULL,
-    options TEXT NOT NULL,
-    result BLOB,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    lease_losses INTEGER NOT NULL DEFAULT 0,
-    waiting INTEGER NOT NULL DEFAULT 0,
-    not_before REAL NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    worker TEXT,
-    lease_expires REAL,
-    progress REAL,
-    progress_message TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, priority DESC, not_before, seq) WHERE status = 'QUEUED';
-CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires) WHERE status = 'RUNNING';
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished) WHERE finished IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, queue);
-CREATE TABLE IF NOT EXISTS edges (
-    prereq TEXT NOT NULL, dependent TEXT NOT NULL, PRIMARY KEY (prereq, dependent)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS edges_dependent ON edges (dependent);
-CREATE TABLE IF NOT EXISTS events (
-    job TEXT NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, source TEXT, dest TEXT NOT NULL,
-    worker TEXT, detail TEXT
-);
-CREATE INDEX IF NOT EXISTS events_job ON events (job);
-"""
+__all__ = ["SQLiteStore", "open_sqlite"]
 
 _COLUMNS = (
     "id, name, status, queue, key, priority, payload, options, result, error, attempts, lease_losses, waiting, "
     "not_before, created, started, finished, worker, lease_expires, progress, progress_message"
 )
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
-
-
 
 
 class SQLiteStore(Store):
@@ -91,81 +37,11 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str, busy_timeout: float = 60.0) -> None:
         self.path = path
-        self.url = f"sqlite:///{path}"
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise StoreError(f"{self.url}: the folder {folder!r} does not exist; create it first")
-        try:
-            self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.url}: cannot open it as a taskgraph store: {exc}") from exc
-        self._version = self._data_version()
-        self._last_change = time.monotonic()
-        self._lock_fd: int | None = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644) if fcntl else None
+        self._file = Database(path, busy_timeout)
+        self.url, self._db, self._write = self._file.url, self._file.db, self._file.write
 
-    # ------------------------------------------------------------ plumbing
-
-    def _migrate(self) -> None:
-        row = None
-        try:
-            row = self._db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
-        except sqlite3.OperationalError:
-            pass
-        if row is None:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    self._db.execute(statement)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            row = self._db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
-        if int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.url}: the store's schema is version {row[0]}, newer than this taskgraph knows "
-                f"({SCHEMA_VERSION}); upgrade taskgraph"
-            )
-
-    def _write(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
-        """Run ``work(db, now)`` in one write transaction, retrying if the database stays locked.
-
-        Writers of this store first take an exclusive ``flock`` on ``PATH.lock``: the kernel wakes the next
-        waiter the moment the lock is free, where SQLite's busy handler sleeps and retries (1, 2, 5 ... 100 ms),
-        which let one busy worker starve another.
-        """
-        if self._lock_fd is None:
-            return self._transaction(work)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            return self._transaction(work)
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    def _transaction(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
-        db = self._db
-        for attempt in range(10):
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-                continue
-            try:
-                result = work(db, time.time())
-                db.execute("COMMIT")
-                return result
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        raise StoreUnavailable(f"{self.url}: the database stayed locked; is another program holding a write lock?")
+    def wait(self, timeout: float) -> None:
+        self._file.wait(timeout)
 
     @staticmethod
     def _events(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -177,71 +53,42 @@ class SQLiteStore(Store):
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         def work(db: sqlite3.Connection, now: float) -> list[str]:
-            ids = []
+            keys = unique(j.key for j in jobs if j.key is not None)
+            ids = unique([*(p for j in jobs for p in j.after), *(j.id for j in jobs)])
+            plan = EnqueuePlan(
+                self.url,
+                {key: (i, status) for i, key, status in _select(db, "id, key, status", "key", keys)},
+                {i: (label, status) for i, label, status in _select(db, "id, COALESCE(key, name), status", "id", ids)},
+            )
             for job in jobs:
-                ids.append(self._enqueue_one(db, now, job))
-            return ids
+                plan.add(job)
+            for chunk in _chunks(plan.reset_stored):
+                db.execute(f"DELETE FROM edges WHERE dependent IN ({', '.join('?' * len(chunk))})", chunk)
+            def values(r: dict[str, Any]) -> tuple[Any, ...]:
+                return (r["status"], r["name"], r["queue"], r["priority"], r["payload"], r["options"], r["error"],
+                        r["waiting"], max(now + r["delay"], r["nb"] or 0.0), now if r["final"] else None)
 
-        ids = self._write(work)
-        return self.get(ids)
+            db.executemany(
+                "INSERT INTO jobs (status, name, queue, priority, payload, options, error, waiting, not_before, "
+                "finished, key, id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*values(r), r["key"], r["id"], now) for r in plan.inserts.values()],
+            )
+            db.executemany(
+                "UPDATE jobs SET status = ?, name = ?, queue = ?, priority = ?, payload = ?, options = ?, "
+                "result = NULL, error = ?, attempts = 0, lease_losses = 0, waiting = ?, not_before = ?, "
+                "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
+                "progress_message = NULL WHERE id = ?",
+                [(*values(plan.resets[i]), i) for i in plan.reset_stored],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)",
+                [(p, d) for d, after in plan.edges.items() for p in after],
+            )
+            self._events(db, [(job, now, event, source, dest, None, detail)
+                              for job, event, source, dest, detail in plan.events])
+            return plan.result
 
-    def _enqueue_one(self, db: sqlite3.Connection, now: float, job: NewJob) -> str:
-        after = list(dict.fromkeys(job.after))
-        not_before = max(now + job.delay, job.not_before or 0.0)
-        if job.key is not None:
-            row = db.execute("SELECT id, status FROM jobs WHERE key = ?", (job.key,)).fetchone()
-            if row is not None:
-                job_id, status = row
-                if status not in ("FAILED", "CANCELLED"):
-                    return str(job_id)
-                db.execute("DELETE FROM edges WHERE dependent = ?", (job_id,))
-                self._add_edges(db, job_id, after)
-                waiting, blocked = self._waiting(db, after)
-                dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
-                label = job.key or job.name
-                db.execute(
-                    "UPDATE jobs SET status = ?, name = ?, queue = ?, priority = ?, payload = ?, options = ?, "
-                    "result = NULL, error = ?, attempts = 0, lease_losses = 0, waiting = ?, not_before = ?, "
-                    "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
-                    "progress_message = NULL WHERE id = ?",
-                    (dest, job.name, job.queue, job.priority, job.payload, json.dumps(job.options),
-                     blocked_error(label, blocked[0], blocked[1]) if blocked else None, waiting, not_before,
-                     now if blocked else None, job_id),
-                )
-                self._events(db, [(job_id, now, "retry", status, dest, None, "submitted again")])
-                return str(job_id)
-        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
-            return job.id  # enqueued already (a call retried after a lost answer)
-        waiting, blocked = self._waiting(db, after)
-        dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
-        db.execute(
-            "INSERT INTO jobs (id, key, name, queue, status, priority, payload, options, error, waiting, "
-            "not_before, created, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.id, job.key, job.name, job.queue, dest, job.priority, job.payload, json.dumps(job.options),
-             blocked_error(job.key or job.name, blocked[0], blocked[1]) if blocked else None, waiting, not_before, now,
-             now if blocked else None),
-        )
-        self._add_edges(db, job.id, after)
-        self._events(db, [(job.id, now, "queue", None, dest, None, None)])
-        return job.id
-
-    @staticmethod
-    def _add_edges(db: sqlite3.Connection, job_id: str, after: Sequence[str]) -> None:
-        db.executemany("INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)", [(p, job_id) for p in after])
-
-    @staticmethod
-    def _waiting(db: sqlite3.Connection, after: Sequence[str]) -> tuple[int, tuple[str, str] | None]:
-        """How many of ``after`` are not DONE, and the first that FAILED or was CANCELLED (name, status)."""
-        waiting = 0
-        for prereq in after:
-            row = db.execute("SELECT COALESCE(key, name), status FROM jobs WHERE id = ?", (prereq,)).fetchone()
-            if row is None:
-                raise StoreError(f"prerequisite job {prereq!r} is not in the store")
-            if row[1] in ("FAILED", "CANCELLED"):
-                return waiting, (row[0], row[1])
-            if row[1] != "DONE":
-                waiting += 1
-        return waiting, None
+        return self.get(self._write(work))
 
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         if limit <= 0 or not queues:
@@ -350,7 +197,7 @@ class SQLiteStore(Store):
                     (text, now + retry_in, job_id, worker),
                 ).fetchone()
                 if row is not None:
-                    detail = f"{error.get('type')}: {error.get('message')}; again in {retry_in:.3g} s"
+                    detail = fail_detail(error, retry_in)
                     self._events(db, [(job_id, now, "retry", "RUNNING", "QUEUED", worker, detail)])
                 return row is not None
             row = db.execute(
@@ -360,8 +207,7 @@ class SQLiteStore(Store):
             ).fetchone()
             if row is None:
                 return False
-            detail = f"{error.get('type')}: {error.get('message')}"
-            self._events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, detail)])
+            self._events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, fail_detail(error, None))])
             self._cascade(db, now, job_id, "FAILED")
             return True
 
@@ -429,7 +275,7 @@ class SQLiteStore(Store):
         return self._write(work)
 
     def retry(self, ids: Collection[str]) -> list[str]:
-        ids = list(dict.fromkeys(ids))
+        ids = unique(ids)
 
         def work(db: sqlite3.Connection, now: float) -> list[str]:
             retried = []
@@ -517,37 +363,20 @@ class SQLiteStore(Store):
         ).fetchall()
         return [Event(*row) for row in rows]
 
-    # ------------------------------------------------------------ waiting
-
-    def _data_version(self) -> int:
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
-
-    def wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            version = self._data_version()
-            now = time.monotonic()
-            if version != self._version:
-                self._version = version
-                self._last_change = now
-                return
-            if now >= deadline:
-                return
-            pause = 0.001 if now - self._last_change < 2.0 else 0.01
-            time.sleep(min(pause, deadline - now))
-
-    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        self.wait(timeout)
-
     def close(self) -> None:
-        self._db.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._file.close()
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) -> list[tuple[Any, ...]]:
+    """``SELECT columns FROM jobs WHERE where IN values``, in chunks."""
+    rows: list[tuple[Any, ...]] = []
+    for chunk in _chunks(values):
+        rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({', '.join('?' * len(chunk))})", chunk)
+    return rows
 
 
 def open_sqlite(url: SplitResult) -> SQLiteStore:
