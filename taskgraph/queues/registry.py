@@ -142,8 +142,6 @@ def open_store(url: SplitResult | str) -> Store:
         raise StoreError(
             f"{redact(parsed.geturl())}: {exc}; install the extra: pip install 'taskgraph-fsm[{scheme.extra}]'"
         ) from None
-    if factory is not scheme.store:
-        _SCHEMES[name] = scheme._replace(store=factory)
     return factory(parsed)
 
 

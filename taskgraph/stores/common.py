@@ -1,10 +1,9 @@
-"""What the stores share in Python: the decisions that need no atomicity of their own, and the texts they write.
+"""What the stores share in Python: decisions that need no atomicity of their own, and the texts they write.
 
 A store keeps in its transactions (SQL, Lua) what must be atomic. What can be worked out from values read inside
-such a transaction (what an enqueue writes, job by job: a key's job returned or reset, how many prerequisites a new
-job waits for, whether one blocks it) and the texts of history details and errors are worked out here, once, for
-every store that runs Python inside its transactions (SQLite, PostgreSQL; the Redis store's Lua scripts keep the
-same rules).
+such a transaction (what an enqueue writes, job by job) is worked out here, for the stores that run Python inside
+their transactions (SQLite, PostgreSQL; Redis's Lua scripts keep the same rules), with the texts of history
+details and errors.
 """
 
 from __future__ import annotations
@@ -17,11 +16,10 @@ from .base import StoreError, StoreUnavailable
 from .records import NewJob, blocked_error
 
 __all__ = [
-    "unique", "fail_detail", "EnqueuePlan", "columns", "reason", "unreachable", "refused", "lost",
+    "unique", "fail_detail", "EnqueuePlan", "columns", "reason", "unreachable", "refused", "lost", "newer_schema",
 ]
 
-#: The statuses of a prerequisite that block its dependents for good.
-BLOCKING = ("FAILED", "CANCELLED")
+BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its dependents for good
 
 
 def unique(items: Iterable[str]) -> list[str]:
@@ -36,15 +34,14 @@ def fail_detail(error: dict[str, Any], retry_in: float | None) -> str:
 
 
 class EnqueuePlan:
-    """What an enqueue writes, worked out job by job, in order, as if each were written before the next.
-
-    Made from what the store holds, read in the enqueue's transaction (and locked there, where the store locks):
+    """What an enqueue writes, worked out job by job, in order, as if each were written before the next, from
+    what the store holds, read (and locked, where the store locks) in the enqueue's transaction.
 
     Args:
         url: the store's URL, for messages.
         keys: ``key -> (id, status)`` of the stored jobs with the keys of the jobs to enqueue.
-        known: ``id -> (label, status)`` of the stored jobs among the prerequisites and ids of the jobs to enqueue;
-            a job's label is its key if it has one, else its name.
+        known: ``id -> (label, status)`` of the stored jobs among the ids and prerequisites of the jobs to enqueue;
+            a label is the job's key if it has one, else its name.
     """
 
     def __init__(self, url: str, keys: dict[str, tuple[str, str]], known: dict[str, tuple[str, str]]) -> None:
@@ -116,7 +113,6 @@ class EnqueuePlan:
         }
 
 
-#: The fields of a planned row, in the order of the stores' statements.
 COLUMNS = ("id", "key", "name", "queue", "status", "priority", "payload", "options", "error", "waiting", "delay",
            "nb", "final")
 
@@ -154,6 +150,11 @@ def refused(url: str, server: str, why: str, more: str = "") -> StoreError:
         f"{url}: the {server} server refused the credentials ({why}); check the user name and password in the URL"
         f"{more}"
     )
+
+
+def newer_schema(what: str, version: int, known: int) -> StoreError:
+    """The error of a store whose tables are of a newer version than this code knows."""
+    return StoreError(f"{what} is version {version}, newer than this taskgraph knows ({known}); upgrade taskgraph")
 
 
 def lost(url: str, server: str, why: str) -> StoreUnavailable:

@@ -1,18 +1,16 @@
 """The PostgreSQL store: one database shared by processes on many machines.
 
-One store object holds one connection (a :class:`~taskgraph.stores.postgres_session.Session`: the URL, the schema
-and its version, transactions and errors) and is used by one thread at a time; it waits through LISTEN/NOTIFY
-(:mod:`taskgraph.stores.postgres_wait`). The SQL is in :mod:`taskgraph.stores._postgres_sql`.
+A store object holds one connection (:class:`~taskgraph.stores.postgres_session.Session`: URL, schema, transactions
+in one round trip, errors), used by one thread at a time, and waits through LISTEN/NOTIFY
+(:mod:`~taskgraph.stores.postgres_wait`). Its SQL is in :mod:`~taskgraph.stores._postgres_sql`.
 
 * **Claims** are one statement: an ``UPDATE ... WHERE seq IN (SELECT ... ORDER BY priority DESC, not_before, seq
   LIMIT n FOR UPDATE SKIP LOCKED) RETURNING ...`` (the inner select runs once per named queue, so each walks its
   own index in claim order) with its ``dispatch`` events and notifications. Workers never wait for each other's
   rows. When a lease has expired, the claim takes the leases back first and then claims, in one transaction (one
   more round trip, only then).
-* **Transactions in one round trip.** A write of several statements costs one network round trip; one that must
-  look before it writes (an enqueue with keys or prerequisites, a failure or cancellation that cascades) one more
-  per look. What an enqueue writes is planned in Python (:class:`~taskgraph.stores.common.EnqueuePlan`) from the
-  rows it looked at and locked.
+* **Enqueues** look before they write when jobs have keys or prerequisites (one more round trip): the rows looked
+  at are locked, and what to write is planned from them (:class:`~taskgraph.stores.common.EnqueuePlan`).
 * **Times** are the server's (``statement_timestamp()``), never the client's: leases, ``not_before``, and every
   timestamp.
 * **Continuations** are race-free against concurrent enqueues: an enqueue locks its prerequisites (``FOR SHARE``)

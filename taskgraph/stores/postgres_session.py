@@ -29,7 +29,7 @@ from ..urls import redact, seconds, secrets, split, store_options, unsplit
 from . import _postgres_sql
 from ._postgres_sql import _DDL, _NOW, _Q_TABLES
 from .base import StoreError
-from .common import lost, reason, refused, unreachable
+from .common import lost, newer_schema, reason, refused, unreachable
 from .postgres_wait import Notifications
 
 __all__ = ["Session", "parse", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
@@ -215,10 +215,7 @@ class Session:
             except psycopg.Error as exc:
                 raise StoreError(f"{self.url}: cannot create the store's tables ({self.reason(exc)})") from None
         if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.url}: the store's schema {self.schema!r} is version {version}, newer than this taskgraph "
-                f"knows ({SCHEMA_VERSION}); upgrade taskgraph"
-            )
+            raise newer_schema(f"{self.url}: the store's schema {self.schema!r}", version, SCHEMA_VERSION)
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -262,12 +259,8 @@ class Session:
             return rows
 
     def batch(self, work: Callable[[psycopg.Connection[Any]], Callable[[], _T]]) -> _T:
-        """Run ``work(conn)`` in one transaction; return what the function it returns gives, called after COMMIT.
-
-        ``work`` issues its statements in pipeline mode, between a ``BEGIN`` and a ``COMMIT`` that are pipelined
-        with them: a transaction that fetches nothing before its end takes one network round trip, and each fetch
-        in the middle (to decide what to write next) one more. Deadlocks and serialization failures are retried.
-        """
+        """Run ``work(conn)`` in one transaction, pipelined (one round trip, and one more per fetch in the middle),
+        retried on deadlocks and serialization failures; return what the function it returns gives after COMMIT."""
         with self.errors():
             for attempt in range(_RETRIES):
                 conn = self.connection()

@@ -11,7 +11,7 @@ next lease expires, which notify nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from psycopg import sql
@@ -60,24 +60,22 @@ class Notifications:
                 for n in self._session.conn.notifies(timeout=0):
                     self._note(n.channel, n.payload)
 
-    def _receive(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for notifications and take them in."""
+    def _until(self, reported: Callable[[], bool], deadline: float) -> None:
+        """Take in notifications until ``reported()`` says one was reported, or ``deadline`` (monotonic)."""
         with self._session.errors():
-            for n in self._session.conn.notifies(timeout=max(timeout, 0.0), stop_after=1):
-                self._note(n.channel, n.payload)
+            while not reported():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                for n in self._session.conn.notifies(timeout=left, stop_after=1):
+                    self._note(n.channel, n.payload)
 
     def wait(self, timeout: float) -> None:
         """See :meth:`taskgraph.stores.base.Store.wait`."""
         deadline = time.monotonic() + max(timeout, 0.0)
-        if self._listen(self.changes_channel):
-            return
-        self.absorb()
-        while not self._changed:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._receive(left)
-        self._changed = False
+        if not self._listen(self.changes_channel):
+            self.absorb()
+            self._until(self._take_change, deadline)
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         """See :meth:`taskgraph.stores.base.Store.wait_for_work`."""
@@ -94,15 +92,11 @@ class Notifications:
             soon = [t for t in (due, expiry) if t is not None and t > 0]
             if soon:
                 deadline = min(deadline, time.monotonic() + min(soon) + 0.001)
-            if self._take(wanted):
-                return
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._receive(left)
-            if self._take(wanted):
-                return
+        self._until(lambda: self._take(wanted), deadline)
+
+    def _take_change(self) -> bool:
+        changed, self._changed = self._changed, False
+        return changed
 
     def _take(self, wanted: set[str]) -> bool:
         hits = self._ready & wanted

@@ -37,21 +37,7 @@ from typing import Any
 from urllib.parse import SplitResult, unquote
 
 from ..urls import redact, seconds, secrets, split, store_options
-from ._redis_lua import (  # the scripts live there
-    _CANCEL,
-    _CLAIM,
-    _COMPLETE,
-    _ENQUEUE,
-    _FAIL,
-    _FIELDS,
-    _HEARTBEAT,
-    _LIGHT_FIELDS,
-    _PRELUDE,
-    _PROGRESS,
-    _PURGE,
-    _RELEASE,
-    _RETRY,
-)
+from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
 from .common import fail_detail, lost, reason, refused, unique, unreachable
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, record_from_row
@@ -138,8 +124,9 @@ class RedisStore(Store):
         self._client: Any = redis.Redis(password=password, decode_responses=False, retry=retry, **settings)
         register = self._client.register_script
         (self._enqueue, self._claim, self._heartbeat, self._complete, self._fail, self._release, self._cancel,
-         self._retry, self._progress, self._purge) = (register(_PRELUDE + lua) for lua in (
-            _ENQUEUE, _CLAIM, _HEARTBEAT, _COMPLETE, _FAIL, _RELEASE, _CANCEL, _RETRY, _PROGRESS, _PURGE))
+         self._retry, self._progress, self._purge) = (register(lua._PRELUDE + script) for script in (
+            lua._ENQUEUE, lua._CLAIM, lua._HEARTBEAT, lua._COMPLETE, lua._FAIL, lua._RELEASE, lua._CANCEL, lua._RETRY,
+            lua._PROGRESS, lua._PURGE))
         with self._errors():
             newest: Any = self._client.xrevrange(self._k("changes"), count=1)
         self._last_change: bytes = newest[0][0] if newest else b"0-0"
@@ -283,7 +270,7 @@ class RedisStore(Store):
 
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         with self._errors():
-            return [_record(r) for r in self._rows(ids, _FIELDS)] if ids else []
+            return [_record(r) for r in self._rows(ids, lua._FIELDS)] if ids else []
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
@@ -295,7 +282,7 @@ class RedisStore(Store):
         found: list[JobRecord] = []
         with self._errors():
             if status == "RUNNING":  # from the running set: a few jobs, however many the store holds
-                rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*_LIGHT_FIELDS, "seq"])
+                rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*lua._LIGHT_FIELDS, "seq"])
                 found = [r for r in map(_record, sorted(rows, key=lambda r: -int(r[-1] or 0))) if wanted(r)]
                 return found if limit < 0 else found[:limit]
             chunk = limit if limit > 0 and not (status or name or queue) else _LIST_CHUNK
@@ -305,7 +292,7 @@ class RedisStore(Store):
                 if not ids:
                     break
                 start += len(ids)
-                found += [r for r in map(_record, self._rows(ids, _LIGHT_FIELDS)) if wanted(r)]
+                found += [r for r in map(_record, self._rows(ids, lua._LIGHT_FIELDS)) if wanted(r)]
         return found if limit < 0 else found[:limit]
 
     def stats(self) -> dict[str, dict[str, int]]:

@@ -63,7 +63,7 @@ class SQLiteStore(Store):
             for job in jobs:
                 plan.add(job)
             for chunk in _chunks(plan.reset_stored):
-                db.execute(f"DELETE FROM edges WHERE dependent IN ({', '.join('?' * len(chunk))})", chunk)
+                db.execute(f"DELETE FROM edges WHERE dependent IN ({_marks(chunk)})", chunk)
             def values(r: dict[str, Any]) -> tuple[Any, ...]:
                 return (r["status"], r["name"], r["queue"], r["priority"], r["payload"], r["options"], r["error"],
                         r["waiting"], max(now + r["delay"], r["nb"] or 0.0), now if r["final"] else None)
@@ -93,7 +93,7 @@ class SQLiteStore(Store):
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         if limit <= 0 or not queues:
             return []
-        marks = ", ".join("?" for _ in queues)
+        marks = _marks(queues)
 
         def work(db: sqlite3.Connection, now: float) -> list[JobRecord]:
             self._recover(db, now)
@@ -141,21 +141,7 @@ class SQLiteStore(Store):
     def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
         if not ids:
             return set()
-        ids = list(ids)
-
-        def work(db: sqlite3.Connection, now: float) -> set[str]:
-            held: set[str] = set()
-            for chunk in _chunks(ids):
-                marks = ", ".join("?" for _ in chunk)
-                rows = db.execute(
-                    f"UPDATE jobs SET lease_expires = ? WHERE status = 'RUNNING' AND worker = ? AND id IN ({marks}) "
-                    "RETURNING id",
-                    (now + lease, worker, *chunk),
-                ).fetchall()
-                held.update(r[0] for r in rows)
-            return held
-
-        return self._write(work)
+        return self._write(lambda db, now: _owned(db, worker, unique(ids), "lease_expires = ?", now + lease))
 
     def complete(self, worker: str, results: Sequence[tuple[str, bytes]]) -> list[str]:
         def work(db: sqlite3.Connection, now: float) -> list[str]:
@@ -187,27 +173,19 @@ class SQLiteStore(Store):
         return self._write(work)
 
     def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
-        text = json.dumps(error)
+        text, detail = json.dumps(error), fail_detail(error, retry_in)
 
         def work(db: sqlite3.Connection, now: float) -> bool:
             if retry_in is not None:
-                row = db.execute(
-                    "UPDATE jobs SET status = 'QUEUED', error = ?, not_before = ?, worker = NULL, "
-                    "lease_expires = NULL WHERE id = ? AND status = 'RUNNING' AND worker = ? RETURNING id",
-                    (text, now + retry_in, job_id, worker),
-                ).fetchone()
-                if row is not None:
-                    detail = fail_detail(error, retry_in)
+                if _owned(db, worker, [job_id], "status = 'QUEUED', error = ?, not_before = ?, worker = NULL, "
+                          "lease_expires = NULL", text, now + retry_in):
                     self._events(db, [(job_id, now, "retry", "RUNNING", "QUEUED", worker, detail)])
-                return row is not None
-            row = db.execute(
-                "UPDATE jobs SET status = 'FAILED', error = ?, finished = ?, lease_expires = NULL "
-                "WHERE id = ? AND status = 'RUNNING' AND worker = ? RETURNING id",
-                (text, now, job_id, worker),
-            ).fetchone()
-            if row is None:
+                    return True
                 return False
-            self._events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, fail_detail(error, None))])
+            if not _owned(db, worker, [job_id], "status = 'FAILED', error = ?, finished = ?, lease_expires = NULL",
+                          text, now):
+                return False
+            self._events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, detail)])
             self._cascade(db, now, job_id, "FAILED")
             return True
 
@@ -236,21 +214,14 @@ class SQLiteStore(Store):
                 self._events(db, [(dependent, now, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
 
     def release(self, worker: str, ids: Collection[str]) -> list[str]:
-        ids = list(ids)
+        ids = unique(ids)
 
         def work(db: sqlite3.Connection, now: float) -> list[str]:
-            done = []
-            for job_id in ids:
-                row = db.execute(
-                    "UPDATE jobs SET status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
-                    "lease_expires = NULL WHERE id = ? AND status = 'RUNNING' AND worker = ? "
-                    "RETURNING id",
-                    (job_id, worker),
-                ).fetchone()
-                if row is not None:
-                    done.append(job_id)
-                    self._events(db, [(job_id, now, "requeue", "RUNNING", "QUEUED", worker, "handed back")])
-            return done
+            done = _owned(db, worker, ids, "status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
+                          "lease_expires = NULL")
+            handed = [i for i in ids if i in done]
+            self._events(db, [(i, now, "requeue", "RUNNING", "QUEUED", worker, "handed back") for i in handed])
+            return handed
 
         return self._write(work)
 
@@ -302,15 +273,9 @@ class SQLiteStore(Store):
         return self._write(work)
 
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
-        def work(db: sqlite3.Connection, now: float) -> bool:
-            row = db.execute(
-                "UPDATE jobs SET progress = ?, progress_message = ? WHERE id = ? AND status = 'RUNNING' AND worker = ? "
-                "RETURNING id",
-                (value, message, job_id, worker),
-            ).fetchone()
-            return row is not None
-
-        return self._write(work)
+        return bool(self._write(lambda db, now: _owned(
+            db, worker, [job_id], "progress = ?, progress_message = ?", value, message
+        )))
 
     def purge(self, older_than: float) -> int:
         def work(db: sqlite3.Connection, now: float) -> int:
@@ -319,7 +284,7 @@ class SQLiteStore(Store):
                 (now - older_than,),
             )]
             for chunk in _chunks(ids):
-                marks = ", ".join("?" for _ in chunk)
+                marks = _marks(chunk)
                 db.execute(f"DELETE FROM events WHERE job IN ({marks})", chunk)
                 db.execute(f"DELETE FROM edges WHERE prereq IN ({marks}) OR dependent IN ({marks})", chunk + chunk)
                 db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
@@ -332,8 +297,7 @@ class SQLiteStore(Store):
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         found: dict[str, JobRecord] = {}
         for chunk in _chunks(list(ids)):
-            marks = ", ".join("?" for _ in chunk)
-            for row in self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({marks})", chunk):
+            for row in self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({_marks(chunk)})", chunk):
                 found[row[0]] = record_from_row(row)
         return [found[i] for i in ids if i in found]
 
@@ -371,11 +335,27 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _owned(db: sqlite3.Connection, worker: str, ids: list[str], assignments: str, *values: object) -> set[str]:
+    """``UPDATE jobs SET assignments`` (with ``values``) on the jobs of ``ids`` RUNNING under ``worker``'s lease;
+    the ids updated."""
+    done: set[str] = set()
+    for chunk in _chunks(ids):
+        done.update(r[0] for r in db.execute(
+            f"UPDATE jobs SET {assignments} WHERE status = 'RUNNING' AND worker = ? AND id IN ({_marks(chunk)}) "
+            "RETURNING id", (*values, worker, *chunk)
+        ))
+    return done
+
+
 def _select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) -> list[tuple[Any, ...]]:
     """``SELECT columns FROM jobs WHERE where IN values``, in chunks."""
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(values):
-        rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({', '.join('?' * len(chunk))})", chunk)
+        rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({_marks(chunk)})", chunk)
     return rows
 
 

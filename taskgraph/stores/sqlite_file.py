@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .base import StoreError, StoreUnavailable
+from .common import newer_schema
 
 try:
     import fcntl
@@ -105,23 +106,16 @@ class Database:
         except sqlite3.OperationalError:
             pass
         if row is None:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+
+            def create(db: sqlite3.Connection, now: float) -> None:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
-                    self.db.execute(statement)
-                self.db.execute(
-                    "INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                )
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+            self._transaction(create)
             row = self.db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
         if int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.url}: the store's schema is version {row[0]}, newer than this taskgraph knows "
-                f"({SCHEMA_VERSION}); upgrade taskgraph"
-            )
+            raise newer_schema(f"{self.url}: the store's schema", int(row[0]), SCHEMA_VERSION)
 
     def write(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
         """Run ``work(db, now)`` in one write transaction, retrying if the database stays locked.
