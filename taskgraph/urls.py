@@ -56,7 +56,7 @@ def secrets(url: str) -> list[str]:
     values = set(_hide_options((url if found is None else found[3]).partition("?")[2])[1])
     if found is not None and found[2]:
         values.add(found[2])
-    return sorted(values | {unquote(v) for v in values}, key=len, reverse=True)
+    return sorted(values | {unquote(v) for v in values}, key=lambda v: (-len(v), v))
 
 
 def split(url: str) -> SplitResult:
@@ -90,16 +90,12 @@ def _unknown(shown: str, name: str, allowed: Collection[str]) -> ValueError:
 
 
 def query_options(url: SplitResult, allowed: set[str] | frozenset[str]) -> dict[str, str]:
-    """The options after ``?`` (a repeated one's last value).
+    """The options after ``?``, read as :func:`store_options` reads them, the URL shown as written.
 
     Raises:
-        ValueError: an option not in ``allowed``; the message lists the accepted ones.
+        ValueError: an option not in ``allowed`` (the message lists the accepted ones), given twice, or unreadable.
     """
-    options = dict(parse_qsl(url.query, keep_blank_values=True))
-    unknown = set(options) - allowed
-    if unknown:
-        raise _unknown(repr(redact(url.geturl())), sorted(unknown)[0], allowed)
-    return options
+    return store_options(url, repr(redact(url.geturl())), allowed)
 
 
 def store_options(url: SplitResult, shown: str, allowed: Collection[str], others: bool = False) -> dict[str, str]:

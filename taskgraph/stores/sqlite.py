@@ -64,6 +64,7 @@ class SQLiteStore(Store):
                 plan.add(job)
             for chunk in _chunks(plan.reset_stored):
                 db.execute(f"DELETE FROM edges WHERE dependent IN ({_marks(chunk)})", chunk)
+
             def values(r: dict[str, Any]) -> tuple[Any, ...]:
                 return (r["status"], r["name"], r["queue"], r["priority"], r["payload"], r["options"], r["error"],
                         r["waiting"], max(now + r["delay"], r["nb"] or 0.0), now if r["final"] else None)
@@ -73,17 +74,17 @@ class SQLiteStore(Store):
                 "finished, key, id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(*values(r), r["key"], r["id"], now) for r in plan.inserts.values()],
             )
-            db.executemany(
-                "UPDATE jobs SET status = ?, name = ?, queue = ?, priority = ?, payload = ?, options = ?, "
-                "result = NULL, error = ?, attempts = 0, lease_losses = 0, waiting = ?, not_before = ?, "
-                "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
-                "progress_message = NULL WHERE id = ?",
-                [(*values(plan.resets[i]), i) for i in plan.reset_stored],
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)",
-                [(p, d) for d, after in plan.edges.items() for p in after],
-            )
+            if plan.reset_stored:
+                db.executemany(
+                    "UPDATE jobs SET status = ?, name = ?, queue = ?, priority = ?, payload = ?, options = ?, "
+                    "result = NULL, error = ?, attempts = 0, lease_losses = 0, waiting = ?, not_before = ?, "
+                    "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
+                    "progress_message = NULL WHERE id = ?",
+                    [(*values(plan.resets[i]), i) for i in plan.reset_stored],
+                )
+            edges = [(p, d) for d, after in plan.edges.items() for p in after]
+            if edges:
+                db.executemany("INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)", edges)
             self._events(db, [(job, now, event, source, dest, None, detail)
                               for job, event, source, dest, detail in plan.events])
             return plan.result
