@@ -16,7 +16,8 @@ from .base import StoreError, StoreUnavailable
 from .records import NewJob, blocked_error
 
 __all__ = [
-    "unique", "fail_detail", "EnqueuePlan", "columns", "reason", "unreachable", "refused", "lost", "newer_schema",
+    "unique", "fail_detail", "EnqueuePlan", "columns", "filters", "reason", "unreachable", "refused", "lost",
+    "newer_schema",
 ]
 
 BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its dependents for good
@@ -120,6 +121,13 @@ COLUMNS = ("id", "key", "name", "queue", "status", "priority", "payload", "optio
 def columns(rows: Collection[dict[str, Any]]) -> dict[str, list[Any]]:
     """Planned rows as one list per column (for PostgreSQL's ``unnest``)."""
     return {name: [row[name] for row in rows] for name in COLUMNS}
+
+
+def filters(mark: str, **values: str | None) -> tuple[str, list[str]]:
+    """The ``WHERE`` clause of a listing that matches each of ``values`` given (``mark``: the placeholder), and
+    its parameters."""
+    given = {column: value for column, value in values.items() if value is not None}
+    return (f"WHERE {' AND '.join(f'{c} = {mark}' for c in given)}" if given else ""), list(given.values())
 
 
 # ---------------------------------------------------------------------------------------------- messages

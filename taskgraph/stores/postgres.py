@@ -31,7 +31,7 @@ import psycopg
 from ..urls import unsplit
 from ._postgres_sql import _COLUMNS, _LIGHT_COLS
 from .base import Store
-from .common import EnqueuePlan, columns, fail_detail, unique
+from .common import EnqueuePlan, columns, fail_detail, filters, unique
 from .postgres_session import DEFAULT_SCHEMA, SCHEMA_VERSION, Session
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 
@@ -117,11 +117,9 @@ class PostgresStore(Store):
                 prepare=True,
             )
         if plan.events:
-            conn.execute(self._q["_Q_EVENTS"], {
-                "job": [e[0] for e in plan.events], "event": [e[1] for e in plan.events],
-                "source": [e[2] for e in plan.events], "dest": [e[3] for e in plan.events],
-                "detail": [e[4] for e in plan.events],
-            }, prepare=True)
+            names = ("job", "event", "source", "dest", "detail")
+            events = dict(zip(names, map(list, zip(*plan.events, strict=True)), strict=True))
+            conn.execute(self._q["_Q_EVENTS"], events, prepare=True)
             ready = unique(row["queue"] for row in [*plan.inserts.values(), *resets] if row["status"] == "QUEUED")
             channels = [self._pg.notes.work_channel] * len(ready) + [self._pg.notes.changes_channel]
             conn.execute(self._q["_Q_NOTIFY"], {"c": channels, "p": [*ready, ""]}, prepare=True)
@@ -310,15 +308,9 @@ class PostgresStore(Store):
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
-        where: list[str] = []
-        params: dict[str, Any] = {"limit": max(int(limit), 0)}
-        for column, value in (("status", status), ("name", name), ("queue", queue)):
-            if value is not None:
-                where.append(f"{column} = %({column})s::text")
-                params[column] = value
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        query = f"SELECT {_LIGHT_COLS} FROM {self._pg.schema_sql}.jobs {clause} ORDER BY seq DESC LIMIT %(limit)s::int8"
-        return [record_from_row(r) for r in self._exec(query, params)]
+        clause, values = filters("%s::text", status=status, name=name, queue=queue)
+        query = f"SELECT {_LIGHT_COLS} FROM {self._pg.schema_sql}.jobs {clause} ORDER BY seq DESC LIMIT %s::int8"
+        return [record_from_row(r) for r in self._exec(query, [*values, max(int(limit), 0)])]
 
     def stats(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}

@@ -244,7 +244,7 @@ class Session:
         time.sleep(random.uniform(0, 0.005 * 2**attempt))
         return True
 
-    def exec(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def exec(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         """One statement, its own transaction; prepared."""
         with self.errors():
             for attempt in range(_RETRIES):

@@ -14,7 +14,7 @@ from urllib.parse import SplitResult
 
 from ..urls import file_path, redact, seconds, store_options, unsplit
 from .base import Store, StoreError
-from .common import EnqueuePlan, fail_detail, unique
+from .common import EnqueuePlan, fail_detail, filters, unique
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 from .sqlite_file import Database
 
@@ -305,16 +305,9 @@ class SQLiteStore(Store):
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
-        where, params = [], []
-        for column, value in (("status", status), ("name", name), ("queue", queue)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self._db.execute(
-            f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?", (*params, limit)
-        ).fetchall()
-        return [record_from_row(r) for r in rows]
+        clause, values = filters("?", status=status, name=name, queue=queue)
+        query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?"
+        return [record_from_row(r) for r in self._db.execute(query, (*values, limit))]
 
     def stats(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
