@@ -38,6 +38,8 @@ BAD_URLS = [
     pytest.param("postgresql://user:secret@127.0.0.1:1/x", "127.0.0.1:1", id="postgresql-password"),
     pytest.param("nosuch://user:secret@host/x", "nosuch", id="unknown-scheme"),
     pytest.param("threads://4", "threads://4", id="not-durable"),
+    pytest.param("postgresql://user:secret@[::1/x", "not a valid URL", id="unclosed-bracket"),
+    pytest.param("sqlite://user:secret@[::1]/jobs.db", "write sqlite:///relative.db", id="sqlite-host"),
 ]
 
 

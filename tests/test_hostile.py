@@ -660,6 +660,10 @@ MALFORMED_URLS = [
     pytest.param("nope://host/x", r"unknown queue URL scheme 'nope' in 'nope://host/x'; known schemes: .*sqlite:",
                  id="unknown-scheme"),
     pytest.param("jobs.db", r"no scheme in 'jobs\.db'; known schemes", id="no-scheme"),
+    pytest.param("postgresql://u:pw@[::1/db", r"^'postgresql://u:\*\*\*@\[::1/db': not a valid URL: a '\[' or '\]'",
+                 id="unclosed-ipv6-bracket"),
+    pytest.param("redis://u:pw@[::1]:6379/0?prefix=a&prefix=b", r"the option 'prefix' is given twice",
+                 id="redis-repeated-option"),
 ]
 
 

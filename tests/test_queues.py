@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import traceback
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import EntryPoint
 
 import pytest
 
@@ -25,7 +27,12 @@ from taskgraph import (
     open_queue,
     register_scheme,
 )
-from taskgraph.queues import BaseQueue, Call, known_schemes, redact
+from taskgraph.durable.queue import DurableQueue
+from taskgraph.queues import BaseQueue, Call, known_schemes, redact, registry
+from taskgraph.queues.registry import open_store
+from taskgraph.stores import StoreError
+from taskgraph.stores.sqlite import SQLiteStore, open_sqlite
+from taskgraph.urls import secrets
 
 from . import jobs
 
@@ -113,6 +120,98 @@ def test_register_a_scheme():
     make_now(t, queue="recording:")
     assert t.result == 9 and opened == []  # an inline queue's tasks run in make's thread, without a future
     assert open_queue("recording:").submit(jobs.square, 4).result() == 16 and opened == [jobs.square]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw-secret@[::1/db",  # an unclosed IPv6 bracket
+        "redis://u:pw-secret@::1]:6379/0",
+        "sqlite://u:pw-secret@[not-an-address]/jobs.db",
+        "threads://[::1",
+    ],
+)
+def test_a_url_that_cannot_be_split_is_one_clear_value_error_with_the_password_hidden(url):
+    for opener in (open_queue, open_store):
+        with pytest.raises(ValueError) as info:
+            opener(url)
+        message = str(info.value)
+        assert "not a valid URL" in message and "[::1]" in message, message
+        assert "pw-secret" not in "".join(traceback.format_exception(info.value))  # no chained error shows it
+        if "@" in url:
+            assert "u:***@" in message
+
+
+def test_a_password_given_as_an_option_is_hidden_too():
+    url = "postgresql://bob:hunter2@db/x?sslpassword=s3cret&password=p%40ss&schema=s"
+    assert redact(url) == "postgresql://bob:***@db/x?sslpassword=***&password=***&schema=s"
+    assert secrets(url) == ["hunter2", "p%40ss", "s3cret", "p@ss"]  # longest first: a part never hides a whole
+    with pytest.raises(ValueError, match="unknown queue URL scheme 'nope'") as info:
+        open_queue("nope://host/x?password=hunter2")
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.fixture
+def schemes(monkeypatch):
+    """The scheme registry as it is, restored after the test; ``schemes(group, name, value)`` fakes a plugin's entry
+    point."""
+    monkeypatch.setattr(registry, "_SCHEMES", dict(registry._SCHEMES))
+    plugins: dict[str, list[EntryPoint]] = {}
+    monkeypatch.setattr(registry, "entry_points", lambda group: plugins.get(group, []))
+
+    def plugin(group: str, name: str, value: str) -> None:
+        plugins.setdefault(group, []).append(EntryPoint(name, value, group))
+
+    return plugin
+
+
+def _durable_roundtrip(url):
+    queue = open_queue(url)
+    try:
+        assert isinstance(queue, DurableQueue) and isinstance(queue.store, SQLiteStore)
+        handle = queue.task(jobs.square).delay(7)
+        assert queue.get(handle.id) is not None and queue.stats() == {"default": {"QUEUED": 1}}
+        return queue
+    finally:
+        queue.close()
+
+
+def test_register_a_store_scheme_gives_a_durable_queue_on_it(schemes, tmp_path):
+    register_scheme("mystore", open_sqlite, store=True)
+    assert "mystore" in known_schemes()
+    queue = _durable_roundtrip(f"mystore:///{tmp_path}/jobs.db?serializer=pickle&namespace=ns&busy_timeout=5")
+    assert (queue.serializer.name, queue.namespace, queue.url) == (
+        "pickle", "ns", f"mystore:///{tmp_path}/jobs.db?serializer=pickle&namespace=ns&busy_timeout=5"
+    )
+    with open_store(f"mystore:///{tmp_path}/jobs.db") as store:
+        assert store.stats() == {"default": {"QUEUED": 1}}
+    with pytest.raises(ValueError, match="'threads' is not the scheme of a store"):
+        open_store("threads://2")
+
+
+def test_plugins_add_queue_and_store_schemes_through_entry_points(schemes, tmp_path):
+    schemes("taskgraph.stores", "plugstore", "taskgraph.stores.sqlite:open_sqlite")
+    schemes("taskgraph.queues", "plugqueue", "tests.test_queues:open_plugin_queue")
+    assert {"plugstore", "plugqueue", "threads", "sqlite"} <= set(known_schemes())
+    _durable_roundtrip(f"plugstore:///{tmp_path}/jobs.db")
+    with open_queue("plugqueue://3") as queue:
+        assert isinstance(queue, ThreadQueue) and queue.workers == 3
+    register_scheme("plugqueue", lambda url: InlineQueue())  # registered by hand: takes precedence
+    assert isinstance(open_queue("plugqueue:"), InlineQueue)
+
+
+def open_plugin_queue(url):
+    """A plugin's queue factory, for the entry-point test."""
+    return ThreadQueue(int(url.netloc))
+
+
+def test_a_store_whose_package_is_missing_names_the_extra_to_install(schemes, tmp_path):
+    registry._SCHEMES["gone"] = registry.Scheme("taskgraph.durable.url:open_durable", "no_such_module_x:open", "gone")
+    with pytest.raises(StoreError) as info:
+        open_queue("gone://user:pw-secret@host/db")
+    message = str(info.value)
+    assert "No module named 'no_such_module_x'" in message and "pip install 'taskgraph-fsm[gone]'" in message
+    assert "pw-secret" not in message and "user:***@host" in message
 
 
 # ------------------------------------------------------------------ threads

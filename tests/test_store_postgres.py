@@ -13,7 +13,7 @@ import pytest
 from taskgraph.stores.base import Store, StoreError
 from taskgraph.stores.records import JobRecord
 from taskgraph.stores.sqlite import SQLiteStore
-from taskgraph.testing import StoreContract, new_job
+from taskgraph.testing import StoreContract, new_job, wakes
 
 from .conftest import unique_name
 
@@ -21,7 +21,8 @@ psycopg = pytest.importorskip("psycopg")
 
 from psycopg import sql  # noqa: E402
 
-from taskgraph.stores.postgres import SCHEMA_VERSION, PostgresStore, _parse, open_postgres  # noqa: E402
+from taskgraph.stores.postgres import SCHEMA_VERSION, PostgresStore, open_postgres  # noqa: E402
+from taskgraph.stores.postgres_session import parse  # noqa: E402
 
 ERROR = {"type": "builtins.ValueError", "message": "boom", "traceback": ""}
 
@@ -113,18 +114,13 @@ def test_two_schemas_neither_see_nor_wake_each_other(schemas: Callable[..., Call
     a.wait(0)
     a.wait_for_work(["default"], 0)  # a has taken note of its own changes
 
-    def busy_b() -> None:
-        for _ in range(5):
-            b.enqueue([new_job()])
-            [claimed] = b.claim("w", ["default"], 1, 30)
-            assert b.complete("w", [(claimed.id, b"1")]) == [claimed.id]
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=busy_b)
-    thread.start()
+    # b's changes, made after a took note, would wake a's next waits at once if they reached a's channels
+    for _ in range(5):
+        b.enqueue([new_job()])
+        [claimed] = b.claim("w", ["default"], 1, 30)
+        assert b.complete("w", [(claimed.id, b"1")]) == [claimed.id]
     assert timed(lambda: a.wait(0.6)) >= 0.55
     assert timed(lambda: a.wait_for_work(["default"], 0.4)) >= 0.35
-    thread.join()
     assert b.stats() == {"default": {"QUEUED": 1, "DONE": 5}}
 
 
@@ -218,11 +214,11 @@ def test_open_postgres_reads_the_schema_option(postgres_url: str) -> None:
 
 
 def test_the_default_schema_is_taskgraph() -> None:
-    conninfo, schema, timeout, shown, _ = _parse("postgresql://u:pw@db.example:5433/jobs?sslmode=prefer")
+    conninfo, schema, timeout, shown, _ = parse("postgresql://u:pw@db.example:5433/jobs?sslmode=prefer")
     assert (schema, timeout) == ("taskgraph", 10)
     assert conninfo == "postgresql://u:pw@db.example:5433/jobs?sslmode=prefer"
     assert shown == "postgresql://u:***@db.example:5433/jobs?sslmode=prefer"
-    assert _parse("postgresql:///jobs?schema=s")[0] == "postgresql:///jobs"  # a local socket keeps its '//'
+    assert parse("postgresql:///jobs?schema=s")[0] == "postgresql:///jobs"  # a local socket keeps its '//'
 
 
 @pytest.mark.parametrize("name", ["bad-name", "1abc", "pg_catalog", 'x";DROP TABLE jobs;--', "a" * 51, "", "é"])
@@ -298,7 +294,7 @@ def test_other_options_go_to_libpq_as_written(postgres_url: str) -> None:
     name = unique_name("tg")
     store = PostgresStore(with_options(postgres_url, schema=name, application_name="tg%20worker%2B1"))
     try:
-        assert store._conn.execute("SHOW application_name").fetchone()[0] == "tg worker+1"
+        assert store._pg.conn.execute("SHOW application_name").fetchone()[0] == "tg worker+1"
     finally:
         store.close()
         drop_schemas(postgres_url, [name])
@@ -335,7 +331,7 @@ def test_a_lost_connection_is_a_store_error_and_the_next_call_connects_again(
 ) -> None:
     [job] = store.enqueue([new_job()])
     store.wait(0)
-    pid = store._conn.info.backend_pid
+    pid = store._pg.conn.info.backend_pid
     raw.execute("SELECT pg_terminate_backend(%s)", (pid,))
     deadline = time.monotonic() + 10
     while raw.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]:
@@ -381,14 +377,7 @@ def test_wait_for_work_wakes_only_for_its_queues(schemas: Callable[..., Callable
     idle.wait_for_work(["mail"], 0)
     client.enqueue([new_job(queue="video")])
     assert timed(lambda: idle.wait_for_work(["mail"], 0.3)) >= 0.25
-    woke = threading.Event()
-    thread = threading.Thread(target=lambda: (idle.wait_for_work(["mail", "sms"], 20), woke.set()))
-    started = time.monotonic()
-    thread.start()
-    time.sleep(0.05)
-    client.enqueue([new_job(queue="sms")])
-    assert woke.wait(20) and time.monotonic() - started < 5
-    thread.join()
+    assert wakes(lambda t: idle.wait_for_work(["mail", "sms"], t), lambda: client.enqueue([new_job(queue="sms")]))
 
 
 def test_an_idle_worker_wakes_when_a_delayed_job_comes_due(schemas: Callable[..., Callable[[], PostgresStore]]) -> None:

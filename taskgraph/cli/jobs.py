@@ -9,7 +9,6 @@ import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 import click
 
@@ -113,18 +112,16 @@ def _open(url: str) -> DurableQueue:
     is a user error naming the URL (password hidden)."""
     from .. import open_queue
     from ..durable.queue import DurableQueue
-    from ..queues.registry import redact
     from ..scheduler import close_queue
+    from ..urls import file_path, redact, split
 
     shown = redact(url)
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() == "sqlite" and not parts.netloc:
-        # a store that is not there is a typo here, not a store to create
-        path = unquote(parts.path)
-        path = path[1:] if path.startswith("/") else path
-        if path and path != ":memory:" and not os.path.exists(path):
-            raise UserError(f"{shown}: no store there: the file {path!r} does not exist")
     with user_errors():
+        parts = split(url.strip())
+        if parts.scheme.lower() == "sqlite" and not parts.netloc:
+            path = file_path(parts)  # a store that is not there is a typo here, not a store to create
+            if not os.path.exists(path):
+                raise UserError(f"{shown}: no store there: the file {path!r} does not exist")
         queue = open_queue(url)
     if not isinstance(queue, DurableQueue):
         close_queue(queue, False)

@@ -11,13 +11,11 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import SplitResult, parse_qsl, urlencode
 
 from ..errors import SerializationError, first_line
 from ..queues.base import BaseQueue, Call
-from ..queues.registry import redact
 from ..states import State
-from ..stores import Store, StoreUnavailable, open_store
+from ..stores import Store, StoreUnavailable
 from ..stores.base import close_quietly
 from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
@@ -27,10 +25,9 @@ from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
 if TYPE_CHECKING:
     from .follower import JobFollower
 
-__all__ = ["DurableQueue", "open_durable"]
+__all__ = ["DurableQueue"]
 
 log = logging.getLogger("taskgraph")
-_QUEUE_OPTIONS = {"serializer", "namespace", "patience"}
 T = TypeVar("T")
 
 
@@ -341,23 +338,3 @@ def _when(when: Any) -> tuple[float, float | None]:
         return max(float(when), 0.0), None
     raise TypeError(f"schedule() takes seconds, a timedelta or a datetime, not {type(when).__name__}")
 
-
-def open_durable(url: SplitResult) -> DurableQueue:
-    """The factory behind ``open_queue`` for the store schemes."""
-    options = dict(parse_qsl(url.query, keep_blank_values=True))
-    ours = {k: v for k, v in options.items() if k in _QUEUE_OPTIONS}
-    store_url = url._replace(query=urlencode({k: v for k, v in options.items() if k not in _QUEUE_OPTIONS}))
-    serializer = ours.get("serializer") or "json"
-    get_serializer(serializer)  # a ValueError naming the known ones
-    text = url.geturl() if url.netloc else f"{url.scheme}://{url.path}" + (f"?{url.query}" if url.query else "")
-    patience = ours.get("patience", "300")
-    try:
-        seconds = float(patience)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
-        raise ValueError(f"{redact(text)!r}: patience must be a number of seconds >= 0, like ?patience=60")
-    return DurableQueue(
-        lambda: open_store(store_url), redact(text), serializer=serializer, namespace=ours.get("namespace", ""),
-        patience=seconds,
-    )

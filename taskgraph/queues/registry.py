@@ -1,29 +1,59 @@
-"""From a URL or an object to a queue: the scheme registry behind :func:`open_queue`.
+"""From a URL to a queue or a store: the one scheme registry behind :func:`open_queue` and :func:`open_store`.
 
-A scheme maps to a factory that takes the parsed URL. Plugins add schemes through the ``taskgraph.queues``
-entry-point group, each entry point naming its factory (``myqueue = mypkg.queues:open_myqueue``).
+A scheme names the factory that opens its queue from the parsed URL; a store's scheme also names the factory of a
+connection to its store, and its queue is a :class:`~taskgraph.durable.queue.DurableQueue` on that store. Built-in
+factories are ``"module:function"`` strings, imported on first use, so this module imports no queue or store.
+Plugins add schemes through entry points named after them: in the group ``taskgraph.queues``, queue factories
+(``myqueue = mypkg:open_myqueue``); in ``taskgraph.stores``, store factories (``mystore = mypkg:open_mystore``).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, parse_qsl, urlsplit
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import SplitResult
+
+from ..stores.base import StoreError
+from ..urls import query_options, redact, split, worker_count
 
 if TYPE_CHECKING:
+    from ..stores.base import Store
     from .base import Queue
 
-__all__ = ["open_queue", "register_scheme", "known_schemes", "redact"]
+__all__ = ["open_queue", "open_store", "register_scheme", "known_schemes", "redact"]
 
 ENTRY_POINT_GROUP = "taskgraph.queues"
+STORE_ENTRY_POINT_GROUP = "taskgraph.stores"
 Factory = Callable[[SplitResult], "Queue"]
-_FACTORIES: dict[str, Factory] = {}
+StoreFactory = Callable[[SplitResult], "Store"]
+_DURABLE = "taskgraph.durable.url:open_durable"
+_options = query_options  # the names queues/dask.py imports
+_count = worker_count
 
 
-def register_scheme(scheme: str, factory: Factory) -> None:
-    """Make ``open_queue`` answer URLs of ``scheme`` with ``factory(parsed_url)``."""
-    _FACTORIES[scheme.lower()] = factory
+class Scheme(NamedTuple):
+    """What a scheme opens: its queue factory and, for a store's scheme, its store factory, each a callable or its
+    ``"module:function"``; ``extra`` names the extra of taskgraph-fsm that the store's module needs."""
+
+    queue: Factory | str
+    store: StoreFactory | str | None = None
+    extra: str | None = None
+
+
+_SCHEMES: dict[str, Scheme] = {}
+
+
+def register_scheme(scheme: str, factory: Callable[[SplitResult], Any], *, store: bool = False) -> None:
+    """Make ``open_queue`` answer URLs of ``scheme`` with ``factory(parsed_url)``.
+
+    Args:
+        store: ``factory`` opens a new connection to a :class:`~taskgraph.stores.base.Store`, not a queue; then
+            ``open_queue`` answers with a :class:`~taskgraph.durable.queue.DurableQueue` on that store (which takes
+            the queue options ``serializer``, ``namespace`` and ``patience`` out of the URL first).
+    """
+    _SCHEMES[scheme.lower()] = Scheme(_DURABLE, factory) if store else Scheme(factory)
 
 
 def entry_points(group: str) -> Any:
@@ -35,27 +65,34 @@ def entry_points(group: str) -> Any:
 
 def known_schemes() -> list[str]:
     """The schemes registered here and by installed plugins, sorted."""
-    names = set(_FACTORIES)
-    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    names = set(_SCHEMES)
+    for group in (ENTRY_POINT_GROUP, STORE_ENTRY_POINT_GROUP):
+        names.update(ep.name for ep in entry_points(group=group))
     return sorted(names)
 
 
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, fit for messages and logs.
+def _scheme(name: str) -> Scheme | None:
+    """The scheme registered as ``name``, else the one a plugin's entry point names (remembered)."""
+    found = _SCHEMES.get(name)
+    if found is None:
+        for group in (ENTRY_POINT_GROUP, STORE_ENTRY_POINT_GROUP):
+            ep = next((ep for ep in entry_points(group=group) if ep.name == name), None)
+            if ep is not None:
+                found = Scheme(ep.value) if group == ENTRY_POINT_GROUP else Scheme(_DURABLE, ep.value)
+                _SCHEMES[name] = found
+                break
+    return found
 
-    The credentials end at the last ``@``, so a password holding ``@`` or ``/`` is hidden whole; when in doubt
-    this hides too much rather than too little.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    userinfo, _, host = rest.rpartition("@")
-    if ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    if "/" in user or "?" in user:  # the ':' belongs to a host or path, the '@' to a query: no credentials
-        return url
-    return f"{scheme}://{user}:***@{host}"
+
+def _load(target: Callable[..., Any] | str) -> Callable[..., Any]:
+    """A factory, imported first if it is given as ``"module:function"``."""
+    if not isinstance(target, str):
+        return target
+    module, _, qualname = target.split("[")[0].partition(":")  # an entry point's value may end with [extras]
+    found: Any = importlib.import_module(module.strip())
+    for part in qualname.strip().split("."):
+        found = getattr(found, part)
+    return found
 
 
 def open_queue(url: str) -> Queue:
@@ -71,53 +108,50 @@ def open_queue(url: str) -> Queue:
         ValueError: the URL is malformed or its scheme unknown; the message lists the known schemes.
         ConnectionError: the URL names a server that does not answer (a Dask scheduler).
         ImportError: the URL needs a package that is not installed (``distributed`` for ``dask://``).
+        StoreError: the URL names a store that cannot be opened (see :func:`open_store`).
     """
     if not isinstance(url, str):
         raise TypeError(f"open_queue() takes a URL string, not {type(url).__name__}")
-    parsed = urlsplit(url.strip())
-    scheme = parsed.scheme.lower()
-    factory = _FACTORIES.get(scheme)
-    if factory is None:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name == scheme:
-                factory = ep.load()
-                break
-    if factory is None:
+    parsed = split(url.strip())
+    scheme = _scheme(parsed.scheme.lower())
+    if scheme is None:
         known = ", ".join(f"{name}:" for name in known_schemes())
-        what = f"unknown queue URL scheme {scheme!r}" if scheme else "no scheme"
+        what = f"unknown queue URL scheme {parsed.scheme.lower()!r}" if parsed.scheme else "no scheme"
         raise ValueError(f"{what} in {redact(url)!r}; known schemes: {known}")
+    return _load(scheme.queue)(parsed)
+
+
+def open_store(url: SplitResult | str) -> Store:
+    """Open a new connection to the store a URL names (a URL of a store scheme, without the queue's options).
+
+    Raises:
+        ValueError: the URL is malformed, or its scheme names no store.
+        StoreError: the store cannot be opened: a server that does not answer, refused credentials, a package that
+            is not installed.
+    """
+    parsed = split(url.strip()) if isinstance(url, str) else url
+    name = parsed.scheme.lower()
+    scheme = _scheme(name)
+    if scheme is None or scheme.store is None:
+        raise ValueError(f"{redact(parsed.geturl())!r}: {name!r} is not the scheme of a store")
+    try:
+        factory = _load(scheme.store)
+    except ImportError as exc:
+        if scheme.extra is None:
+            raise
+        raise StoreError(
+            f"{redact(parsed.geturl())}: {exc}; install the extra: pip install 'taskgraph-fsm[{scheme.extra}]'"
+        ) from None
     return factory(parsed)
 
 
 # ------------------------------------------------------------------ the built-in schemes
 
 
-def _options(url: SplitResult, allowed: set[str]) -> dict[str, str]:
-    options = dict(parse_qsl(url.query, keep_blank_values=True))
-    unknown = set(options) - allowed
-    if unknown:
-        accepted = ", ".join(sorted(allowed)) or "none"
-        raise ValueError(f"{url.geturl()!r}: unknown option {sorted(unknown)[0]!r}; accepted options: {accepted}")
-    return options
-
-
-def _count(url: SplitResult, default: int | None) -> int:
-    text = (url.netloc or url.path).strip("/")
-    if not text:
-        if default is None:
-            raise ValueError(f"{url.geturl()!r}: say how many workers, like {url.scheme}://4")
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(
-            f"{url.geturl()!r}: the number of workers must be a positive whole number, like {url.scheme}://4"
-        )
-    return int(text)
-
-
 def _open_inline(url: SplitResult) -> Queue:
     from .inline import InlineQueue
 
-    _options(url, set())
+    query_options(url, set())
     if url.netloc or url.path.strip("/"):
         raise ValueError(f"{url.geturl()!r}: the inline queue takes nothing after 'inline:'")
     return InlineQueue()
@@ -126,21 +160,21 @@ def _open_inline(url: SplitResult) -> Queue:
 def _open_threads(url: SplitResult) -> Queue:
     from .threads import ThreadQueue
 
-    _options(url, set())
-    return ThreadQueue(_count(url, os.cpu_count() or 1))
+    query_options(url, set())
+    return ThreadQueue(worker_count(url, os.cpu_count() or 1))
 
 
 def _open_processes(url: SplitResult) -> Queue:
     from .processes import ProcessQueue
 
-    options = _options(url, {"start"})
-    return ProcessQueue(_count(url, os.cpu_count() or 1), start_method=options.get("start") or None)
+    options = query_options(url, {"start"})
+    return ProcessQueue(worker_count(url, os.cpu_count() or 1), start_method=options.get("start") or None)
 
 
 def _open_asyncio(url: SplitResult) -> Queue:
     from .aio import AsyncioQueue
 
-    options = _options(url, {"limit"})
+    options = query_options(url, {"limit"})
     if url.netloc or url.path.strip("/"):
         raise ValueError(f"{url.geturl()!r}: write the asyncio queue as 'asyncio:' or 'asyncio:?limit=N'")
     limit = options.get("limit")
@@ -149,23 +183,16 @@ def _open_asyncio(url: SplitResult) -> Queue:
     return AsyncioQueue(int(limit) if limit else None)
 
 
-def _open_dask(url: SplitResult) -> Queue:
-    from .dask import open_dask
-
-    return open_dask(url)
-
-
-def _open_durable(url: SplitResult) -> Queue:
-    from ..durable.queue import open_durable
-
-    return open_durable(url)
-
-
-register_scheme("inline", _open_inline)
-register_scheme("threads", _open_threads)
-register_scheme("processes", _open_processes)
-register_scheme("asyncio", _open_asyncio)
-register_scheme("dask", _open_dask)
-register_scheme("dask+tls", _open_dask)
-for _scheme in ("sqlite", "postgresql", "postgres", "redis", "rediss"):
-    register_scheme(_scheme, _open_durable)
+_SCHEMES.update({
+    "inline": Scheme(_open_inline),
+    "threads": Scheme(_open_threads),
+    "processes": Scheme(_open_processes),
+    "asyncio": Scheme(_open_asyncio),
+    "dask": Scheme("taskgraph.queues.dask:open_dask"),
+    "dask+tls": Scheme("taskgraph.queues.dask:open_dask"),
+    "sqlite": Scheme(_DURABLE, "taskgraph.stores.sqlite:open_sqlite"),
+    "postgresql": Scheme(_DURABLE, "taskgraph.stores.postgres:open_postgres", "postgres"),
+    "postgres": Scheme(_DURABLE, "taskgraph.stores.postgres:open_postgres", "postgres"),
+    "redis": Scheme(_DURABLE, "taskgraph.stores.redis:open_redis", "redis"),
+    "rediss": Scheme(_DURABLE, "taskgraph.stores.redis:open_redis", "redis"),
+})

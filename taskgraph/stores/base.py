@@ -10,7 +10,8 @@ CANCELLED. History events use its event names where they fit (``queue``, ``dispa
 ``retry``, ``cancel``) and two of a store's own: ``requeue`` (a RUNNING job back to QUEUED: its lease expired, or
 its worker handed it back) and ``release`` (a PENDING job whose prerequisites are all DONE becomes QUEUED).
 
-Guarantees every store gives, and the conformance suite in :mod:`taskgraph.testing` checks:
+Guarantees every store gives, and the conformance suite in :mod:`taskgraph.testing` checks (docs/queues.md sums
+them up method by method):
 
 * **One claim.** A QUEUED job is claimed by one worker at a time, and only when its ``not_before`` has come.
 * **Leases.** A claimed job carries its worker and a lease expiry; :meth:`Store.heartbeat` extends it. A job
@@ -24,9 +25,9 @@ Guarantees every store gives, and the conformance suite in :mod:`taskgraph.testi
   reaches 0 becomes QUEUED, in the same transaction. When a job FAILED or is CANCELLED, its PENDING descendants
   are FAILED or CANCELLED with it; a descendant FAILED this way gets a ``taskgraph.errors.BlockedError`` error
   naming its prerequisite, each job called by its key if it has one, else by its name.
-* **Retries by hand.** :meth:`Store.retry` puts a FAILED or CANCELLED job back as if it had just been enqueued:
-  QUEUED, or PENDING while any prerequisite is not DONE, with its count of unfinished prerequisites taken again;
-  in the same transaction, so a prerequisite that ends meanwhile is never missed.
+
+Each method is one transaction: it takes effect whole or not at all. What needs no atomicity (the decisions an
+enqueue makes from the rows it read, details, messages) is shared in :mod:`taskgraph.stores.common`.
 """
 
 from __future__ import annotations
@@ -196,9 +197,12 @@ class Store(ABC):
         timeout).
         """
 
-    @abstractmethod
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until a job of ``queues`` may have become ready, or ``timeout`` seconds. Used by idle workers."""
+        """Block until a job of ``queues`` may have become ready, or ``timeout`` seconds. Used by idle workers.
+
+        Optional: by default, :meth:`wait`, which wakes for any change (a spurious wake-up is allowed here too).
+        """
+        self.wait(timeout)
 
     def for_worker(self) -> None:  # noqa: B027 - optional: a store with nothing to tune inherits this
         """Tune this connection for a worker's claims and reports, which may trade the last moments of durability

@@ -34,26 +34,13 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, unquote
 
-from ..queues.registry import redact
-from ._redis_lua import (  # the scripts live there
-    _CANCEL,
-    _CLAIM,
-    _COMPLETE,
-    _ENQUEUE,
-    _FAIL,
-    _FIELDS,
-    _HEARTBEAT,
-    _LIGHT_FIELDS,
-    _PRELUDE,
-    _PROGRESS,
-    _PURGE,
-    _RELEASE,
-    _RETRY,
-)
-from .base import Store, StoreError, StoreUnavailable
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, read_error, read_options
+from ..urls import redact, seconds, secrets, split, store_options
+from . import _redis_lua as lua  # the scripts live there
+from .base import Store, StoreError
+from .common import fail_detail, lost, reason, refused, unique, unreachable
+from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, record_from_row
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -68,26 +55,16 @@ _PURGE_BATCH = 500
 _LIST_CHUNK = 200
 
 
-# ---------------------------------------------------------------------------------------------- decoding
-
-
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
-
-
-def _float(value: bytes | None) -> float | None:
-    return None if value is None else float(value)
+# how to read each field of a job hash, in JobRecord order (Redis gives bytes): text, or a number, or as it is
+_TEXT = frozenset({0, 1, 2, 3, 4, 17, 20})
+_NUMBER = {5: int, 10: int, 11: int, 12: int, 13: float, 14: float, 15: float, 16: float, 18: float, 19: float}
 
 
 def _record(row: Sequence[Any]) -> JobRecord:
-    return JobRecord(
-        id=row[0].decode(), name=row[1].decode(), status=row[2].decode(), queue=row[3].decode(), key=_text(row[4]),
-        priority=int(row[5]), payload=row[6] or b"", options=read_options(row[0].decode(), row[7]), result=row[8],
-        error=read_error(row[0].decode(), row[9]) if row[9] else None, attempts=int(row[10]), lease_losses=int(row[11]),
-        waiting=int(row[12]), not_before=float(row[13]), created=float(row[14]), started=_float(row[15]),
-        finished=_float(row[16]), worker=_text(row[17]), lease_expires=_float(row[18]), progress=_float(row[19]),
-        progress_message=_text(row[20]),
-    )
+    return record_from_row([
+        v if v is None else v.decode() if i in _TEXT else _NUMBER[i](v) if i in _NUMBER else v
+        for i, v in enumerate(row)
+    ])
 
 
 def _priority_key(priority: int) -> str:
@@ -95,10 +72,6 @@ def _priority_key(priority: int) -> str:
     if not -(1 << 63) <= priority < (1 << 63):
         raise ValueError(f"priority must fit in 64 bits (-2**63 .. 2**63-1), not {priority}")
     return f"{(1 << 63) - 1 - priority:020d}"
-
-
-def _unique(items: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(items))
 
 
 class RedisStore(Store):
@@ -123,13 +96,10 @@ class RedisStore(Store):
         except ImportError as exc:  # pragma: no cover - the extra is missing
             raise StoreError(f"{redact(url)}: the Redis store needs redis-py: pip install 'redis>=5'") from exc
         self._redis = redis
-        settings = _parse(url)
-        password = settings.pop("password")
-        self._password = password
-        self.url = _hide(url, password)
-        self.prefix = prefix if prefix is not None else settings.pop("prefix")
-        settings.pop("prefix", None)
-        _check_prefix(self.prefix, self.url)
+        self.url, self._secrets = redact(url), secrets(url)
+        settings = _parse(url, prefix)
+        self._password = password = settings.pop("password")
+        self.prefix = settings.pop("prefix")
         socket_timeout = settings.get("socket_timeout")
         # blocking reads (BLPOP, XREAD) wait at most this long per command, well inside the socket timeout
         self._block_cap = 10.0 if socket_timeout is None else max(0.05, min(10.0, socket_timeout / 3))
@@ -153,16 +123,10 @@ class RedisStore(Store):
             )
         self._client: Any = redis.Redis(password=password, decode_responses=False, retry=retry, **settings)
         register = self._client.register_script
-        self._enqueue = register(_PRELUDE + _ENQUEUE)
-        self._claim = register(_PRELUDE + _CLAIM)
-        self._heartbeat = register(_PRELUDE + _HEARTBEAT)
-        self._complete = register(_PRELUDE + _COMPLETE)
-        self._fail = register(_PRELUDE + _FAIL)
-        self._release = register(_PRELUDE + _RELEASE)
-        self._cancel = register(_PRELUDE + _CANCEL)
-        self._retry = register(_PRELUDE + _RETRY)
-        self._progress = register(_PRELUDE + _PROGRESS)
-        self._purge = register(_PRELUDE + _PURGE)
+        (self._enqueue, self._claim, self._heartbeat, self._complete, self._fail, self._release, self._cancel,
+         self._retry, self._progress, self._purge) = (register(lua._PRELUDE + script) for script in (
+            lua._ENQUEUE, lua._CLAIM, lua._HEARTBEAT, lua._COMPLETE, lua._FAIL, lua._RELEASE, lua._CANCEL, lua._RETRY,
+            lua._PROGRESS, lua._PURGE))
         with self._errors():
             newest: Any = self._client.xrevrange(self._k("changes"), count=1)
         self._last_change: bytes = newest[0][0] if newest else b"0-0"
@@ -184,44 +148,30 @@ class RedisStore(Store):
         except ValueError:
             return None
 
-    def _reason(self, exc: BaseException) -> str:
-        text = str(exc).strip() or type(exc).__name__
-        if self._password and self._password in text:
-            text = text.replace(self._password, "***")
-        return text
-
     def _connect_error(self, exc: BaseException) -> StoreError:
         redis = self._redis
-        reason = self._reason(exc)
-        refused = isinstance(exc, redis.AuthenticationError) or any(
-            word in reason for word in ("WRONGPASS", "NOAUTH", "NOPERM", "Authentication required", "authenticated")
-        )
-        if "DB index is out of range" in reason:
-            return StoreError(f"{self.url}: the server has no database of that number ({reason}); name one it has, "
-                              "like /0")
-        if refused and self._password is None:
+        why = reason(exc, self._secrets)
+        if "DB index is out of range" in why:
+            return StoreError(f"{self.url}: the server has no database of that number ({why}); name one it has (/0)")
+        if isinstance(exc, redis.AuthenticationError) or any(
+            word in why for word in ("WRONGPASS", "NOAUTH", "NOPERM", "Authentication required", "authenticated")
+        ):
+            if self._password is None:
+                return StoreError(
+                    f"{self.url}: the Redis server wants credentials ({why}); put them in the URL: "
+                    "redis://:password@host:port/db, or redis://user:password@host:port/db"
+                )
+            return refused(self.url, "Redis", why, " (redis://user:password@host:port/db)")
+        if "SSL" in why or "TLS" in why:
             return StoreError(
-                f"{self.url}: the Redis server wants credentials ({reason}); put them in the URL: "
-                "redis://:password@host:port/db, or redis://user:password@host:port/db"
-            )
-        if refused:
-            return StoreError(
-                f"{self.url}: the Redis server refused the credentials ({reason}); check the user name and "
-                "password in the URL (redis://user:password@host:port/db)"
-            )
-        if "SSL" in reason or "TLS" in reason:
-            return StoreError(
-                f"{self.url}: the TLS connection failed ({reason}); give the server's CA certificate with "
+                f"{self.url}: the TLS connection failed ({why}); give the server's CA certificate with "
                 "?ssl_ca_certs=/path/to/ca.pem (or ?ssl_cert_reqs=none to skip verification), and check that the "
                 "server speaks TLS on that port"
             )
         if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
-            return StoreUnavailable(
-                f"{self.url}: cannot reach the Redis server ({reason}); check that it runs and that the host, "
-                "port and scheme (redis:// or rediss:// for TLS) in the URL are right"
-            )
+            return unreachable(self.url, "Redis", why, "the host, port and scheme (redis:// or rediss:// for TLS)")
         return StoreError(
-            f"{self.url}: the server did not answer as Redis does ({reason}); check that the host and port are "
+            f"{self.url}: the server did not answer as Redis does ({why}); check that the host and port are "
             "those of a Redis server, and the scheme (redis:// or rediss:// for TLS)"
         )
 
@@ -231,11 +181,9 @@ class RedisStore(Store):
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(
-                f"{self.url}: lost the Redis server ({self._reason(exc)}); check that it runs and is reachable"
-            ) from None
+            raise lost(self.url, "Redis", reason(exc, self._secrets)) from None
         except redis.ResponseError as exc:
-            raise StoreError(f"{self.url}: the Redis server refused a command ({self._reason(exc)})") from None
+            raise StoreError(f"{self.url}: the Redis server refused a command ({reason(exc, self._secrets)})") from None
 
     # ------------------------------------------------------------ writing
 
@@ -261,7 +209,7 @@ class RedisStore(Store):
         return [_record(r) for r in rows]
 
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
-        queues = _unique(queues)
+        queues = unique(queues)
         if not queues:
             return []
         with self._errors():
@@ -270,52 +218,32 @@ class RedisStore(Store):
             )
         return [_record(r) for r in rows]
 
-    def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
+    def _ids(self, script: Any, args: list[Any], ids: Collection[Any]) -> list[str]:
+        """The ids ``script`` answers when run on ``args`` and ``ids`` (none for none)."""
         if not ids:
-            return set()
+            return []
         with self._errors():
-            held = self._heartbeat(args=[self.prefix, worker, repr(float(lease)), *ids])
-        return {i.decode() for i in held}
+            return [i.decode() for i in script(args=[*args, *ids])]
+
+    def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
+        return set(self._ids(self._heartbeat, [self.prefix, worker, repr(float(lease))], ids))
 
     def complete(self, worker: str, results: Sequence[tuple[str, bytes]]) -> list[str]:
-        if not results:
-            return []
-        args: list[Any] = [self.prefix, worker]
-        for job_id, result in results:
-            args += [job_id, result]
-        with self._errors():
-            accepted = self._complete(args=args)
-        return [i.decode() for i in accepted]
+        return self._ids(self._complete, [self.prefix, worker], [part for pair in results for part in pair])
 
     def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
-        if retry_in is not None:
-            detail = f"{error.get('type')}: {error.get('message')}; again in {retry_in:.3g} s"
-        else:
-            detail = f"{error.get('type')}: {error.get('message')}"
-        retry = "" if retry_in is None else repr(float(retry_in))
+        args = [self.prefix, worker, job_id, json.dumps(error), "" if retry_in is None else repr(float(retry_in))]
         with self._errors():
-            return bool(self._fail(args=[self.prefix, worker, job_id, json.dumps(error), retry, detail]))
+            return bool(self._fail(args=[*args, fail_detail(error, retry_in)]))
 
     def release(self, worker: str, ids: Collection[str]) -> list[str]:
-        if not ids:
-            return []
-        with self._errors():
-            done = self._release(args=[self.prefix, worker, *ids])
-        return [i.decode() for i in done]
+        return self._ids(self._release, [self.prefix, worker], ids)
 
     def cancel(self, ids: Collection[str]) -> list[str]:
-        if not ids:
-            return []
-        with self._errors():
-            cancelled = self._cancel(args=[self.prefix, *ids])
-        return [i.decode() for i in cancelled]
+        return self._ids(self._cancel, [self.prefix], ids)
 
     def retry(self, ids: Collection[str]) -> list[str]:
-        if not ids:
-            return []
-        with self._errors():
-            retried = self._retry(args=[self.prefix, *_unique(list(ids))])
-        return [i.decode() for i in retried]
+        return self._ids(self._retry, [self.prefix], unique(ids))
 
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
         args = [self.prefix, worker, job_id, repr(float(value)), "0" if message is None else "1", message or ""]
@@ -333,69 +261,39 @@ class RedisStore(Store):
 
     # ------------------------------------------------------------ reading
 
+    def _rows(self, ids: Sequence[str | bytes], fields: Sequence[str]) -> list[Any]:
+        """The ``fields`` of the job hashes of ``ids`` that exist, in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(self._k("job", job_id.decode() if isinstance(job_id, bytes) else job_id), fields)
+        return [row for row in pipe.execute() if row[0] is not None]
+
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
-        if not ids:
-            return []
         with self._errors():
-            pipe = self._client.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hmget(self._k("job", job_id), _FIELDS)
-            rows = pipe.execute()
-        return [_record(r) for r in rows if r[0] is not None]
+            return [_record(r) for r in self._rows(ids, lua._FIELDS)] if ids else []
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
-        if limit == 0:
-            return []
-        if status == "RUNNING":
-            return self._list_running(name, queue, limit)
-        filtered = status is not None or name is not None or queue is not None
-        chunk = limit if limit > 0 and not filtered else _LIST_CHUNK
+        def wanted(record: JobRecord) -> bool:
+            return all(value is None or getattr(record, field) == value
+                       for field, value in (("status", status), ("name", name), ("queue", queue)))
+
         found: list[JobRecord] = []
-        start = 0
         with self._errors():
+            if status == "RUNNING":  # from the running set: a few jobs, however many the store holds
+                rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*lua._LIGHT_FIELDS, "seq"])
+                found = [r for r in map(_record, sorted(rows, key=lambda r: -int(r[-1] or 0))) if wanted(r)]
+                return found if limit < 0 else found[:limit]
+            chunk = limit if limit > 0 and not (status or name or queue) else _LIST_CHUNK
+            start = 0
             while limit < 0 or len(found) < limit:
                 ids = self._client.zrevrange(self._k("all"), start, start + chunk - 1)
                 if not ids:
                     break
                 start += len(ids)
-                pipe = self._client.pipeline(transaction=False)
-                for job_id in ids:
-                    pipe.hmget(self._k("job", job_id.decode()), _LIGHT_FIELDS)
-                for row in pipe.execute():
-                    if row[0] is None:
-                        continue
-                    record = _record(row)
-                    if (
-                        (status is None or record.status == status)
-                        and (name is None or record.name == name)
-                        and (queue is None or record.queue == queue)
-                    ):
-                        found.append(record)
-                        if len(found) == limit:
-                            break
-        return found
-
-    def _list_running(self, name: str | None, queue: str | None, limit: int) -> list[JobRecord]:
-        """RUNNING jobs from the running set (a few, however many jobs the store holds), newest first."""
-        with self._errors():
-            ids = self._client.zrange(self._k("running"), 0, -1)
-            pipe = self._client.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hmget(self._k("job", job_id.decode()), *_LIGHT_FIELDS, "seq")
-            rows = pipe.execute()
-        found = []
-        for row in rows:
-            if row[0] is None:
-                continue
-            record = _record(row)
-            if record.status == "RUNNING" and (name is None or record.name == name) and (
-                queue is None or record.queue == queue
-            ):
-                found.append((int(row[-1] or 0), record))
-        found.sort(key=lambda pair: pair[0], reverse=True)
-        return [record for _, record in (found if limit < 0 else found[:limit])]
+                found += [r for r in map(_record, self._rows(ids, lua._LIGHT_FIELDS)) if wanted(r)]
+        return found if limit < 0 else found[:limit]
 
     def stats(self) -> dict[str, dict[str, int]]:
         with self._errors():
@@ -434,7 +332,7 @@ class RedisStore(Store):
             self._last_change = newest[0][0]
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        queues = _unique(queues)
+        queues = unique(queues)
         if timeout <= 0:
             return
         deadline = time.monotonic() + timeout
@@ -447,8 +345,8 @@ class RedisStore(Store):
             pipe.time()
             pipe.zrangebyscore(self._k("delayed"), after, "+inf", start=0, num=1, withscores=True)
             pipe.zrangebyscore(self._k("running"), after, "+inf", start=0, num=1, withscores=True)
-            (seconds, micros), delayed, running = pipe.execute()
-            now = seconds + micros / 1e6
+            (whole, micros), delayed, running = pipe.execute()
+            now = whole + micros / 1e6
             due = [score for _, score in delayed + running]
             if due:
                 if min(due) <= now:
@@ -475,85 +373,51 @@ class RedisStore(Store):
 # ---------------------------------------------------------------------------------------------- URLs
 
 
-def _hide(url: str, password: str | None) -> str:
-    text = redact(url)
-    if password and password in text:
-        text = text.replace(password, "***")
-    return text
+def _parse(url: str, prefix: str | None = None) -> dict[str, Any]:
+    """The redis.Redis keyword arguments a URL names, with ``prefix`` (``prefix`` if given, else the URL's) and
+    ``password`` among them.
 
-
-def _check_prefix(prefix: str, shown: str) -> None:
-    if not prefix:
-        raise StoreError(f"{shown}: the prefix is empty; give one like ?prefix=myapp, or leave the option out")
-    if not _PREFIX_RE.fullmatch(prefix):
-        raise StoreError(
-            f"{shown}: the prefix {prefix!r} is not valid; use 1 to 100 letters, digits, '_', '-' or '.' "
-            "(no ':' and no wildcards), like ?prefix=myapp"
-        )
-
-
-def _parse(url: str) -> dict[str, Any]:
-    """The redis.Redis keyword arguments a URL names, with ``prefix`` and ``password`` among them."""
+    Raises:
+        StoreError: the URL is malformed, or an option has a bad value.
+    """
+    shown = redact(url)
     try:
-        parts = urlsplit(url.strip())
-        password = unquote(parts.password) if parts.password is not None else None
-    except ValueError:
-        parts, password = None, None
-    shown = _hide(url, password)
-    if parts is None:
-        raise StoreError(f"{shown}: not a URL; {_URL_SHAPE}")
-    if parts.scheme.lower() not in ("redis", "rediss"):
-        raise StoreError(f"{shown}: the scheme must be redis:// or rediss:// (TLS); {_URL_SHAPE}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise StoreError(f"{shown}: the port must be a number from 1 to 65535; {_URL_SHAPE}") from None
-    path = unquote(parts.path).strip("/")
-    if path and not path.isdigit():
-        raise StoreError(f"{shown}: the path must be a database number like /0, not {path!r}; {_URL_SHAPE}")
-    try:
-        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError:
-        raise StoreError(f"{shown}: the options after '?' are malformed; {_URL_SHAPE}") from None
-    options: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in _URL_OPTIONS:
-            raise StoreError(f"{shown}: unknown option {name!r}; accepted options: {', '.join(sorted(_URL_OPTIONS))}")
-        if name in options:
-            raise StoreError(f"{shown}: the option {name!r} is given twice")
-        options[name] = value
-    settings: dict[str, Any] = {
-        "host": parts.hostname or "localhost",
-        "port": port or 6379,
-        "db": int(path) if path else 0,
-        "username": unquote(parts.username) if parts.username else None,
-        "password": password,
-        "prefix": options.pop("prefix", DEFAULT_PREFIX),
-        "socket_connect_timeout": 10.0,
-        "socket_timeout": 30.0,
-        "socket_keepalive": True,
-    }
-    for name in ("socket_connect_timeout", "socket_timeout"):
-        if name in options:
-            try:
-                seconds = float(options.pop(name))
-            except ValueError:
-                seconds = -1.0
-            if not seconds > 0:
-                raise StoreError(f"{shown}: {name} must be a positive number of seconds, like ?{name}=10")
-            settings[name] = seconds
-    if parts.scheme.lower() == "rediss":
-        settings["ssl"] = True
+        parts = split(url.strip())
+        if parts.scheme.lower() not in ("redis", "rediss"):
+            raise ValueError(f"{shown}: the scheme must be redis:// or rediss:// (TLS)")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{shown}: the port must be a number from 1 to 65535") from None
+        path = unquote(parts.path).strip("/")
+        if path and not path.isdigit():
+            raise ValueError(f"{shown}: the path must be a database number like /0, not {path!r}")
+        options = store_options(parts, shown, _URL_OPTIONS)
+        tls = parts.scheme.lower() == "rediss"
+        if not tls and any(name.startswith("ssl_") for name in options):
+            raise ValueError(f"{shown}: ssl_* options need a rediss:// (TLS) URL")
         reqs = options.pop("ssl_cert_reqs", "required")
         if reqs not in ("none", "optional", "required"):
-            raise StoreError(f"{shown}: ssl_cert_reqs must be none, optional or required, not {reqs!r}")
-        settings["ssl_cert_reqs"] = reqs
-        for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
-            if name in options:
-                settings[name] = options.pop(name)
-    elif any(name.startswith("ssl_") for name in options):
-        raise StoreError(f"{shown}: ssl_* options need a rediss:// (TLS) URL")
-    _check_prefix(settings["prefix"], shown)
+            raise ValueError(f"{shown}: ssl_cert_reqs must be none, optional or required, not {reqs!r}")
+        prefix = options.pop("prefix", DEFAULT_PREFIX) if prefix is None else prefix
+        if not prefix:
+            raise ValueError(f"{shown}: the prefix is empty; give one like ?prefix=myapp, or leave the option out")
+        if not _PREFIX_RE.fullmatch(prefix):
+            raise ValueError(f"{shown}: the prefix {prefix!r} is not valid; use 1 to 100 letters, digits, '_', '-' or "
+                             "'.' (no ':' and no wildcards), like ?prefix=myapp")
+        settings: dict[str, Any] = {
+            "host": parts.hostname or "localhost", "port": port or 6379, "db": int(path) if path else 0,
+            "username": unquote(parts.username) if parts.username else None,
+            "password": unquote(parts.password) if parts.password is not None else None, "prefix": prefix,
+            "socket_keepalive": True,
+        }
+        for name, default in (("socket_connect_timeout", 10.0), ("socket_timeout", 30.0)):
+            settings[name] = seconds(shown, name, options.pop(name, None), default)
+        options.pop("prefix", None)
+        if tls:
+            settings.update(ssl=True, ssl_cert_reqs=reqs, **options)  # the ssl_* files
+    except ValueError as exc:
+        raise StoreError(f"{exc}; {_URL_SHAPE}") from None
     return settings
 
 

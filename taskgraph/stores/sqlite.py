@@ -1,83 +1,30 @@
 """The SQLite store: one file, safe for many processes on one machine. The embedded default.
 
-The file is in WAL mode, so readers never block the one writer. Every write is one ``BEGIN IMMEDIATE``
-transaction, which takes the write lock before it reads, so two workers never both see a job QUEUED and both claim
-it; a busy database is waited for (``busy_timeout``) rather than failed. SQLite has no notifications: waiting
-clients and idle workers watch ``PRAGMA data_version``, which changes when another connection commits, polling it
-every millisecond while the store is busy and every 10 ms once it has been quiet for two seconds.
+Each call is one write transaction on the file (:class:`~taskgraph.stores.sqlite_file.Database`: WAL mode, the
+write lock taken before anything is read), or one read.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
+from collections.abc import Collection, Sequence
+from typing import Any
+from urllib.parse import SplitResult
 
-try:
-    import fcntl
-except ImportError:  # not on Windows: there SQLite's own busy handler does the waiting
-    fcntl = None  # type: ignore[assignment]
-import time
-from collections.abc import Callable, Collection, Sequence
-from typing import Any, TypeVar
-from urllib.parse import SplitResult, parse_qsl, unquote
-
-from .base import Store, StoreError, StoreUnavailable
+from ..urls import file_path, redact, seconds, store_options, unsplit
+from .base import Store, StoreError
+from .common import EnqueuePlan, fail_detail, filters, unique
 from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
+from .sqlite_file import Database
 
-__all__ = ["SQLiteStore"]
-
-SCHEMA_VERSION = 1
-_T = TypeVar("_T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS taskgraph_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    key TEXT UNIQUE,
-    name TEXT NOT NULL,
-    queue TEXT NOT NULL,
-    status TEXT NOT NULL,
-    priority INTEGER NOT NULL DEFAULT 0,
-    payload BLOB NOT NULL,
-    options TEXT NOT NULL,
-    result BLOB,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    lease_losses INTEGER NOT NULL DEFAULT 0,
-    waiting INTEGER NOT NULL DEFAULT 0,
-    not_before REAL NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    worker TEXT,
-    lease_expires REAL,
-    progress REAL,
-    progress_message TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, priority DESC, not_before, seq) WHERE status = 'QUEUED';
-CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires) WHERE status = 'RUNNING';
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished) WHERE finished IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, queue);
-CREATE TABLE IF NOT EXISTS edges (
-    prereq TEXT NOT NULL, dependent TEXT NOT NULL, PRIMARY KEY (prereq, dependent)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS edges_dependent ON edges (dependent);
-CREATE TABLE IF NOT EXISTS events (
-    job TEXT NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, source TEXT, dest TEXT NOT NULL,
-    worker TEXT, detail TEXT
-);
-CREATE INDEX IF NOT EXISTS events_job ON events (job);
-"""
+__all__ = ["SQLiteStore", "open_sqlite"]
 
 _COLUMNS = (
     "id, name, status, queue, key, priority, payload, options, result, error, attempts, lease_losses, waiting, "
     "not_before, created, started, finished, worker, lease_expires, progress, progress_message"
 )
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
-
-
 
 
 class SQLiteStore(Store):
@@ -90,81 +37,11 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str, busy_timeout: float = 60.0) -> None:
         self.path = path
-        self.url = f"sqlite:///{path}"
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise StoreError(f"{self.url}: the folder {folder!r} does not exist; create it first")
-        try:
-            self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.url}: cannot open it as a taskgraph store: {exc}") from exc
-        self._version = self._data_version()
-        self._last_change = time.monotonic()
-        self._lock_fd: int | None = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644) if fcntl else None
+        self._file = Database(path, busy_timeout)
+        self.url, self._db, self._write = self._file.url, self._file.db, self._file.write
 
-    # ------------------------------------------------------------ plumbing
-
-    def _migrate(self) -> None:
-        row = None
-        try:
-            row = self._db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
-        except sqlite3.OperationalError:
-            pass
-        if row is None:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    self._db.execute(statement)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            row = self._db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
-        if int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.url}: the store's schema is version {row[0]}, newer than this taskgraph knows "
-                f"({SCHEMA_VERSION}); upgrade taskgraph"
-            )
-
-    def _write(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
-        """Run ``work(db, now)`` in one write transaction, retrying if the database stays locked.
-
-        Writers of this store first take an exclusive ``flock`` on ``PATH.lock``: the kernel wakes the next
-        waiter the moment the lock is free, where SQLite's busy handler sleeps and retries (1, 2, 5 ... 100 ms),
-        which let one busy worker starve another.
-        """
-        if self._lock_fd is None:
-            return self._transaction(work)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            return self._transaction(work)
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    def _transaction(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
-        db = self._db
-        for attempt in range(10):
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-                continue
-            try:
-                result = work(db, time.time())
-                db.execute("COMMIT")
-                return result
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        raise StoreUnavailable(f"{self.url}: the database stayed locked; is another program holding a write lock?")
+    def wait(self, timeout: float) -> None:
+        self._file.wait(timeout)
 
     @staticmethod
     def _events(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -176,76 +53,48 @@ class SQLiteStore(Store):
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         def work(db: sqlite3.Connection, now: float) -> list[str]:
-            ids = []
+            keys = unique(j.key for j in jobs if j.key is not None)
+            ids = unique([*(p for j in jobs for p in j.after), *(j.id for j in jobs)])
+            plan = EnqueuePlan(
+                self.url,
+                {key: (i, status) for i, key, status in _select(db, "id, key, status", "key", keys)},
+                {i: (label, status) for i, label, status in _select(db, "id, COALESCE(key, name), status", "id", ids)},
+            )
             for job in jobs:
-                ids.append(self._enqueue_one(db, now, job))
-            return ids
+                plan.add(job)
+            for chunk in _chunks(plan.reset_stored):
+                db.execute(f"DELETE FROM edges WHERE dependent IN ({_marks(chunk)})", chunk)
 
-        ids = self._write(work)
-        return self.get(ids)
+            def values(r: dict[str, Any]) -> tuple[Any, ...]:
+                return (r["status"], r["name"], r["queue"], r["priority"], r["payload"], r["options"], r["error"],
+                        r["waiting"], max(now + r["delay"], r["nb"] or 0.0), now if r["final"] else None)
 
-    def _enqueue_one(self, db: sqlite3.Connection, now: float, job: NewJob) -> str:
-        after = list(dict.fromkeys(job.after))
-        not_before = max(now + job.delay, job.not_before or 0.0)
-        if job.key is not None:
-            row = db.execute("SELECT id, status FROM jobs WHERE key = ?", (job.key,)).fetchone()
-            if row is not None:
-                job_id, status = row
-                if status not in ("FAILED", "CANCELLED"):
-                    return str(job_id)
-                db.execute("DELETE FROM edges WHERE dependent = ?", (job_id,))
-                self._add_edges(db, job_id, after)
-                waiting, blocked = self._waiting(db, after)
-                dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
-                label = job.key or job.name
-                db.execute(
+            db.executemany(
+                "INSERT INTO jobs (status, name, queue, priority, payload, options, error, waiting, not_before, "
+                "finished, key, id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*values(r), r["key"], r["id"], now) for r in plan.inserts.values()],
+            )
+            if plan.reset_stored:
+                db.executemany(
                     "UPDATE jobs SET status = ?, name = ?, queue = ?, priority = ?, payload = ?, options = ?, "
                     "result = NULL, error = ?, attempts = 0, lease_losses = 0, waiting = ?, not_before = ?, "
                     "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
                     "progress_message = NULL WHERE id = ?",
-                    (dest, job.name, job.queue, job.priority, job.payload, json.dumps(job.options),
-                     blocked_error(label, blocked[0], blocked[1]) if blocked else None, waiting, not_before,
-                     now if blocked else None, job_id),
+                    [(*values(plan.resets[i]), i) for i in plan.reset_stored],
                 )
-                self._events(db, [(job_id, now, "retry", status, dest, None, "submitted again")])
-                return str(job_id)
-        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone() is not None:
-            return job.id  # enqueued already (a call retried after a lost answer)
-        waiting, blocked = self._waiting(db, after)
-        dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
-        db.execute(
-            "INSERT INTO jobs (id, key, name, queue, status, priority, payload, options, error, waiting, "
-            "not_before, created, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.id, job.key, job.name, job.queue, dest, job.priority, job.payload, json.dumps(job.options),
-             blocked_error(job.key or job.name, blocked[0], blocked[1]) if blocked else None, waiting, not_before, now,
-             now if blocked else None),
-        )
-        self._add_edges(db, job.id, after)
-        self._events(db, [(job.id, now, "queue", None, dest, None, None)])
-        return job.id
+            edges = [(p, d) for d, after in plan.edges.items() for p in after]
+            if edges:
+                db.executemany("INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)", edges)
+            self._events(db, [(job, now, event, source, dest, None, detail)
+                              for job, event, source, dest, detail in plan.events])
+            return plan.result
 
-    @staticmethod
-    def _add_edges(db: sqlite3.Connection, job_id: str, after: Sequence[str]) -> None:
-        db.executemany("INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)", [(p, job_id) for p in after])
-
-    @staticmethod
-    def _waiting(db: sqlite3.Connection, after: Sequence[str]) -> tuple[int, tuple[str, str] | None]:
-        """How many of ``after`` are not DONE, and the first that FAILED or was CANCELLED (name, status)."""
-        waiting = 0
-        for prereq in after:
-            row = db.execute("SELECT COALESCE(key, name), status FROM jobs WHERE id = ?", (prereq,)).fetchone()
-            if row is None:
-                raise StoreError(f"prerequisite job {prereq!r} is not in the store")
-            if row[1] in ("FAILED", "CANCELLED"):
-                return waiting, (row[0], row[1])
-            if row[1] != "DONE":
-                waiting += 1
-        return waiting, None
+        return self.get(self._write(work))
 
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         if limit <= 0 or not queues:
             return []
-        marks = ", ".join("?" for _ in queues)
+        marks = _marks(queues)
 
         def work(db: sqlite3.Connection, now: float) -> list[JobRecord]:
             self._recover(db, now)
@@ -293,21 +142,7 @@ class SQLiteStore(Store):
     def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
         if not ids:
             return set()
-        ids = list(ids)
-
-        def work(db: sqlite3.Connection, now: float) -> set[str]:
-            held: set[str] = set()
-            for chunk in _chunks(ids):
-                marks = ", ".join("?" for _ in chunk)
-                rows = db.execute(
-                    f"UPDATE jobs SET lease_expires = ? WHERE status = 'RUNNING' AND worker = ? AND id IN ({marks}) "
-                    "RETURNING id",
-                    (now + lease, worker, *chunk),
-                ).fetchall()
-                held.update(r[0] for r in rows)
-            return held
-
-        return self._write(work)
+        return self._write(lambda db, now: _owned(db, worker, unique(ids), "lease_expires = ?", now + lease))
 
     def complete(self, worker: str, results: Sequence[tuple[str, bytes]]) -> list[str]:
         def work(db: sqlite3.Connection, now: float) -> list[str]:
@@ -339,27 +174,18 @@ class SQLiteStore(Store):
         return self._write(work)
 
     def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
-        text = json.dumps(error)
+        text, detail = json.dumps(error), fail_detail(error, retry_in)
 
         def work(db: sqlite3.Connection, now: float) -> bool:
             if retry_in is not None:
-                row = db.execute(
-                    "UPDATE jobs SET status = 'QUEUED', error = ?, not_before = ?, worker = NULL, "
-                    "lease_expires = NULL WHERE id = ? AND status = 'RUNNING' AND worker = ? RETURNING id",
-                    (text, now + retry_in, job_id, worker),
-                ).fetchone()
-                if row is not None:
-                    detail = f"{error.get('type')}: {error.get('message')}; again in {retry_in:.3g} s"
+                if _owned(db, worker, [job_id], "status = 'QUEUED', error = ?, not_before = ?, worker = NULL, "
+                          "lease_expires = NULL", text, now + retry_in):
                     self._events(db, [(job_id, now, "retry", "RUNNING", "QUEUED", worker, detail)])
-                return row is not None
-            row = db.execute(
-                "UPDATE jobs SET status = 'FAILED', error = ?, finished = ?, lease_expires = NULL "
-                "WHERE id = ? AND status = 'RUNNING' AND worker = ? RETURNING id",
-                (text, now, job_id, worker),
-            ).fetchone()
-            if row is None:
+                    return True
                 return False
-            detail = f"{error.get('type')}: {error.get('message')}"
+            if not _owned(db, worker, [job_id], "status = 'FAILED', error = ?, finished = ?, lease_expires = NULL",
+                          text, now):
+                return False
             self._events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, detail)])
             self._cascade(db, now, job_id, "FAILED")
             return True
@@ -389,21 +215,14 @@ class SQLiteStore(Store):
                 self._events(db, [(dependent, now, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
 
     def release(self, worker: str, ids: Collection[str]) -> list[str]:
-        ids = list(ids)
+        ids = unique(ids)
 
         def work(db: sqlite3.Connection, now: float) -> list[str]:
-            done = []
-            for job_id in ids:
-                row = db.execute(
-                    "UPDATE jobs SET status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
-                    "lease_expires = NULL WHERE id = ? AND status = 'RUNNING' AND worker = ? "
-                    "RETURNING id",
-                    (job_id, worker),
-                ).fetchone()
-                if row is not None:
-                    done.append(job_id)
-                    self._events(db, [(job_id, now, "requeue", "RUNNING", "QUEUED", worker, "handed back")])
-            return done
+            done = _owned(db, worker, ids, "status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
+                          "lease_expires = NULL")
+            handed = [i for i in ids if i in done]
+            self._events(db, [(i, now, "requeue", "RUNNING", "QUEUED", worker, "handed back") for i in handed])
+            return handed
 
         return self._write(work)
 
@@ -428,7 +247,7 @@ class SQLiteStore(Store):
         return self._write(work)
 
     def retry(self, ids: Collection[str]) -> list[str]:
-        ids = list(dict.fromkeys(ids))
+        ids = unique(ids)
 
         def work(db: sqlite3.Connection, now: float) -> list[str]:
             retried = []
@@ -455,15 +274,9 @@ class SQLiteStore(Store):
         return self._write(work)
 
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
-        def work(db: sqlite3.Connection, now: float) -> bool:
-            row = db.execute(
-                "UPDATE jobs SET progress = ?, progress_message = ? WHERE id = ? AND status = 'RUNNING' AND worker = ? "
-                "RETURNING id",
-                (value, message, job_id, worker),
-            ).fetchone()
-            return row is not None
-
-        return self._write(work)
+        return bool(self._write(lambda db, now: _owned(
+            db, worker, [job_id], "progress = ?, progress_message = ?", value, message
+        )))
 
     def purge(self, older_than: float) -> int:
         def work(db: sqlite3.Connection, now: float) -> int:
@@ -472,7 +285,7 @@ class SQLiteStore(Store):
                 (now - older_than,),
             )]
             for chunk in _chunks(ids):
-                marks = ", ".join("?" for _ in chunk)
+                marks = _marks(chunk)
                 db.execute(f"DELETE FROM events WHERE job IN ({marks})", chunk)
                 db.execute(f"DELETE FROM edges WHERE prereq IN ({marks}) OR dependent IN ({marks})", chunk + chunk)
                 db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
@@ -485,24 +298,16 @@ class SQLiteStore(Store):
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         found: dict[str, JobRecord] = {}
         for chunk in _chunks(list(ids)):
-            marks = ", ".join("?" for _ in chunk)
-            for row in self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({marks})", chunk):
+            for row in self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({_marks(chunk)})", chunk):
                 found[row[0]] = record_from_row(row)
         return [found[i] for i in ids if i in found]
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
-        where, params = [], []
-        for column, value in (("status", status), ("name", name), ("queue", queue)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self._db.execute(
-            f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?", (*params, limit)
-        ).fetchall()
-        return [record_from_row(r) for r in rows]
+        clause, values = filters("?", status=status, name=name, queue=queue)
+        query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?"
+        return [record_from_row(r) for r in self._db.execute(query, (*values, limit))]
 
     def stats(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
@@ -516,53 +321,44 @@ class SQLiteStore(Store):
         ).fetchall()
         return [Event(*row) for row in rows]
 
-    # ------------------------------------------------------------ waiting
-
-    def _data_version(self) -> int:
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
-
-    def wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            version = self._data_version()
-            now = time.monotonic()
-            if version != self._version:
-                self._version = version
-                self._last_change = now
-                return
-            if now >= deadline:
-                return
-            pause = 0.001 if now - self._last_change < 2.0 else 0.01
-            time.sleep(min(pause, deadline - now))
-
-    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        self.wait(timeout)
-
     def close(self) -> None:
-        self._db.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._file.close()
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _owned(db: sqlite3.Connection, worker: str, ids: list[str], assignments: str, *values: object) -> set[str]:
+    """``UPDATE jobs SET assignments`` (with ``values``) on the jobs of ``ids`` RUNNING under ``worker``'s lease;
+    the ids updated."""
+    done: set[str] = set()
+    for chunk in _chunks(ids):
+        done.update(r[0] for r in db.execute(
+            f"UPDATE jobs SET {assignments} WHERE status = 'RUNNING' AND worker = ? AND id IN ({_marks(chunk)}) "
+            "RETURNING id", (*values, worker, *chunk)
+        ))
+    return done
+
+
+def _select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) -> list[tuple[Any, ...]]:
+    """``SELECT columns FROM jobs WHERE where IN values``, in chunks."""
+    rows: list[tuple[Any, ...]] = []
+    for chunk in _chunks(values):
+        rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({_marks(chunk)})", chunk)
+    return rows
+
+
 def open_sqlite(url: SplitResult) -> SQLiteStore:
-    """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
-    path = unquote(url.path)
-    if url.netloc:
-        raise StoreError(f"{url.geturl()!r}: write sqlite:///relative.db or sqlite:////absolute/path.db")
-    path = path[1:] if path.startswith("/") else path
-    if not path or path == ":memory:":
-        raise StoreError(f"{url.geturl()!r}: give the path of a database file, like sqlite:///jobs.db")
-    options = dict(parse_qsl(url.query))
-    unknown = set(options) - {"busy_timeout"}
-    if unknown:
-        raise StoreError(f"{url.geturl()!r}: unknown option {sorted(unknown)[0]!r}; accepted options: busy_timeout")
+    """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with the option ``busy_timeout``."""
     try:
-        busy = float(options.get("busy_timeout", 60))
-    except ValueError:
-        raise StoreError(f"{url.geturl()!r}: busy_timeout must be a number of seconds, like ?busy_timeout=60") from None
+        path = file_path(url)
+        options = store_options(url, repr(redact(unsplit(url))), {"busy_timeout"})
+        busy = seconds(repr(redact(unsplit(url))), "busy_timeout", options.get("busy_timeout"), 60.0, zero=True)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
     return SQLiteStore(path, busy_timeout=busy)

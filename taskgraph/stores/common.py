@@ -1,0 +1,170 @@
+"""What the stores share in Python: decisions that need no atomicity of their own, and the texts they write.
+
+A store keeps in its transactions (SQL, Lua) what must be atomic. What can be worked out from values read inside
+such a transaction (what an enqueue writes, job by job) is worked out here, for the stores that run Python inside
+their transactions (SQLite, PostgreSQL; Redis's Lua scripts keep the same rules), with the texts of history
+details and errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from .base import StoreError, StoreUnavailable
+from .records import NewJob, blocked_error
+
+__all__ = [
+    "unique", "fail_detail", "EnqueuePlan", "columns", "filters", "reason", "unreachable", "refused", "lost",
+    "newer_schema",
+]
+
+BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its dependents for good
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    """``items`` without repeats, in their order."""
+    return list(dict.fromkeys(items))
+
+
+def fail_detail(error: dict[str, Any], retry_in: float | None) -> str:
+    """The history detail of a failure: the error's type and message, and when the job runs again."""
+    detail = f"{error.get('type')}: {error.get('message')}"
+    return detail if retry_in is None else f"{detail}; again in {retry_in:.3g} s"
+
+
+class EnqueuePlan:
+    """What an enqueue writes, worked out job by job, in order, as if each were written before the next, from
+    what the store holds, read (and locked, where the store locks) in the enqueue's transaction.
+
+    Args:
+        url: the store's URL, for messages.
+        keys: ``key -> (id, status)`` of the stored jobs with the keys of the jobs to enqueue.
+        known: ``id -> (label, status)`` of the stored jobs among the ids and prerequisites of the jobs to enqueue;
+            a label is the job's key if it has one, else its name.
+    """
+
+    def __init__(self, url: str, keys: dict[str, tuple[str, str]], known: dict[str, tuple[str, str]]) -> None:
+        self.url = url
+        self.keys = dict(keys)  # key -> (id, status), as the store has them after the jobs so far
+        self.known = dict(known)  # id -> (label, status), likewise
+        self.inserts: dict[str, dict[str, Any]] = {}  # new jobs' rows
+        self.resets: dict[str, dict[str, Any]] = {}  # stored jobs' rows, reset
+        self.reset_stored: list[str] = []  # stored jobs reset (their old edges are dropped first)
+        self.edges: dict[str, list[str]] = {}  # dependent -> prerequisites
+        self.events: list[tuple[str, str, str | None, str, str | None]] = []  # (job, event, source, dest, detail)
+        self.result: list[str] = []  # the id answering each job, in order
+
+    def _waiting(self, after: list[str]) -> tuple[int, tuple[str, str] | None]:
+        """How many of ``after`` are not DONE, and the first that blocks (its label and status)."""
+        waiting = 0
+        for prereq in after:
+            found = self.known.get(prereq)
+            if found is None:
+                raise StoreError(f"{self.url}: prerequisite job {prereq!r} is not in the store")
+            if found[1] in BLOCKING:
+                return waiting, found
+            if found[1] != "DONE":
+                waiting += 1
+        return waiting, None
+
+    def add(self, job: NewJob) -> None:
+        """Plan ``job``: returned as stored (a known id, or a key whose job is not FAILED or CANCELLED), reset (a
+        key whose job is), or inserted; PENDING while a prerequisite is unfinished, FAILED or CANCELLED at once
+        with one that is."""
+        after = unique(job.after)
+        stored = self.keys.get(job.key) if job.key is not None else None
+        if stored is None and (job.id in self.known or job.id in self.inserts):
+            self.result.append(job.id)  # enqueued already (a call retried after a lost answer)
+            return
+        if stored is not None and stored[1] not in BLOCKING:
+            self.result.append(stored[0])
+            return
+        job_id = job.id if stored is None else stored[0]
+        waiting, blocked = self._waiting(after)
+        dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
+        row = self._row(job, job_id, dest, waiting, blocked)
+        if stored is None:
+            self.inserts[job_id] = row
+            self.events.append((job_id, "queue", None, dest, None))
+        elif job_id in self.inserts:  # added earlier in this call, and blocked at once
+            row["key"] = self.inserts[job_id]["key"]
+            self.inserts[job_id] = row
+            self.events.append((job_id, "retry", stored[1], dest, "submitted again"))
+        else:
+            if job_id not in self.resets:
+                self.reset_stored.append(job_id)
+            self.resets[job_id] = row
+            self.events.append((job_id, "retry", stored[1], dest, "submitted again"))
+        self.edges[job_id] = after
+        if job.key is not None:
+            self.keys[job.key] = (job_id, dest)
+        self.known[job_id] = (job.key if job.key is not None else job.name, dest)
+        self.result.append(job_id)
+
+    @staticmethod
+    def _row(job: NewJob, job_id: str, dest: str, waiting: int, blocked: tuple[str, str] | None) -> dict[str, Any]:
+        return {
+            "id": job_id, "key": job.key, "name": job.name, "queue": job.queue, "status": dest,
+            "priority": int(job.priority), "payload": bytes(job.payload), "options": json.dumps(job.options),
+            "error": blocked_error(job.key or job.name, blocked[0], blocked[1]) if blocked else None,
+            "waiting": waiting, "delay": float(job.delay),
+            "nb": float(job.not_before) if job.not_before is not None else None, "final": blocked is not None,
+        }
+
+
+COLUMNS = ("id", "key", "name", "queue", "status", "priority", "payload", "options", "error", "waiting", "delay",
+           "nb", "final")
+
+
+def columns(rows: Collection[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Planned rows as one list per column (for PostgreSQL's ``unnest``)."""
+    return {name: [row[name] for row in rows] for name in COLUMNS}
+
+
+def filters(mark: str, **values: str | None) -> tuple[str, list[str]]:
+    """The ``WHERE`` clause of a listing that matches each of ``values`` given (``mark``: the placeholder), and
+    its parameters."""
+    given = {column: value for column, value in values.items() if value is not None}
+    return (f"WHERE {' AND '.join(f'{c} = {mark}' for c in given)}" if given else ""), list(given.values())
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+def reason(exc: BaseException, hidden: Collection[str]) -> str:
+    """A driver's error as one line for a message, with ``hidden`` (passwords) taken out."""
+    text = str(exc).strip()
+    for prefix in ("connection failed: ", "connection is bad: "):
+        text = text.removeprefix(prefix)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    text = " ".join(lines) if lines else type(exc).__name__
+    for secret in hidden:
+        text = text.replace(secret, "***")
+    return text
+
+
+def unreachable(url: str, server: str, why: str, where: str = "the host and port") -> StoreUnavailable:
+    """The error of a server that does not answer."""
+    return StoreUnavailable(
+        f"{url}: cannot reach the {server} server ({why}); check that it runs and that {where} in the URL are right"
+    )
+
+
+def refused(url: str, server: str, why: str, more: str = "") -> StoreError:
+    """The error of a server that refused the credentials."""
+    return StoreError(
+        f"{url}: the {server} server refused the credentials ({why}); check the user name and password in the URL"
+        f"{more}"
+    )
+
+
+def newer_schema(what: str, version: int, known: int) -> StoreError:
+    """The error of a store whose tables are of a newer version than this code knows."""
+    return StoreError(f"{what} is version {version}, newer than this taskgraph knows ({known}); upgrade taskgraph")
+
+
+def lost(url: str, server: str, why: str) -> StoreUnavailable:
+    """The error of a connection lost in a call; the next call connects again."""
+    return StoreUnavailable(f"{url}: lost the connection to the {server} server ({why}); the next call connects again")

@@ -1,0 +1,294 @@
+"""The connection under a PostgreSQL store: opened from the store's URL with clear errors, its schema made and
+versioned, statements and transactions run (in one round trip, retried on deadlocks), psycopg's errors turned into
+:class:`~taskgraph.stores.base.StoreError`.
+
+All tables live in one schema, ``?schema=NAME`` in the URL (``taskgraph`` by default), created with its tables on
+first use under an advisory lock, and versioned in a ``taskgraph_meta`` table. The connection is in autocommit
+mode; a transaction of several statements is sent as one pipeline, ``BEGIN`` and ``COMMIT`` included, so it costs
+one network round trip, and one more per result it must read before it goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from ..urls import redact, seconds, secrets, split, store_options, unsplit
+from . import _postgres_sql
+from ._postgres_sql import _DDL, _NOW, _Q_TABLES
+from .base import StoreError
+from .common import lost, newer_schema, reason, refused, unreachable
+from .postgres_wait import Notifications
+
+__all__ = ["Session", "parse", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
+
+#: The version of the tables this code writes; a store whose ``taskgraph_meta`` says more is refused.
+SCHEMA_VERSION = 1
+DEFAULT_SCHEMA = "taskgraph"
+DEFAULT_CONNECT_TIMEOUT = 10
+
+# A schema name: an identifier short enough that "<schema>:changes" fits PostgreSQL's 63-byte names.
+_SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,49}")
+_URL_SHAPE = "write postgresql://USER:PASSWORD@HOST:5432/DATABASE?schema=taskgraph"
+_OUR_OPTIONS = {"schema", "connect_timeout"}
+_RETRIES = 8  # deadlocks and serialization failures are retried this many times
+# notifies(timeout=, stop_after=) came in psycopg 3.2, and keeping the notifications that arrive while notifies()
+# is not running (during other queries, between two waits) in 3.2.4: before, they were lost.
+_PSYCOPG_NEEDED = (3, 2, 4)
+_T = TypeVar("_T")
+
+
+def parse(url: str) -> tuple[str, str, int, str, list[str]]:
+    """``(conninfo for libpq, schema, connect timeout, the URL to show, secrets to hide)`` from a store URL.
+
+    Raises:
+        StoreError: the URL is malformed, or its schema name or timeout is not valid.
+    """
+    text = url.strip()
+    shown = redact(text)
+    try:
+        parts = split(text)
+        if parts.scheme.lower() not in ("postgresql", "postgres"):
+            raise ValueError(f"{shown}: not a PostgreSQL URL")
+        ours = store_options(parts, shown, _OUR_OPTIONS, others=True)
+        timeout = seconds(shown, "connect_timeout", ours.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT)
+    except ValueError as exc:
+        raise StoreError(f"{exc}; {_URL_SHAPE}") from None
+    schema = ours.get("schema", DEFAULT_SCHEMA)
+    if not _SCHEMA_RE.fullmatch(schema) or schema.lower().startswith("pg_"):
+        raise StoreError(
+            f"{shown}: the schema name {schema!r} is not valid; use 1 to 50 letters, digits and '_', starting with a "
+            "letter or '_' and not with 'pg_', like ?schema=taskgraph"
+        )
+    # the other options go to libpq as they were written (re-encoding them would turn spaces into '+')
+    rest = [item for item in parts.query.split("&") if item and unquote(item.partition("=")[0]) not in _OUR_OPTIONS]
+    conninfo = unsplit(parts._replace(query="&".join(rest), fragment=""))
+    return conninfo, schema, max(int(math.ceil(timeout)), 1), shown, secrets(text)
+
+
+class Session:
+    """One connection of a PostgreSQL store, used by one thread at a time.
+
+    Args:
+        url: see :class:`~taskgraph.stores.postgres.PostgresStore`.
+
+    Attributes:
+        url: the URL, passwords hidden.
+        conn: the psycopg connection (opened again by :meth:`connection` when it broke).
+        q: the statements of :mod:`taskgraph.stores._postgres_sql` by name, for this schema.
+        notes: the notifications received on this connection.
+    """
+
+    def __init__(self, url: str) -> None:
+        conninfo, self.schema, self.connect_timeout, self.url, self._secrets = parse(url)
+        found = re.match(r"(\d+)\.(\d+)\.(\d+)", psycopg.__version__)
+        if found is None or tuple(int(n) for n in found.groups()) < _PSYCOPG_NEEDED:
+            raise StoreError(
+                f"{self.url}: the PostgreSQL store needs psycopg 3.2.4 or newer, not {psycopg.__version__}: "
+                "pip install -U 'psycopg[binary]>=3.2.4'"
+            )
+        self._conninfo = conninfo
+        self._closed = False
+        self._worker_session = False
+        self.notes = Notifications(self)
+        self.conn = self._connect()
+        try:
+            self.schema_sql = sql.Identifier(self.schema).as_string(self.conn)
+            found_q = {name: value for name, value in vars(_postgres_sql).items() if name.startswith("_Q_")}
+            self.q = {name: text.replace("{s}", self.schema_sql).replace("{now}", _NOW) for name, text in
+                      found_q.items()}
+            self._migrate()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def reason(self, exc: BaseException) -> str:
+        """``exc`` as one line for a message, passwords hidden."""
+        return reason(exc, self._secrets)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        options: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout}
+        if "application_name=" not in self._conninfo:
+            options["application_name"] = "taskgraph"
+        try:
+            conn = psycopg.connect(self._conninfo, **options)
+        except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
+            raise StoreError(f"{self.url}: not a valid PostgreSQL URL ({self.reason(exc)}); {_URL_SHAPE}") from None
+        except psycopg.Error as exc:
+            raise self._connect_error(exc) from None
+        if conn.info.server_version < 130000:
+            version = conn.info.server_version
+            conn.close()
+            raise StoreError(
+                f"{self.url}: the server runs PostgreSQL {version // 10000}; the PostgreSQL store needs 13 or newer"
+            )
+        self.notes.reset()
+        return conn
+
+    def _connect_error(self, exc: BaseException) -> StoreError:
+        why = self.reason(exc)
+        lowered = why.lower()
+        if "invalid" in lowered and ("connection option" in lowered or "uri" in lowered or "value" in lowered):
+            return StoreError(f"{self.url}: not a valid PostgreSQL URL ({why}); {_URL_SHAPE}")
+        if any(
+            word in lowered
+            for word in ("password", "authentication", "role", "permission denied", "not permitted", "pg_hba.conf")
+        ):
+            return refused(self.url, "PostgreSQL", why, ", and that this user may connect to this database")
+        if "database" in lowered and "does not exist" in lowered:
+            return StoreError(
+                f"{self.url}: the database does not exist ({why}); create it first (createdb NAME), or name "
+                "another in the URL"
+            )
+        return unreachable(self.url, "PostgreSQL", why)
+
+    def connection(self) -> psycopg.Connection[Any]:
+        """The connection, opened again if it broke (a spurious wake-up follows: what happened meanwhile is
+        unknown)."""
+        if self._closed:
+            raise StoreError(f"{self.url}: this store was closed; open a new one")
+        if self.conn.broken or self.conn.closed:
+            self.conn.close()
+            self.conn = self._connect()
+            if self._worker_session:
+                self.conn.execute("SET synchronous_commit TO off")
+        return self.conn
+
+    def for_worker(self) -> None:
+        """Commit without waiting for the WAL to reach the disk (see ``PostgresStore.for_worker``)."""
+        self._worker_session = True
+        self.connection().execute("SET synchronous_commit TO off")
+
+    def _migrate(self) -> None:
+        schema = self.schema_sql
+        conn = self.conn
+        version = None
+        try:
+            row = conn.execute(self.q["_Q_VERSION"]).fetchone()
+            version = int(row[0]) if row else None
+        except (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName):
+            pass
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.url}: cannot read the store's schema ({self.reason(exc)})") from None
+        if version is None or version < SCHEMA_VERSION:
+            lock = int.from_bytes(hashlib.blake2b(f"taskgraph:{self.schema}".encode(), digest_size=8).digest(), "big",
+                                  signed=True)
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s::bigint)", (lock,))
+                    tables = {r[0] for r in conn.execute(
+                        _Q_TABLES, (self.schema, ["taskgraph_meta", "jobs", "edges", "events"])
+                    )}
+                    if "taskgraph_meta" not in tables and tables:
+                        raise StoreError(
+                            f"{self.url}: the schema {self.schema!r} already has tables named "
+                            f"{', '.join(sorted(tables))} that taskgraph did not make; name another schema with "
+                            "?schema=NAME"
+                        )
+                    for statement in _DDL:
+                        conn.execute(statement.replace("{s}", schema))
+                    conn.execute(
+                        f"INSERT INTO {schema}.taskgraph_meta (key, value) VALUES ('schema', %s) "
+                        "ON CONFLICT (key) DO NOTHING",
+                        (str(SCHEMA_VERSION),),
+                    )
+                    row = conn.execute(self.q["_Q_VERSION"]).fetchone()
+                    version = int(row[0]) if row else SCHEMA_VERSION
+            except pg_errors.InsufficientPrivilege as exc:
+                raise StoreError(
+                    f"{self.url}: not allowed to create the schema {self.schema!r} and its tables "
+                    f"({self.reason(exc)}); grant this user CREATE on the database, or have an administrator "
+                    "connect once to create them"
+                ) from None
+            except psycopg.Error as exc:
+                raise StoreError(f"{self.url}: cannot create the store's tables ({self.reason(exc)})") from None
+        if version > SCHEMA_VERSION:
+            raise newer_schema(f"{self.url}: the store's schema {self.schema!r}", version, SCHEMA_VERSION)
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """psycopg's errors as StoreErrors naming the store."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except psycopg.OperationalError as exc:
+            if self.conn.broken or self.conn.closed:
+                raise lost(self.url, "PostgreSQL", self.reason(exc)) from exc
+            raise StoreError(f"{self.url}: the PostgreSQL server failed the operation ({self.reason(exc)})") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.url}: the PostgreSQL server refused the operation ({self.reason(exc)})") from exc
+
+    @staticmethod
+    def _retrying(attempt: int, exc: BaseException) -> bool:
+        """Whether to run a transaction again after ``exc``, sleeping a little first."""
+        transient = isinstance(exc, (pg_errors.DeadlockDetected, pg_errors.SerializationFailure))
+        # a job with the same key or id was added meanwhile: looking again finds it
+        added = isinstance(exc, pg_errors.UniqueViolation) and exc.diag.constraint_name in (
+            "jobs_key_unique", "jobs_id_unique"
+        )
+        if not (transient or added) or attempt + 1 >= _RETRIES:
+            return False
+        time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        return True
+
+    def exec(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """One statement, its own transaction; prepared."""
+        with self.errors():
+            for attempt in range(_RETRIES):
+                conn = self.connection()
+                try:
+                    rows = conn.execute(query, params, prepare=True).fetchall()
+                    break
+                except psycopg.Error as exc:
+                    if not self._retrying(attempt, exc):
+                        raise
+            self.notes.absorb()
+            return rows
+
+    def batch(self, work: Callable[[psycopg.Connection[Any]], Callable[[], _T]]) -> _T:
+        """Run ``work(conn)`` in one transaction, pipelined (one round trip, and one more per fetch in the middle),
+        retried on deadlocks and serialization failures; return what the function it returns gives after COMMIT."""
+        with self.errors():
+            for attempt in range(_RETRIES):
+                conn = self.connection()
+                try:
+                    try:
+                        with conn.pipeline():
+                            conn.execute("BEGIN")
+                            finish = work(conn)
+                            conn.execute("COMMIT")
+                    finally:
+                        if not conn.broken and conn.info.transaction_status in (
+                            TransactionStatus.INTRANS, TransactionStatus.INERROR
+                        ):
+                            conn.execute("ROLLBACK")  # work raised, or a statement failed: COMMIT was not reached
+                    break
+                except psycopg.Error as exc:
+                    if not self._retrying(attempt, exc):
+                        raise
+            result = finish()
+            self.notes.absorb()
+            return result
+
+    def params(self, **values: Any) -> dict[str, Any]:
+        """``values`` with the names of the channels the statements notify."""
+        values.setdefault("work", self.notes.work_channel)
+        values.setdefault("changes", self.notes.changes_channel)
+        return values
+
+    def close(self) -> None:
+        self._closed = True
+        self.conn.close()

@@ -1,0 +1,176 @@
+"""The file under a SQLite store: one database file in WAL mode, its schema, write transactions that take the
+write lock first, and waiting for other connections' commits.
+
+The file is in WAL mode, so readers never block the one writer. Every write is one ``BEGIN IMMEDIATE``
+transaction, which takes the write lock before it reads, so two workers never both see a job QUEUED and both claim
+it; a busy database is waited for (``busy_timeout``) rather than failed. SQLite has no notifications: waiting
+clients and idle workers watch ``PRAGMA data_version``, which changes when another connection commits, polling it
+every millisecond while the store is busy and every 10 ms once it has been quiet for two seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from .base import StoreError, StoreUnavailable
+from .common import newer_schema
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: there SQLite's own busy handler does the waiting
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["Database", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS taskgraph_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    key TEXT UNIQUE,
+    name TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    payload BLOB NOT NULL,
+    options TEXT NOT NULL,
+    result BLOB,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_losses INTEGER NOT NULL DEFAULT 0,
+    waiting INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    worker TEXT,
+    lease_expires REAL,
+    progress REAL,
+    progress_message TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, priority DESC, not_before, seq) WHERE status = 'QUEUED';
+CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires) WHERE status = 'RUNNING';
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished) WHERE finished IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, queue);
+CREATE TABLE IF NOT EXISTS edges (
+    prereq TEXT NOT NULL, dependent TEXT NOT NULL, PRIMARY KEY (prereq, dependent)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_dependent ON edges (dependent);
+CREATE TABLE IF NOT EXISTS events (
+    job TEXT NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, source TEXT, dest TEXT NOT NULL,
+    worker TEXT, detail TEXT
+);
+CREATE INDEX IF NOT EXISTS events_job ON events (job);
+"""
+
+
+class Database:
+    """One connection to a store's SQLite file, used by one thread at a time.
+
+    Args:
+        path: the database file; created, with its schema, on first use.
+        busy_timeout: seconds to wait for another process's write before giving up.
+
+    Attributes:
+        url: the store's URL.
+        db: the connection, in autocommit mode (reads use it as it is).
+    """
+
+    def __init__(self, path: str, busy_timeout: float = 60.0) -> None:
+        self.url = f"sqlite:///{path}"
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise StoreError(f"{self.url}: the folder {folder!r} does not exist; create it first")
+        try:
+            self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.url}: cannot open it as a taskgraph store: {exc}") from exc
+        self._version = self._data_version()
+        self._last_change = time.monotonic()
+        self._lock_fd: int | None = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644) if fcntl else None
+
+    def _migrate(self) -> None:
+        row = None
+        try:
+            row = self.db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
+        except sqlite3.OperationalError:
+            pass
+        if row is None:
+
+            def create(db: sqlite3.Connection, now: float) -> None:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+            self._transaction(create)
+            row = self.db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
+        if int(row[0]) > SCHEMA_VERSION:
+            raise newer_schema(f"{self.url}: the store's schema", int(row[0]), SCHEMA_VERSION)
+
+    def write(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
+        """Run ``work(db, now)`` in one write transaction, retrying if the database stays locked.
+
+        Writers of this store first take an exclusive ``flock`` on ``PATH.lock``: the kernel wakes the next
+        waiter the moment the lock is free, where SQLite's busy handler sleeps and retries (1, 2, 5 ... 100 ms),
+        which let one busy worker starve another.
+        """
+        if self._lock_fd is None:
+            return self._transaction(work)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            return self._transaction(work)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _transaction(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
+        db = self.db
+        for attempt in range(10):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            try:
+                result = work(db, time.time())
+                db.execute("COMMIT")
+                return result
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        raise StoreUnavailable(f"{self.url}: the database stayed locked; is another program holding a write lock?")
+
+    def _data_version(self) -> int:
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> None:
+        """See :meth:`taskgraph.stores.base.Store.wait`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            version = self._data_version()
+            now = time.monotonic()
+            if version != self._version:
+                self._version = version
+                self._last_change = now
+                return
+            if now >= deadline:
+                return
+            pause = 0.001 if now - self._last_change < 2.0 else 0.01
+            time.sleep(min(pause, deadline - now))
+
+    def close(self) -> None:
+        self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
