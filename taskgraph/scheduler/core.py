@@ -119,8 +119,15 @@ class Scheduler(Rules, Interruptible):
         self.recording = None
 
     def ended(self, task: Task) -> None:
-        """A done-callback of submitted tasks: report the end of one this run did not record itself."""
+        """A done-callback of submitted tasks: report the end of one this run did not record itself.
+
+        It runs in the thread that ended the task (a user's ``cancel()``), and cancels the task's call there and
+        then, so that a call still waiting in the queue can no longer start once ``cancel()`` has returned.
+        """
         if task is not self.recording:
+            future = self.inflight.get(task)
+            if future is not None:
+                future.cancel()
             self.put(task)
 
     def dispatch(self) -> None:
