@@ -8,8 +8,9 @@ the docs draw it, and a durable store's ``status`` column speaks the same names,
 from __future__ import annotations
 
 from enum import Enum
+from typing import NamedTuple
 
-__all__ = ["State", "FINAL_STATES", "TRANSITIONS", "EVENTS"]
+__all__ = ["State", "FINAL_STATES", "TRANSITIONS", "EVENTS", "Transition"]
 
 
 class State(str, Enum):
@@ -55,3 +56,12 @@ TRANSITIONS: tuple[tuple[str, tuple[State, ...], State], ...] = (
 )
 
 EVENTS: tuple[str, ...] = tuple(event for event, _, _ in TRANSITIONS)
+
+
+class Transition(NamedTuple):
+    """One entry of :attr:`Task.history <taskgraph.task.Task.history>`: a move of a task, and when it was made."""
+
+    when: float  #: wall-clock time, as :func:`time.time` gives it
+    source: State
+    event: str
+    dest: State

@@ -15,11 +15,11 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._fsm import NEXT, allowed_events
 from .errors import BlockedError, CancelledError, CycleError, TaskError, describe
-from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING, State
+from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING, State, Transition
 
 __all__ = ["Task", "Transition"]
 
@@ -29,16 +29,8 @@ log = logging.getLogger("taskgraph")
 _LOCK = threading.Lock()
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _LIST_LIMIT = 8  # prerequisite lists longer than this become dicts, so require() stays O(1)
-_EVENT_CODE = {event: float(i) for i, event in enumerate(EVENTS)}
-
-
-class Transition(NamedTuple):
-    """One entry of :attr:`Task.history`."""
-
-    when: float  #: wall-clock time, as :func:`time.time` gives it
-    source: State
-    event: str
-    dest: State
+_MOVES = {event: (NEXT[event], float(i)) for i, event in enumerate(EVENTS)}  # event -> its moves, its history code
+_now = time.time
 
 
 def _print_transition(task: Task, move: Transition) -> None:
@@ -71,7 +63,8 @@ class Task:
     """
 
     __slots__ = ("name", "key", "func", "args", "kwargs", "state", "result", "exception", "cancel_on_exception",
-                 "cancel_on_result", "_track", "_prereqs", "_dependents", "_history", "_callbacks", "__weakref__")
+                 "cancel_on_result", "_track", "_prereqs", "_dependents", "_history", "_callbacks", "_owner",
+                 "__weakref__")
 
     name: str
     #: The state's name: ``task.state == "DONE"``.
@@ -124,6 +117,7 @@ class Task:
         # garbage collector nothing and takes 16 bytes a transition
         self._history = array("d")
         self._callbacks: list[Callable[[Task], Any]] | None = None
+        self._owner: Callable[[Task], Any] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r},{self.func!r},state={self.state.value!r})"
@@ -205,12 +199,15 @@ class Task:
         exception: BaseException | None = None,
         *,
         only_from: State | None = None,
+        owner: Callable[[Task], Any] | None = None,
     ) -> bool:
         """Move along ``event``, setting the outcome with the state. The only place a task changes state.
 
         Args:
             only_from: move only from this state: a claim or a cancel that must not touch a task some other party
                 has taken meanwhile (checked and moved under the lock, in one step).
+            owner: who holds the task now, told if it is cancelled before it ends (a scheduler that handed its call
+                to a queue, which must drop or stop the call); set in the same step, if the task moved.
 
         Returns:
             True if the task moved; False if ``event`` is not allowed now (or the task is not in ``only_from``)
@@ -219,31 +216,38 @@ class Task:
         Raises:
             TaskError: ``event`` is not allowed in the current state and ``strict`` is true.
         """
+        moves, code = _MOVES[event]
         with _LOCK:
             source = self.state
-            dest = NEXT[event].get(source)
-            if only_from is not None and source is not only_from:
-                dest = None
-            if dest is None:
+            dest = moves.get(source)
+            if dest is None or (only_from is not None and source is not only_from):
                 if not strict:
                     return False
                 raise self._refusal(event, source)
             self.state = dest
             self.result = result
             self.exception = exception
-            when = time.time()
+            when = _now()
             history = self._history
             history.append(when)
-            history.append(_EVENT_CODE[event])
-            callbacks = None
+            history.append(code)
             if dest in FINAL_STATES:
                 callbacks = self._callbacks
                 self._callbacks = None
+                owner = self._owner  # to be told below, if this is a cancel
+                if owner is not None:
+                    self._owner = None
+            else:
+                callbacks = None
+                if owner is not None:
+                    self._owner = owner
+                    owner = None
         if self._track is not None:
             self._track(self, Transition(when, source, event, dest))
-        if callbacks:
-            for callback in callbacks:
-                _call_back(callback, self)
+        if owner is not None and dest is CANCELLED:
+            owner(self)
+        for callback in callbacks or ():
+            _call_back(callback, self)
         return True
 
     def _refusal(self, event: str, state: State) -> TaskError:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any, Protocol, runtime_checkable
 
-from .futures import LightFuture
+from .futures import PENDING, LightFuture
 from .futures import settle as settled
 
 __all__ = ["Queue", "BaseQueue", "Call", "nothing", "chain"]
@@ -65,11 +65,17 @@ class Call(LightFuture):
         run: a number naming the scheduling run (one ``make``) the call belongs to; 0 for none.
     """
 
+    __slots__ = ("name", "key", "func", "args", "kwargs", "after", "token", "run", "_report", "_began")
+
     def __init__(
         self, name: str, key: str, func: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: Any,
         token: Any = None, run: int = 0, report: Callable[[Any], Any] | None = None, after: Sequence[Call] = (),
     ) -> None:
-        self._done_callbacks = [report] if report is not None else []  # LightFuture's own field
+        self._state = PENDING  # LightFuture's fields, set here: this runs for every task a queue takes
+        self._result = None
+        self._exception = None
+        self._done_callbacks = [report] if report is not None else []
+        self._watched = False
         self.name = name
         self.key = key
         self.func = func

@@ -16,37 +16,46 @@ from concurrent.futures import Future, InvalidStateError
 from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
 from typing import Any
 
-__all__ = ["LightFuture", "settle", "begin", "PENDING", "FUTURE_OVER"]
+__all__ = ["LightFuture", "settle", "begin", "PENDING", "RUNNING", "FINISHED", "FUTURE_OVER", "FUTURES_LOCK"]
 
 log = logging.getLogger("concurrent.futures")  # where the standard futures log a callback that raised
-_LOCK = threading.RLock()  # guards the state of every LightFuture, and is the lock of their conditions
+_LOCK = FUTURES_LOCK = threading.RLock()  # guards the state of every LightFuture; the lock of their conditions
 _OVER = FUTURE_OVER = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)  # the states of a done future
 
 
 class LightFuture(Future):
     """A :class:`concurrent.futures.Future` that is cheap to create and to settle."""
 
-    # the base's fields; until set on an instance, these defaults stand (a state and an outcome not yet there)
-    _state = PENDING
-    _result: Any = None
-    _exception: BaseException | None = None
+    # the base's fields, in slots; its _condition and _waiters are made when first asked for (see _watch)
+    __slots__ = ("_state", "_result", "_exception", "_done_callbacks", "_cond", "_wait", "_watched")
 
     def __init__(self) -> None:  # the base's, without the condition and the waiters until someone waits
+        self._state = PENDING
+        self._result: Any = None
+        self._exception: BaseException | None = None
         self._done_callbacks: list[Callable[[Future[Any]], Any]] = []
+        self._watched = False  # a thread waits on it, or concurrent.futures.wait() watches it
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "_condition":  # a thread is about to wait: give this future its condition, over the shared lock
-            with _LOCK:
-                return self.__dict__.setdefault("_condition", threading.Condition(_LOCK))
-        if name == "_waiters":  # concurrent.futures.wait() or as_completed() is about to register a waiter
-            with _LOCK:
-                return self.__dict__.setdefault("_waiters", [])
-        raise AttributeError(name)
+    def _watch(self) -> None:
+        with _LOCK:  # someone is about to wait: give this future its condition (over the shared lock) and waiters
+            if not self._watched:
+                self._cond = threading.Condition(_LOCK)
+                self._wait: list[Any] = []
+                self._watched = True
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]
+        self._watch()
+        return self._cond
+
+    @property
+    def _waiters(self) -> list[Any]:  # type: ignore[override]
+        self._watch()
+        return self._wait
 
     def _wake(self) -> None:
-        condition = self.__dict__.get("_condition")
-        if condition is not None:
-            condition.notify_all()
+        if self._watched:
+            self._condition.notify_all()
 
     def _invoke_callbacks(self) -> None:
         for callback in self._done_callbacks:
@@ -98,7 +107,7 @@ class LightFuture(Future):
         with _LOCK:
             if self._state == CANCELLED:
                 self._state = CANCELLED_AND_NOTIFIED
-                for waiter in self.__dict__.get("_waiters", ()):
+                for waiter in self._waiters if self._watched else ():
                     waiter.add_cancelled(self)
                 return False
             if self._state == PENDING:
@@ -118,17 +127,31 @@ class LightFuture(Future):
                 raise InvalidStateError(f"{self._state}: {self!r}")
             self._result = result
             self._exception = exception
-            self._state = FINISHED
-            extra = self.__dict__
-            if "_waiters" in extra or "_condition" in extra:  # someone waits
-                for waiter in extra.get("_waiters", ()):
-                    if exception is None:
-                        waiter.add_result(self)
-                    else:
-                        waiter.add_exception(self)
-                self._wake()
+            self._finished()
         self._invoke_callbacks()
 
+    def _finish(self) -> None:
+        """Become FINISHED with the outcome in place: for the one thread running a call whose future it set running
+        (then no one else may settle it, and cancel() refuses it)."""
+        with _LOCK:
+            self._state = FINISHED
+            if self._watched:
+                self._finished()
+        for callback in self._done_callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("exception calling callback for %r", self)
+
+    def _finished(self) -> None:  # with _LOCK held
+        self._state = FINISHED
+        if self._watched:
+            for waiter in self._wait:
+                if self._exception is None:
+                    waiter.add_result(self)
+                else:
+                    waiter.add_exception(self)
+            self._cond.notify_all()
 
 def settle(future: Future[Any], result: Any = None, exception: BaseException | None = None) -> bool:
     """Settle ``future`` unless it is done already (cancelled meanwhile from another thread). Returns whether it

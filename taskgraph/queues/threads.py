@@ -9,6 +9,7 @@ from queue import SimpleQueue
 from typing import Any
 
 from .base import BaseQueue, Call, nothing
+from .futures import FUTURES_LOCK, PENDING, RUNNING
 
 __all__ = ["ThreadQueue"]
 
@@ -57,21 +58,27 @@ class ThreadQueue(BaseQueue):
                 self._threads.append(thread)
 
     def _work(self) -> None:
+        # A call's future methods, inlined: this loop runs once for every call, and the calls are ours
+        # (set_running_or_notify_cancel, started, then set_result or set_exception).
         jobs = self._jobs
         while True:
             call = jobs.get()
             if call is None:
                 return
-            if not call.set_running_or_notify_cancel():
-                continue
-            call.started()
+            with FUTURES_LOCK:
+                if call._state is not PENDING:  # cancelled while it waited
+                    call.set_running_or_notify_cancel()
+                    continue
+                call._state = RUNNING
+            call._began = True
+            if call._report is not None:
+                call._report(call)
             try:
-                result = (call.func or nothing)(*call.args, **call.kwargs)
+                call._result = (call.func or nothing)(*call.args, **call.kwargs)
             except BaseException as exc:  # SystemExit from a call too: it is the call's outcome; keep serving
-                call.set_exception(exc)
-            else:
-                call.set_result(result)
-            call = result = None
+                call._exception = exc
+            call._finish()
+            call = None
 
     def close(self, wait: bool = True) -> None:
         """Let the submitted calls finish, then stop the threads; ``wait=False`` leaves running ones behind."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import CancelledError, TaskError, describe
 from ..queues.base import Call, chain, nothing
-from ..queues.futures import FUTURE_OVER
+from ..queues.futures import FINISHED, FUTURE_OVER
 from ..states import DONE, FINAL_STATES, PENDING, QUEUED, RUNNING
 from ..task import Task
 from .interrupts import Interruptible
@@ -71,32 +71,47 @@ class Scheduler(Rules, Interruptible):
         return getattr(self.queue, "capacity", self.fallback_capacity)
 
 
-    def report(self, item: Any) -> None:
-        """Handle one item from ``reports``: a call that started or ended, a future, a task that ended, a wake-up."""
+    def report(self, item: Any) -> bool:
+        """Handle one item from ``reports``: a call that started or ended, a future, a task that ended, a wake-up.
+
+        Returns:
+            False if it was only a call that started (nothing can follow from that), else True.
+        """
         if type(item) is Call:
             task = item.token
-            if self.inflight.get(task) is item:
-                if _over(item):
-                    del self.inflight[task]
-                    self.record(task, item)
-                    self.settle(task)
-                else:
+            call: Any = item
+            if self.inflight.get(task, _ABSENT) is not call:
+                return False  # a late report of a call already followed to its end
+            if call._state is not FINISHED and call._state not in FUTURE_OVER:
+                task._fire("dispatch", False, only_from=QUEUED)
+                return False
+            del self.inflight[task]
+            if call._exception is None and call._state is FINISHED and task.cancel_on_result is None:
+                # the common case of record(), for every task: its call returned
+                if task.state is QUEUED:  # and ended before its start was seen
                     task._fire("dispatch", False, only_from=QUEUED)
-        elif item is not _WAKE:
-            task = self.futures.pop(item, None)
-            if task is not None:  # the future of a queue without submit_call
-                if self.inflight.get(task) is item:
-                    del self.inflight[task]
-                    self.record(task, item)
-                    self.settle(task)
-                return
-            task = item
-            future = self.inflight.pop(task, _ABSENT)
-            if future is _ABSENT:
-                self.watched.discard(task)
-            elif future is not None:  # a user cancelled it: have the queue drop or stop its call
-                future.cancel()
+                task._fire("done", False, call._result)
+            else:
+                self.record(task, call)
             self.settle(task)
+            return True
+        if item is _WAKE:
+            return True
+        task = self.futures.pop(item, None)
+        if task is not None:  # the future of a queue without submit_call
+            if self.inflight.get(task, _ABSENT) is item:
+                del self.inflight[task]
+                self.record(task, item)
+                self.settle(task)
+            return True
+        task = item  # a task that ended elsewhere
+        future = self.inflight.pop(task, _ABSENT)
+        if future is _ABSENT:
+            self.watched.discard(task)
+        elif future is not None:  # a user cancelled it: have the queue drop or stop its call
+            future.cancel()
+        self.settle(task)
+        return True
 
     def record(self, task: Task, future: Any) -> None:
         """Move a task of this run to the outcome of its call."""
@@ -115,7 +130,10 @@ class Scheduler(Rules, Interruptible):
                     exc = CancelledError(f"task {task.name!r} was cancelled")
                 task._fire("cancel", False, None, exc)
         else:
-            task._finish(result)
+            if task.cancel_on_result is None:
+                task._fire("done", False, result)
+            else:
+                task._finish(result)
         self.recording = None
 
     def ended(self, task: Task) -> None:
@@ -139,11 +157,15 @@ class Scheduler(Rules, Interruptible):
             if not all_done(task):  # an edge was added while it waited for room
                 self.evaluate(task)
                 continue
-            if not task._fire("dispatch" if inline else "queue", False, only_from=PENDING):
-                self.observe(task)  # another run or thread took it, or it was cancelled
-                continue
             if not inline:
-                self.send(task)
+                # claimed, and owned: told if a user's cancel() ends it while its call is in the queue
+                if task._fire("queue", False, only_from=PENDING, owner=self.ended):
+                    self.send(task)
+                else:
+                    self.observe(task)  # another run or thread took it, or it was cancelled
+                continue
+            if not task._fire("dispatch", False, only_from=PENDING):
+                self.observe(task)
                 continue
             inflight[task] = None
             self.inline_running = True
@@ -169,7 +191,7 @@ class Scheduler(Rules, Interruptible):
                 func = task.func or nothing
                 # keywords go in a partial, so that none can meet a parameter of the queue's own submit
                 future = queue.submit(partial(func, **task.kwargs) if task.kwargs else func, *task.args)
-            if not isinstance(future, Future):
+            if (future is not call or call is None) and not isinstance(future, Future):
                 raise TypeError(f"its submit returned {describe(future)}, not a concurrent.futures.Future; a queue's "
                                 "submit(fn, *args, **kwargs) returns the future of the call (see docs/queues.md)")
         except Exception as exc:
@@ -180,9 +202,12 @@ class Scheduler(Rules, Interruptible):
             return
         if call is None or call._began:  # the queue cannot say when it starts, or said so already
             task._fire("dispatch", False, only_from=QUEUED)
-        self.follow(task, call, future)
+        if future is call:  # the common case of follow()
+            self.inflight[task] = call
+        else:
+            self.follow(task, call, future)
 
-    def follow(self, task: Task, call: Call | None, future: Future[Any]) -> None:
+    def follow(self, task: Task, call: Call | None, future: Any) -> None:
         """Wait for the end of a task's call: its :class:`Call` reports it, or (without ``submit_call``) its future."""
         if call is None:
             self.inflight[task] = future
@@ -192,7 +217,6 @@ class Scheduler(Rules, Interruptible):
             self.inflight[task] = call
             if future is not call:
                 chain(future, call, _outcome)
-        task.add_done_callback(self.ended)
 
     def hand_over(self) -> None:
         """Give the queue's ``submit_graph``, at once, every PENDING task of the run whose prerequisites are DONE or
@@ -213,7 +237,7 @@ class Scheduler(Rules, Interruptible):
             return
         futures = self.queue.submit_graph(list(batch.values()))
         for (task, call), future in zip(batch.items(), futures, strict=True):
-            if task._fire("queue", False, only_from=PENDING):
+            if task._fire("queue", False, only_from=PENDING, owner=self.ended):
                 self.counts[task] = 0
                 self.follow(task, call, future)
             else:  # claimed meanwhile by another run
@@ -257,9 +281,13 @@ class Scheduler(Rules, Interruptible):
                 elif not self.inflight and not self.watched:
                     self.unstick()
                     continue
-                self.report(self.next_report(self.reports))
-                while not self.reports.empty():
-                    self.report(self.reports.get())
+                reports = self.reports
+                while True:  # wait again at once while all that comes are calls that started
+                    moved = self.report(self.next_report(reports))
+                    while not reports.empty():
+                        moved = self.report(reports.get()) or moved
+                    if moved or self.interrupts:
+                        break
         except KeyboardInterrupt:
             self.stop(cancel_pending=True)
             raise
