@@ -127,23 +127,23 @@ class LightFuture(Future):
                 raise InvalidStateError(f"{self._state}: {self!r}")
             self._result = result
             self._exception = exception
-            self._finished()
+            self._mark_finished()
         self._invoke_callbacks()
 
-    def _finish(self) -> None:
+    def _complete(self) -> None:
         """Become FINISHED with the outcome in place: for the one thread running a call whose future it set running
         (then no one else may settle it, and cancel() refuses it)."""
         with _LOCK:
             self._state = FINISHED
             if self._watched:
-                self._finished()
+                self._mark_finished()
         for callback in self._done_callbacks:
             try:
                 callback(self)
             except Exception:
                 log.exception("exception calling callback for %r", self)
 
-    def _finished(self) -> None:  # with _LOCK held
+    def _mark_finished(self) -> None:  # with _LOCK held
         self._state = FINISHED
         if self._watched:
             for waiter in self._wait:

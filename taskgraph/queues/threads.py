@@ -77,7 +77,7 @@ class ThreadQueue(BaseQueue):
                 call._result = (call.func or nothing)(*call.args, **call.kwargs)
             except BaseException as exc:  # SystemExit from a call too: it is the call's outcome; keep serving
                 call._exception = exc
-            call._finish()
+            call._complete()
             call = None
 
     def close(self, wait: bool = True) -> None:
