@@ -37,23 +37,22 @@ __all__ = ["JobFollower"]
 log = logging.getLogger("taskgraph")
 _IDS = uuid.UUID("6f1d5b0e-8f53-4a52-9a35-7c6c1b4f0d11")
 _SEND_BATCH = 500  # the most jobs the sender enqueues in one store call
-_Entry = tuple[Call, Future[Any]]
 
 
 class JobFollower:
-    """Sends calls to a durable queue's store as jobs, and settles their futures as the jobs end."""
+    """Sends calls to a durable queue's store as jobs, and settles each call (a future) as its job ends."""
 
     def __init__(self, queue: DurableQueue) -> None:
         self.queue = queue
         self._lock = threading.Lock()
-        self._watched: dict[str, _Entry] = {}  # job id -> its call and future
+        self._watched: dict[str, Call] = {}  # job id -> its call
         self._keys: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()  # key -> last task token
         self._runs: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()  # token -> run, name
-        self._busy: dict[str, Future[Any]] = {}  # key -> future of its call in flight
+        self._busy: dict[str, Call] = {}  # key -> its call in flight
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._outbox: list[tuple[Call, NewJob, Future[Any]]] = []  # checked jobs the sender has not enqueued yet
+        self._outbox: list[tuple[Call, NewJob]] = []  # checked jobs the sender has not enqueued yet
         self._outgoing = threading.Event()
         self._sender: threading.Thread | None = None
 
@@ -85,13 +84,13 @@ class JobFollower:
             options=options.stored(queue.serializer.name), queue=options.queue, priority=options.priority, key=key,
         )
 
-    def _claim_key(self, call: Call, job: NewJob, future: Future[Any]) -> None:
+    def _claim_key(self, call: Call, job: NewJob) -> None:
         if job.key is not None:
             with self._lock:
                 self._keys[job.key] = call.token
                 self._runs[call.token] = (call.run, call.name)
-                self._busy[job.key] = future
-        future.add_done_callback(lambda done: self._ended_here(done, job))
+                self._busy[job.key] = call
+        call.add_done_callback(lambda done: self._ended_here(call, job))
 
     def submit(self, call: Call) -> Future[Any]:
         """Enqueue ``call``'s job and follow it; the future settles when the job ends.
@@ -102,20 +101,19 @@ class JobFollower:
         store is unavailable the enqueue is retried (a job's id comes from its key, so a repeat is harmless); when
         the queue's patience runs out, or the store refuses the jobs, their futures fail with the reason.
         """
-        future: Future[Any] = call
         try:
             job = self._job_of(call)
         except (TypeError, SerializationError) as exc:
-            future.set_exception(exc)
-            return future
-        self._claim_key(call, job, future)
+            call.set_exception(exc)
+            return call
+        self._claim_key(call, job)
         with self._lock:
-            self._outbox.append((call, job, future))
+            self._outbox.append((call, job))
             if self._sender is None:
                 self._sender = threading.Thread(target=self._send, name="taskgraph-sender", daemon=True)
                 self._sender.start()
         self._outgoing.set()
-        return future
+        return call
 
     def _send(self) -> None:
         while not self._stopping:
@@ -124,17 +122,17 @@ class JobFollower:
             while True:
                 with self._lock:
                     batch, self._outbox = self._outbox[:_SEND_BATCH], self._outbox[_SEND_BATCH:]
-                batch = [entry for entry in batch if not entry[2].done()]  # not cancelled meanwhile
+                batch = [entry for entry in batch if not entry[0].done()]  # not cancelled meanwhile
                 if not batch:
                     break
                 try:
-                    records = self.queue.patiently(methodcaller("enqueue", [job for _, job, _ in batch]))
+                    records = self.queue.patiently(methodcaller("enqueue", [job for _, job in batch]))
                 except Exception as exc:  # noqa: BLE001 - the calls fail with it: nothing is lost silently
-                    for _, _, future in batch:
-                        settle(future, exception=exc)
+                    for call, _ in batch:
+                        settle(call, exception=exc)
                     continue
-                for (call, _, future), record in zip(batch, records, strict=True):
-                    self._follow(call, future, record)
+                for (call, _), record in zip(batch, records, strict=True):
+                    self._follow(call, record)
 
     def submit_graph(self, calls: Sequence[Call]) -> list[Future[Any]]:
         """Enqueue the jobs of ``calls`` in one transaction, each waiting for the jobs of its ``after``.
@@ -155,56 +153,55 @@ class JobFollower:
             ids[id(call)] = job.id
             jobs.append(job)
         records = self.queue.store.enqueue(jobs)
-        futures: list[Future[Any]] = list(calls)
-        for call, job, future, record in zip(calls, jobs, futures, records, strict=True):
-            self._claim_key(call, job, future)
-            self._follow(call, future, record)
-        return futures
+        for call, job, record in zip(calls, jobs, records, strict=True):
+            self._claim_key(call, job)
+            self._follow(call, record)
+        return list(calls)
 
     # ------------------------------------------------------------ following
 
-    def _follow(self, call: Call, future: Future[Any], record: JobRecord) -> None:
-        self._apply(call, future, record)
-        if record.final or future.done():
+    def _follow(self, call: Call, record: JobRecord) -> None:
+        self._apply(call, record)
+        if record.final or call.done():
             return
         with self._lock:
-            self._watched[record.id] = (call, future)
+            self._watched[record.id] = call
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="taskgraph-follower", daemon=True)
                 self._thread.start()
         self._wake.set()
 
-    def _ended_here(self, future: Future[Any], job: NewJob) -> None:
-        """A followed call's future is done; if it was cancelled here (a user, or make stopping), cancel its job."""
+    def _ended_here(self, call: Call, job: NewJob) -> None:
+        """A followed call is done; if it was cancelled here (a user, or make stopping), cancel its job."""
         with self._lock:
-            if job.key is not None and self._busy.get(job.key) is future:
+            if job.key is not None and self._busy.get(job.key) is call:
                 del self._busy[job.key]
-            watched = self._watched.pop(job.id, None) if future.cancelled() else None
+            watched = self._watched.pop(job.id, None) if call.cancelled() else None
         if watched is not None:
             try:
                 self.queue.store.cancel([job.id])
             except StoreError as exc:
                 log.warning("task %r was cancelled here, but its job %s could not be cancelled in the store: %s",
-                            watched[0].name, job.id, exc)
+                            watched.name, job.id, exc)
 
-    def _apply(self, call: Call, future: Future[Any], record: JobRecord) -> None:
-        """Settle ``future`` (and report a start) to match its job's status."""
+    def _apply(self, call: Call, record: JobRecord) -> None:
+        """Settle ``call`` (and report its start) to match its job's status."""
         status = record.status
-        if status in ("RUNNING", "DONE", "FAILED") and not future.running() and not future.done():
-            if not future.set_running_or_notify_cancel():
+        if status in ("RUNNING", "DONE", "FAILED") and not call.running() and not call.done():
+            if not call.set_running_or_notify_cancel():
                 return
             call.started()
         if status == "DONE":
             try:
                 result = self.queue.decode(record, record.result)
             except Exception as exc:  # noqa: BLE001 - a result that cannot be read is the call's outcome
-                settle(future, exception=exc)
+                settle(call, exception=exc)
             else:
-                settle(future, result)
+                settle(call, result)
         elif status == "FAILED":
-            settle(future, exception=failure(record))
+            settle(call, exception=failure(record))
         elif status == "CANCELLED":
-            settle(future, exception=cancelled(record))
+            settle(call, exception=cancelled(record))
 
     def _run(self) -> None:
         store = None
@@ -224,11 +221,11 @@ class JobFollower:
                         continue
                     seen[record.id] = record.status
                     with self._lock:
-                        entry = self._watched.get(record.id)
-                        if entry is not None and record.final:
+                        call = self._watched.get(record.id)
+                        if call is not None and record.final:
                             del self._watched[record.id]
-                    if entry is not None:
-                        self._apply(*entry, record)
+                    if call is not None:
+                        self._apply(call, record)
                     if record.final:
                         seen.pop(record.id, None)
                 pause = 0.0
@@ -255,9 +252,9 @@ class JobFollower:
                 thread.join(5)
         with self._lock:
             unsent, self._outbox = self._outbox, []
-        for call, _, future in unsent:
+        for call, _ in unsent:
             why = f"task {call.name!r} was cancelled: its queue was closed before its job was sent"
-            settle(future, exception=CancelledError(why))
+            settle(call, exception=CancelledError(why))
 
 
 def _taken(call: Call, key: str, other: str) -> TypeError:

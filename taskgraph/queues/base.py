@@ -1,29 +1,15 @@
-"""The queue contract: what ``make`` asks of a place that runs tasks.
+"""The queue contract: what ``make`` asks of a place that runs tasks (``docs/queues.md``, "Writing a queue").
 
 A queue is anything with ``submit(fn, /, *args, **kwargs)`` returning a :class:`concurrent.futures.Future` of the
 call: every :class:`concurrent.futures.Executor` is one, and so is a ten-line object of your own. A queue never
-touches a task: the scheduler moves tasks through their states from the futures, in its own thread.
+touches a task: the scheduler moves tasks through their states from the futures, in its own thread. Optionally,
+a queue has a ``capacity`` (the most calls kept in it), ``runs_inline`` (``make`` then calls functions itself),
+``submit_call(call)`` (takes a :class:`Call`, which is the call's future and says when the call starts),
+``submit_graph(calls)`` (takes a whole graph, edges included) and ``close(wait=True)``.
 
-A queue may say more, each optional:
-
-* :attr:`~BaseQueue.capacity`: the most calls ``make`` keeps submitted and unfinished (None: no limit). Without it,
-  twice an executor's ``_max_workers``, or no limit.
-* :attr:`~BaseQueue.runs_inline`: ``submit`` runs the call to its end in the calling thread. ``make`` then calls
-  the function itself, in its own thread, without a future.
-* ``submit_call(call)``: takes a :class:`Call`, which also carries the task's name and key (for messages, or to
-  name a durable job) and :meth:`Call.started`, to be called when the function begins: the task is QUEUED until
-  then, and a cancel before it can still stop the call. A call is itself a future: the queue may settle it and
-  return it. Preferred over ``submit`` when present.
-* ``submit_graph(calls)``: takes many calls at once, each naming the calls it waits for (:attr:`Call.after`), and
-  releases each when those are done, without ``make``'s help: ``make_later`` hands a durable store a whole graph
-  this way.
-* ``close(wait=True)``: release the queue's resources; ``make`` calls it on queues it opened from a URL.
-
-Cancelling a task cancels its future (:meth:`concurrent.futures.Future.cancel`), and a queue drops or stops the
-call when its future is cancelled. A future whose call can no longer be stopped is set running
-(:meth:`~concurrent.futures.Future.set_running_or_notify_cancel`, as executors do when a call starts): cancelling
-it then fails, and ``make`` waits for it. A queue that can stop a running call (a coroutine, a job in a store)
-leaves its future pending while it runs.
+Cancelling a task cancels its call's future, and the queue drops or stops the call. A future whose call can no
+longer be stopped is set running (``set_running_or_notify_cancel``): cancelling it then fails, and ``make`` waits
+for the call. A queue that can stop a running call (a coroutine, a job in a store) leaves its future pending.
 """
 
 from __future__ import annotations

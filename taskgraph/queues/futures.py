@@ -134,14 +134,8 @@ class LightFuture(Future):
         """Become FINISHED with the outcome in place: for the one thread running a call whose future it set running
         (then no one else may settle it, and cancel() refuses it)."""
         with _LOCK:
-            self._state = FINISHED
-            if self._watched:
-                self._mark_finished()
-        for callback in self._done_callbacks:
-            try:
-                callback(self)
-            except Exception:
-                log.exception("exception calling callback for %r", self)
+            self._mark_finished()
+        self._invoke_callbacks()
 
     def _mark_finished(self) -> None:  # with _LOCK held
         self._state = FINISHED

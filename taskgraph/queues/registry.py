@@ -29,8 +29,6 @@ STORE_ENTRY_POINT_GROUP = "taskgraph.stores"
 Factory = Callable[[SplitResult], "Queue"]
 StoreFactory = Callable[[SplitResult], "Store"]
 _DURABLE = "taskgraph.durable.url:open_durable"
-_options = query_options  # the names queues/dask.py imports
-_count = worker_count
 
 
 class Scheme(NamedTuple):

@@ -1,14 +1,14 @@
 """The scheduler behind ``make`` and ``TaskQueue``: what runs next, and the one writer of task state.
 
 One :class:`Scheduler` holds the state of one ``make`` (or one ``TaskQueue.run()``), and one thread touches it,
-the one iterating the generator. It alone moves the tasks of its run: queues run calls and settle futures, and
-the scheduler turns what they report into transitions (as ``dask/local.py`` keeps every state change in its one
-loop). Reports arrive on ``reports``, a thread-safe queue, as values:
+the one iterating the generator. It alone moves the tasks of its run: it hands each task's call to the queue as a
+:class:`~taskgraph.queues.base.Call`, a future that the queue settles, and turns what arrives into transitions (as
+``dask/local.py`` keeps every state change in its one loop). Reports arrive on ``reports``, a thread-safe queue, as
+values:
 
-* a :class:`~concurrent.futures.Future` that is done: the call's outcome (DONE, FAILED, or CANCELLED);
-* a :class:`~taskgraph.queues.base.Call` whose function has begun (QUEUED -> RUNNING);
+* a call whose function has begun (QUEUED -> RUNNING), or which is done (DONE, FAILED or CANCELLED);
 * a task that became final elsewhere: one run by another party that this run waits for, or one of its own
-  cancelled by a user (its future is then cancelled: the queue stops the call if it can).
+  cancelled by a user (its call is then cancelled: the queue drops or stops it if it can).
 
 The state of a run:
 
@@ -16,9 +16,9 @@ The state of a run:
   positive count means PENDING and waiting; 0 means ready, submitted, or run by someone else; -1 means settled,
   its end seen and passed on to its dependents.
 * ``ready``: PENDING tasks whose prerequisites are all DONE, in the order they became ready.
-* ``inflight``: tasks handed to the queue and not yet settled, each with its future (None while an inline queue's
-  function runs in this thread); ``futures`` maps each future back to its task. ``watched``: tasks some other run
-  or thread is running, whose end this run waits for.
+* ``inflight``: tasks handed to the queue and not yet settled, each with its call (None while an inline queue's
+  function runs in this thread). ``watched``: tasks some other run or thread is running, whose end this run waits
+  for.
 * ``wanted``: the tasks to yield, each once, when it is final; ``finished``: those final and not yet yielded.
 
 The rules, cs.taskqueue's ``make`` rules applied as facts arrive rather than by polling:

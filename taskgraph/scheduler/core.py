@@ -47,7 +47,6 @@ def default_capacity(queue: Any) -> int | None:
     return 2 * workers if isinstance(workers, int) and not isinstance(workers, bool) else None
 
 
-
 class Scheduler(Rules, Interruptible):
     """The state of one scheduling run. Used by one thread at a time, except :attr:`reports`."""
 
@@ -60,8 +59,7 @@ class Scheduler(Rules, Interruptible):
         self.inline = bool(getattr(queue, "runs_inline", False))
         self.submit_call = getattr(queue, "submit_call", None)
         self.fallback_capacity = default_capacity(queue)
-        self.inflight: dict[Task, Any] = {}  # a task handed to the queue -> its call or future (None: inline)
-        self.futures: dict[Future[Any], Task] = {}  # the futures of a queue without submit_call, to their tasks
+        self.inflight: dict[Task, Any] = {}  # a task handed to the queue -> its call (None: run inline)
         self.additions: deque[tuple[Task, ...]] = deque()
         self.recording: Task | None = None  # the task whose outcome this run is recording now
         self.number = next(_NUMBERS)  # names the run in the calls it hands out
@@ -69,7 +67,6 @@ class Scheduler(Rules, Interruptible):
     @property
     def capacity(self) -> int | None:
         return getattr(self.queue, "capacity", self.fallback_capacity)
-
 
     def report(self, item: Any) -> bool:
         """Handle one item from ``reports``: a call that started or ended, a future, a task that ended, a wake-up.
@@ -96,13 +93,6 @@ class Scheduler(Rules, Interruptible):
             self.settle(task)
             return True
         if item is _WAKE:
-            return True
-        task = self.futures.pop(item, None)
-        if task is not None:  # the future of a queue without submit_call
-            if self.inflight.get(task, _ABSENT) is item:
-                del self.inflight[task]
-                self.record(task, item)
-                self.settle(task)
             return True
         task = item  # a task that ended elsewhere
         future = self.inflight.pop(task, _ABSENT)
@@ -179,44 +169,32 @@ class Scheduler(Rules, Interruptible):
                 return
 
     def send(self, task: Task) -> None:
-        """Hand a QUEUED task's call to the queue, and follow it."""
-        queue = self.queue
-        call = None
+        """Hand a QUEUED task's call to the queue, and follow it through its :class:`Call`, which the queue settles
+        (or which follows the future a queue returned instead, or a queue without ``submit_call``)."""
+        call = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task, self.number, self.put)
         try:
             if self.submit_call is not None:
-                call = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task, self.number,
-                            self.put)
                 future = self.submit_call(call)
             else:
                 func = task.func or nothing
                 # keywords go in a partial, so that none can meet a parameter of the queue's own submit
-                future = queue.submit(partial(func, **task.kwargs) if task.kwargs else func, *task.args)
-            if (future is not call or call is None) and not isinstance(future, Future):
-                raise TypeError(f"its submit returned {describe(future)}, not a concurrent.futures.Future; a queue's "
-                                "submit(fn, *args, **kwargs) returns the future of the call (see docs/queues.md)")
+                future = self.queue.submit(partial(func, **task.kwargs) if task.kwargs else func, *task.args)
+                call._began = True  # such a queue cannot say when a call starts
+            if future is not call:
+                if not isinstance(future, Future):
+                    raise TypeError(f"its submit returned {describe(future)}, not a concurrent.futures.Future; a "
+                                    "queue's submit(fn, *args, **kwargs) returns the future of the call (see "
+                                    "docs/queues.md)")
+                chain(future, call, _outcome)
         except Exception as exc:
-            error = TaskError(f"task {task.name!r}: queue {queue!r} failed to take it: {exc}")
+            error = TaskError(f"task {task.name!r}: queue {self.queue!r} failed to take it: {exc}")
             error.__cause__ = exc
             task._fire("fail", False, None, error)
             self.observe(task)
             return
-        if call is None or call._began:  # the queue cannot say when it starts, or said so already
+        if call._began:  # the queue said so already, or cannot say
             task._fire("dispatch", False, only_from=QUEUED)
-        if future is call:  # the common case of follow()
-            self.inflight[task] = call
-        else:
-            self.follow(task, call, future)
-
-    def follow(self, task: Task, call: Call | None, future: Any) -> None:
-        """Wait for the end of a task's call: its :class:`Call` reports it, or (without ``submit_call``) its future."""
-        if call is None:
-            self.inflight[task] = future
-            self.futures[future] = task
-            future.add_done_callback(self.put)
-        else:
-            self.inflight[task] = call
-            if future is not call:
-                chain(future, call, _outcome)
+        self.inflight[task] = call
 
     def hand_over(self) -> None:
         """Give the queue's ``submit_graph``, at once, every PENDING task of the run whose prerequisites are DONE or
@@ -237,11 +215,13 @@ class Scheduler(Rules, Interruptible):
             return
         futures = self.queue.submit_graph(list(batch.values()))
         for (task, call), future in zip(batch.items(), futures, strict=True):
+            if future is not call:
+                chain(future, call, _outcome)
             if task._fire("queue", False, only_from=PENDING, owner=self.ended):
                 self.counts[task] = 0
-                self.follow(task, call, future)
+                self.inflight[task] = call
             else:  # claimed meanwhile by another run
-                future.cancel()
+                call.cancel()
         self.ready = deque(t for t in self.ready if t not in batch)
 
     def add(self, tasks: tuple[Task, ...]) -> None:
@@ -326,15 +306,14 @@ class Scheduler(Rules, Interruptible):
                     return
                 if self.interrupts > seen:
                     raise KeyboardInterrupt
-                item: Any = self.next_report(self.reports)
-                owner = item.token if type(item) is Call else self.futures.pop(item, None)
-                if owner is None or inflight.get(owner) is not item:
+                call: Any = self.next_report(self.reports)
+                if type(call) is not Call or inflight.get(call.token, _ABSENT) is not call:
                     continue
-                if _over(item):
-                    del inflight[owner]
-                    self.record(owner, item)  # recorded, not passed on: what waits for it stays as it is
+                if call._state in FUTURE_OVER:
+                    del inflight[call.token]
+                    self.record(call.token, call)  # recorded, not passed on: what waits for it stays as it is
                 else:
-                    owner._fire("dispatch", False, only_from=QUEUED)
+                    call.token._fire("dispatch", False, only_from=QUEUED)
         except KeyboardInterrupt:
             self.abandoned = True
             for task, future in list(inflight.items()):
@@ -342,11 +321,6 @@ class Scheduler(Rules, Interruptible):
                 if future is not None:
                     future.cancel()
             raise
-
-
-def _over(future: Any) -> bool:
-    """Whether a future is done (cancelled or finished), without a call into it: this runs for every task."""
-    return future._state in FUTURE_OVER
 
 
 def _outcome(future: Future[Any]) -> tuple[Any, BaseException | None]:

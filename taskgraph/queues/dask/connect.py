@@ -8,7 +8,7 @@ import os
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..registry import _options, redact
+from ...urls import query_options, redact
 
 __all__ = ["INSTALL_HINT", "import_distributed", "parse_url", "connect", "total_threads"]
 
@@ -48,7 +48,7 @@ def parse_url(url: SplitResult) -> tuple[str, dict[str, Any]]:
     example = f"{url.scheme}://127.0.0.1:8786"
     if "@" in url.netloc:
         raise ValueError(f"{text!r}: a Dask scheduler address takes no user name or password; write {example}")
-    options = _options(url, {"timeout", "capacity", "track_start"} | ({"ca", "cert", "key"} if tls else set()))
+    options = query_options(url, {"timeout", "capacity", "track_start"} | ({"ca", "cert", "key"} if tls else set()))
     if url.path.strip("/") or url.fragment:
         raise ValueError(f"{text!r}: a Dask scheduler address is a host and a port, nothing after; write {example}")
     try:
