@@ -125,9 +125,7 @@ class Task:
     # ---------------------------------------------------------------- edges
 
     def require(self, *tasks: Task) -> Task:
-        """Make this task wait for ``tasks``: it runs only once each of them is DONE.
-
-        Requiring a task twice is the same as once.
+        """Make this task wait for ``tasks``: it runs only once each of them is DONE. Twice is the same as once.
 
         Returns:
             this task, so that calls can be chained.
@@ -269,7 +267,10 @@ class Task:
             self._fire("cancel", False, None, exc)
             raise
         else:
-            self._finish(result)
+            if self.cancel_on_result is None:
+                self._fire("done", False, result)
+            else:
+                self._finish(result)
 
     def _finish(self, result: Any = None, exception: BaseException | None = None) -> bool:
         """Record the outcome of running: DONE, FAILED, or CANCELLED as the cancel options say.

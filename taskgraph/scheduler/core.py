@@ -164,7 +164,7 @@ class Scheduler(Rules, Interruptible):
             finally:
                 self.inline_running = False
             del inflight[task]
-            self.observe(task)
+            self.settle(task)  # final: _call() records every outcome, or raises
             if self.finished or self.interrupts:
                 return
 
