@@ -27,7 +27,7 @@ from taskgraph.durable.worker import Worker
 from taskgraph.stores.records import NewJob
 from tests import durable_app, jobs
 from tests.conftest import need_binary
-from tests.procs import APP, ROOT, WorkerProcess, job, lines, wait_for, wait_lines
+from tests.procs import APP, ROOT, job, lines, wait_for, wait_lines, worker_pool
 
 PRIORITIES = itertools.count(1000)
 ERROR = {"type": "builtins.ValueError", "message": "boom", "traceback": ""}
@@ -56,17 +56,8 @@ def q(store_url):
 @pytest.fixture
 def workers(store_url, tmp_path):
     """``start(*args)`` starts ``taskgraph worker`` on the test's store; killed at teardown, logs printed."""
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        worker = WorkerProcess(store_url, tmp_path, f"w{len(started) + 1}", args)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
-        print(worker.log())
+    with worker_pool(tmp_path) as start:
+        yield lambda *args: start(store_url, *args)
 
 
 def invoke(*args: str):

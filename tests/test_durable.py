@@ -38,7 +38,7 @@ from taskgraph.stores.records import NewJob
 from tests import jobs
 from tests.durable_app import make_queue
 from tests.jobs import lines
-from tests.procs import job
+from tests.procs import job, wait_for
 
 APP = "tests.durable_app:queue"
 
@@ -100,14 +100,6 @@ def process_worker(store_url, monkeypatch):
     """Options for a Worker that runs process-mode jobs: its children open the test's store."""
     monkeypatch.setenv("TASKGRAPH_APP_URL", store_url)
     return {"app": APP, "processes": 1, "threads": 1}
-
-
-def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.01)
 
 
 def events(handle) -> list[str]:
@@ -414,7 +406,7 @@ def test_cancel_running_process_job_kills_it(q, tmp_path, process_worker):
     h = q.task(jobs.wait_for_file, mode="process").delay(str(release), str(started))
     worker = Worker(q, lease=0.6, **process_worker)
     thread, errors = _start(worker, True)
-    wait_until(lambda: lines(started), what="the job's start")
+    wait_for(lambda: lines(started), 15, "the job's start")
     assert h.status() == "RUNNING"
     assert h.cancel() is True
     thread.join(10)
