@@ -1,8 +1,9 @@
-"""Jobs for the hostile-input tests, importable by worker subprocesses.
+"""The app of the hostile-input tests: a queue with jobs of :mod:`tests.jobs` registered, and the two jobs only
+these tests have.
 
 A worker is started as ``taskgraph worker tests.hostile_app:queue`` with ``TASKGRAPH_APP_URL`` naming the store; a
 test opens its own queue on the same store with :func:`make_queue`, which registers the same functions, so both
-sides know the same jobs by the same import paths.
+sides know the same jobs by the same names.
 
 The strings that are hard on stores (quotes, SQL comment and statement separators, placeholders of each driver,
 NUL bytes, non-ASCII, very long text) live here too, so that tests and jobs agree on them.
@@ -11,10 +12,9 @@ NUL bytes, non-ASCII, very long text) live here too, so that tests and jobs agre
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from taskgraph import DurableQueue, Task, open_queue, progress
-from tests.counts import record
+from taskgraph import DurableQueue, Task, open_queue
+from tests import jobs
 
 #: Strings that an SQL statement built by formatting, a placeholder substituted twice, a text column that truncates
 #: or an encoding that is not UTF-8 throughout would damage. None holds a NUL byte: those are in :data:`NUL_STRINGS`.
@@ -49,34 +49,6 @@ HOSTILE_QUEUE = "q'\";--%s$1{}é🙂"
 GRAPH: dict[str, Task] = {}
 
 
-
-
-def add(a: int, b: int) -> int:
-    return a + b
-
-
-def count(path: str, name: str) -> str:
-    """Record ``name`` in ``path`` and return it."""
-    record(path, name)
-    return name
-
-
-def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Return the arguments as they arrived."""
-    return {"args": list(args), "kwargs": kwargs}
-
-
-def fail_with(message: str) -> None:
-    """Fail with ``message`` as the exception's message."""
-    raise ValueError(message)
-
-
-def say(message: str) -> str:
-    """Report progress with ``message``, then return it."""
-    progress(0.5, message)
-    return message
-
-
 def close_cycle() -> str:
     """Make task ``b`` of :data:`GRAPH` require task ``c``, which requires ``b``: a cycle made while a make runs."""
     GRAPH["b"].require(GRAPH["c"])
@@ -89,10 +61,10 @@ def on_hostile_queue(value: str) -> str:
 
 
 def make_queue(url: str) -> DurableQueue:
-    """A queue on ``url`` with every job of this module registered."""
+    """A queue on ``url`` with the jobs of the hostile-input tests registered."""
     queue = open_queue(url)
     assert isinstance(queue, DurableQueue)
-    for func in (add, count, echo, fail_with, say, close_cycle):
+    for func in (jobs.add, jobs.count, jobs.echo, jobs.fail, jobs.say, close_cycle):
         queue.task(func)
     queue.task(on_hostile_queue, queue=HOSTILE_QUEUE)
     return queue

@@ -1,7 +1,7 @@
 """Helpers for tests that run real worker subprocesses: waiting without sleeping, a worker process whose output
 is kept, and enqueueing many jobs in one store call.
 
-Jobs write lines to files with ``tests.counts.record`` (one atomic ``O_APPEND`` write each), so executions are
+Jobs write lines to files with ``tests.jobs.record`` (one atomic ``O_APPEND`` write each), so executions are
 counted independently of the store. Nothing sleeps to synchronise: tests wait for those lines, for the store to
 show a status, for log lines or for a process to exit, each with a deadline that only stops a broken run from
 hanging.
@@ -20,14 +20,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from taskgraph.durable.jobs import import_path
 from taskgraph.stores.records import NewJob
-from tests import durable_app as app
-from tests.counts import lines
+from tests.jobs import lines
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "tests.durable_app:queue"
-
-
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] | None = None) -> Any:
@@ -137,16 +135,28 @@ def worker_pool(folder: Path, app: str = APP) -> Iterator[Callable[..., WorkerPr
             print(worker.log())
 
 
-def enqueue_many(queue: Any, func: Any, calls: Iterable[tuple[Any, ...]]) -> list[str]:
-    """Enqueue one job of ``func`` per argument tuple, in one store call; their ids, in order."""
-    job = app.job(queue, func)
+def job(queue: Any, func: Any) -> Any:
+    """The job of ``queue`` that runs ``func`` (for options set per test, decorate again with queue.task)."""
+    found = queue.job(import_path(func))
+    assert found is not None, f"{import_path(func)} is not registered on {queue!r}"
+    return found
+
+
+def enqueue_many(queue: Any, func: Any, calls: Iterable[tuple[Any, ...]], ids: Iterable[str] | None = None,
+                 after: Sequence[str] = ()) -> list[str]:
+    """Enqueue one job of ``func`` per argument tuple, in one store call, PENDING until the jobs ``after`` are
+    DONE; their ids (``ids`` if given, else new ones), in order."""
+    found = job(queue, func)
+    calls = list(calls)
+    ids = [uuid.uuid4().hex for _ in calls] if ids is None else list(ids)
+    options = found.options.stored(queue.serializer.name)
     records = queue.store.enqueue([
-        NewJob(id=uuid.uuid4().hex, name=job.name, payload=queue.serializer.encode_call(job.name, args, {}),
-               options=job.options.stored(queue.serializer.name), queue=job.options.queue,
-               priority=job.options.priority)
-        for args in calls
+        NewJob(id=job_id, name=found.name, payload=queue.serializer.encode_call(found.name, args, {}),
+               options=options, queue=found.options.queue, priority=found.options.priority, after=list(after))
+        for job_id, args in zip(ids, calls, strict=True)
     ])
-    return [r.id for r in records]
+    assert [r.id for r in records] == ids
+    return ids
 
 
 def statuses(queue: Any, ids: Sequence[str]) -> list[str]:

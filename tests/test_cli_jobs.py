@@ -25,9 +25,9 @@ from taskgraph.cli import main
 from taskgraph.cli.jobs import parse_duration
 from taskgraph.durable.worker import Worker
 from taskgraph.stores.records import NewJob
-from tests import durable_app as app
+from tests import durable_app, jobs
 from tests.conftest import need_binary
-from tests.procs import APP, ROOT, WorkerProcess, lines, wait_for, wait_lines
+from tests.procs import APP, ROOT, job, lines, wait_for, wait_lines, worker_pool
 
 PRIORITIES = itertools.count(1000)
 ERROR = {"type": "builtins.ValueError", "message": "boom", "traceback": ""}
@@ -48,7 +48,7 @@ BAD_URLS = [
 
 @pytest.fixture
 def q(store_url):
-    queue = app.make_queue(store_url)
+    queue = durable_app.make_queue(store_url)
     yield queue
     queue.close()
 
@@ -56,17 +56,8 @@ def q(store_url):
 @pytest.fixture
 def workers(store_url, tmp_path):
     """``start(*args)`` starts ``taskgraph worker`` on the test's store; killed at teardown, logs printed."""
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        worker = WorkerProcess(store_url, tmp_path, f"w{len(started) + 1}", args)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
-        print(worker.log())
+    with worker_pool(tmp_path) as start:
+        yield lambda *args: start(store_url, *args)
 
 
 def invoke(*args: str):
@@ -85,10 +76,10 @@ def cli(*args: str, url: str | None = None, timeout: float = 60) -> subprocess.C
 
 def claimed_job(q, func, *args) -> str:
     """A job claimed at once by worker w-test, ahead of any other (its priority is higher than any before)."""
-    job = app.job(q, func)
+    found = job(q, func)
     [record] = q.store.enqueue([NewJob(
-        id=uuid.uuid4().hex, name=job.name, payload=q.serializer.encode_call(job.name, args, {}),
-        options=job.options.stored(q.serializer.name), priority=next(PRIORITIES),
+        id=uuid.uuid4().hex, name=found.name, payload=q.serializer.encode_call(found.name, args, {}),
+        options=found.options.stored(q.serializer.name), priority=next(PRIORITIES),
     )])
     [claimed] = q.store.claim("w-test", ["default"], 1, 30)
     assert claimed.id == record.id
@@ -97,13 +88,13 @@ def claimed_job(q, func, *args) -> str:
 
 def failed_job(q, message: str = "boom") -> str:
     """A FAILED job, failed through the store as a worker would."""
-    job_id = claimed_job(q, app.fail, message)
+    job_id = claimed_job(q, jobs.fail, message)
     assert q.store.fail("w-test", job_id, {**ERROR, "message": message}, None)
     return job_id
 
 
 def done_job(q) -> str:
-    job_id = claimed_job(q, app.add, 1, 2)
+    job_id = claimed_job(q, jobs.add, 1, 2)
     assert q.store.complete("w-test", [(job_id, b"3")]) == [job_id]
     return job_id
 
@@ -154,13 +145,13 @@ def test_parse_duration_refuses_what_is_not_one(text):
 
 def test_status_shows_counts_running_jobs_and_failures(q):
     job_id = failed_job(q, "it broke")
-    running = app.job(q, app.add).delay(5, 6)
+    running = job(q, jobs.add).delay(5, 6)
     [claimed] = q.store.claim("w-test:42", ["default"], 1, 30)
     assert claimed.id == running.id
     assert q.store.set_progress("w-test:42", running.id, 0.4, "step 2 of 5")
-    app.job(q, app.add).delay(1, 2)
-    app.job(q, app.add).delay(3, 4)
-    mail = q.task(app.add, queue="mail")
+    job(q, jobs.add).delay(1, 2)
+    job(q, jobs.add).delay(3, 4)
+    mail = q.task(jobs.add, queue="mail")
     mail.delay(1, 1)
 
     result = invoke("status", q.url)
@@ -174,11 +165,11 @@ def test_status_shows_counts_running_jobs_and_failures(q):
     assert depth_row(counts, "total") == [0, 3, 1, 0, 1, 0]
     run = section(text, "Running (1)")
     row = next(line for line in run.splitlines() if running.id in line)
-    assert "tests.durable_app:add" in row and "w-test:42" in row and "40%  step 2 of 5" in row
+    assert "tests.jobs:add" in row and "w-test:42" in row and "40%  step 2 of 5" in row
     assert re.search(r"\d\d:\d\d:\d\d\s+\d+\.\d\d? s\s+1\s", row), row  # started, elapsed, attempt
     failures = section(text, "Latest failures (1 of 1 FAILED)")
     row = next(line for line in failures.splitlines() if job_id in line)
-    assert "tests.durable_app:fail" in row and "ValueError: it broke" in row
+    assert "tests.jobs:fail" in row and "ValueError: it broke" in row
     assert re.match(r"\d\d:\d\d:\d\d\s", row), row
 
 
@@ -194,7 +185,7 @@ def test_status_of_an_empty_store(q):
 
 def test_retry_requeues_failed_and_cancelled_jobs_and_says_why_not_for_others(q):
     failed = failed_job(q)
-    cancelled = app.job(q, app.add).delay(1, 1).id
+    cancelled = job(q, jobs.add).delay(1, 1).id
     q.cancel([cancelled])
     done = done_job(q)
     missing = uuid.uuid4().hex
@@ -217,12 +208,12 @@ def test_retry_requeues_failed_and_cancelled_jobs_and_says_why_not_for_others(q)
 
 
 def test_retry_of_a_blocked_dependent_waits_for_its_prerequisite(q):
-    job = app.job(q, app.add)
-    payload = q.serializer.encode_call(job.name, (1, 1), {})
-    options = job.options.stored(q.serializer.name)
+    added = job(q, jobs.add)
+    payload = q.serializer.encode_call(added.name, (1, 1), {})
+    options = added.options.stored(q.serializer.name)
     first, second = uuid.uuid4().hex, uuid.uuid4().hex
-    q.store.enqueue([NewJob(id=first, name=job.name, payload=payload, options=options),
-                     NewJob(id=second, name=job.name, payload=payload, options=options, after=[first])])
+    q.store.enqueue([NewJob(id=first, name=added.name, payload=payload, options=options),
+                     NewJob(id=second, name=added.name, payload=payload, options=options, after=[first])])
     q.store.claim("w-test", ["default"], 1, 30)
     q.store.fail("w-test", first, ERROR, None)
     assert q.store.get([second])[0].status == "FAILED"
@@ -236,8 +227,8 @@ def test_retry_of_a_blocked_dependent_waits_for_its_prerequisite(q):
 
 def test_cancel_cancels_unfinished_jobs_and_says_why_not_for_others(q):
     done = done_job(q)
-    running = claimed_job(q, app.add, 2, 2)
-    queued = app.job(q, app.add).delay(1, 1).id
+    running = claimed_job(q, jobs.add, 2, 2)
+    queued = job(q, jobs.add).delay(1, 1).id
     missing = uuid.uuid4().hex
     result = invoke("cancel", q.url, queued, running, done, missing, queued)
     assert result.exit_code == 1, result.output
@@ -250,7 +241,7 @@ def test_cancel_cancels_unfinished_jobs_and_says_why_not_for_others(q):
     assert [r.status for r in q.store.get([queued, running, done])] == ["CANCELLED", "CANCELLED", "DONE"]
     again = invoke("cancel", q.url, queued)
     assert (again.exit_code, again.output) == (1, f"{queued}: not cancelled: it is CANCELLED already\n")
-    other = app.job(q, app.add).delay(3, 3).id
+    other = job(q, jobs.add).delay(3, 3).id
     result = invoke("cancel", q.url, other)
     assert (result.exit_code, result.output) == (0, f"{other}: cancelled (it was QUEUED)\n")
 
@@ -264,7 +255,7 @@ def test_retry_and_cancel_need_ids(q, command):
 
 def test_purge_with_each_duration_unit(q):
     done = [done_job(q) for _ in range(3)]
-    waiting = app.job(q, app.add).delay(1, 1).id
+    waiting = job(q, jobs.add).delay(1, 1).id
     for older_than, shown in (("30s", "30s"), ("15m", "15m"), ("12h", "12h"), ("7d", "7d"), ("2w", "2w"),
                               ("3600", "3600s"), ("1h30m", "1h30m")):
         result = invoke("purge", q.url, "--older-than", older_than)
@@ -337,9 +328,9 @@ def test_worker_snapshot_follows_the_loop_from_another_thread(q, tmp_path):
     worker = Worker(q, threads=2, lease=5)
     before = worker.snapshot()
     assert (before.running, before.done, before.stopped, before.slots) == ((), 0, False, {"threads": (0, 2)})
-    blocked = app.job(q, app.progress_then_wait).delay(str(release), 0.4, "step 2 of 5", str(started))
-    quick = [app.job(q, app.add).delay(i, i) for i in range(3)]
-    failing = app.job(q, app.fail).delay("boom")
+    blocked = job(q, jobs.progress_then_wait).delay(str(release), 0.4, "step 2 of 5", str(started))
+    quick = [job(q, jobs.add).delay(i, i) for i in range(3)]
+    failing = job(q, jobs.fail).delay("boom")
     thread = threading.Thread(target=worker.run, name="test-worker")
     thread.start()
     try:
@@ -349,11 +340,11 @@ def test_worker_snapshot_follows_the_loop_from_another_thread(q, tmp_path):
                 snap.running[0].progress == 0.4 else None
 
         snap = wait_for(settled, 20, "a snapshot with 3 done, 1 failed and the job's progress")
-        [job] = snap.running
-        assert (job.id, job.name, job.mode, job.message, job.attempt) == (
-            blocked.id, "tests.durable_app:progress_then_wait", "thread", "step 2 of 5", 1)
+        [running] = snap.running
+        assert (running.id, running.name, running.mode, running.message, running.attempt) == (
+            blocked.id, "tests.jobs:progress_then_wait", "thread", "step 2 of 5", 1)
         assert snap.slots["threads"] == (1, 2) and snap.held == 0 and snap.queues == ("default",)
-        assert snap.rate > 0 and snap.taken >= job.began >= snap.since
+        assert snap.rate > 0 and snap.taken >= running.began >= snap.since
         [failure] = snap.failures
         assert (failure.id, failure.error, failure.message, failure.retry_in) == (
             failing.id, "builtins.ValueError", "boom", None)
@@ -377,8 +368,8 @@ def test_worker_snapshot_follows_the_loop_from_another_thread(q, tmp_path):
 
 def test_status_shows_what_a_real_worker_runs_and_a_failure(q, workers, tmp_path):
     release, started = tmp_path / "release", tmp_path / "started"
-    blocked = app.job(q, app.progress_then_wait).delay(str(release), 0.4, "step 2 of 5", str(started))
-    failing = app.job(q, app.fail).delay("boom")
+    blocked = job(q, jobs.progress_then_wait).delay(str(release), 0.4, "step 2 of 5", str(started))
+    failing = job(q, jobs.fail).delay("boom")
     w = workers("--threads", "2")
     try:
         wait_lines(started, 1, logs=w.log)
@@ -389,10 +380,10 @@ def test_status_shows_what_a_real_worker_runs_and_a_failure(q, workers, tmp_path
         text = done.stdout
         assert depth_row(section(text, "Jobs by status and queue")) == [0, 0, 1, 0, 1, 0]
         row = next(line for line in section(text, "Running (1)").splitlines() if blocked.id in line)
-        assert "tests.durable_app:progress_then_wait" in row and f":{w.pid}:" in row
+        assert "tests.jobs:progress_then_wait" in row and f":{w.pid}:" in row
         assert "40%  step 2 of 5" in row
         row = next(line for line in section(text, "Latest failures").splitlines() if failing.id in line)
-        assert "tests.durable_app:fail" in row and "ValueError: boom" in row
+        assert "tests.jobs:fail" in row and "ValueError: boom" in row
     finally:
         release.touch()
     assert blocked.join(20) == "released"
@@ -401,7 +392,7 @@ def test_status_shows_what_a_real_worker_runs_and_a_failure(q, workers, tmp_path
 
 
 def test_status_watch_prints_again_until_ctrl_c(q, tmp_path):
-    app.job(q, app.add).delay(1, 1)
+    job(q, jobs.add).delay(1, 1)
     output = tmp_path / "watch.out"
     env = {k: v for k, v in os.environ.items() if k != "TASKGRAPH_APP_URL"}
     with open(output, "wb") as out:
@@ -427,7 +418,7 @@ def test_status_watch_prints_again_until_ctrl_c(q, tmp_path):
 
 def test_retry_of_a_failed_job_then_a_burst_worker_runs_it_to_done(q, workers, tmp_path):
     calls = tmp_path / "calls"
-    handle = app.job(q, app.flaky).delay(str(calls), 4)  # fails its 4 attempts (retries=3), then would succeed
+    handle = job(q, jobs.flaky).delay(str(calls), 4)  # fails its 4 attempts (retries=3), then would succeed
     first = workers("--burst")
     assert first.wait(30) == 0, first.log()
     assert handle.status() == "FAILED" and len(lines(calls)) == 4
@@ -447,7 +438,7 @@ def test_retry_of_a_failed_job_then_a_burst_worker_runs_it_to_done(q, workers, t
 
 
 def test_retry_of_a_done_job_exits_1_saying_why(q, workers):
-    handle = app.job(q, app.add).delay(2, 3)
+    handle = job(q, jobs.add).delay(2, 3)
     w = workers("--burst")
     assert w.wait(30) == 0, w.log()
     assert handle.join(5) == 5
@@ -458,14 +449,14 @@ def test_retry_of_a_done_job_exits_1_saying_why(q, workers):
 
 
 def test_cancel_of_a_queued_job(q):
-    handle = app.job(q, app.add).delay(2, 3)
+    handle = job(q, jobs.add).delay(2, 3)
     done = cli("cancel", q.url, handle.id)
     assert (done.returncode, done.stdout) == (0, f"{handle.id}: cancelled (it was QUEUED)\n")
     assert handle.status() == "CANCELLED"
 
 
 def test_purge_in_a_subprocess(q):
-    handle = app.job(q, app.add).delay(2, 3)
+    handle = job(q, jobs.add).delay(2, 3)
     q.store.claim("w-test", ["default"], 1, 30)
     q.store.complete("w-test", [(handle.id, b"5")])
     kept = cli("purge", q.url, "--older-than", "1d")
@@ -532,10 +523,10 @@ class Tmux:
 def test_worker_dashboard_on_a_terminal(q, tmp_path):
     need_binary("tmux", "the worker's dashboard is tested in a tmux pane")
     release, started = tmp_path / "release", tmp_path / "started"
-    blocked = app.job(q, app.progress_then_wait).delay(str(release), 0.4, "step 2 of 5", str(started))
+    blocked = job(q, jobs.progress_then_wait).delay(str(release), 0.4, "step 2 of 5", str(started))
     for i in range(3):
-        app.job(q, app.add).delay(i, i)
-    app.job(q, app.fail).delay("boom")
+        job(q, jobs.add).delay(i, i)
+    job(q, jobs.fail).delay("boom")
     tmux = Tmux()
     # the pane's shell may export COLUMNS and LINES as the pane was for a moment (80x24), and rich obeys them
     command = (f"env -u COLUMNS -u LINES {shlex.quote(sys.executable)} -m taskgraph worker {APP} --threads 4; "
@@ -544,9 +535,9 @@ def test_worker_dashboard_on_a_terminal(q, tmp_path):
         tmux.start(command, {"TASKGRAPH_APP_URL": q.url, "PYTHONUNBUFFERED": "1"})
         screen = tmux.wait_screen(
             "taskgraph worker", "threads 1/4 busy", "held 0",  # the slots
-            "tests.durable_app:progress_then_wait", blocked.id[:8], "40%  step 2 of 5",  # the running job
+            "tests.jobs:progress_then_wait", blocked.id[:8], "40%  step 2 of 5",  # the running job
             "jobs/s over the last 10 s", "done 3", "failed 1", "retried 0",  # throughput and totals
-            "Recent failures", "tests.durable_app:fail", "ValueError: boom",  # the failure
+            "Recent failures", "tests.jobs:fail", "ValueError: boom",  # the failure
             "Queue depths", "read from the store",
             pattern=r"default\s+0\s+0\s+1\s+3\s+1\s+0",  # the queue's depths, as the store has them
         )
@@ -566,7 +557,7 @@ def test_worker_dashboard_on_a_terminal(q, tmp_path):
 
 
 def test_worker_without_a_terminal_or_with_no_dashboard_logs_lines(q, workers):
-    app.job(q, app.add).delay(1, 1)
+    job(q, jobs.add).delay(1, 1)
     w = workers("--burst", "--no-dashboard")
     assert w.wait(30) == 0, w.log()
     log = w.output.read_text()
@@ -576,7 +567,7 @@ def test_worker_without_a_terminal_or_with_no_dashboard_logs_lines(q, workers):
 
 def test_worker_no_dashboard_in_tmux_logs_lines(q, tmp_path):
     need_binary("tmux", "the worker's dashboard is tested in a tmux pane")
-    app.job(q, app.add).delay(1, 1)
+    job(q, jobs.add).delay(1, 1)
     tmux = Tmux()
     command = (f"{shlex.quote(sys.executable)} -m taskgraph worker {APP} --burst --no-dashboard; "
                "echo worker-exit=$?; sleep 600")

@@ -3,7 +3,7 @@
 One cluster (2 worker processes of 2 threads) serves the module; its scheduler lets a task's worker die once
 (``allowed-failures`` 0), so that the killed-worker test knows which task the death is charged to. The tests of a
 lost scheduler run a scheduler and a worker of their own, as subprocesses. Task functions live in
-``tests/dask_jobs.py``, which the workers import; each run that matters appends one line to a file, so runs are
+``tests/jobs.py``, which the workers import; each run that matters appends one line to a file, so runs are
 counted without asking Dask. After each test the scheduler must hold no task: the queue releases every future.
 """
 
@@ -36,9 +36,9 @@ from taskgraph import (
 )
 from taskgraph.queues import as_queue
 from taskgraph.testing import QueueContract
-from tests import dask_jobs
+from tests import jobs
 from tests.conftest import IN_CI, need_binary
-from tests.dask_jobs import lines
+from tests.jobs import lines
 from tests.procs import wait_for
 
 try:
@@ -120,7 +120,12 @@ def descendants(task: Task) -> set[Task]:
     return found
 
 
-def layered(path: str, layers: int, width: int = WIDTH, func=dask_jobs.node) -> list[Task]:
+def started_names(path: str) -> set[str]:
+    """The names in a file of ``tests.jobs.wait_for_file``'s ``NAME PID`` lines."""
+    return {line.split()[0] for line in lines(path)}
+
+
+def layered(path: str, layers: int, width: int = WIDTH) -> list[Task]:
     """A layered graph: each task requires 3 of the layer before; task 0 of every 10th layer requires all of it."""
     tasks: list[Task] = []
     for layer in range(layers):
@@ -133,7 +138,7 @@ def layered(path: str, layers: int, width: int = WIDTH, func=dask_jobs.node) -> 
                 inputs = tuple(range(base, base + width))
             else:
                 inputs = tuple(sorted({base + j, base + (j + 1) % width, base + (j * 7) % width}))
-            task = Task(f"t{i}", func, args=(path, i, inputs))
+            task = Task(f"t{i}", jobs.node, args=(path, i, inputs))
             if inputs:
                 task.require(*[tasks[p] for p in inputs])
             tasks.append(task)
@@ -157,7 +162,7 @@ def test_a_ten_thousand_task_graph_runs_every_task_once_with_its_result(client, 
     assert len(runs) == 10_000 and set(runs.values()) == {1}
     for task in tasks:
         _, index, inputs = task.args
-        assert task.result == dask_jobs.expected(index, inputs)
+        assert task.result == jobs.expected(index, inputs)
         assert [move.event for move in task.history] == ["queue", "dispatch", "done"]
 
 
@@ -168,7 +173,7 @@ def test_a_failing_task_fails_exactly_its_descendants_as_inline_does(client, tmp
         runs[where] = str(tmp_path / f"runs-{where}")
         tasks = layered(runs[where], layers=6, width=20)
         bad = tasks[45]
-        bad.func, bad.args = dask_jobs.fail, (runs[where], 45)
+        bad.args = (*bad.args, True)  # node(..., fail=True)
         queue = DaskQueue(client) if where == "dask" else None
         make_now(*tasks, queue=queue)
         if queue is not None:
@@ -190,31 +195,32 @@ def test_a_failing_task_fails_exactly_its_descendants_as_inline_does(client, tmp
 
 def test_results_exceptions_and_remote_tracebacks_come_back(client, tmp_path):
     path = str(tmp_path / "runs")
-    ok = Task("ok", dask_jobs.node, args=(path, 1, (2, 3)))
-    bad = Task("bad", dask_jobs.fail, args=(path, 2))
+    ok = Task("ok", jobs.node, args=(path, 1, (2, 3)))
+    bad = Task("bad", jobs.node, args=(path, 2, (), True))
     nothing = Task("nothing")
     closure = Task("closure", lambda: 40 + 2)  # pickled by value, as Dask does
-    coroutine = Task("coroutine", dask_jobs.async_double, args=(21,))
-    colliding = Task("colliding", dask_jobs.echo,
+    coroutine = Task("coroutine", jobs.async_add, args=(20, 22))
+    colliding = Task("colliding", jobs.echo,
                      kwargs={"key": 1, "workers": 2, "retries": 3, "priority": 4, "pure": 5, "func": 6})
     make_now(ok, bad, nothing, closure, coroutine, colliding, queue=client)
-    assert (ok.state, ok.result) == ("DONE", dask_jobs.expected(1, (2, 3)))
+    assert (ok.state, ok.result) == ("DONE", jobs.expected(1, (2, 3)))
     assert (nothing.state, nothing.result) == ("DONE", None)
     assert (closure.result, coroutine.result) == (42, 42)
-    assert colliding.result == {"key": 1, "workers": 2, "retries": 3, "priority": 4, "pure": 5, "func": 6}
+    assert colliding.result == {"args": [], "kwargs": {"key": 1, "workers": 2, "retries": 3, "priority": 4, "pure": 5,
+                                                    "func": 6}}
     assert bad.state == "FAILED" and type(bad.exception) is ValueError
     remote = "".join(traceback.format_exception(bad.exception))
-    assert "dask_jobs.py" in remote and "in fail" in remote and "fails on purpose" in remote
+    assert "jobs.py" in remote and "in node" in remote and "fails on purpose" in remote
 
 
 def test_what_cannot_be_pickled_fails_only_its_task(client, tmp_path):
     path = str(tmp_path / "runs")
-    lock_arg = Task("lock arg", dask_jobs.node, args=(path, 1, (threading.Lock(),)))
-    generator_kwarg = Task("generator kwarg", dask_jobs.echo, kwargs={"values": (i for i in range(3))})
-    after = Task("after", dask_jobs.node, args=(path, 2, ())).require(lock_arg)
-    raises = Task("raises", dask_jobs.raise_unpicklable)
-    returns = Task("returns", dask_jobs.return_unpicklable)
-    good = Task("good", dask_jobs.node, args=(path, 3, ()))
+    lock_arg = Task("lock arg", jobs.node, args=(path, 1, (threading.Lock(),)))
+    generator_kwarg = Task("generator kwarg", jobs.echo, kwargs={"values": (i for i in range(3))})
+    after = Task("after", jobs.node, args=(path, 2, ())).require(lock_arg)
+    raises = Task("raises", jobs.raise_unpicklable)
+    returns = Task("returns", jobs.returns_unpicklable)
+    good = Task("good", jobs.node, args=(path, 3, ()))
 
     make_now(after, generator_kwarg, raises, returns, good, queue=client)
 
@@ -226,8 +232,8 @@ def test_what_cannot_be_pickled_fails_only_its_task(client, tmp_path):
     assert isinstance(generator_kwarg.exception, SerializationError)
     assert "task 'generator kwarg': cannot send keyword argument 'values' (generator" in str(generator_kwarg.exception)
     assert isinstance(raises.exception, RemoteTaskError)
-    assert raises.exception.type_name == "tests.dask_jobs.LockedError"
-    assert raises.exception.message == "cannot take the lock" and "raise_unpicklable" in raises.exception.traceback
+    assert raises.exception.type_name == "tests.jobs.Unpicklable"
+    assert raises.exception.message == "cannot travel" and "raise_unpicklable" in raises.exception.traceback
     assert isinstance(returns.exception, SerializationError)
     assert str(returns.exception).startswith("task 'returns': its result (lock <unlocked _thread.lock")
     assert "cannot be pickled to send it back from the Dask worker" in str(returns.exception)
@@ -242,7 +248,7 @@ def test_open_queue_connects_to_the_scheduler_and_closes_its_client(client, tmp_
     assert isinstance(queue, DaskQueue) and queue.owned
     assert repr(queue) == f"DaskQueue('tcp://127.0.0.1:{port}')"
     assert (queue.capacity, queue.track_start) == (7, False)
-    task = Task("one", dask_jobs.node, args=(str(tmp_path / "runs"), 1, ()))
+    task = Task("one", jobs.node, args=(str(tmp_path / "runs"), 1, ()))
     make_now(task, queue=queue)
     queue.close()
     assert task.result == 7 and queue.client.status == "closed"
@@ -252,7 +258,7 @@ def test_open_queue_connects_to_the_scheduler_and_closes_its_client(client, tmp_
 
 def test_make_now_with_a_url_opens_and_closes_a_client_of_its_own(client, tmp_path):
     before = set(client.run_on_scheduler(_clients))
-    task = Task("one", dask_jobs.node, args=(str(tmp_path / "runs"), 2, (1,)))
+    task = Task("one", jobs.node, args=(str(tmp_path / "runs"), 2, (1,)))
     make_now(task, queue=f"dask://localhost:{scheduler_port(client)}")
     assert task.result == 15
     wait_for(lambda: set(client.run_on_scheduler(_clients)) == before, 30, "make's client to disconnect")
@@ -267,7 +273,7 @@ def test_a_client_is_wrapped_and_left_open(client, tmp_path):
     assert isinstance(queue, DaskQueue) and queue.client is client and not queue.owned
     assert owned  # make closes the wrapper it made; the client stays the caller's
     queue.close()
-    task = Task("one", dask_jobs.node, args=(str(tmp_path / "runs"), 3, ()))
+    task = Task("one", jobs.node, args=(str(tmp_path / "runs"), 3, ()))
     make_now(task, queue=client)
     assert task.result == 21 and client.status == "running"
     with pytest.raises(TypeError, match="security= is for an address"):
@@ -370,12 +376,12 @@ def test_without_distributed_the_error_names_the_extra_to_install(tmp_path):
 @pytest.mark.parametrize("track_start", [True, False])
 def test_a_task_is_queued_while_it_waits_in_dask_and_running_once_it_starts(client, tmp_path, track_start):
     release, started = str(tmp_path / "release"), str(tmp_path / "started")
-    busy = [Task(f"busy{i}", dask_jobs.wait_for_file, args=(release, started, f"busy{i}")) for i in range(4)]
-    waiting = [Task(f"waiting{i}", dask_jobs.wait_for_file, args=(release, started, f"waiting{i}")) for i in range(3)]
+    busy = [Task(f"busy{i}", jobs.wait_for_file, args=(release, started, f"busy{i}")) for i in range(4)]
+    waiting = [Task(f"waiting{i}", jobs.wait_for_file, args=(release, started, f"waiting{i}")) for i in range(3)]
     with DaskQueue(client, track_start=track_start) as queue:
         future = make_later(queue, *busy, *waiting)
         wait_for(lambda: len(lines(started)) == 4, 60, "4 tasks to fill the 4 threads")
-        running = {t.name for t in busy + waiting if f"{t.name}" in lines(started)}
+        running = {t.name for t in busy + waiting if t.name in started_names(started)}
         if track_start:
             wait_for(lambda: {t.name for t in busy + waiting if t.state == "RUNNING"} == running, 30,
                      "the start events")
@@ -389,7 +395,7 @@ def test_a_task_is_queued_while_it_waits_in_dask_and_running_once_it_starts(clie
         Path(release).touch()
         future.result(timeout=60)
     if track_start:
-        assert held[0].state == "CANCELLED" and held[0].name not in lines(started)
+        assert held[0].state == "CANCELLED" and held[0].name not in started_names(started)
         assert {t.state.value for t in busy + waiting if t is not held[0]} == {"DONE"}
         assert len(lines(started)) == 6
     else:
@@ -398,8 +404,8 @@ def test_a_task_is_queued_while_it_waits_in_dask_and_running_once_it_starts(clie
 
 def test_fail_fast_cancels_what_has_not_started_in_dask(client, tmp_path):
     go, release, started = str(tmp_path / "go"), str(tmp_path / "release"), str(tmp_path / "started")
-    bad = Task("bad", dask_jobs.fail_when, args=(go,))
-    others = [Task(f"other{i}", dask_jobs.wait_for_file, args=(release, started, f"other{i}")) for i in range(23)]
+    bad = Task("bad", jobs.fail_when, args=(go,))
+    others = [Task(f"other{i}", jobs.wait_for_file, args=(release, started, f"other{i}")) for i in range(23)]
     names = {t.name for t in others}
 
     def steer() -> None:
@@ -418,7 +424,7 @@ def test_fail_fast_cancels_what_has_not_started_in_dask(client, tmp_path):
         finished = make_now(bad, *others, fail_fast=True, queue=queue)
     helper.join(10)
     assert finished == [bad] and str(bad.exception) == "failing as told"
-    ran = [t for t in others if t.name in lines(started)]
+    ran = [t for t in others if t.name in started_names(started)]
     # 3 held the threads; the thread bad left may have started 1 or 2 more (one sent ahead to its worker) before
     # the cancellation reached Dask. Everything else was cancelled without running.
     assert 3 <= len(ran) <= 5
@@ -431,7 +437,7 @@ def test_fail_fast_cancels_what_has_not_started_in_dask(client, tmp_path):
 
 def test_close_without_waiting_cancels_what_is_in_dask_and_returns_promptly(client, tmp_path):
     release, started = str(tmp_path / "release"), str(tmp_path / "started")
-    tasks = [Task(f"held{i}", dask_jobs.wait_for_file, args=(release, started, f"held{i}")) for i in range(10)]
+    tasks = [Task(f"held{i}", jobs.wait_for_file, args=(release, started, f"held{i}")) for i in range(10)]
     queue = DaskQueue(client)
     future = make_later(queue, *tasks)
     wait_for(lambda: len(lines(started)) == 4, 60, "4 tasks to start")
@@ -448,10 +454,10 @@ def test_close_without_waiting_cancels_what_is_in_dask_and_returns_promptly(clie
 CTRL_C_SCRIPT = """
 import json, sys
 from taskgraph import Task, make_now
-from tests import dask_jobs
+from tests import jobs
 
 url, release, started = sys.argv[1:4]
-tasks = [Task(f"held{i}", dask_jobs.wait_for_file, args=(release, started, f"held{i}")) for i in range(12)]
+tasks = [Task(f"held{i}", jobs.wait_for_file, args=(release, started, f"held{i}")) for i in range(12)]
 try:
     make_now(*tasks, queue=url)
 except KeyboardInterrupt:
@@ -477,7 +483,7 @@ def test_ctrl_c_cancels_what_waits_in_dask_and_waits_for_what_runs(client, tmp_p
             proc.wait()
     assert out.strip(), f"make_now did not raise KeyboardInterrupt: {err}"  # the script prints only then
     states = json.loads(out.strip().splitlines()[-1])
-    ran = set(lines(started))
+    ran = started_names(started)
     assert len(ran) == 4, err
     for name, state in states.items():
         assert state in (("DONE", "CANCELLED") if name in ran else ("CANCELLED",)), (name, state)
@@ -492,10 +498,10 @@ def test_ctrl_c_cancels_what_waits_in_dask_and_waits_for_what_runs(client, tmp_p
 @pytest.mark.slow
 def test_a_worker_that_dies_fails_its_task_and_the_rest_of_the_graph_goes_on(client, tmp_path):
     started, dead = str(tmp_path / "started"), str(tmp_path / "dead")
-    others = [Task(f"other{i}", dask_jobs.node, args=(started, i, ())) for i in range(12)]
-    killer = Task("killer", dask_jobs.die_alone, args=(started, len(others), dead))
-    after = [killer.then(f"after{i}", dask_jobs.node, args=(started, 100 + i, ())) for i in range(3)]
-    last = Task("last", dask_jobs.node, args=(started, 200, ())).require(*others)
+    others = [Task(f"other{i}", jobs.node, args=(started, i, ())) for i in range(12)]
+    killer = Task("killer", jobs.die_alone, args=(started, len(others), dead))
+    after = [killer.then(f"after{i}", jobs.node, args=(started, 100 + i, ())) for i in range(3)]
+    last = Task("last", jobs.node, args=(started, 200, ())).require(*others)
 
     make_now(*after, last, *others, queue=client)
 
@@ -507,7 +513,7 @@ def test_a_worker_that_dies_fails_its_task_and_the_rest_of_the_graph_goes_on(cli
     assert {t.state.value for t in others + [last]} == {"DONE"}
     assert len(lines(dead)) == 1 and sorted(lines(started)) == sorted([f"t{i}" for i in range(12)] + ["t200"])
     client.wait_for_workers(2, timeout=60)  # the nanny starts a new worker
-    again = Task("again", dask_jobs.node, args=(started, 300, ()))
+    again = Task("again", jobs.node, args=(started, 300, ()))
     make_now(again, queue=client)
     assert again.result == 2100
 
@@ -542,7 +548,7 @@ def test_a_lost_scheduler_fails_the_tasks_in_dask_and_make_does_not_hang(lone_cl
     wait_for(lambda: _answers(port), 60, "the scheduler to listen")
     queue = open_queue(f"dask://127.0.0.1:{port}?timeout=3")  # also how long the client tries to reconnect
     queue.client.wait_for_workers(1, timeout=60)
-    tasks = [Task(f"held{i}", dask_jobs.wait_for_file, args=(release, started, f"held{i}")) for i in range(6)]
+    tasks = [Task(f"held{i}", jobs.wait_for_file, args=(release, started, f"held{i}")) for i in range(6)]
     outcome: list[list[Task]] = []
     runner = threading.Thread(target=lambda: outcome.append(make_now(*tasks, queue=queue)), daemon=True)
     runner.start()

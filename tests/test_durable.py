@@ -35,8 +35,10 @@ from taskgraph import (
 )
 from taskgraph.durable.worker import Worker
 from taskgraph.stores.records import NewJob
-from tests import durable_app
-from tests.durable_app import job, make_queue
+from tests import jobs
+from tests.durable_app import make_queue
+from tests.jobs import lines
+from tests.procs import job, wait_for
 
 APP = "tests.durable_app:queue"
 
@@ -100,18 +102,6 @@ def process_worker(store_url, monkeypatch):
     return {"app": APP, "processes": 1, "threads": 1}
 
 
-def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.01)
-
-
-def lines(path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
 def events(handle) -> list[str]:
     return [e.event for e in handle.history()]
 
@@ -172,19 +162,19 @@ def test_task_refuses_functions_a_worker_cannot_run(q):
 )
 def test_task_refuses_bad_options(q, options, named):
     with pytest.raises(ValueError, match=f"^{named} must be"):
-        q.task(durable_app.add, **options)
+        q.task(jobs.add, **options)
     with pytest.raises(ValueError, match=f"^{named} must be"):
-        q.task(**options)(durable_app.add)
+        q.task(**options)(jobs.add)
 
 
 def test_task_defaults_and_local_call(q):
-    assert q.task(durable_app.async_add).options.mode == "async"
-    added = q.task(durable_app.add)
+    assert q.task(jobs.async_add).options.mode == "async"
+    added = q.task(jobs.add)
     assert added.options.mode == "thread"
-    assert added.name == "tests.durable_app:add"
-    assert q.job("tests.durable_app:add") is added
+    assert added.name == "tests.jobs:add"
+    assert q.job("tests.jobs:add") is added
     assert added(2, 3) == 5  # runs here, enqueues nothing
-    assert asyncio.run(job(q, durable_app.async_add)(1, 2)) == 3
+    assert asyncio.run(job(q, jobs.async_add)(1, 2)) == 3
     assert q.stats() == {}
     assert q.list() == []
 
@@ -193,10 +183,10 @@ def test_task_defaults_and_local_call(q):
 
 
 def test_delay_join_round_trip(q):
-    add = job(q, durable_app.add)
+    add = job(q, jobs.add)
     h = add.delay([1, {"k": None, "é": True}], [2.5, "x"])
     hk = add.delay(a=4, b=5)
-    ha = job(q, durable_app.async_add).delay(1, b=2)
+    ha = job(q, jobs.async_add).delay(1, b=2)
     assert h.status() == "QUEUED"
     assert not h
     assert h.progress is None
@@ -218,17 +208,17 @@ def test_delay_join_round_trip(q):
 
 
 def test_unencodable_argument_refused_at_delay(q):
-    add = job(q, durable_app.add)
+    add = job(q, jobs.add)
     add.delay(0, 0)
     before = q.stats()
     with pytest.raises(SerializationError, match=r"argument 1 \(set") as info:
         add.delay(1, {1, 2})
-    assert "tests.durable_app:add" in str(info.value)
+    assert "tests.jobs:add" in str(info.value)
     assert "serializer=pickle" in str(info.value)
     with pytest.raises(SerializationError, match=r"keyword argument 'b' \(object"):
         add.delay(a=1, b=object())
     with pytest.raises(SerializationError, match="argument 0"):
-        job(q, durable_app.sleep).schedule(1.0, float("nan"))
+        job(q, jobs.sleep).schedule(1.0, float("nan"))
     assert q.stats() == before
     assert len(q.list()) == 1
 
@@ -238,16 +228,16 @@ def test_pickle_queue_end_to_end_and_json_side_refuses_it(store_url):
     jq = make_queue(store_url)
     try:
         start = datetime(2024, 2, 28, 12, 0)
-        ran = job(pq, durable_app.add).delay(start, timedelta(days=1))
+        ran = job(pq, jobs.add).delay(start, timedelta(days=1))
         # a json worker refuses a job written with pickle, and fails it saying so
-        refused = job(pq, durable_app.add).delay({1}, {2})
+        refused = job(pq, jobs.add).delay({1}, {2})
         burst(jq)
         assert refused.status() == "FAILED"
         assert ran.status() == "FAILED"
         with pytest.raises(SerializationError, match="written with pickle.*serializer=pickle"):
             refused.join(timeout=5)
         # a pickle worker runs it
-        again = job(pq, durable_app.add).delay(start, timedelta(days=1))
+        again = job(pq, jobs.add).delay(start, timedelta(days=1))
         burst(pq)
         assert again.join(timeout=5) == datetime(2024, 2, 29, 12, 0)
         # a json client will not load its pickled result
@@ -261,7 +251,7 @@ def test_pickle_queue_end_to_end_and_json_side_refuses_it(store_url):
 def test_json_process_worker_refuses_pickled_process_job(q, store_url, process_worker):
     pq = make_queue(with_query(store_url, "serializer=pickle"))
     try:
-        h = job(pq, durable_app.cpu).delay(10)  # a process-mode job
+        h = job(pq, jobs.cpu).delay(10)  # a process-mode job
         burst(q, timeout=20, **process_worker)
         assert h.status() == "FAILED"
         with pytest.raises(SerializationError, match="written with pickle.*serializer=pickle"):
@@ -275,10 +265,10 @@ def test_json_process_worker_refuses_pickled_process_job(q, store_url, process_w
 
 def test_join_reraises_worker_exceptions_with_traceback(q):
     handles = {
-        ValueError: (job(q, durable_app.fail).delay("bad value"), "bad value", "raise ValueError(message)"),
-        KeyError: (job(q, durable_app.fail_with).delay("KeyError", "k"), "'k'", "fail_with"),
-        ZeroDivisionError: (job(q, durable_app.fail_with).delay("ZeroDivisionError", "zero"), "zero", "fail_with"),
-        OSError: (job(q, durable_app.fail_with).delay("OSError", "disk"), "disk", "fail_with"),
+        ValueError: (job(q, jobs.fail).delay("bad value"), "bad value", "raise ValueError(message)"),
+        KeyError: (job(q, jobs.fail_with).delay("KeyError", "k"), "'k'", "fail_with"),
+        ZeroDivisionError: (job(q, jobs.fail_with).delay("ZeroDivisionError", "zero"), "zero", "fail_with"),
+        OSError: (job(q, jobs.fail_with).delay("OSError", "disk"), "disk", "fail_with"),
     }
     burst(q)
     for kind, (h, message, line) in handles.items():
@@ -288,28 +278,28 @@ def test_join_reraises_worker_exceptions_with_traceback(q):
         assert type(info.value) is kind
         assert str(info.value) == message
         cause = str(info.value.__cause__)
-        assert "durable_app.py" in cause and line in cause, cause
+        assert "jobs.py" in cause and line in cause, cause
         assert h.record().error["type"] == f"builtins.{kind.__name__}"
         assert h.record().attempts == 1
 
 
 def test_exception_the_client_cannot_rebuild_is_a_remote_task_error(q):
-    h = job(q, durable_app.fail_custom).delay()
+    h = job(q, jobs.fail_custom).delay()
     burst(q)
     with pytest.raises(RemoteTaskError) as info:
         h.join(timeout=5)
     err = info.value
-    assert err.type_name == "tests.durable_app.Custom"
+    assert err.type_name == "tests.jobs.Custom"
     assert err.message == "code 7 at the worker"
-    assert "durable_app.py" in err.traceback and "raise Custom(7" in err.traceback
+    assert "jobs.py" in err.traceback and "raise Custom(7" in err.traceback
 
 
 def test_unencodable_result_fails_the_job(q):
-    h = job(q, durable_app.unencodable_result).delay()
+    h = job(q, jobs.unencodable_result).delay()
     burst(q)
     assert h.status() == "FAILED"
     assert h.record().error["type"] == "taskgraph.errors.SerializationError"
-    with pytest.raises(SerializationError, match=r"'tests.durable_app:unencodable_result'.*result \(set"):
+    with pytest.raises(SerializationError, match=r"'tests.jobs:unencodable_result'.*result \(set"):
         h.join(timeout=5)
 
 
@@ -318,7 +308,7 @@ def test_unencodable_result_fails_the_job(q):
 
 def test_retries_until_success(q, tmp_path):
     path = tmp_path / "calls"
-    h = job(q, durable_app.flaky).delay(str(path), 2)
+    h = job(q, jobs.flaky).delay(str(path), 2)
     burst(q)
     assert h.join(timeout=5) == 3
     assert lines(path) == ["call"] * 3
@@ -336,7 +326,7 @@ def test_retries_until_success(q, tmp_path):
 
 def test_retries_spent_leave_the_last_error(q, tmp_path):
     path = tmp_path / "calls"
-    h = job(q, durable_app.flaky).delay(str(path), 10)
+    h = job(q, jobs.flaky).delay(str(path), 10)
     burst(q)
     assert h.status() == "FAILED"
     assert lines(path) == ["call"] * 4  # one run and three retries
@@ -352,7 +342,7 @@ def test_retries_spent_leave_the_last_error(q, tmp_path):
 
 
 def test_thread_job_timeout(q):
-    sleep = q.task(durable_app.sleep, timeout=0.2)
+    sleep = q.task(jobs.sleep, timeout=0.2)
     h = sleep.delay(1.0)
     begun = time.monotonic()
     burst(q)
@@ -365,9 +355,9 @@ def test_thread_job_timeout(q):
 
 def test_process_job_is_killed_at_its_timeout(q, tmp_path, process_worker):
     path = tmp_path / "sleep"
-    cpu = job(q, durable_app.cpu)
+    cpu = job(q, jobs.cpu)
     warm = cpu.delay(10)  # starts the worker process, so the sleeping job runs from its first moment
-    sleeper = q.task(durable_app.sleep, mode="process", timeout=0.3).delay(30, str(path))
+    sleeper = q.task(jobs.sleep, mode="process", timeout=0.3).delay(30, str(path))
     after = cpu.delay(100)
     begun = time.monotonic()
     burst(q, timeout=20, **process_worker)
@@ -382,8 +372,8 @@ def test_process_job_is_killed_at_its_timeout(q, tmp_path, process_worker):
 
 
 def test_async_job_timeout_cancels_the_coroutine(q):
-    slow = q.task(durable_app.async_sleep, timeout=0.2).delay(30)
-    quick = job(q, durable_app.async_add).delay(1, 2)
+    slow = q.task(jobs.async_sleep, timeout=0.2).delay(30)
+    quick = job(q, jobs.async_add).delay(1, 2)
     # one coroutine at a time: the second job can only start once the first coroutine has ended
     burst(q, timeout=10, concurrency=1)
     assert slow.status() == "FAILED"
@@ -397,8 +387,8 @@ def test_async_job_timeout_cancels_the_coroutine(q):
 
 def test_cancel_queued_job(q, tmp_path):
     path = tmp_path / "count"
-    h = job(q, durable_app.count).delay(str(path), "never")
-    other = job(q, durable_app.count).delay(str(path), "ran")
+    h = job(q, jobs.count).delay(str(path), "never")
+    other = job(q, jobs.count).delay(str(path), "ran")
     assert h.cancel() is True
     assert h.cancel() is False
     assert h.status() == "CANCELLED"
@@ -413,10 +403,10 @@ def test_cancel_queued_job(q, tmp_path):
 
 def test_cancel_running_process_job_kills_it(q, tmp_path, process_worker):
     release, started = tmp_path / "release", tmp_path / "started"
-    h = q.task(durable_app.wait_for_file, mode="process").delay(str(release), str(started))
+    h = q.task(jobs.wait_for_file, mode="process").delay(str(release), str(started))
     worker = Worker(q, lease=0.6, **process_worker)
     thread, errors = _start(worker, True)
-    wait_until(lambda: lines(started), what="the job's start")
+    wait_for(lambda: lines(started), 15, "the job's start")
     assert h.status() == "RUNNING"
     assert h.cancel() is True
     thread.join(10)
@@ -433,12 +423,12 @@ def test_cancel_running_process_job_kills_it(q, tmp_path, process_worker):
 
 
 def test_progress_reported_by_a_job(q):
-    h = job(q, durable_app.report).delay(4)
+    h = job(q, jobs.report).delay(4)
     assert h.progress is None
     burst(q)
     assert h.join(timeout=5) == "reported"
     assert h.progress == Progress(1.0, "step 4 of 4")
-    [listed] = q.list(name="tests.durable_app:report")
+    [listed] = q.list(name="tests.jobs:report")
     assert (listed.progress, listed.progress_message) == (1.0, "step 4 of 4")
     assert progress(0.5, "here") is False
     with pytest.raises(ValueError, match="from 0 to 1"):
@@ -449,7 +439,7 @@ def test_progress_reported_by_a_job(q):
 
 
 def test_schedule_delays_and_datetimes(q):
-    add = job(q, durable_app.add)
+    add = job(q, jobs.add)
     later = add.schedule(0.5, 1, 2)
     soon = add.schedule(timedelta(seconds=0.3), 3, 4)
     past = add.schedule(datetime.now() - timedelta(minutes=5), 5, 6)
@@ -468,7 +458,7 @@ def test_schedule_delays_and_datetimes(q):
 
 
 def test_schedule_rejects_bad_when(q):
-    add = job(q, durable_app.add)
+    add = job(q, jobs.add)
     for when in ("soon", True, [1]):
         with pytest.raises(TypeError, match=f"seconds, a timedelta or a datetime, not {type(when).__name__}"):
             add.schedule(when, 1, 2)
@@ -481,15 +471,15 @@ def test_schedule_rejects_bad_when(q):
 def test_priorities_order_the_claims(q, tmp_path):
     path = tmp_path / "order"
     for priority in (5, 0, 9):
-        q.task(durable_app.count, priority=priority).delay(str(path), f"p{priority}")
+        q.task(jobs.count, priority=priority).delay(str(path), f"p{priority}")
     burst(q, threads=1, batch=1)
     assert lines(path) == ["p9", "p5", "p0"]
 
 
 def test_worker_serves_only_its_named_queues(q, tmp_path):
     path = tmp_path / "count"
-    mail = q.task(durable_app.count, queue="mail").delay(str(path), "mail")
-    default = job(q, durable_app.add).delay(1, 1)
+    mail = q.task(jobs.count, queue="mail").delay(str(path), "mail")
+    default = job(q, jobs.add).delay(1, 1)
     burst(q, queues=["mail"])
     assert mail.join(timeout=5) == "mail"
     assert default.status() == "QUEUED"
@@ -501,17 +491,17 @@ def test_worker_serves_only_its_named_queues(q, tmp_path):
 
 
 def test_get_list_stats_purge(q):
-    add = job(q, durable_app.add)
+    add = job(q, jobs.add)
     assert q.get("no-such-job") is None
     first, second = add.delay(1, 1), add.delay(2, 2)
-    failed = job(q, durable_app.fail).delay()
+    failed = job(q, jobs.fail).delay()
     burst(q)
     waiting = add.delay(3, 3)
     done_ids = [second.id, first.id]  # newest first
     assert [r.id for r in q.list(status="DONE")] == done_ids
     assert [r.id for r in q.list(status="done")] == done_ids
-    assert [r.id for r in q.list(name="tests.durable_app:add")] == [waiting.id, *done_ids]
-    assert [r.id for r in q.list(name="tests.durable_app:add", limit=1)] == [waiting.id]
+    assert [r.id for r in q.list(name="tests.jobs:add")] == [waiting.id, *done_ids]
+    assert [r.id for r in q.list(name="tests.jobs:add", limit=1)] == [waiting.id]
     assert [r.id for r in q.list(status="FAILED")] == [failed.id]
     assert [r.id for r in q.list()] == [waiting.id, failed.id, second.id, first.id]
     assert q.list(status="RUNNING") == []
@@ -533,9 +523,9 @@ def test_worker_fails_unknown_and_corrupt_jobs_and_keeps_serving(q):
     good_payload = q.serializer.encode_call("x", (1, 2), {})
     unknown = raw_job(q, "tests.durable_app:nope", good_payload)
     no_module = raw_job(q, "no_such_module_for_taskgraph_tests:f", good_payload)
-    not_json = raw_job(q, "tests.durable_app:add", b"\xff not json")
-    not_record = raw_job(q, "tests.durable_app:add", b"[1, 2]")
-    good = job(q, durable_app.add).delay(20, 22)
+    not_json = raw_job(q, "tests.jobs:add", b"\xff not json")
+    not_record = raw_job(q, "tests.jobs:add", b"[1, 2]")
+    good = job(q, jobs.add).delay(20, 22)
     burst(q)
     assert good.join(timeout=5) == 42
     errors = {job_id: q.get(job_id).record() for job_id in (unknown, no_module, not_json, not_record)}
@@ -557,9 +547,9 @@ def test_worker_fails_unknown_and_corrupt_jobs_and_keeps_serving(q):
 
 def test_make_now_runs_a_graph_on_the_workers(q, tmp_path):
     path = tmp_path / "count"
-    a = Task("a", durable_app.add, args=(1, 2))
-    b = Task("b", job(q, durable_app.add), kwargs={"a": 10, "b": 20})
-    c = Task("c", durable_app.count, args=(str(path), "c")).require(a, b)
+    a = Task("a", jobs.add, args=(1, 2))
+    b = Task("b", job(q, jobs.add), kwargs={"a": 10, "b": 20})
+    c = Task("c", jobs.count, args=(str(path), "c")).require(a, b)
     group = Task("group").require(c)
     with serving(q):
         finished = make_now(group, queue=q)
@@ -573,9 +563,9 @@ def test_make_now_runs_a_graph_on_the_workers(q, tmp_path):
 
 
 def test_make_now_failures(q):
-    bad = Task("bad", durable_app.fail, args=("broken",))
-    dependent = Task("dependent", durable_app.add, args=(1, 1)).require(bad)
-    not_a_job = Task("not_a_job", durable_app.record, args=("/nonexistent/x", "y"))
+    bad = Task("bad", jobs.fail, args=("broken",))
+    dependent = Task("dependent", jobs.add, args=(1, 1)).require(bad)
+    not_a_job = Task("not_a_job", jobs.record, args=("/nonexistent/x", "y"))
     lam = Task("lam", lambda: 1)
     with serving(q):
         make_now(dependent, not_a_job, lam, queue=q)
@@ -586,7 +576,7 @@ def test_make_now_failures(q):
     with pytest.raises(BlockedError, match="'bad' is FAILED"):
         dependent.join(0)
     assert not_a_job.state == "FAILED"
-    with pytest.raises(TypeError, match="tests.counts:record is not a job of .*decorate it with @queue.task"):
+    with pytest.raises(TypeError, match="tests.jobs:record is not a job of .*decorate it with @queue.task"):
         not_a_job.join(0)
     with pytest.raises(TypeError, match="'lam'.*lambda"):
         lam.join(0)
@@ -595,9 +585,9 @@ def test_make_now_failures(q):
 
 def test_make_now_refuses_two_tasks_with_one_key_in_flight(q, tmp_path):
     release = tmp_path / "release"
-    q.task(durable_app.wait_for_file)
-    first = Task("same", durable_app.wait_for_file, args=(str(release),))
-    second = Task("same", durable_app.add, args=(1, 2))
+    q.task(jobs.wait_for_file)
+    first = Task("same", jobs.wait_for_file, args=(str(release),))
+    second = Task("same", jobs.add, args=(1, 2))
     second.add_done_callback(lambda _: release.touch())  # first ends only after second was refused
     with serving(q):
         make_now(first, second, queue=q)
@@ -608,8 +598,8 @@ def test_make_now_refuses_two_tasks_with_one_key_in_flight(q, tmp_path):
 
 
 def test_make_now_refuses_two_tasks_with_one_key_in_one_graph(q):
-    first = Task("same", durable_app.add, args=(1, 2))
-    second = Task("same", durable_app.add, args=(10, 20)).require(first)
+    first = Task("same", jobs.add, args=(1, 2))
+    second = Task("same", jobs.add, args=(10, 20)).require(first)
     with serving(q):
         make_now(second, queue=q)
     assert first.result == 3
@@ -621,17 +611,17 @@ def test_make_now_refuses_two_tasks_with_one_key_in_one_graph(q):
 
 
 def _rerun_graph(path, flaky_path):
-    a = Task("a", durable_app.count, args=(str(path), "a"))
-    f = Task("f", durable_app.flaky, args=(str(flaky_path), 1))
-    d = Task("d", durable_app.count, args=(str(path), "d")).require(a, f)
+    a = Task("a", jobs.count, args=(str(path), "a"))
+    f = Task("f", jobs.flaky, args=(str(flaky_path), 1))
+    d = Task("d", jobs.count, args=(str(path), "d")).require(a, f)
     return a, f, d
 
 
 def test_make_now_rerun_resumes_and_namespace_starts_afresh(q, store_url, tmp_path):
     path, flaky_path = tmp_path / "count", tmp_path / "flaky"
-    q.task(durable_app.flaky, retries=0)
+    q.task(jobs.flaky, retries=0)
     fresh = make_queue(with_query(store_url, "namespace=run2"))
-    fresh.task(durable_app.flaky, retries=0)
+    fresh.task(jobs.flaky, retries=0)
     try:
         with serving(q):
             a, f, d = _rerun_graph(path, flaky_path)
@@ -660,10 +650,10 @@ def test_make_now_rerun_resumes_and_namespace_starts_afresh(q, store_url, tmp_pa
 
 def test_make_later_hands_the_graph_to_the_store(q, tmp_path):
     path = tmp_path / "count"
-    a = Task("a", durable_app.add, args=(1, 2))
-    b = Task("b", durable_app.add, args=(3, 4))
-    c = Task("c", durable_app.count, args=(str(path), "c")).require(a, b)
-    d = Task("d", durable_app.count, args=(str(path), "d")).require(c)
+    a = Task("a", jobs.add, args=(1, 2))
+    b = Task("b", jobs.add, args=(3, 4))
+    c = Task("c", jobs.count, args=(str(path), "c")).require(a, b)
+    d = Task("d", jobs.count, args=(str(path), "d")).require(c)
     future = taskgraph.make_later(q, d)
     assert not future.done()
     assert q.stats() == {"default": {"QUEUED": 2, "PENDING": 2}}
@@ -674,21 +664,21 @@ def test_make_later_hands_the_graph_to_the_store(q, tmp_path):
     assert all(t.state == "DONE" for t in (a, b, c, d))
     assert lines(path) == ["c", "d"]
     assert q.stats() == {"default": {"DONE": 4}}
-    [record] = q.list(name="tests.durable_app:count", limit=1)
+    [record] = q.list(name="tests.jobs:count", limit=1)
     assert events(q.get(record.id)) == ["queue", "release", "dispatch", "done"]
 
 
 def _later_graph(flaky_path):
-    bad = Task("bad", durable_app.flaky, args=(str(flaky_path), 1))  # fails on its first call only
-    mid = Task("mid", durable_app.add, args=(1, 1)).require(bad)
-    return bad, mid, Task("top", durable_app.add, args=(2, 2)).require(mid)
+    bad = Task("bad", jobs.flaky, args=(str(flaky_path), 1))  # fails on its first call only
+    mid = Task("mid", jobs.add, args=(1, 1)).require(bad)
+    return bad, mid, Task("top", jobs.add, args=(2, 2)).require(mid)
 
 
 def test_make_later_failure_fails_down_the_graph_and_a_rerun_repairs_it(q, tmp_path):
     path = tmp_path / "flaky"
-    q.task(durable_app.flaky, retries=0)
+    q.task(jobs.flaky, retries=0)
     bad, mid, top = _later_graph(path)
-    ok = Task("ok", durable_app.add, args=(5, 5))
+    ok = Task("ok", jobs.add, args=(5, 5))
     future = taskgraph.make_later(q, top, ok)
     burst(q)
     assert future.result(timeout=15) == [top, ok]

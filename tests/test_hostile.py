@@ -54,8 +54,9 @@ from taskgraph.durable.jobs import JobOptions
 from taskgraph.durable.worker import Worker
 from taskgraph.stores.records import NewJob
 from tests import hostile_app as app
+from tests import jobs
 from tests.conftest import unique_name
-from tests.procs import ROOT, WorkerProcess, lines, logs_of, statuses, wait_for, worker_pool
+from tests.procs import ROOT, WorkerProcess, job, lines, logs_of, statuses, wait_for, worker_pool
 
 APP = "tests.hostile_app:queue"
 DEADLINE = 15.0  # seconds: only a broken run waits this long
@@ -77,15 +78,6 @@ def spawn(tmp_path: Path) -> Iterator[Any]:
     and their output printed (pytest shows it when the test fails)."""
     with worker_pool(tmp_path, APP) as start:
         yield start
-
-
-def job(queue: DurableQueue, func: Any) -> Any:
-    """The job of ``queue`` that runs ``func``."""
-    from taskgraph.durable.jobs import import_path
-
-    found = queue.job(import_path(func))
-    assert found is not None
-    return found
 
 
 def raw_enqueue(queue: DurableQueue, name: str, payload: bytes, **fields: Any) -> str:
@@ -178,7 +170,7 @@ def keys_in(queue: DurableQueue) -> set[str | None]:
 
 
 def test_a_task_that_requires_itself_is_refused_at_once_and_stays_usable() -> None:
-    t = Task("lonely", app.add, args=(1, 2))
+    t = Task("lonely", jobs.add, args=(1, 2))
     for attempt in (lambda: t.require(t), lambda: t.then(t)):
         with pytest.raises(CycleError) as info:
             attempt()
@@ -218,10 +210,10 @@ def test_a_cycle_is_refused_before_anything_runs_and_the_queue_goes_on(url: str)
 
 
 def test_a_cycle_through_a_store_is_refused_before_anything_is_enqueued(q, store_url, spawn) -> None:
-    a = Task("a", app.add, args=(1, 2))
-    b = Task("b", app.add, args=(3, 4)).require(a)
-    c = Task("c", app.add, args=(5, 6)).require(b)
-    free = Task("free", app.add, args=(7, 8))
+    a = Task("a", jobs.add, args=(1, 2))
+    b = Task("b", jobs.add, args=(3, 4)).require(a)
+    c = Task("c", jobs.add, args=(5, 6)).require(b)
+    free = Task("free", jobs.add, args=(7, 8))
     a.require(c)
     for attempt in (lambda: make_now(free, c, queue=q), lambda: make_later(q, free, c)):
         with pytest.raises(CycleError, match=r"tasks form a cycle: .*; remove one of these requirements") as info:
@@ -231,17 +223,17 @@ def test_a_cycle_through_a_store_is_refused_before_anything_is_enqueued(q, store
     assert all(t.state == "PENDING" for t in (a, b, c, free))
 
     worker = spawn(store_url)
-    x = Task("x", app.add, args=(1, 1))
-    y = Task("y", app.add, args=(2, 2)).require(x)
+    x = Task("x", jobs.add, args=(1, 1))
+    y = Task("y", jobs.add, args=(2, 2)).require(x)
     assert make_now(y, free, queue=q) and (x.result, y.result, free.result) == (2, 4, 15)
     stop(worker)
 
 
 def test_a_cycle_made_while_a_make_runs_through_a_store_fails_its_tasks_and_make_ends(q) -> None:
     a = Task("a", app.close_cycle)  # its function makes b require c, which requires b
-    b = Task("b", app.add, args=(1, 2)).require(a)
-    c = Task("c", app.add, args=(3, 4)).require(b)
-    free = Task("free", app.add, args=(5, 6))
+    b = Task("b", jobs.add, args=(1, 2)).require(a)
+    c = Task("c", jobs.add, args=(3, 4)).require(b)
+    free = Task("free", jobs.add, args=(5, 6))
     app.GRAPH.update(a=a, b=b, c=c)
     try:
         with worker_thread(q):
@@ -257,7 +249,7 @@ def test_a_cycle_made_while_a_make_runs_through_a_store_fails_its_tasks_and_make
                 assert sorted(error.cycle[:-1]) == ["b", "c"]
                 assert re.search(r"tasks form a cycle: (b -> c -> b|c -> b -> c) .*remove one", str(error))
             assert keys_in(q) == {"a", "free"}  # b and c never reached the store
-            again = Task("again", app.add, args=(20, 22))
+            again = Task("again", jobs.add, args=(20, 22))
             assert make_now(again, queue=q) == [again] and again.result == 42
     finally:
         app.GRAPH.clear()
@@ -267,12 +259,12 @@ def test_a_cycle_made_while_a_make_runs_through_a_store_fails_its_tasks_and_make
 
 
 def _graph_with_one_key_twice(how: str) -> tuple[Task, Task, Task]:
-    first = Task("k", app.add, args=(1, 2))
+    first = Task("k", jobs.add, args=(1, 2))
     if how == "a key equal to a name":
-        second = Task("other", app.add, args=(10, 20), key="k")
+        second = Task("other", jobs.add, args=(10, 20), key="k")
     else:
-        second = Task("k", app.add, args=(10, 20))
-    below = Task("below", app.add, args=(0, 0)).require(second.require(first))
+        second = Task("k", jobs.add, args=(10, 20))
+    below = Task("below", jobs.add, args=(0, 0)).require(second.require(first))
     return first, second, below
 
 
@@ -291,7 +283,7 @@ def test_make_later_refuses_two_tasks_with_one_key_before_enqueueing(q, how) -> 
 @pytest.mark.parametrize("how", ["a key equal to a name", "two tasks of one name"])
 def test_make_now_fails_only_the_task_whose_key_is_taken_and_goes_on(q, store_url, spawn, how) -> None:
     first, second, below = _graph_with_one_key_twice(how)
-    free = Task("free", app.add, args=(5, 6))
+    free = Task("free", jobs.add, args=(5, 6))
     worker = spawn(store_url)
     make_now(below, free, queue=q)
     assert (first.state, first.result, free.state, free.result) == ("DONE", 3, "DONE", 11)
@@ -310,16 +302,16 @@ def test_make_now_fails_only_the_task_whose_key_is_taken_and_goes_on(q, store_ur
 def test_a_refused_graph_does_not_hold_on_to_its_keys(q, store_url, spawn, why) -> None:
     """After make_later refused a graph, the corrected graph (new tasks, same names) is accepted, while the refused
     tasks still exist."""
-    a = Task("a", app.add, args=(1, 2))
+    a = Task("a", jobs.add, args=(1, 2))
     if why == "duplicate key":
-        b = Task("b", app.add, args=(3, 4), key="a").require(a)
+        b = Task("b", jobs.add, args=(3, 4), key="a").require(a)
     else:
-        b = Task("b", app.echo, args=({1, 2},)).require(a)
+        b = Task("b", jobs.echo, args=({1, 2},)).require(a)
     with pytest.raises((TypeError, SerializationError)):
         make_later(q, b)
     assert q.stats() == {}
-    fixed_a = Task("a", app.add, args=(1, 2))
-    fixed_b = Task("b", app.add, args=(3, 4)).require(fixed_a)
+    fixed_a = Task("a", jobs.add, args=(1, 2))
+    fixed_b = Task("b", jobs.add, args=(3, 4)).require(fixed_a)
     future = make_later(q, fixed_b)
     worker = spawn(store_url, "--burst")
     assert fixed_b.join(DEADLINE) == 7 and fixed_a.result == 3
@@ -329,12 +321,12 @@ def test_a_refused_graph_does_not_hold_on_to_its_keys(q, store_url, spawn, why) 
 
 
 def test_a_refused_duplicate_does_not_let_a_third_task_take_the_job_of_the_first(q, store_url, spawn) -> None:
-    first = Task("same", app.add, args=(1, 2))
+    first = Task("same", jobs.add, args=(1, 2))
     make_later(q, first)  # in flight: QUEUED in the store, no worker yet
-    second = Task("same", app.add, args=(10, 20))
+    second = Task("same", jobs.add, args=(10, 20))
     make_now(second, queue=q)
     assert second.state == "FAILED" and isinstance(second.exception, TypeError)
-    third = Task("same", app.add, args=(100, 200))
+    third = Task("same", jobs.add, args=(100, 200))
     with pytest.raises(TypeError, match=r"task 'same' of the same graph has the key 'same' too|key 'same'"):
         make_later(q, third)  # first is still in flight under that key
     worker = spawn(store_url, "--burst")
@@ -392,13 +384,13 @@ UNENCODABLE = [
 def test_delay_refuses_an_unencodable_argument_naming_it(q, call, named) -> None:
     args, kwargs = call
     with pytest.raises(SerializationError) as info:
-        job(q, app.echo).delay(*args, **kwargs)
+        job(q, jobs.echo).delay(*args, **kwargs)
     message = str(info.value)
-    assert message.startswith("task 'tests.hostile_app:echo': "), message
+    assert message.startswith("task 'tests.jobs:echo': "), message
     assert re.search(named + r".* cannot be encoded as json: ", message), message
     assert "Pass JSON values" in message and "?serializer=pickle" in message
     assert q.stats() == {}
-    assert job(q, app.echo).delay(1).status() == "QUEUED"  # the queue goes on
+    assert job(q, jobs.echo).delay(1).status() == "QUEUED"  # the queue goes on
 
 
 def test_a_dict_with_keys_json_would_change_is_refused_not_changed(tmp_path) -> None:
@@ -407,16 +399,16 @@ def test_a_dict_with_keys_json_would_change_is_refused_not_changed(tmp_path) -> 
     try:
         for value in ({1: "a"}, {None: 1}, {True: 1}, {2.5: 1}, {(1, 2): 3}):
             with pytest.raises(SerializationError, match=r"argument 0 \(dict"):
-                job(queue, app.echo).delay(value)
+                job(queue, jobs.echo).delay(value)
         assert queue.stats() == {}
     finally:
         queue.close()
 
 
 def test_an_unencodable_argument_in_a_graph_fails_only_its_task(q, store_url, spawn) -> None:
-    bad = Task("bad", app.echo, args=({1, 2},))
-    below = Task("below", app.add, args=(1, 1)).require(bad)
-    free = Task("free", app.add, args=(5, 6))
+    bad = Task("bad", jobs.echo, args=({1, 2},))
+    below = Task("below", jobs.add, args=(1, 1)).require(bad)
+    free = Task("free", jobs.add, args=(5, 6))
     worker = spawn(store_url)
     assert sorted(t.name for t in make_now(below, free, queue=q)) == ["below", "free"]
     assert bad.state == "FAILED"
@@ -430,8 +422,8 @@ def test_an_unencodable_argument_in_a_graph_fails_only_its_task(q, store_url, sp
 
 
 def test_make_later_refuses_an_unencodable_argument_before_enqueueing(q) -> None:
-    a = Task("a", app.add, args=(1, 2))
-    b = Task("b", app.echo, kwargs={"when": object()}).require(a)
+    a = Task("a", jobs.add, args=(1, 2))
+    b = Task("b", jobs.echo, kwargs={"when": object()}).require(a)
     with pytest.raises(SerializationError, match=r"task 'b': keyword argument 'when' \(object"):
         make_later(q, b)
     assert q.stats() == {}
@@ -468,9 +460,9 @@ def _worker_fails_each_payload(q, store_url, spawn, payloads: dict[str, bytes]) 
     worker. Returns the records of the corrupted jobs by label."""
     ids = {}
     for label, payload in payloads.items():
-        ids[label] = job(q, app.add).delay(1, 2).id
+        ids[label] = job(q, jobs.add).delay(1, 2).id
         corrupt(store_url, ids[label], payload=payload)
-    good = job(q, app.add).delay(20, 22)
+    good = job(q, jobs.add).delay(20, 22)
     worker = spawn(store_url, "--burst")
     assert worker.wait(DEADLINE) == 0, worker.log()
     assert good.join(0) == 42  # enqueued after every bad one, so run after them
@@ -478,7 +470,7 @@ def _worker_fails_each_payload(q, store_url, spawn, payloads: dict[str, bytes]) 
     records = {label: q.get(job_id).record() for label, job_id in ids.items()}
     for label, record in records.items():
         assert record.status == "FAILED", (label, record)
-        assert f"job {record.id} (tests.hostile_app:add) cannot run" in log, (label, worker.log())
+        assert f"job {record.id} (tests.jobs:add) cannot run" in log, (label, worker.log())
     return records
 
 
@@ -506,8 +498,8 @@ ERROR_DAMAGE = {"not json": "{not json", "a string": '"a string"', "a list": "[1
 
 
 def test_a_corrupted_result_is_a_clear_error_for_the_client(q, store_url, spawn) -> None:
-    hit = {label: job(q, app.add).delay(1, 2) for label in RESULT_DAMAGE}
-    spared = job(q, app.add).delay(3, 4)
+    hit = {label: job(q, jobs.add).delay(1, 2) for label in RESULT_DAMAGE}
+    spared = job(q, jobs.add).delay(3, 4)
     worker = spawn(store_url, "--burst")
     assert worker.wait(DEADLINE) == 0, worker.log()
     problems: list[str] = []
@@ -529,8 +521,8 @@ def test_a_corrupted_result_is_a_clear_error_for_the_client(q, store_url, spawn)
 
 
 def test_a_corrupted_error_is_a_clear_error_for_the_client(q, store_url, spawn) -> None:
-    hit = {label: job(q, app.fail_with).delay(label) for label in ERROR_DAMAGE}
-    spared = job(q, app.fail_with).delay("spared")
+    hit = {label: job(q, jobs.fail).delay(label) for label in ERROR_DAMAGE}
+    spared = job(q, jobs.fail).delay("spared")
     worker = spawn(store_url, "--burst")
     assert worker.wait(DEADLINE) == 0, worker.log()
     for label, damage in ERROR_DAMAGE.items():
@@ -560,9 +552,9 @@ def test_a_corrupted_error_is_a_clear_error_for_the_client(q, store_url, spawn) 
 
 
 def test_a_job_whose_stored_options_are_corrupted_fails_alone(q, store_url, spawn) -> None:
-    hit = job(q, app.add).delay(1, 2)
+    hit = job(q, jobs.add).delay(1, 2)
     corrupt(store_url, hit.id, options="{not json")
-    good = job(q, app.add).delay(20, 22)
+    good = job(q, jobs.add).delay(20, 22)
     worker = spawn(store_url)
     assert good.join(DEADLINE) == 42  # not held hostage by the damaged job before it
     wait_for(lambda: statuses(q, [hit.id]) == ["FAILED"], DEADLINE, "the damaged job FAILED", worker.log)
@@ -589,7 +581,7 @@ def test_jobs_no_worker_knows_fail_naming_the_job_and_the_worker_goes_on(q, stor
     marker = tmp_path / "ran"
     payload = q.serializer.encode_call("x", (f"touch {marker}",), {})
     ids = {name: raw_enqueue(q, name, payload) for name in UNKNOWN_NAMES}
-    good = job(q, app.add).delay(20, 22)
+    good = job(q, jobs.add).delay(20, 22)
     worker = spawn(store_url, "--burst")
     assert worker.wait(DEADLINE) == 0, worker.log()
     assert good.join(0) == 42
@@ -613,7 +605,7 @@ def test_a_stored_job_name_never_makes_a_worker_import_a_module_outside_its_app(
     marker = tmp_path / "imported"
     (tmp_path / f"{module}.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef f():\n    return 1\n")
     job_id = raw_enqueue(q, f"{module}:f", q.serializer.encode_call(f"{module}:f", (), {}))
-    good = job(q, app.add).delay(1, 2)
+    good = job(q, jobs.add).delay(1, 2)
     worker = WorkerProcess(store_url, tmp_path, "w1", ["--burst"], app=APP,
                            env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
     try:
@@ -734,13 +726,13 @@ def _check(problems: list[str], label: str, what: str, got: Any, expected: Any) 
 
 def test_hostile_strings_survive_the_round_trip(q, store_url, spawn) -> None:
     strings = app.HOSTILE_STRINGS
-    echo, fail, say, on_queue = (job(q, f) for f in (app.echo, app.fail_with, app.say, app.on_hostile_queue))
+    echo, fail, say, on_queue = (job(q, f) for f in (jobs.echo, jobs.fail, jobs.say, app.on_hostile_queue))
     handles = {
         label: (echo.delay(s, [s], {"k": s}, named=s, **{s[:50] or "k": "key"}), fail.delay(s), say.delay(s),
                 on_queue.delay(s))
         for label, s in strings.items()
     }
-    tasks = {label: Task(s, app.echo, args=(s,)) for label, s in strings.items()}  # a task's name is its job's key
+    tasks = {label: Task(s, jobs.echo, args=(s,)) for label, s in strings.items()}  # a task's name is its job's key
     top = Task("top").require(*tasks.values())
     make_later(q, top)
     worker = spawn(store_url, "--queues", f"default,{app.HOSTILE_QUEUE}")
@@ -769,7 +761,7 @@ def test_hostile_strings_survive_the_round_trip(q, store_url, spawn) -> None:
 
 
 def test_store_filters_and_ids_are_parameters_not_statements(q) -> None:
-    handles = [job(q, app.add).delay(i, i) for i in range(3)]
+    handles = [job(q, jobs.add).delay(i, i) for i in range(3)]
     before = q.stats()
     for s in (*app.HOSTILE_STRINGS.values(), "*", "%", "_", "' OR '1'='1"):
         assert q.list(name=s) == [] and q.list(queue=s) == [] and q.store.list_jobs(status=s) == [], s
@@ -789,7 +781,7 @@ def test_store_filters_and_ids_are_parameters_not_statements(q) -> None:
 
 
 def test_nul_bytes_in_arguments_and_results_round_trip(q, store_url, spawn) -> None:
-    handles = {label: job(q, app.echo).delay(s, [s], named=s) for label, s in app.NUL_STRINGS.items()}
+    handles = {label: job(q, jobs.echo).delay(s, [s], named=s) for label, s in app.NUL_STRINGS.items()}
     worker = spawn(store_url, "--burst")
     assert worker.wait(DEADLINE) == 0, worker.log()
     for label, s in app.NUL_STRINGS.items():
@@ -797,9 +789,9 @@ def test_nul_bytes_in_arguments_and_results_round_trip(q, store_url, spawn) -> N
 
 
 def test_a_nul_byte_in_an_error_or_progress_message_does_not_lose_the_job(q, store_url, spawn) -> None:
-    failing = {label: job(q, app.fail_with).delay(s) for label, s in app.NUL_STRINGS.items()}
-    saying = {label: job(q, app.say).delay(s) for label, s in app.NUL_STRINGS.items()}
-    good = job(q, app.add).delay(20, 22)
+    failing = {label: job(q, jobs.fail).delay(s) for label, s in app.NUL_STRINGS.items()}
+    saying = {label: job(q, jobs.say).delay(s) for label, s in app.NUL_STRINGS.items()}
+    good = job(q, jobs.add).delay(20, 22)
     worker = spawn(store_url)
     assert good.join(DEADLINE) == 42
     ids = [h.id for h in (*failing.values(), *saying.values())]
@@ -823,7 +815,7 @@ def test_a_nul_byte_in_an_error_or_progress_message_does_not_lose_the_job(q, sto
 
 def test_a_nul_byte_in_a_key_or_queue_name_round_trips_or_is_refused_clearly(q, store_url, spawn) -> None:
     s = app.NUL_STRINGS["nul inside"]
-    keyed = Task(s, app.add, args=(1, 2))
+    keyed = Task(s, jobs.add, args=(1, 2))
     try:
         make_later(q, keyed)
     except StoreError as exc:
@@ -849,7 +841,7 @@ def test_status_shows_hostile_job_names_and_messages_as_they_are(q, store_url, s
     names = ["[/]", "[bold]x[/bold]:y", "[link=https://example.com]z[/link]:w"]
     ids = [raw_enqueue(q, name, b'{"v":1}') for name in names]
     message = "[/red] [blink]boom"
-    failing = job(q, app.fail_with).delay(message)
+    failing = job(q, jobs.fail).delay(message)
     worker = spawn(store_url, "--burst")
     assert worker.wait(DEADLINE) == 0, worker.log()
     assert statuses(q, [*ids, failing.id]) == ["FAILED"] * 4
@@ -883,9 +875,9 @@ def test_two_prefixes_on_one_redis_never_see_each_others_jobs(two_prefixes, spaw
     qa, qb = app.make_queue(url_a), app.make_queue(url_b)
     try:
         rec_a, rec_b = tmp_path / "a", tmp_path / "b"
-        jobs_a = [job(qa, app.count).delay(str(rec_a), f"a{i}") for i in range(3)]
-        jobs_b = [job(qb, app.count).delay(str(rec_b), f"b{i}") for i in range(2)]
-        same_a, same_b = Task("same", app.add, args=(1, 2)), Task("same", app.add, args=(10, 20))
+        jobs_a = [job(qa, jobs.count).delay(str(rec_a), f"a{i}") for i in range(3)]
+        jobs_b = [job(qb, jobs.count).delay(str(rec_b), f"b{i}") for i in range(2)]
+        same_a, same_b = Task("same", jobs.add, args=(1, 2)), Task("same", jobs.add, args=(10, 20))
         make_later(qa, same_a)
         make_later(qb, same_b)  # the same key in the other prefix: a job of its own
         assert sorted(r.key or r.id for r in qa.list()) == sorted(["same", *(h.id for h in jobs_a)])
@@ -928,8 +920,8 @@ def test_workers_on_two_prefixes_each_serve_only_their_own(two_prefixes, spawn, 
     qa, qb = app.make_queue(url_a), app.make_queue(url_b)
     try:
         wa, wb = spawn(url_a, name="a"), spawn(url_b, name="b")
-        ha = [job(qa, app.add).delay(i, 0) for i in range(5)]
-        hb = [job(qb, app.add).delay(0, i) for i in range(5)]
+        ha = [job(qa, jobs.add).delay(i, 0) for i in range(5)]
+        hb = [job(qb, jobs.add).delay(0, i) for i in range(5)]
         assert [h.join(DEADLINE) for h in ha] == list(range(5))
         assert [h.join(DEADLINE) for h in hb] == list(range(5))
         assert all(f":{wa.pid}:" in (h.record().worker or "") for h in ha), logs_of(wa, wb)()

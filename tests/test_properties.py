@@ -1,7 +1,7 @@
 """Property tests: random DAGs of tasks, made on every local queue.
 
 A DAG of 1..25 tasks ``t0, t1, ...`` has edges only from a lower to a higher index, so it is acyclic. Every task
-calls :func:`dag_jobs.record`, which appends ``start tN`` and ``end tN`` to a log file shared by the example's
+calls :func:`jobs.trace`, which appends ``start tN`` and ``end tN`` to a log file shared by the example's
 tasks (see that module for why its order is sound across threads and processes), and every task has a ``track``
 callback that appends each transition, in the parent process, to an in-memory list. The tests then compare what
 happened with an oracle computed from the graph alone:
@@ -56,7 +56,7 @@ from taskgraph import (
 )
 from taskgraph.states import CANCELLED, DONE, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING
 
-from . import dag_jobs
+from . import jobs
 
 MAX_TASKS = 25
 
@@ -217,7 +217,7 @@ class Run:
         #: what to pass to make as ``queue=``: the case's URL, or a queue opened from it
         self.queue = queue
         self.events: list[tuple[str, str, Any]] = []  # (task name, event, destination state), in firing order
-        func = dag_jobs.arecord if case.use_async else dag_jobs.record
+        func = jobs.atrace if case.use_async else jobs.trace
         self.tasks: list[Task] = []
         for i in range(self.dag.n):
             name = f"t{i}"
@@ -353,7 +353,7 @@ class Run:
                 assert i not in ran or want == "RAISES", f"{where} and ran"
                 if want == "RAISES":
                     assert i in ran, f"{where} but never ran"
-                    assert type(t.exception) is dag_jobs.Boom and t.exception.args == (t.name,), where
+                    assert type(t.exception) is jobs.Boom and t.exception.args == (t.name,), where
                 else:
                     assert want in ("BLOCKED", "EITHER"), where
                     self.check_blocked(t)
@@ -561,7 +561,7 @@ def test_fail_fast_does_not_cancel_a_task_that_starts_as_it_stops() -> None:
             g.let_worker_go.set()
             g.cancel_tried.set()
 
-    f = Task("f", dag_jobs.record, args=(os.devnull, "f", True), track=hold_worker_after_f)
+    f = Task("f", jobs.trace, args=(os.devnull, "f", True), track=hold_worker_after_f)
     g = _CancelLate("g", g_work, track=on_g)
     queue = ThreadQueue(1)
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import signal
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,11 +28,14 @@ from typing import Any
 import pytest
 
 from taskgraph import DurableQueue
-from taskgraph.stores.records import JobRecord
-from tests import scale_app
-from tests.procs import WorkerProcess, alive, lines, logs_of, wait_for, worker_pool
+from taskgraph.durable.jobs import import_path
+from taskgraph.stores.records import JobRecord, NewJob
+from tests import jobs, scale_app
+from tests.procs import WorkerProcess, alive, enqueue_many, lines, logs_of, wait_for, worker_pool
 
 APP = "tests.scale_app:queue"
+GATE_QUEUE = "scale-gate"  # a named queue no worker serves: only the test claims its job
+GATE_WORKER = "scale-test:gate"
 JOBS = 5000
 WORKERS = 4
 LEASE = 2.0  # seconds: a heartbeat every 0.67 s keeps the live workers' leases, the dead one's run out quickly
@@ -70,10 +74,21 @@ def workers(store_url: str, tmp_path: Path) -> Iterator[Callable[..., list[Worke
 def enqueue_gated(queue: DurableQueue, func: Callable[..., Any], args: Callable[[str], tuple[Any, ...]]
                   ) -> tuple[str, list[str]]:
     """The gate's id, and the ids of JOBS jobs of ``func`` (called with ``args(their id)``) waiting for it."""
-    gate = scale_app.enqueue_gate(queue)
-    ids = scale_app.enqueue_own_ids(queue, func, JOBS, args, after=[gate])
-    assert queue.stats() == {"default": {"PENDING": JOBS}, scale_app.GATE_QUEUE: {"QUEUED": 1}}
-    return gate, ids
+    name = import_path(jobs.note)
+    [gate] = queue.store.enqueue([NewJob(id=uuid.uuid4().hex, name=name, queue=GATE_QUEUE,
+                                         payload=queue.serializer.encode_call(name, ("", "gate"), {}))])
+    ids = [uuid.uuid4().hex for _ in range(JOBS)]
+    enqueue_many(queue, func, [args(job_id) for job_id in ids], ids=ids, after=[gate.id])
+    assert queue.stats() == {"default": {"PENDING": JOBS}, GATE_QUEUE: {"QUEUED": 1}}
+    return gate.id, ids
+
+
+def open_gate(queue: DurableQueue, gate_id: str) -> None:
+    """Complete the gate job by hand: every job waiting for it becomes QUEUED at once, in one transaction."""
+    claimed = queue.store.claim(GATE_WORKER, [GATE_QUEUE], 1, 600.0)
+    assert [r.id for r in claimed] == [gate_id]
+    result = queue.serializer.encode_result(import_path(jobs.note), "gate")
+    assert queue.store.complete(GATE_WORKER, [(gate_id, result)]) == [gate_id]
 
 
 def store_kind(queue: DurableQueue) -> str:
@@ -103,18 +118,18 @@ def test_four_workers_drain_5000_jobs_each_exactly_once(sq, workers, tmp_path):
     """Every job runs exactly once (by its own count), is DONE in the store, credited to the worker that ran it;
     every worker does a share and exits 0."""
     path = tmp_path / "executions"
-    gate, ids = enqueue_gated(sq, scale_app.mark, lambda job_id: (str(path), job_id))
+    gate, ids = enqueue_gated(sq, jobs.note, lambda job_id: (str(path), job_id))
     procs = workers()
-    scale_app.open_gate(sq, gate)
+    open_gate(sq, gate)
     began = time.monotonic()
     for worker in procs:
         assert worker.wait(DRAIN_LIMIT) == 0, worker.log()
     wall = time.monotonic() - began
 
     # counted by the jobs themselves: every id once, nothing else
-    executions = [line.split() for line in lines(path)]
-    assert all(len(e) == 2 for e in executions), [e for e in executions if len(e) != 2][:5]
-    runs = Counter(job_id for job_id, _ in executions)
+    executions = [line.split() for line in lines(path)]  # "JOB_ID PID TIME"
+    assert all(len(e) == 3 for e in executions), [e for e in executions if len(e) != 3][:5]
+    runs = Counter(job_id for job_id, _, _ in executions)
     repeated = {job_id: n for job_id, n in runs.items() if n > 1}
     missing = set(ids) - set(runs)
     unknown = set(runs) - set(ids)
@@ -125,7 +140,7 @@ def test_four_workers_drain_5000_jobs_each_exactly_once(sq, workers, tmp_path):
     assert len(executions) == JOBS
 
     # ran in the worker processes, each of which did a share
-    ran_by = {job_id: int(pid) for job_id, pid in executions}
+    ran_by = {job_id: int(pid) for job_id, pid, _ in executions}
     pids = {w.pid for w in procs}
     share = Counter(ran_by.values())
     assert set(share) <= pids, f"jobs ran in processes that are not the workers: {set(share) - pids}"
@@ -139,7 +154,7 @@ def test_four_workers_drain_5000_jobs_each_exactly_once(sq, workers, tmp_path):
     assert all(r.lease_losses == 0 for r in records)
     assert [r.id for r in records if pid_of(r.worker) != ran_by[r.id]] == []
     assert [sq.decode(r, r.result) for r in records[:10]] == ids[:10]
-    assert sq.stats() == {"default": {"DONE": JOBS}, scale_app.GATE_QUEUE: {"DONE": 1}}
+    assert sq.stats() == {"default": {"DONE": JOBS}, GATE_QUEUE: {"DONE": 1}}
 
     span, rate = drain_figures(records)
     print(f"\n[scale] {store_kind(sq)}: {JOBS} jobs, {WORKERS} workers: drained in {span:.2f} s by the store's "
@@ -156,11 +171,11 @@ def test_one_of_four_workers_sigkilled_mid_drain_only_its_running_jobs_repeat(sq
     are jobs it had started and not reported (each run once more elsewhere), and each job it held shows the lost
     lease in its history; the others run exactly once and the surviving workers exit 0."""
     path, freeze, thaw = tmp_path / "executions", tmp_path / "freeze", tmp_path / "thaw"
-    gate, ids = enqueue_gated(sq, scale_app.work, lambda job_id: (str(path), job_id, WORK, str(freeze), str(thaw)))
+    gate, ids = enqueue_gated(sq, jobs.work, lambda job_id: (str(path), job_id, WORK, str(freeze), str(thaw)))
     procs = workers("--lease", str(LEASE))
     victim, survivors = procs[0], procs[1:]
     logs = logs_of(*procs)
-    scale_app.open_gate(sq, gate)
+    open_gate(sq, gate)
     began = time.monotonic()
 
     # a third of the way, hold every job that starts from now on, until the victim is seen holding one: it is
@@ -197,7 +212,7 @@ def test_one_of_four_workers_sigkilled_mid_drain_only_its_running_jobs_repeat(sq
     # the store: every job DONE; the only lost leases are the victim's, one each, recorded in the history
     records = {r.id: r for r in sq.store.get(ids)}
     assert Counter(r.status for r in records.values()) == {"DONE": JOBS}
-    assert sq.stats() == {"default": {"DONE": JOBS}, scale_app.GATE_QUEUE: {"DONE": 1}}
+    assert sq.stats() == {"default": {"DONE": JOBS}, GATE_QUEUE: {"DONE": 1}}
     lost = {job_id for job_id, r in records.items() if r.lease_losses}
     assert {records[j].lease_losses for j in lost} <= {1}
     victim_ids = set()
@@ -251,11 +266,11 @@ def test_one_completion_releases_5000_dependents_promptly(sq):
     """What the gate of the tests above costs: completing one job whose 5,000 dependents then become QUEUED, in
     one transaction. SQLite and Redis take about 0.1 s here; 5 s is a safety margin for a loaded machine, not a
     target."""
-    gate, ids = enqueue_gated(sq, scale_app.mark, lambda job_id: ("/dev/null", job_id))
+    gate, ids = enqueue_gated(sq, jobs.note, lambda job_id: ("/dev/null", job_id))
     began = time.monotonic()
-    scale_app.open_gate(sq, gate)
+    open_gate(sq, gate)
     took = time.monotonic() - began
-    assert sq.stats() == {"default": {"QUEUED": JOBS}, scale_app.GATE_QUEUE: {"DONE": 1}}
+    assert sq.stats() == {"default": {"QUEUED": JOBS}, GATE_QUEUE: {"DONE": 1}}
     released = [e for e in sq.store.history(ids[-1]) if e.event == "release"]
     assert [(e.source, e.dest) for e in released] == [("PENDING", "QUEUED")]
     print(f"\n[scale] {store_kind(sq)}: one completion released {JOBS} dependents in {took:.2f} s")

@@ -3,7 +3,7 @@ and a graph whose driver is killed and rerun.
 
 Each worker is ``python -m taskgraph worker tests.durable_app:queue`` started in the repository root with
 ``TASKGRAPH_APP_URL`` naming the test's store, its output in a file of ``tmp_path`` (printed when a test fails),
-and killed at teardown if it is still there. Jobs write lines to files with ``tests.counts.record`` (one atomic
+and killed at teardown if it is still there. Jobs write lines to files with ``tests.jobs.record`` (one atomic
 ``O_APPEND`` write each), so executions are counted independently of the store. Nothing sleeps to synchronise:
 tests wait for those lines, for the store to show a status, for log lines or for a process to exit, each with a
 deadline that only stops a broken run from hanging.
@@ -24,12 +24,13 @@ import pytest
 
 from taskgraph.durable.jobs import JobOptions
 from taskgraph.stores.records import NewJob
-from tests import durable_app as app
+from tests import durable_app, jobs
 from tests.procs import (
     APP,
     ROOT,
     alive,
     enqueue_many,
+    job,
     lines,
     logs_of,
     statuses,
@@ -44,7 +45,7 @@ from tests.procs import (
 @pytest.fixture
 def q(store_url):
     """The test's own queue on the store, with every job of durable_app registered."""
-    queue = app.make_queue(store_url)
+    queue = durable_app.make_queue(store_url)
     yield queue
     queue.close()
 
@@ -72,7 +73,7 @@ def files(tmp_path):
 def test_two_burst_workers_drain_200_jobs_each_once(q, spawn, files):
     record = files["record"]
     names = [f"job{i:03d}" for i in range(200)]
-    ids = enqueue_many(q, app.count, [(str(record), n) for n in names])
+    ids = enqueue_many(q, jobs.count, [(str(record), n) for n in names])
     a, b = spawn("--burst", name="a"), spawn("--burst", name="b")
     assert a.wait(25) == 0, a.log()
     assert b.wait(25) == 0, b.log()
@@ -88,7 +89,7 @@ def test_two_burst_workers_drain_200_jobs_each_once(q, spawn, files):
 def test_four_burst_workers_drain_2000_jobs_each_once(q, spawn, files):
     record = files["record"]
     names = [f"job{i:04d}" for i in range(2000)]
-    ids = enqueue_many(q, app.count, [(str(record), n) for n in names])
+    ids = enqueue_many(q, jobs.count, [(str(record), n) for n in names])
     workers = [spawn("--burst", name=f"w{i}") for i in range(4)]
     for worker in workers:
         assert worker.wait(25) == 0, worker.log()
@@ -104,8 +105,8 @@ def test_four_burst_workers_drain_2000_jobs_each_once(q, spawn, files):
 
 def test_sigkilled_worker_job_is_taken_back_after_its_lease(q, spawn, files):
     record, started, release = files["record"], files["started"], files["release"]
-    others = [app.job(q, app.count).delay(str(record), f"c{i}") for i in range(5)]
-    h = app.job(q, app.wait_for_file).delay(str(release), str(started))
+    others = [job(q, jobs.count).delay(str(record), f"c{i}") for i in range(5)]
+    h = job(q, jobs.wait_for_file).delay(str(release), str(started))
     a = spawn("--lease", "1", name="a")
     wait_lines(started, 1, logs=a.log)
     wait_for(lambda: statuses(q, [o.id for o in others]) == ["DONE"] * 5, 10, "the other jobs DONE", a.log)
@@ -141,8 +142,8 @@ def test_sigkilled_worker_job_is_taken_back_after_its_lease(q, spawn, files):
 
 def test_sigterm_finishes_the_running_job_and_hands_back_the_rest(q, spawn, files):
     record, started, release = files["record"], files["started"], files["release"]
-    h = app.job(q, app.wait_for_file).delay(str(release), str(started))
-    held = [app.job(q, app.count).delay(str(record), f"held{i}") for i in range(3)]
+    h = job(q, jobs.wait_for_file).delay(str(release), str(started))
+    held = [job(q, jobs.count).delay(str(record), f"held{i}") for i in range(3)]
     w = spawn("--threads", "1", "--grace", "20")
     wait_lines(started, 1, logs=w.log)
     # one thread: the blocking job runs, the others are claimed (RUNNING in the store) but wait for a slot
@@ -153,7 +154,7 @@ def test_sigterm_finishes_the_running_job_and_hands_back_the_rest(q, spawn, file
     w.wait_log("signal 15")
     wait_for(lambda: statuses(q, [x.id for x in held]) == ["QUEUED"] * 3, 10, "the unstarted jobs handed back",
              w.log)
-    late = app.job(q, app.count).delay(str(record), "late")  # after the signal: must not be claimed
+    late = job(q, jobs.count).delay(str(record), "late")  # after the signal: must not be claimed
     assert w.proc.poll() is None  # still waiting for the running job, within its grace
     assert h.status() == "RUNNING"
 
@@ -174,13 +175,13 @@ def test_sigterm_finishes_the_running_job_and_hands_back_the_rest(q, spawn, file
 
 def test_sigterm_grace_runs_out_job_handed_back_and_worker_exits_promptly(q, spawn, files):
     record, started, release = files["record"], files["started"], files["release"]
-    h = app.job(q, app.wait_for_file).delay(str(release), str(started))
+    h = job(q, jobs.wait_for_file).delay(str(release), str(started))
     w = spawn("--grace", "0.5")
     wait_lines(started, 1, logs=w.log)
     w.signal(signal.SIGTERM)
     signalled = time.monotonic()
     w.wait_log("signal 15")
-    late = app.job(q, app.count).delay(str(record), "late")  # after the signal: must not be claimed
+    late = job(q, jobs.count).delay(str(record), "late")  # after the signal: must not be claimed
     assert w.wait(4) == 0  # grace 0.5 s, then out: not at the next heartbeat (lease / 3 = 10 s) or later
     assert time.monotonic() - signalled < 4
     r = h.record()
@@ -194,7 +195,7 @@ def test_sigterm_grace_runs_out_job_handed_back_and_worker_exits_promptly(q, spa
 
 def test_sigterm_hands_back_a_daemon_thread_job_at_once(q, spawn, files):
     started, release = files["started"], files["release"]
-    daemon = q.task(app.wait_for_file, daemon=True)
+    daemon = q.task(jobs.wait_for_file, daemon=True)
     h = daemon.delay(str(release), str(started))
     w = spawn("--grace", "20")
     wait_lines(started, 1, logs=w.log)
@@ -207,7 +208,7 @@ def test_sigterm_hands_back_a_daemon_thread_job_at_once(q, spawn, files):
 
 def test_sigterm_kills_a_daemon_process_job_and_hands_it_back(q, spawn, files):
     started, release = files["started"], files["release"]
-    daemon = q.task(app.wait_for_file, daemon=True, mode="process")
+    daemon = q.task(jobs.wait_for_file, daemon=True, mode="process")
     h = daemon.delay(str(release), str(started))
     w = spawn("--grace", "20", "--processes", "1")
     [line] = wait_lines(started, 1, logs=w.log)
@@ -225,7 +226,7 @@ def test_sigterm_kills_a_daemon_process_job_and_hands_it_back(q, spawn, files):
 
 def test_second_sigterm_exits_at_once_and_the_lease_recovers_the_job(q, spawn, files):
     started, release = files["started"], files["release"]
-    h = app.job(q, app.wait_for_file).delay(str(release), str(started))
+    h = job(q, jobs.wait_for_file).delay(str(release), str(started))
     a = spawn("--lease", "1", "--grace", "20", name="a")
     wait_lines(started, 1, logs=a.log)
     worker_a = h.record().worker
@@ -257,9 +258,9 @@ def test_process_job_past_its_timeout_is_killed_and_the_worker_goes_on(q, spawn,
     record = files["record"]
     w = spawn("--processes", "1")
     # a first process job starts the worker process, so that the timed job below starts in it at once
-    assert app.job(q, app.cpu).delay(100).join(30) == sum(i * i for i in range(100))
+    assert job(q, jobs.cpu).delay(100).join(30) == sum(i * i for i in range(100))
 
-    sleeper = q.task(app.sleep, mode="process", timeout=0.5)
+    sleeper = q.task(jobs.sleep, mode="process", timeout=0.5)
     h = sleeper.delay(60, str(record))
     [line] = wait_lines(record, 1, logs=w.log)
     child = int(line.split()[1])
@@ -275,14 +276,14 @@ def test_process_job_past_its_timeout_is_killed_and_the_worker_goes_on(q, spawn,
         h.join(5)
 
     # the same worker runs further jobs, in a new process and in a thread
-    assert q.task(app.pid, mode="process").delay().join(30) not in (child, w.pid)
-    assert app.job(q, app.add).delay(2, 3).join(10) == 5
+    assert q.task(jobs.pid, mode="process").delay().join(30) not in (child, w.pid)
+    assert job(q, jobs.add).delay(2, 3).join(10) == 5
     assert lines(record) == [line]  # the killed job never reached its end
     assert w.proc.poll() is None
 
     # retried once, it is killed twice, then FAILED
     retried_record = tmp_path / "retried"
-    retried = q.task(app.sleep, mode="process", timeout=0.5, retries=1, backoff=0.05)
+    retried = q.task(jobs.sleep, mode="process", timeout=0.5, retries=1, backoff=0.05)
     h2 = retried.delay(60, str(retried_record))
     r2 = wait_for(lambda: (r := h2.record()).final and r, 15, "the retried job to end", w.log)
     assert r2.status == "FAILED" and r2.attempts == 2
@@ -302,7 +303,7 @@ def test_process_job_timeout_does_not_count_its_process_starting(q, spawn, files
     """A process job's timeout limits how long it runs, not how long the worker takes to start a process for it
     (spawn, import the app, open the store: longer than 0.1 s)."""
     record = files["record"]
-    quick = q.task(app.sleep, mode="process", timeout=0.1)
+    quick = q.task(jobs.sleep, mode="process", timeout=0.1)
     h = quick.delay(0, str(record))  # returns at once
     w = spawn("--processes", "1")  # no process yet: the job is the first
     r = wait_for(lambda: (r := h.record()).final and r, 20, "the job to end", w.log)
@@ -314,7 +315,7 @@ def test_process_job_timeout_does_not_count_its_process_starting(q, spawn, files
 
 
 def test_retries_across_a_real_worker(q, spawn, tmp_path):
-    flaky = app.job(q, app.flaky)  # retries=3, backoff=0.05
+    flaky = job(q, jobs.flaky)  # retries=3, backoff=0.05
     calls_ok, calls_bad = tmp_path / "calls-ok", tmp_path / "calls-bad"
     ok = flaky.delay(str(calls_ok), 2)
     bad = flaky.delay(str(calls_bad), 10)
@@ -343,12 +344,12 @@ def test_undecodable_and_unknown_jobs_fail_clearly_and_the_worker_goes_on(q, spa
     json_options = JobOptions().stored("json")
     call = q.serializer.encode_call("x", (1, 2), {})
     unknown = NewJob(id=uuid.uuid4().hex, name="tests.durable_app:nope", payload=call, options=json_options)
-    garbage = NewJob(id=uuid.uuid4().hex, name="tests.durable_app:add", payload=b"\x00garbage", options=json_options)
-    pickled = NewJob(id=uuid.uuid4().hex, name="tests.durable_app:add",
+    garbage = NewJob(id=uuid.uuid4().hex, name="tests.jobs:add", payload=b"\x00garbage", options=json_options)
+    pickled = NewJob(id=uuid.uuid4().hex, name="tests.jobs:add",
                      payload=pickle.dumps({"v": 1, "args": [1, 2], "kwargs": {}}),
                      options=JobOptions().stored("pickle"))
     q.store.enqueue([unknown, garbage, pickled])
-    good = app.job(q, app.add).delay(2, 3)
+    good = job(q, jobs.add).delay(2, 3)
     w = spawn()
     assert good.join(15) == 5
     ids = [unknown.id, garbage.id, pickled.id]
@@ -395,7 +396,7 @@ def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
     ("spec", "expected"),
     [
         ("nosuchmodule:queue", "cannot import module 'nosuchmodule'"),
-        ("tests.durable_app:add", "not a durable queue"),
+        ("tests.jobs:add", "not a durable queue"),
         ("tests.durable_app", "MODULE:ATTRIBUTE"),
         ("tests.durable_app:nothing", "has no attribute 'nothing'"),
     ],
@@ -445,17 +446,17 @@ DRIVER = """
 import sys
 
 from taskgraph import Task, make_now
-from tests import durable_app as app
+from tests import durable_app, jobs
 
 url, record, release, started = sys.argv[1:5]
-queue = app.make_queue(url)
-a = Task("a", app.count, args=(record, "a"))
-b = Task("b", app.count, args=(record, "b")).require(a)
-c = Task("c", app.count, args=(record, "c")).require(b)
-d = Task("d", app.count, args=(record, "d")).require(b)
-block = Task("block", app.wait_for_file, args=(release, started)).require(c, d)
-e = Task("e", app.count, args=(record, "e")).require(block)
-f = Task("f", app.count, args=(record, "f")).require(e, c)
+queue = durable_app.make_queue(url)
+a = Task("a", jobs.count, args=(record, "a"))
+b = Task("b", jobs.count, args=(record, "b")).require(a)
+c = Task("c", jobs.count, args=(record, "c")).require(b)
+d = Task("d", jobs.count, args=(record, "d")).require(b)
+block = Task("block", jobs.wait_for_file, args=(release, started)).require(c, d)
+e = Task("e", jobs.count, args=(record, "e")).require(block)
+f = Task("f", jobs.count, args=(record, "f")).require(e, c)
 tasks = [a, b, c, d, block, e, f]
 make_now(*tasks, queue=queue)
 print(" ".join(f"{t.name}={t.state.value}:{t.result}" for t in tasks), flush=True)

@@ -1,20 +1,20 @@
-"""Jobs for the fault tests, and the programs their subprocesses run.
+"""The app of the fault tests (a queue with jobs of :mod:`tests.jobs` registered), and the programs their
+subprocesses run.
 
 A worker serves ``tests.faults.fault_app:queue``, reading its store's URL from ``TASKGRAPH_APP_URL``; a test opens
 its own queue on the same store with :func:`make_queue`, which registers the same functions, so both sides know
-the same jobs by the same import paths (``tests.faults.fault_app:NAME``). Jobs count their executions by appending
-one line per run to a file (``record``: one ``O_APPEND`` write), independently of any store.
+the same jobs by the same names (``tests.jobs:NAME``). Jobs count their executions by appending one line per run
+to a file (``tests.jobs.record``: one ``O_APPEND`` write), independently of any store.
 
 The programs (``drive_gated_graph``, ``drive_layers``, ``hammer``, ``hold_write_lock``) run in subprocesses started
-as ``python -c "from tests.faults import fault_app; fault_app.main()" PROGRAM ARGS...``: the jobs they use must be
-imported from this module by name, never from ``__main__``, or workers could not find them.
+as ``python -c "from tests.faults import fault_app; fault_app.main()" PROGRAM ARGS...``: the jobs they use are
+imported from :mod:`tests.jobs` by name, never defined in ``__main__``, or workers could not find them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import sys
 import time
@@ -24,80 +24,22 @@ from typing import Any
 from taskgraph import DurableQueue, Task, make_now, open_queue
 from taskgraph.stores.base import StoreError
 from taskgraph.stores.records import NewJob
-from tests.counts import record
+from tests import jobs
 
-MB = 1 << 20
 #: Where ids of hammered jobs come from: ``uuid5(IDS, name)``, so a test knows them without being told.
 IDS = uuid.UUID("0c6b2f8e-52d4-4d55-9d2c-3f6e0a9b7c41")
 
-# ------------------------------------------------------------------ jobs
-
-
-
-
-def note(path: str, name: str, pause: float = 0.0) -> str:
-    """Record ``"NAME PID TIME"`` as it starts, take ``pause`` seconds, and return the name."""
-    record(path, f"{name} {os.getpid()} {time.time():.6f}")
-    if pause:
-        time.sleep(pause)
-    return name
-
-
-def square(path: str, name: str, n: int, pause: float = 0.0) -> int:
-    """Record ``"NAME PID"``, take ``pause`` seconds, and return ``n * n``."""
-    record(path, f"{name} {os.getpid()}")
-    if pause:
-        time.sleep(pause)
-    return n * n
-
-
-def gate(release: str, started: str, name: str, limit: float = 120.0) -> str:
-    """Record ``"NAME PID"`` in ``started``, then block until ``release`` exists (the test creates it)."""
-    record(started, f"{name} {os.getpid()}")
-    deadline = time.monotonic() + limit
-    while not os.path.exists(release):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{release} never appeared")
-        time.sleep(0.01)
-    return f"{name}:released"
-
-
-def leak(path: str, mb_per_second: float = 50.0, cap_mb: int = 600) -> None:
-    """Record ``"leak PID TIME"``, then allocate and keep ``mb_per_second`` MB a second (pages written, so they are
-    really resident) up to ``cap_mb``, then wait: never returns; only a kill ends it."""
-    record(path, f"leak {os.getpid()} {time.time():.6f}")
-    kept = []
-    step = 5
-    while True:
-        if len(kept) * step < cap_mb:
-            kept.append(b"\x01" * (step * MB))
-        time.sleep(step / mb_per_second)
-
-
-def hang(path: str) -> None:
-    """Record ``"hang PID TIME"``, ignore SIGTERM and SIGINT, and spin forever: only SIGKILL ends it."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    record(path, f"hang {os.getpid()} {time.time():.6f}")
-    n = 0
-    while True:
-        n += 1
-
-
-def pid() -> int:
-    return os.getpid()
-
 
 def make_queue(url: str) -> DurableQueue:
-    """A queue on ``url`` with every job of this module registered (a test may decorate again for other
+    """A queue on ``url`` with the jobs of the fault tests registered (a test may decorate again for other
     options: the options travel with each job)."""
     queue = open_queue(url)
     assert isinstance(queue, DurableQueue)
-    for func in (note, square, gate):
-        queue.task(func)
-    queue.task(leak, mode="process", timeout=2.0)
-    queue.task(hang, mode="process", timeout=2.0)
-    queue.task(pid, mode="process")
+    queue.task(jobs.note)
+    queue.task(jobs.wait_for_file)
+    queue.task(jobs.leak, mode="process", timeout=2.0)
+    queue.task(jobs.hang, mode="process", timeout=2.0)
+    queue.task(jobs.pid, mode="process")
     return queue
 
 
@@ -112,10 +54,10 @@ def drive_gated_graph(url: str, record_path: str, release: str, started: str) ->
     exists) requiring them, 10 ``post`` tasks requiring the gate and one ``pre`` each, and a ``final`` task
     requiring every ``post``. Prints ``NAME=STATE:RESULT`` for each task; exit status 0 when all are DONE."""
     q = make_queue(url)
-    pre = [Task(f"pre{i}", note, args=(record_path, f"pre{i}")) for i in range(10)]
-    middle = Task("gate", gate, args=(release, started, "gate")).require(*pre)
-    post = [Task(f"post{i}", note, args=(record_path, f"post{i}")).require(middle, pre[i]) for i in range(10)]
-    final = Task("final", note, args=(record_path, "final")).require(*post)
+    pre = [Task(f"pre{i}", jobs.note, args=(record_path, f"pre{i}")) for i in range(10)]
+    middle = Task("gate", jobs.wait_for_file, args=(release, started, "gate", 120.0)).require(*pre)
+    post = [Task(f"post{i}", jobs.note, args=(record_path, f"post{i}")).require(middle, pre[i]) for i in range(10)]
+    final = Task("final", jobs.note, args=(record_path, "final")).require(*post)
     tasks = [*pre, middle, *post, final]
     make_now(final, queue=q)
     print(" ".join(f"{t.name}={t.state.value}:{t.result}" for t in tasks), flush=True)
@@ -124,30 +66,22 @@ def drive_gated_graph(url: str, record_path: str, release: str, started: str) ->
 
 
 def layered_graph(record_path: str, layers: int, width: int, pause: float) -> list[Task]:
-    """``layers`` layers of ``width`` ``square`` tasks, each after three of the layer before (fan-in), and a
-    ``sink`` after the whole last layer; task ``L<layer>.<i>`` squares ``layer * 1000 + i``, the sink 0."""
+    """``layers`` layers of ``width`` ``note`` tasks named ``L<layer>.<i>`` (each returns its name), each after
+    three of the layer before (fan-in), and a ``sink`` after the whole last layer."""
     tasks: list[Task] = []
     previous: list[Task] = []
     for layer in range(layers):
         current = []
         for i in range(width):
             name = f"L{layer}.{i}"
-            t = Task(name, square, args=(record_path, name, layer * 1000 + i, pause))
+            t = Task(name, jobs.note, args=(record_path, name, pause))
             if previous:
                 t.require(*{previous[i], previous[(i + 1) % width], previous[(i + 7) % width]})
             current.append(t)
         tasks += current
         previous = current
-    tasks.append(Task("sink", square, args=(record_path, "sink", 0, 0.0)).require(*previous))
+    tasks.append(Task("sink", jobs.note, args=(record_path, "sink")).require(*previous))
     return tasks
-
-
-def expected_square(name: str) -> int:
-    """What ``layered_graph``'s task ``name`` returns."""
-    if name == "sink":
-        return 0
-    layer, i = name[1:].split(".")
-    return (int(layer) * 1000 + int(i)) ** 2
 
 
 def drive_layers(url: str, record_path: str, layers: str, width: str, pause: str) -> int:
@@ -172,7 +106,7 @@ def hammer(url: str, tag: str, count: str, record_path: str, progress: str) -> i
     locked) is sent again with the same ids, as a client should: enqueueing an id the store has is harmless.
     Appends the count enqueued so far to ``progress`` after each transaction; prints a JSON summary."""
     q = make_queue(url)
-    job = q.job("tests.faults.fault_app:note")
+    job = q.job("tests.jobs:note")
     assert job is not None
     options = job.options.stored(q.serializer.name)
     store = q.store
@@ -182,20 +116,20 @@ def hammer(url: str, tag: str, count: str, record_path: str, progress: str) -> i
     while done < total:
         size = min(1 + batch_no % 4, total - done)
         names = [f"{tag}-{i:05d}" for i in range(done, done + size)]
-        jobs = [NewJob(id=hammered_id(n), name=job.name, options=options,
-                       payload=q.serializer.encode_call(job.name, (record_path, n), {})) for n in names]
+        batch = [NewJob(id=hammered_id(n), name=job.name, options=options,
+                        payload=q.serializer.encode_call(job.name, (record_path, n), {})) for n in names]
         while True:
             try:
-                records = store.enqueue(jobs)
+                records = store.enqueue(batch)
                 break
             except StoreError as exc:
                 retries += 1
                 errors.append(str(exc))
-        assert [r.id for r in records] == [j.id for j in jobs]
+        assert [r.id for r in records] == [j.id for j in batch]
         done += size
         batch_no += 1
-        record(progress, str(done))
-        assert len(store.get([j.id for j in jobs])) == size
+        jobs.record(progress, str(done))
+        assert len(store.get([j.id for j in batch])) == size
         reads += 1
         if batch_no % 5 == 0:
             store.list_jobs(limit=20)
@@ -208,15 +142,8 @@ def hammer(url: str, tag: str, count: str, record_path: str, progress: str) -> i
 
 
 def _enqueued(paths: list[str]) -> int:
-    total = 0
-    for path in paths:
-        try:
-            with open(path) as f:
-                last = f.read().splitlines()[-1:]
-        except FileNotFoundError:
-            continue
-        total += int(last[0]) if last else 0
-    return total
+    """How many jobs the hammers writing ``paths`` have enqueued so far (the last line of each)."""
+    return sum(int(last[0]) for last in (jobs.lines(path)[-1:] for path in paths) if last)
 
 
 def hold_write_lock(db_path: str, log_path: str, seconds: str, thresholds: str, *progress: str) -> int:
@@ -231,9 +158,9 @@ def hold_write_lock(db_path: str, log_path: str, seconds: str, thresholds: str, 
                 raise TimeoutError(f"the hammers never enqueued {threshold} jobs")
             time.sleep(0.002)
         db.execute("BEGIN IMMEDIATE")
-        record(log_path, f"hold {n} {_enqueued(list(progress))}")
+        jobs.record(log_path, f"hold {n} {_enqueued(list(progress))}")
         time.sleep(float(seconds))  # the fault: the lock held this long
-        record(log_path, f"free {n} {_enqueued(list(progress))}")
+        jobs.record(log_path, f"free {n} {_enqueued(list(progress))}")
         db.execute("COMMIT")
     db.close()
     return 0

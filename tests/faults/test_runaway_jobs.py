@@ -12,6 +12,7 @@ import signal
 import psutil
 import pytest
 
+from tests import jobs
 from tests.faults import fault_app
 from tests.procs import alive, enqueue_many, wait_for, wait_lines
 
@@ -36,13 +37,13 @@ def test_leaking_and_hanging_process_jobs_are_killed_at_their_timeout(spawn, tmp
     q = fault_app.make_queue(url)
     w = spawn(url, "--processes", "2", name="w")
     # warm up: the worker has imported and run everything once, so its memory is what serving costs
-    assert q.job("tests.faults.fault_app:pid").delay().join(60) != w.pid
-    assert q.job("tests.faults.fault_app:note").delay(str(tmp_path / "warm"), "warm").join(30) == "warm"
+    assert q.job("tests.jobs:pid").delay().join(60) != w.pid
+    assert q.job("tests.jobs:note").delay(str(tmp_path / "warm"), "warm").join(30) == "warm"
     baseline = psutil.Process(w.pid).memory_info().rss
 
     leak_file, hang_file = tmp_path / "leak", tmp_path / "hang"
-    leaking = q.job("tests.faults.fault_app:leak").delay(str(leak_file))
-    hanging = q.job("tests.faults.fault_app:hang").delay(str(hang_file))
+    leaking = q.job("tests.jobs:leak").delay(str(leak_file))
+    hanging = q.job("tests.jobs:hang").delay(str(hang_file))
     [leak_line] = wait_lines(leak_file, 1, timeout=60, logs=w.log)
     [hang_line] = wait_lines(hang_file, 1, timeout=60, logs=w.log)
     leak_pid, leak_start = int(leak_line.split()[1]), float(leak_line.split()[2])
@@ -51,7 +52,7 @@ def test_leaking_and_hanging_process_jobs_are_killed_at_their_timeout(spawn, tmp
 
     # thread jobs run while both runaways hold their processes
     record = tmp_path / "record"
-    ids = enqueue_many(q, fault_app.note, [(str(record), f"t{i}") for i in range(20)])
+    ids = enqueue_many(q, jobs.note, [(str(record), f"t{i}") for i in range(20)])
     # the leak really leaks: watch its memory grow until the kill
     peak = [0]
 
@@ -93,10 +94,10 @@ def test_leaking_and_hanging_process_jobs_are_killed_at_their_timeout(spawn, tmp
           f"{ {pid: f'{rss / MB:.0f} MB' for pid, rss in below.items()} }")
 
     # the worker goes on: process jobs in new processes, thread jobs
-    later = [q.job("tests.faults.fault_app:pid").delay() for _ in range(2)]
+    later = [q.job("tests.jobs:pid").delay() for _ in range(2)]
     pids = {h.join(60) for h in later}
     assert not pids & {leak_pid, hang_pid, w.pid}
-    assert q.job("tests.faults.fault_app:note").delay(str(record), "after").join(30) == "after"
+    assert q.job("tests.jobs:note").delay(str(record), "after").join(30) == "after"
     assert w.proc.poll() is None
     w.signal(signal.SIGTERM)
     assert w.wait(30) == 0, w.log()

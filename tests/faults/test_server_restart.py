@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests import jobs
 from tests.faults import fault_app
 from tests.procs import ROOT, enqueue_many, lines, logs_of, wait_for, wait_lines
 
@@ -42,7 +43,7 @@ def driver_command(url: str, *args: str) -> list[str]:
 
 
 def executions(path: Path) -> list[tuple[str, int, float]]:
-    """(name, pid, start time) of each run recorded by ``fault_app.note``, in order."""
+    """(name, pid, start time) of each run recorded by ``tests.jobs.note``, in order."""
     return [(name, int(pid), float(at)) for name, pid, at in (line.split() for line in lines(path))]
 
 
@@ -65,8 +66,8 @@ def test_server_sigkilled_mid_drain_loses_nothing_and_everyone_reconnects(server
                                   env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)
     try:
         # a client blocked in join() on a job that cannot end before the restart
-        joined = q.job("tests.faults.fault_app:gate")
-        handle = waiter_queue.get(joined.delay(str(release), str(started), "joined").id)
+        joined = q.job("tests.jobs:wait_for_file")
+        handle = waiter_queue.get(joined.delay(str(release), str(started), "joined", 120.0).id)
         assert handle is not None
         outcome: dict[str, Any] = {}
 
@@ -82,7 +83,7 @@ def test_server_sigkilled_mid_drain_loses_nothing_and_everyone_reconnects(server
         wait_for(lambda: {line.split()[0] for line in lines(started)} == {"gate", "joined"}, 60,
                  "the gate and the joined job to start", everyone)
 
-        ids = enqueue_many(q, fault_app.note, [(str(bulk), f"job{i:04d}", PAUSE) for i in range(N)])
+        ids = enqueue_many(q, jobs.note, [(str(bulk), f"job{i:04d}", PAUSE) for i in range(N)])
         wait_lines(bulk, N // 3, timeout=60, logs=logs)
         marks = {w.name: len(w.output.read_text(errors="replace")) for w in (a, b)}
         server.kill()
@@ -145,20 +146,20 @@ def test_server_sigkilled_mid_drain_loses_nothing_and_everyone_reconnects(server
 
     # the workers still serve
     extra = tmp_path / "extra"
-    after = checker.job("tests.faults.fault_app:note").delay(str(extra), "after")
+    after = checker.job("tests.jobs:note").delay(str(extra), "after")
     assert after.join(60) == "after"
     assert a.proc.poll() is None and b.proc.poll() is None, logs()
 
     # the waiting client got its result, and logged that it waited for the store
     assert "error" not in outcome, f"join() raised across the restart: {outcome.get('error')!r}"
-    assert outcome.get("result") == "joined:released"
+    assert outcome.get("result") == "released"
     unavailable = [r for r in caplog.records if r.threadName == "waiting-client" and r.name.startswith("taskgraph")
                    and r.levelno >= logging.WARNING]
     assert unavailable, "the waiting client did not log that the store was unavailable"
 
     # the driver finished its graph, every task with its result
     assert driver_done == 0, driver_log
-    expected = ([f"pre{i}=DONE:pre{i}" for i in range(10)] + ["gate=DONE:gate:released"]
+    expected = ([f"pre{i}=DONE:pre{i}" for i in range(10)] + ["gate=DONE:released"]
                 + [f"post{i}=DONE:post{i}" for i in range(10)] + ["final=DONE:final"])
     [result_line] = [line for line in driver_log.splitlines() if line.startswith("pre0=")]
     assert result_line.split() == expected, driver_log
