@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from .graph import closure, to_networkx
 from .render import STATE_COLOURS, tasks_as_svg
 from .runrecord import RunRecord, TaskRecord, describe_error
-from .states import FINAL_STATES, RUNNING, State
+from .states import State
 from .task import Task
 from .timefmt import clock, duration
 
@@ -60,12 +60,7 @@ def _own_record(task: Task) -> TaskRecord:
     """What ``task`` says of itself, as a record would."""
     own = TaskRecord(id=-1, name=task.name, key=task.key, state=task.state.value)
     for move in task.history:
-        if move.dest is RUNNING:
-            own.started, own.finished = move.when, None
-        elif move.dest in FINAL_STATES:
-            own.finished = move.when
-        elif move.dest is State.PENDING:
-            own.started = own.finished = None
+        own.moved(move.dest, move.when)
     if task.state in (State.FAILED, State.CANCELLED):
         own.error = describe_error(task.exception)
     return own

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BlockedError, CancelledError
-from ..runrecord import InOrder, describe_error
-from ..states import DONE, FAILED, FINAL_STATES, PENDING, RUNNING, State
+from ..runrecord import InOrder, LastRun, describe_error
+from ..states import DONE, FAILED, RUNNING, State
 from ..task import Task, Transition
 
 __all__ = ["RunProgress", "TaskView", "Snapshot", "was_interrupted"]
@@ -27,7 +27,7 @@ def was_interrupted(error: BaseException | None) -> bool:
 
 
 @dataclass
-class TaskView:
+class TaskView(LastRun):
     """What the display knows of one task."""
 
     task: Task
@@ -42,12 +42,6 @@ class TaskView:
     @property
     def name(self) -> str:
         return self.task.name
-
-    @property
-    def duration(self) -> float | None:
-        if self.started is None or self.finished is None:
-            return None
-        return self.finished - self.started
 
     @property
     def blocked(self) -> bool:
@@ -126,15 +120,9 @@ class RunProgress:
             return
         with self._lock:
             view.state = move.dest
-            if move.dest is RUNNING:
-                view.started, view.finished, view.ran = move.when, None, True
-            elif move.dest in FINAL_STATES:
-                view.finished = move.when
-                view.error = None if move.dest is DONE else task.exception
-                if was_interrupted(view.error):
-                    self.interrupted = True
-            elif move.dest is PENDING:
-                view.started = view.finished = view.error = None
+            view.moved(move.dest, move.when, None if move.dest is DONE else task.exception)
+            view.ran = view.ran or move.dest is RUNNING
+            self.interrupted = self.interrupted or was_interrupted(view.error)
         for listener in self._listeners:
             listener(view, move)
 
