@@ -230,7 +230,10 @@ def read_record(path: str | Path) -> RunRecord:
         ValueError: the file is not a run record, or of a version this taskgraph does not read.
     """
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a taskgraph run record (it is not UTF-8 text)") from None
     entries = []
     for number, line in enumerate(lines, 1):
         if not line.strip():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from pathlib import Path
@@ -10,10 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .app import UserError, is_verbose, levels, main, setup_logging, user_errors, verbosity
+from .app import UserError, load, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
     from ..runrecord import RunRecord
 
 #: The formats, by the output file's extension.
@@ -34,22 +32,6 @@ def _output(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-def _load(spec: str) -> Pipeline:
-    from ..pipeline import load_pipeline
-
-    try:
-        with user_errors():  # no such file or module, no tasks, a cycle
-            return load_pipeline(spec)
-    except click.ClickException:
-        raise
-    except Exception as exc:  # the pipeline's own code failed as it was imported
-        if is_verbose():
-            logging.getLogger("taskgraph").exception("loading %s failed", spec)
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        hint = "" if is_verbose() else " (-v shows the traceback)"
-        raise UserError(f"loading {spec} failed: {detail}{hint}") from None
-
-
 def _record(path: str) -> RunRecord:
     from ..runrecord import read_record
 
@@ -57,10 +39,6 @@ def _record(path: str) -> RunRecord:
         return read_record(path)
     except FileNotFoundError:
         raise UserError(f"no such run record: {path}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a taskgraph run record (it is not UTF-8 text)") from None
-    except (AttributeError, KeyError, TypeError):  # JSON lines, but not of a record
-        raise UserError(f"{path} is not a taskgraph run record (its lines are not those of a run)") from None
     except OSError as exc:
         raise UserError(f"cannot read the run record {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
@@ -99,14 +77,13 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
     from ..review import Review
     from ..timefmt import duration
 
-    verbose, quiet = levels()
-    setup_logging(verbose, quiet)
+    _, quiet = setup_logging()
     extension = os.path.splitext(output)[1].lower()
     kind = FORMATS[extension]
     if kind != "dot" and shutil.which("dot") is None:
         raise UserError(NO_DOT.format(ext=extension))
 
-    loaded = _load(pipeline)
+    loaded = load(pipeline)
     with user_errors():
         tasks = loaded.targets(targets) if targets else loaded.tasks
     run = _record(record) if record is not None else None

@@ -3,23 +3,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import UserError, levels, main, setup_logging, user_errors, verbosity
+from .app import LOG_FORMAT, UserError, exit_now, levels, log, log_level, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
     from ..durable.queue import DurableQueue
 
-log = logging.getLogger("taskgraph.cli")
-
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhdw])")
 
@@ -63,7 +62,7 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
     verbose, quiet = levels()
     dashboard = not no_dashboard and _terminal()
     if not dashboard:
-        setup_logging(verbose + 1, quiet)  # a worker logs what it does at INFO
+        setup_logging(more=1)  # a worker logs what it does at INFO
     with user_errors():
         queue = load_queue(app)
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -72,11 +71,8 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
     runner = Worker(queue, app=app, threads=threads, processes=processes, concurrency=concurrency, queues=names,
                     lease=lease, grace=grace, batch=batch)
     code = _run_with_dashboard(runner, burst, verbose, quiet) if dashboard else runner.run(burst=burst)
-    if runner.runners.threads.busy:  # a job thread that cannot be stopped must not keep the worker alive
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if runner.runners.threads.busy:  # a job thread that cannot be stopped
+        exit_now(code)
     sys.exit(code)
 
 
@@ -87,12 +83,12 @@ def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> i
 
     console = Console(highlight=False)
     handler = ConsoleLogHandler(console)
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(max(logging.WARNING - 10 * verbose + 10 * quiet, logging.DEBUG))
+    root.setLevel(log_level(verbose, quiet))
     board = Dashboard(runner, console)
     board.start()
     try:
@@ -107,9 +103,10 @@ def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> i
 # ------------------------------------------------------------------ the store commands
 
 
-def _open(url: str) -> DurableQueue:
-    """The durable queue a store URL names; a bad URL, a store that cannot be reached or refuses the credentials
-    is a user error naming the URL (password hidden)."""
+@contextlib.contextmanager
+def _opened(url: str) -> Iterator[DurableQueue]:
+    """The durable queue a store URL names, closed after the ``with`` block; a bad URL, a store that cannot be
+    reached or refuses the credentials is a user error naming the URL (password hidden)."""
     from .. import open_queue
     from ..durable.queue import DurableQueue
     from ..scheduler import close_queue
@@ -128,7 +125,10 @@ def _open(url: str) -> DurableQueue:
         raise UserError(
             f"{shown}: not the URL of a durable store; give sqlite:///PATH, postgresql://... or redis://..."
         )
-    return queue
+    try:
+        yield queue
+    finally:
+        queue.close()
 
 
 @main.command()
@@ -143,9 +143,8 @@ def status(url: str, watch: bool, interval: float) -> None:
 
     On a terminal, --watch redraws it in place; elsewhere it prints it again every --interval seconds.
     """
-    setup_logging(*levels())
-    queue = _open(url)
-    try:
+    setup_logging()
+    with _opened(url) as queue:
         with user_errors():
             first = _read(queue, keep_going=False)
         if not watch:
@@ -158,8 +157,6 @@ def status(url: str, watch: bool, interval: float) -> None:
                 _watch_plain(queue, first, interval)
         except KeyboardInterrupt:
             pass  # Ctrl-C ends --watch: that is how it is used
-    finally:
-        queue.close()
 
 
 def _read(queue: DurableQueue, keep_going: bool) -> Any:
@@ -212,12 +209,6 @@ def _watch_live(queue: DurableQueue, state: Any, interval: float) -> None:
             state = _read(queue, keep_going=True)
 
 
-def _describe(record: Any) -> str:
-    if record.status == "PENDING":
-        return f"PENDING until its {record.waiting} unfinished prerequisite(s) are DONE"
-    return str(record.status)
-
-
 @main.command()
 @click.argument("url")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
@@ -228,28 +219,23 @@ def retry(url: str, ids: tuple[str, ...]) -> None:
     A job whose prerequisites are not all DONE waits for them (PENDING); retry a failed prerequisite too. Prints
     one line per ID; exits 1 if some could not be retried (not FAILED or CANCELLED, or not in the store).
     """
-    setup_logging(*levels())
+    setup_logging()
     wanted = list(dict.fromkeys(ids))
-    queue = _open(url)
-    try:
-        with user_errors():
-            retried = set(queue.retry(wanted))
-            found = {r.id: r for r in queue.store.get(wanted)}
-    finally:
-        queue.close()
-    missed = 0
+    with _opened(url) as queue, user_errors():
+        retried = set(queue.retry(wanted))
+        found = {r.id: r for r in queue.store.get(wanted)}
     for job_id in wanted:
         record = found.get(job_id)
         if job_id in retried:
-            now = _describe(record) if record is not None else "purged meanwhile"
+            now = "purged meanwhile" if record is None else record.status
+            if record is not None and record.status == "PENDING":
+                now = f"PENDING until its {record.waiting} unfinished prerequisite(s) are DONE"
             click.echo(f"{job_id}: retried, now {now}")
         elif record is None:
-            missed += 1
             click.echo(f"{job_id}: not retried: no such job in the store")
         else:
-            missed += 1
             click.echo(f"{job_id}: not retried: it is {record.status} (only FAILED or CANCELLED jobs are retried)")
-    if missed:
+    if set(wanted) - retried:
         sys.exit(1)
 
 
@@ -264,29 +250,22 @@ def cancel(url: str, ids: tuple[str, ...]) -> None:
     a coroutine cancelled; a thread runs on and its result is dropped). Prints one line per ID; exits 1 if some
     could not be cancelled (already finished, or not in the store).
     """
-    setup_logging(*levels())
+    setup_logging()
     wanted = list(dict.fromkeys(ids))
-    queue = _open(url)
-    try:
-        with user_errors():
-            before = {r.id: r.status for r in queue.store.get(wanted)}
-            cancelled = set(queue.cancel(wanted))
-            after = {r.id: r.status for r in queue.store.get([i for i in wanted if i not in cancelled])}
-    finally:
-        queue.close()
-    missed = 0
+    with _opened(url) as queue, user_errors():
+        before = {r.id: r.status for r in queue.store.get(wanted)}
+        cancelled = set(queue.cancel(wanted))
+        after = {r.id: r.status for r in queue.store.get([i for i in wanted if i not in cancelled])}
     for job_id in wanted:
         if job_id in cancelled:
             was = before.get(job_id)
             note = "; its worker stops it at its next heartbeat" if was == "RUNNING" else ""
             click.echo(f"{job_id}: cancelled (it was {was or 'unfinished'}{note})")
         elif job_id not in after:
-            missed += 1
             click.echo(f"{job_id}: not cancelled: no such job in the store")
         else:
-            missed += 1
             click.echo(f"{job_id}: not cancelled: it is {after[job_id]} already")
-    if missed:
+    if set(wanted) - cancelled:
         sys.exit(1)
 
 
@@ -319,17 +298,13 @@ def parse_duration(text: str) -> float:
 def purge(url: str, older_than: str) -> None:
     """Delete the finished jobs (DONE, FAILED, CANCELLED) of the store URL that ended more than --older-than ago,
     with their history. Waiting and running jobs are never deleted."""
-    setup_logging(*levels())
+    setup_logging()
     try:
         seconds = parse_duration(older_than)
     except ValueError as exc:
         raise UserError(f"--older-than: {exc}") from None
-    queue = _open(url)
-    try:
-        with user_errors():
-            deleted = queue.purge(seconds)
-    finally:
-        queue.close()
+    with _opened(url) as queue, user_errors():
+        deleted = queue.purge(seconds)
     shown = older_than.strip()
     if re.fullmatch(r"[\d.]+", shown):
         shown += "s"  # a plain number is seconds

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import sys
-import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from .app import UserError, is_verbose, levels, main, setup_logging, user_errors, verbosity
+from .app import UserError, exit_now, load, log, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,35 +20,11 @@ if TYPE_CHECKING:
     from ..queues.base import Queue
     from ..task import Task, Transition
 
-log = logging.getLogger("taskgraph.cli")
-
 #: The exit status after Ctrl-C, as a shell reports a process SIGINT stopped.
 INTERRUPTED = 130
 
 
 # ------------------------------------------------------------------ shared
-
-
-def load(spec: str) -> Pipeline:
-    """Load ``PIPELINE``; what goes wrong is a one-line user error (the traceback with ``-v``)."""
-    from ..errors import CycleError
-    from ..pipeline import PipelineError, load_pipeline
-    from ..runrecord import describe_error
-
-    try:
-        pipeline = load_pipeline(spec)
-    except (PipelineError, CycleError) as exc:
-        if is_verbose():
-            log.exception("loading %s failed", spec)
-        raise UserError(str(exc)) from None
-    except Exception as exc:  # the pipeline's own code raised as it was imported
-        if is_verbose():
-            log.exception("loading %s failed", spec)
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
-        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-        raise UserError(f"loading {spec} failed{where}: {describe_error(exc)} (-v shows the traceback)") from None
-    log.info("loaded %s: %d tasks", spec, len(pipeline.tasks))
-    return pipeline
 
 
 def make_console() -> Console:
@@ -111,8 +84,7 @@ def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_u
       taskgraph run examples/pipeline.py --dry-run        # what would run, in order
       taskgraph run myapp.pipelines:nightly --queue processes://8 --record run.jsonl
     """
-    verbose, quiet = levels()
-    setup_logging(verbose, quiet)
+    verbose, quiet = setup_logging()
     try:
         code = _run(pipeline, names, jobs, queue_url, fail_fast, dry_run, record, verbose, quiet)
     except KeyboardInterrupt:  # before or after the run itself (make handles Ctrl-C while it runs)
@@ -296,11 +268,8 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     if recorder is not None:
         log.info("run record written to %s", recorder.path)
     code = {"done": 0, "failed": 1}.get(status, INTERRUPTED)
-    if interrupted and left_running:  # threads or processes that cannot be stopped must not keep us alive
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if interrupted and left_running:
+        exit_now(code)
     return code
 
 
@@ -323,8 +292,7 @@ def list_command(pipeline: str) -> None:
     """
     from ..views.run_view import task_table
 
-    verbose, quiet = levels()
-    setup_logging(verbose, quiet)
+    setup_logging()
     rows = task_table(load(pipeline).tasks)
     console = make_console()
     if on_terminal(console):
