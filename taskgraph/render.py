@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from .errors import RenderError
 from .graph import closure
 
 if TYPE_CHECKING:
     import graphviz
+    from typing_extensions import Unpack
 
     from .task import Task
 
-__all__ = ["tasks_as_dot", "tasks_as_svg", "tasks_as_png", "STATE_COLOURS", "HIGHLIGHT_COLOUR", "INSTALL_GRAPHVIZ"]
+__all__ = ["tasks_as_dot", "tasks_as_svg", "tasks_as_png", "DrawOptions", "STATE_COLOURS", "HIGHLIGHT_COLOUR",
+           "INSTALL_GRAPHVIZ"]
 
 #: Fill colour of a node, by the task's state.
 STATE_COLOURS: dict[str, str] = {
@@ -52,15 +54,20 @@ def _edges(nodes: list[Task], reduce: bool) -> list[tuple[Task, Task]]:
     return [e for e in edges if e in kept]
 
 
-def _digraph(
-    tasks: Iterable[Task],
-    name: str,
-    legend: bool,
-    states: Mapping[Task, str] | None = None,
-    labels: Mapping[Task, str] | None = None,
-    highlight: Sequence[Task] = (),
-    reduce: bool = False,
-) -> graphviz.Digraph:
+class DrawOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`tasks_as_dot`, :func:`tasks_as_svg` and :func:`tasks_as_png`."""
+
+    name: str
+    legend: bool
+    states: Mapping[Task, str] | None
+    labels: Mapping[Task, str] | None
+    highlight: Sequence[Task]
+    reduce: bool
+
+
+def _digraph(tasks: Iterable[Task], name: str = "tasks", legend: bool = False,
+             states: Mapping[Task, str] | None = None, labels: Mapping[Task, str] | None = None,
+             highlight: Sequence[Task] = (), reduce: bool = False) -> graphviz.Digraph:
     import graphviz
 
     nodes = closure(tasks)
@@ -91,16 +98,7 @@ def _digraph(
     return graph
 
 
-def tasks_as_dot(
-    tasks: Iterable[Task],
-    *,
-    name: str = "tasks",
-    legend: bool = False,
-    states: Mapping[Task, str] | None = None,
-    labels: Mapping[Task, str] | None = None,
-    highlight: Sequence[Task] = (),
-    reduce: bool = False,
-) -> str:
+def tasks_as_dot(tasks: Iterable[Task], **options: Unpack[DrawOptions]) -> str:
     """The DOT text of ``tasks`` and all their prerequisites.
 
     Nodes are labelled by task name and filled by state (:data:`STATE_COLOURS`); edges run from prerequisite to
@@ -122,7 +120,7 @@ def tasks_as_dot(
     Raises:
         CycleError: the tasks form a cycle.
     """
-    return _digraph(tasks, name, legend, states, labels, highlight, reduce).source
+    return _digraph(tasks, **options).source
 
 
 def _pipe(graph: graphviz.Digraph, format: str) -> bytes:
@@ -136,41 +134,21 @@ def _pipe(graph: graphviz.Digraph, format: str) -> bytes:
         raise RenderError(f"Graphviz's dot failed to render the graph: {exc}") from exc
 
 
-def tasks_as_svg(
-    tasks: Iterable[Task],
-    *,
-    name: str = "tasks",
-    legend: bool = False,
-    states: Mapping[Task, str] | None = None,
-    labels: Mapping[Task, str] | None = None,
-    highlight: Sequence[Task] = (),
-    reduce: bool = False,
-) -> str:
+def tasks_as_svg(tasks: Iterable[Task], **options: Unpack[DrawOptions]) -> str:
     """The SVG of the graph :func:`tasks_as_dot` draws (it takes the same arguments), rendered by Graphviz's ``dot``.
 
     Raises:
         RenderError: ``dot`` is not installed (the message says how to install it) or failed.
         CycleError: the tasks form a cycle.
     """
-    graph = _digraph(tasks, name, legend, states, labels, highlight, reduce)
-    return _pipe(graph, "svg").decode("utf-8")
+    return _pipe(_digraph(tasks, **options), "svg").decode("utf-8")
 
 
-def tasks_as_png(
-    tasks: Iterable[Task],
-    *,
-    name: str = "tasks",
-    legend: bool = False,
-    states: Mapping[Task, str] | None = None,
-    labels: Mapping[Task, str] | None = None,
-    highlight: Sequence[Task] = (),
-    reduce: bool = False,
-) -> bytes:
+def tasks_as_png(tasks: Iterable[Task], **options: Unpack[DrawOptions]) -> bytes:
     """The PNG image of the graph :func:`tasks_as_dot` draws (it takes the same arguments), rendered by ``dot``.
 
     Raises:
         RenderError: ``dot`` is not installed (the message says how to install it) or failed.
         CycleError: the tasks form a cycle.
     """
-    graph = _digraph(tasks, name, legend, states, labels, highlight, reduce)
-    return _pipe(graph, "png")
+    return _pipe(_digraph(tasks, **options), "png")
