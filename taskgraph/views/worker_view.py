@@ -79,31 +79,20 @@ class QueueDepths:
 
 
 def _slots(snap: WorkerSnapshot) -> Text:
-    text = Text()
+    parts: list[str | tuple[str, str]] = []
     for mode, (busy, size) in snap.slots.items():
-        if text:
-            text.append("   ")
-        text.append(f"{mode} ")
-        text.append(f"{busy}/{size}", style="bold yellow" if busy else "bold")
-        text.append(" busy")
+        parts += [f"{mode} ", (f"{busy}/{size}", "bold yellow" if busy else "bold"), " busy   "]
     if "async" not in snap.slots:
-        text.append("   async ")
-        text.append("-", style="dim")
-    text.append("   held ")
-    text.append(str(snap.held), style="bold")
-    return text
+        parts += ["async ", ("-", "dim"), "   "]
+    return Text.assemble(*parts, "held ", (str(snap.held), "bold"))
 
 
 def _totals(snap: WorkerSnapshot) -> Text:
-    text = Text()
-    text.append(f"{snap.rate:.1f}", style="bold")
-    text.append(" jobs/s over the last 10 s   done ")
-    text.append(str(snap.done), style="bold green")
-    text.append("   failed ")
-    text.append(str(snap.failed), style="bold red" if snap.failed else "bold")
-    text.append("   retried ")
-    text.append(str(snap.retried), style="bold yellow" if snap.retried else "bold")
-    return text
+    return Text.assemble(
+        (f"{snap.rate:.1f}", "bold"), " jobs/s over the last 10 s   done ", (str(snap.done), "bold green"),
+        "   failed ", (str(snap.failed), "bold red" if snap.failed else "bold"),
+        "   retried ", (str(snap.retried), "bold yellow" if snap.retried else "bold"),
+    )
 
 
 def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int]] | None, float, str | None],
@@ -116,18 +105,15 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
     summary.add_column(no_wrap=True, overflow="ellipsis")
     summary.add_row("slots", _slots(snap))
     summary.add_row("throughput", _totals(snap))
-    state = Text()
     if snap.stopped:
-        state.append("stopped", style="bold")
+        state = Text.assemble(("stopped", "bold"))
     elif snap.stopping:
-        state.append("stopping: finishing the running jobs, then exiting (Ctrl-C again to exit at once)",
-                     style="bold yellow")
+        state = Text.assemble(("stopping: finishing the running jobs, then exiting (Ctrl-C again to exit at once)",
+                               "bold yellow"))
     elif snap.store_error:
-        state.append(f"store failing: {snap.store_error}; trying again", style="bold red")
+        state = Text.assemble((f"store failing: {snap.store_error}; trying again", "bold red"))
     else:
-        state.append("serving ", style="green")
-        state.append(", ".join(snap.queues), style="bold")
-        state.append(f" on {snap.url}")
+        state = Text.assemble(("serving ", "green"), (", ".join(snap.queues), "bold"), f" on {snap.url}")
     summary.add_row("state", state)
     title = Text.assemble(("taskgraph worker ", "bold"), snap.id, "  ", (snap.app or "", "cyan"),
                           f"  up {duration(now - snap.since)}")
