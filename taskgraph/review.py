@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -46,14 +47,9 @@ def match_record(tasks: Iterable[Task], record: RunRecord) -> dict[Task, TaskRec
     """What ``record`` says of each of ``tasks`` it knows, matched by name; when several tasks share a name, the
     first task with it is paired with the record's first task with it, and so on."""
     by_name: dict[str, list[TaskRecord]] = {}
-    for entry in record.tasks:
+    for entry in reversed(record.tasks):  # so that pop() takes the first left
         by_name.setdefault(entry.name, []).append(entry)
-    matched = {}
-    for task in tasks:
-        left = by_name.get(task.name)
-        if left:
-            matched[task] = left.pop(0)
-    return matched
+    return {task: by_name[task.name].pop() for task in tasks if by_name.get(task.name)}
 
 
 def _own_record(task: Task) -> TaskRecord:
@@ -202,6 +198,9 @@ ol.path li { margin: 0.15em 0; }
 """
 
 
+_NONE = "\u2014"  # shown for a time or duration not known
+
+
 def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
@@ -212,6 +211,10 @@ def _inline(svg: str) -> str:
     return svg[start:] if start >= 0 else svg
 
 
+def _duration(seconds: float | None) -> str:
+    return _NONE if seconds is None else duration(seconds)
+
+
 def _chip(state: str) -> str:
     colour = STATE_COLOURS.get(state, "white")
     return f'<span class="chip state-{_esc(state)}" style="background: {colour}">{_esc(state)}</span>'
@@ -219,22 +222,25 @@ def _chip(state: str) -> str:
 
 def _clock(at: float | None, since: float | None) -> str:
     if at is None:
-        return "\u2014"
+        return _NONE
     text = clock(at, now=at) + f".{int(at % 1 * 1000):03d}"  # the time of day, whatever the day
     if since is not None:
         text += f' <span class="note">+{at - since:.3f} s</span>'
     return text
 
 
+def _section(name: str, heading: str, body: str) -> str:
+    return f'<section id="{name}">\n<h2>{heading}</h2>\n{body}\n</section>'
+
+
 def _page(review: Review, title: str, svg: str) -> str:
+    from . import __version__
+
     record = review.record
     facts = review.facts
     chain = review.critical_path()
-    on_path = set(chain.tasks)
     durations = [f.duration for f in facts.values() if f.duration is not None]
-    counts: dict[str, int] = {}
-    for f in facts.values():
-        counts[f.state] = counts.get(f.state, 0) + 1
+    counts = Counter(f.state for f in facts.values())
     order = [s for s in STATE_COLOURS if s in counts] + sorted(s for s in counts if s not in STATE_COLOURS)
     wall = review.wall_time()
     first_start = min((f.started for f in facts.values() if f.started is not None), default=None)
@@ -253,18 +259,13 @@ def _page(review: Review, title: str, svg: str) -> str:
     else:
         meta = "No run record: every task as loaded, with no times (give a run record for states and durations)."
 
-    rows = []
-    for t in review.tasks:
-        f = facts[t]
-        error = f.error or ""
-        rows.append(
-            f'<tr class="task{" critical" if t in on_path else ""}" data-state="{_esc(f.state)}">'
-            f'<td class="name">{_esc(t.name)}</td><td class="state">{_chip(f.state)}</td>'
-            f'<td class="num started">{_clock(f.started, since)}</td>'
-            f'<td class="num duration">{duration(f.duration) if f.duration is not None else chr(0x2014)}</td>'
-            f'<td class="error">{_esc(error)}</td></tr>'
-        )
-
+    rows = "\n".join(
+        f'<tr class="task{" critical" if t in chain.tasks else ""}" data-state="{_esc(f.state)}">'
+        f'<td class="name">{_esc(t.name)}</td><td class="state">{_chip(f.state)}</td>'
+        f'<td class="num started">{_clock(f.started, since)}</td>'
+        f'<td class="num duration">{_duration(f.duration)}</td><td class="error">{_esc(f.error or "")}</td></tr>'
+        for t, f in ((t, facts[t]) for t in review.tasks)
+    )
     if chain.by == "count":
         path_intro = (f"The longest chain of prerequisites by number of tasks ({len(chain.tasks)}): with no "
                       "durations to go by, every task counts 1.")
@@ -275,7 +276,7 @@ def _page(review: Review, title: str, svg: str) -> str:
         path_total = duration(chain.total)
     else:
         path_intro = "No task ran to an end, so there is no critical path by duration."
-        path_total = "\u2014"
+        path_total = _NONE
     steps = []
     for t in chain.tasks:
         d = facts[t].duration
@@ -286,13 +287,18 @@ def _page(review: Review, title: str, svg: str) -> str:
     totals = [
         ("Tasks", f"{len(review.tasks)}"),
         ("By state", " ".join(f"{_chip(s)}&nbsp;{counts[s]}" for s in order)),
-        ("Wall time", duration(wall) if wall is not None else "\u2014"),
-        ("Sum of durations", duration(sum(durations)) if durations else "\u2014"),
+        ("Wall time", _duration(wall)),
+        ("Sum of durations", _duration(sum(durations)) if durations else _NONE),
         ("Critical path", path_total),
     ]
     totals_rows = "".join(f'<tr><th>{name}</th><td class="total">{value}</td></tr>' for name, value in totals)
-    from . import __version__
-
+    header = "<thead><tr><th>Task</th><th>State</th><th>Started</th><th>Duration</th><th>Error</th></tr></thead>"
+    sections = "\n".join([
+        _section("totals", "Totals", f'<table class="totals">{totals_rows}</table>'),
+        _section("critical-path", "Critical path", f"<p>{path_intro}</p>\n{path_list}"),
+        _section("graph", "Graph", f'<div class="graph">\n{svg}\n</div>'),
+        _section("tasks", "Tasks", f'<table id="task-table">\n{header}\n<tbody>\n{rows}\n</tbody>\n</table>'),
+    ])
     made = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -305,30 +311,7 @@ def _page(review: Review, title: str, svg: str) -> str:
 <body>
 <h1>Review of {_esc(title)}</h1>
 <p class="meta">{meta}</p>
-<section id="totals">
-<h2>Totals</h2>
-<table class="totals">{totals_rows}</table>
-</section>
-<section id="critical-path">
-<h2>Critical path</h2>
-<p>{path_intro}</p>
-{path_list}
-</section>
-<section id="graph">
-<h2>Graph</h2>
-<div class="graph">
-{svg}
-</div>
-</section>
-<section id="tasks">
-<h2>Tasks</h2>
-<table id="task-table">
-<thead><tr><th>Task</th><th>State</th><th>Started</th><th>Duration</th><th>Error</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody>
-</table>
-</section>
+{sections}
 <p class="note">Made by taskgraph {_esc(__version__)} on {_esc(made)}.</p>
 </body>
 </html>
