@@ -17,12 +17,13 @@ Either way its ``if __name__ == "__main__":`` block does not run.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import keyword
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,13 +54,6 @@ class Pipeline:
     given: list[Task]
     tasks: list[Task]
 
-    def by_name(self) -> dict[str, Task]:
-        """Tasks by name; a name shared by several tasks maps to the first."""
-        found: dict[str, Task] = {}
-        for t in self.tasks:
-            found.setdefault(t.name, t)
-        return found
-
     def targets(self, names: Sequence[str] = ()) -> list[Task]:
         """The tasks to make: those named, or, with no names, every task no other task of the pipeline requires.
 
@@ -69,25 +63,15 @@ class Pipeline:
         if not names:
             ours = set(self.tasks)
             return [t for t in self.tasks if not any(d in ours for d in t._dependents)]
-        known = self.by_name()
-        chosen = []
+        known = {t.name: t for t in reversed(self.tasks)}  # a name several tasks share: the first
         for name in names:
-            task = known.get(name)
-            if task is None:
-                close = _similar(name, known)
-                hint = f"; did you mean {close!r}?" if close else ""
+            if name not in known:
+                close = difflib.get_close_matches(name, list(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise PipelineError(
                     f"no task named {name!r} in {self.spec}{hint} (`taskgraph list {self.spec}` lists them)"
                 )
-            chosen.append(task)
-        return chosen
-
-
-def _similar(name: str, known: Iterable[str]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(name, list(known), n=1)
-    return found[0] if found else None
+        return [known[name] for name in names]
 
 
 def _import(spec: str) -> Any:

@@ -103,7 +103,7 @@ class InOrder:
 
 
 class RunRecorder:
-    """Writes the record of one run. Use :meth:`observe` as the tasks' ``track`` callback (thread-safe).
+    """Writes the record of one run. Use :attr:`observe` as the tasks' ``track`` callback.
 
     Args:
         path: where to write (replaced if it exists).
@@ -117,7 +117,8 @@ class RunRecorder:
         self.tasks = list(tasks)
         self.ids = {t: i for i, t in enumerate(self.tasks)}
         self._lock = threading.Lock()
-        self._in_order = InOrder(self._record, self.tasks)
+        #: records one transition (thread-safe; transitions that come out of order are put back in order)
+        self.observe = InOrder(self._record, self.tasks)
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
         self._write({
             "kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
@@ -137,10 +138,6 @@ class RunRecorder:
                 self._file.write(line + "\n")
                 self._file.flush()
 
-    def observe(self, task: Task, move: Transition) -> None:
-        """Record one transition (thread-safe; transitions that come out of order are put back in order)."""
-        self._in_order(task, move)
-
     def _record(self, task: Task, move: Transition) -> None:
         task_id = self.ids.get(task)
         if task_id is None:
@@ -155,7 +152,7 @@ class RunRecorder:
 
     def close(self, status: str) -> None:
         """Write the end line and close the file."""
-        self._in_order.flush()
+        self.observe.flush()
         self._write({"kind": "end", "at": time.time(), "status": status})
         with self._lock:
             if self._file is not None:
