@@ -27,21 +27,12 @@ INTERRUPTED = 130
 # ------------------------------------------------------------------ shared
 
 
-def make_console() -> Console:
+def make_console() -> tuple[Console, bool]:
+    """The console to print on, and whether it is a terminal that can show styles and a live display."""
     from rich.console import Console
 
-    return Console(highlight=False, emoji=False, markup=False)
-
-
-def on_terminal(console: Console) -> bool:
-    return console.is_terminal and not console.is_dumb_terminal
-
-
-def printer(console: Console) -> Callable[[Text], None]:
-    """Print a line: styled on a terminal, plain text (never wrapped) otherwise."""
-    if on_terminal(console):
-        return lambda text: console.print(text, soft_wrap=True)
-    return lambda text: click.echo(text.plain)
+    console = Console(highlight=False, emoji=False, markup=False)
+    return console, console.is_terminal and not console.is_dumb_terminal
 
 
 # ------------------------------------------------------------------ taskgraph run
@@ -156,35 +147,25 @@ def dry_run_report(targets: Sequence[Task], to_run: Sequence[Task], shown: Seque
     return 0
 
 
-def _chain(previous: Callable[[Task, Transition], Any] | None,
-           ours: Callable[[Task, Transition], None]) -> Callable[[Task, Transition], Any]:
-    """A ``track`` callback that calls the task's own first, then ours."""
-    if previous is None:
-        return ours
-
-    def both(task: Task, move: Transition) -> Any:
-        try:
-            return previous(task, move)
-        finally:
-            ours(task, move)
-
-    return both
-
-
 @contextlib.contextmanager
 def tracking(tasks: Sequence[Task], observer: Callable[[Task, Transition], None]) -> Iterator[None]:
     """Call ``observer`` with each transition of ``tasks`` (after any ``track`` callback they have) while the
     ``with`` block runs."""
-
-    def ours(task: Task, move: Transition) -> None:
-        try:
-            observer(task, move)
-        except Exception:  # a display must never break a run
-            log.exception("showing a transition of task %r failed", task.name)
-
     previous = {t: t.track for t in tasks}
+
+    def track(task: Task, move: Transition) -> None:
+        own = previous[task]
+        try:
+            if own is not None:
+                own(task, move)
+        finally:
+            try:
+                observer(task, move)
+            except Exception:  # a display must never break a run
+                log.exception("showing a transition of task %r failed", task.name)
+
     for t in tasks:
-        t.track = _chain(previous[t], ours)
+        t.track = track
     try:
         yield
     finally:
@@ -216,10 +197,9 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     from ..states import CANCELLED, DONE, RUNNING
     from ..views import LiveDisplay, PlainLines, RunProgress, summary_lines, was_interrupted
 
-    console = make_console()
-    echo = printer(console)
+    console, terminal = make_console()
     progress = RunProgress(shown, to_run)
-    live = on_terminal(console) and not quiet
+    live = terminal and not quiet
     durable = callable(getattr(queue, "submit_graph", None))  # tasks wait in a store for a worker
     if durable:
         log.info("the tasks go to %s: a worker must run them (taskgraph worker MODULE:QUEUE)", queue_name)
@@ -254,6 +234,12 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
         if recorder is not None:
             recorder.close(status)
         close_queue(queue, interrupted)
+    def echo(text: Text) -> None:  # styled on a terminal, plain text (never wrapped) otherwise
+        if terminal:
+            console.print(text, soft_wrap=True)
+        else:
+            click.echo(text.plain)
+
     if interrupted:
         cancelled = [v.name for v in progress.tasks_in(CANCELLED) if not v.ran]
         if cancelled:
@@ -291,27 +277,15 @@ def list_command(pipeline: str) -> None:
       taskgraph list myapp.pipelines:nightly
     """
     from ..views.run_view import task_table
+    from ..views.status_view import to_text
 
     setup_logging()
-    rows = task_table(load(pipeline).tasks)
-    console = make_console()
-    if on_terminal(console):
-        from rich import box
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-        table.add_column("TASK", style="bold", no_wrap=True)
-        table.add_column("REQUIRES")
-        table.add_column("DESCRIPTION")
-        for row in rows:
-            table.add_row(*(Text(cell) for cell in row))  # names are text, never markup
-        console.print(table)
-        return
-    header = ("TASK", "REQUIRES", "DESCRIPTION")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(2)]
-    for row in [header, *rows]:
-        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip())
+    tasks = load(pipeline).tasks
+    console, terminal = make_console()
+    if terminal:
+        console.print(task_table(tasks, plain=False))
+    else:  # wide enough that no line is wrapped
+        click.echo(to_text([task_table(tasks, plain=True)], width=100_000), nl=False)
 
 
 __all__ = ["run_command", "list_command", "load", "INTERRUPTED"]

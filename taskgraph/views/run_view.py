@@ -28,7 +28,7 @@ from ..states import DONE, FAILED, FINAL_STATES, PENDING, RUNNING
 from ..task import Task, Transition
 from ..timefmt import clock, duration, stopwatch
 from .run_progress import RunProgress, Snapshot, TaskView
-from .status_view import STATE_STYLES
+from .status_view import STATE_STYLES, bare_table
 
 __all__ = ["LiveDisplay", "PlainLines", "render_snapshot", "summary_lines", "status_line", "task_table"]
 
@@ -228,6 +228,14 @@ def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> 
     return Text(text, style="bold red" if status == "failed" else "bold " + STATE_STYLES["CANCELLED"])
 
 
-def task_table(tasks: Sequence[Task]) -> list[tuple[str, str, str]]:
-    """The rows of ``taskgraph list``: name, prerequisites and the first line of the function's docstring."""
-    return [(t.name, ", ".join(p.name for p in t.prerequisites) or "-", task_doc(t)) for t in tasks]
+def task_table(tasks: Sequence[Task], plain: bool) -> Table:
+    """The table of ``taskgraph list``: each task's name, what it requires and the first line of its function's
+    docstring."""
+    table = bare_table(plain)
+    table.add_column("TASK", style="" if plain else "bold", no_wrap=True)
+    table.add_column("REQUIRES")
+    table.add_column("DESCRIPTION")
+    for t in tasks:
+        requires = ", ".join(p.name for p in t.prerequisites) or "-"
+        table.add_row(Text(t.name), Text(requires), Text(task_doc(t)))  # names are text, never markup
+    return table
