@@ -150,16 +150,12 @@ def status(url: str, watch: bool, interval: float) -> None:
         if not watch:
             _show(first)
             return
-        try:
-            if _terminal():
-                _watch_live(queue, first, interval)
-            else:
-                _watch_plain(queue, first, interval)
-        except KeyboardInterrupt:
-            pass  # Ctrl-C ends --watch: that is how it is used
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends --watch: that is how it is used
+            _watch(queue, first, interval)
 
 
 def _read(queue: DurableQueue, keep_going: bool) -> Any:
+    from ..errors import first_line
     from ..views.status_view import StoreStatus, read_status
 
     try:
@@ -169,8 +165,7 @@ def _read(queue: DurableQueue, keep_going: bool) -> Any:
             raise
         log.debug("reading %s failed", queue.url, exc_info=True)
         queue.reconnect()
-        lines = str(exc).strip().splitlines()
-        return StoreStatus(url=queue.url, at=time.time(), error=lines[0] if lines else type(exc).__name__)
+        return StoreStatus(url=queue.url, at=time.time(), error=first_line(exc))
 
 
 def _show(state: Any) -> None:
@@ -185,21 +180,20 @@ def _show(state: Any) -> None:
         sys.stdout.flush()
 
 
-def _watch_plain(queue: DurableQueue, state: Any, interval: float) -> None:
-    while True:
-        _show(state)
-        time.sleep(interval)
-        click.echo("")
-        state = _read(queue, keep_going=True)
-
-
-def _watch_live(queue: DurableQueue, state: Any, interval: float) -> None:
+def _watch(queue: DurableQueue, state: Any, interval: float) -> None:
+    """Show the status again every ``interval`` seconds: redrawn in place on a terminal, printed again elsewhere."""
     from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text
 
     from ..views.status_view import render_status
 
+    if not _terminal():
+        while True:
+            _show(state)
+            time.sleep(interval)
+            click.echo("")
+            state = _read(queue, keep_going=True)
     console = Console(highlight=False)
     footer = Text(f"refreshed every {interval:g} s; Ctrl-C to stop", style="dim")
     with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
