@@ -195,7 +195,8 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
 
     from ..scheduler import close_queue
     from ..states import CANCELLED, DONE, RUNNING
-    from ..views import LiveDisplay, PlainLines, RunProgress, summary_lines, was_interrupted
+    from ..views.run_progress import RunProgress, was_interrupted
+    from ..views.run_view import LiveDisplay, PlainLines, summary_lines
 
     console, terminal = make_console()
     progress = RunProgress(shown, to_run)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
+from ..errors import CancelledError, TaskError
 from ..stores.records import JobRecord, encode_error
 from .jobs import JobFunction, JobOptions, _reporter
 
@@ -105,8 +106,7 @@ def run_job(queue: DurableQueue, name: str, func: Callable[..., Any], args: tupl
     ``(False, error dict)``."""
     token = _reporter.set(report)
     try:
-        value = func(*args, **kwargs)
-        return True, queue.serializer.encode_result(name, value)
+        return True, queue.serializer.encode_result(name, func(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - a job's SystemExit must not take the worker down
         return False, encode_error(exc)
     finally:
@@ -177,7 +177,7 @@ class AsyncRunner(_Runner):
             value = await run.func(*run.args, **run.kwargs)
             ok, data = True, self.queue.serializer.encode_result(run.record.name, value)
         except asyncio.CancelledError:
-            ok, data = False, {"type": "taskgraph.errors.CancelledError", "message": "stopped", "traceback": ""}
+            ok, data = False, encode_error(CancelledError("stopped"), "")
         except BaseException as exc:  # noqa: BLE001
             ok, data = False, encode_error(exc)
         finally:
@@ -276,12 +276,8 @@ class _Slot:
                 run = self.run
                 if run is not None:
                     self.process.join(1)
-                    error = {
-                        "type": "taskgraph.errors.TaskError",
-                        "message": f"its worker process died (exit code {self.process.exitcode}) while it ran",
-                        "traceback": "",
-                    }
-                    self.events.put(("done", run, False, error))
+                    died = TaskError(f"its worker process died (exit code {self.process.exitcode}) while it ran")
+                    self.events.put(("done", run, False, encode_error(died, "")))
                 return
             run = self.run
             if run is not None:
@@ -334,7 +330,6 @@ class ProcessRunner(_Runner):
             if slot.process.is_alive():
                 slot.kill()
         self._idle.clear()
-
 
 
 class Runners:

@@ -351,10 +351,8 @@ class Worker:
     def _expire(self, now: float) -> None:
         for run in [r for r in self.running.values() if r.deadline is not None and r.deadline <= now]:
             self._abandon(run)
-            timeout = run.options.timeout
-            error = {"type": "builtins.TimeoutError", "message": f"it ran longer than its timeout of {timeout} s",
-                     "traceback": ""}
-            self._failed(run, error)
+            late = TimeoutError(f"it ran longer than its timeout of {run.options.timeout} s")
+            self._failed(run, encode_error(late, ""))
 
     def _abandon(self, run: JobRun) -> None:
         """Stop ``run`` and forget it: whatever it reports from now on is dropped."""

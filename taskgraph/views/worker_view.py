@@ -9,6 +9,7 @@ through the same console, above the dashboard.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -42,10 +43,8 @@ class QueueDepths:
     def __init__(self, connect: Any, every: float = _DEPTHS_EVERY) -> None:
         self._connect = connect
         self.every = every
-        self._lock = threading.Lock()
-        self._counts: dict[str, dict[str, int]] | None = None
-        self._at = 0.0  # time.monotonic() of the last good read
-        self._error: str | None = None
+        #: ``(counts or None, when last read (monotonic), the last error or None)``, replaced whole by the thread
+        self.latest: tuple[dict[str, dict[str, int]] | None, float, str | None] = (None, 0.0, None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="taskgraph-dashboard-depths", daemon=True)
 
@@ -56,22 +55,14 @@ class QueueDepths:
         self._stop.set()
         self._thread.join(2.0)  # a store call that hangs is left to its daemon thread
 
-    def latest(self) -> tuple[dict[str, dict[str, int]] | None, float, str | None]:
-        """``(counts or None, when read (monotonic), the last error or None)``."""
-        with self._lock:
-            return self._counts, self._at, self._error
-
     def _poll(self) -> None:
         store = None
         while not self._stop.is_set():
             try:
                 store = store or self._connect()
-                counts = store.stats()
-                with self._lock:
-                    self._counts, self._at, self._error = counts, time.monotonic(), None
+                self.latest = (store.stats(), time.monotonic(), None)
             except Exception as exc:  # shown on the dashboard; the worker reports store trouble itself
-                with self._lock:
-                    self._error = first_line(exc)
+                self.latest = (*self.latest[:2], first_line(exc))
                 close_quietly(store)
                 store = None
             self._stop.wait(self.every)
@@ -193,10 +184,8 @@ class ConsoleLogHandler(logging.Handler):
 
 def _show_cursor() -> None:
     """Show the cursor the live display hid (a second Ctrl-C ends the worker without stopping the display)."""
-    try:
+    with contextlib.suppress(OSError, ValueError):
         os.write(sys.__stdout__.fileno() if sys.__stdout__ is not None else 1, b"\x1b[?25h\n")
-    except (OSError, ValueError):
-        pass
 
 
 class Dashboard:
@@ -216,7 +205,7 @@ class Dashboard:
 
     def frame(self) -> RenderableType:
         size = self.console.size
-        return render_dashboard(self.worker.snapshot(), self.depths.latest(), height=size.height, width=size.width)
+        return render_dashboard(self.worker.snapshot(), self.depths.latest, height=size.height, width=size.width)
 
     def start(self) -> None:
         self.depths.start()
