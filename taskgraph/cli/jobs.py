@@ -82,13 +82,8 @@ def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> i
     from ..views.worker_view import ConsoleLogHandler, Dashboard
 
     console = Console(highlight=False)
-    handler = ConsoleLogHandler(console)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(log_level(verbose, quiet))
+    handlers = [ConsoleLogHandler(console)]  # instead of any there are: log lines go above the dashboard
+    logging.basicConfig(level=log_level(verbose, quiet), format=LOG_FORMAT, handlers=handlers, force=True)
     board = Dashboard(runner, console)
     board.start()
     try:
