@@ -43,17 +43,6 @@ def _literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("&", "&amp;")
 
 
-def _edges(nodes: list[Task], reduce: bool) -> list[tuple[Task, Task]]:
-    """Prerequisite -> dependent edges among ``nodes``; with ``reduce``, only those of the transitive reduction."""
-    edges = [(p, t) for t in nodes for p in t.prerequisites]
-    if not reduce:
-        return edges
-    import networkx
-
-    kept = set(networkx.transitive_reduction(networkx.DiGraph(edges)).edges) if edges else set()
-    return [e for e in edges if e in kept]
-
-
 class DrawOptions(TypedDict, total=False):
     """The keyword arguments of :func:`tasks_as_dot`, :func:`tasks_as_svg` and :func:`tasks_as_png`."""
 
@@ -89,7 +78,13 @@ def _digraph(tasks: Iterable[Task], name: str = "tasks", legend: bool = False,
         # nohtml: a name such as "<b>" is text, not an HTML-like label
         graph.node(ids[t], label=graphviz.nohtml(label), fillcolor=STATE_COLOURS.get(state, "white"),
                    tooltip=graphviz.nohtml(tooltip), **(thick if t in chain else {}))
-    for p, t in _edges(nodes, reduce):
+    edges = [(p, t) for t in nodes for p in t.prerequisites]  # prerequisite -> dependent
+    if reduce and edges:
+        import networkx
+
+        kept = set(networkx.transitive_reduction(networkx.DiGraph(edges)).edges)
+        edges = [e for e in edges if e in kept]
+    for p, t in edges:
         graph.edge(ids[p], ids[t], **(thick if (p, t) in links else {}))
     if legend:
         with graph.subgraph(name="cluster_legend", graph_attr={"label": "state", "fontname": "Helvetica"}) as key:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,13 +98,8 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
             title = pipeline + (" " + " ".join(targets) if targets else "")
             data: str | bytes = review.html(title=title, critical_path=highlight, reduce=reduce, legend=legend)
         else:
-            options = review.drawing(critical_path=highlight, reduce=reduce, legend=legend)
-            if kind == "dot":
-                data = tasks_as_dot(review.tasks, **options)
-            elif kind == "svg":
-                data = tasks_as_svg(review.tasks, **options)
-            else:
-                data = tasks_as_png(review.tasks, **options)
+            draw: dict[str, Callable[..., str | bytes]] = dict(dot=tasks_as_dot, svg=tasks_as_svg, png=tasks_as_png)
+            data = draw[kind](review.tasks, **review.drawing(critical_path=highlight, reduce=reduce, legend=legend))
 
     path = Path(output)
     try:

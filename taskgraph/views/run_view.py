@@ -41,10 +41,8 @@ MOST_SHOWN = 10
 
 def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     """The live display of one moment of a run."""
-    status = Text()
-    status.append(f"{snap.done}/{snap.total} done", style="bold")
-    status.append(f"   elapsed {stopwatch(snap.elapsed)}")
-    status.append(f"   ETA {stopwatch(snap.eta) if snap.eta is not None else '?'}")
+    times = f"   elapsed {stopwatch(snap.elapsed)}   ETA {stopwatch(snap.eta) if snap.eta is not None else '?'}"
+    status = Text.assemble((f"{snap.done}/{snap.total} done", "bold"), times)
     head = Table.grid(padding=(0, 2))
     head.add_column(no_wrap=True)
     head.add_column(no_wrap=True)
