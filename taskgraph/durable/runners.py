@@ -10,6 +10,7 @@ touches the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -150,9 +151,9 @@ class ThreadRunner(_Runner):
     def stop(self, run: JobRun) -> None:
         """Threads cannot be stopped; the run is already marked stale by the worker."""
 
-    def close(self, wait: bool) -> None:
+    def close(self) -> None:
         """Stop the pool; idle threads are joined (quick), a thread still running a job is left behind."""
-        self._pool.shutdown(wait=wait or self.busy == 0, cancel_futures=True)
+        self._pool.shutdown(wait=self.busy == 0, cancel_futures=True)
 
 
 class AsyncRunner(_Runner):
@@ -188,7 +189,7 @@ class AsyncRunner(_Runner):
         if run.handle is not None:
             run.handle.cancel()
 
-    def close(self, wait: bool) -> None:
+    def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
@@ -319,14 +320,13 @@ class ProcessRunner(_Runner):
         if slot is not None and slot.run is run:
             slot.kill()
 
-    def close(self, wait: bool) -> None:
+    def close(self) -> None:
+        """Stop the idle processes: each is asked to end, and killed if it has not at once."""
         for slot in self._idle:
-            try:
+            with contextlib.suppress(OSError):
                 slot.conn.send(None)
-            except OSError:
-                pass
         for slot in self._idle:
-            slot.process.join(5 if wait else 0)
+            slot.process.join(0)
             if slot.process.is_alive():
                 slot.kill()
         self._idle.clear()
@@ -368,4 +368,4 @@ class Runners:
         """Stop them all without waiting for running jobs."""
         for runner in (self.threads, self.processes, self.coroutines):
             if runner is not None:
-                runner.close(wait=False)
+                runner.close()

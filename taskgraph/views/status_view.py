@@ -129,11 +129,9 @@ def _heading(text: str, plain: bool) -> Text:
 # ------------------------------------------------------------------ the status view
 
 
-def render_status(status: StoreStatus, plain: bool = False, width: int = 240) -> RenderableType:
-    """The status of a store as rich renderables: counts, running jobs, latest failures; on a terminal narrower
-    than 130 columns, the running jobs' start times and attempts are left out (ids are always shown whole: they
-    are what ``retry`` and ``cancel`` take)."""
-    wide = plain or width >= 130
+def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
+    """The status of a store as rich renderables: counts, running jobs, latest failures (ids are always shown
+    whole: they are what ``retry`` and ``cancel`` take)."""
     now = status.at
     parts: list[RenderableType] = [_heading(f"Store {status.url} at {clock(now, now)}", plain)]
     if status.error is not None:
@@ -149,23 +147,16 @@ def render_status(status: StoreStatus, plain: bool = False, width: int = 240) ->
         table = bare_table(plain, expand=not plain)
         table.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=40)
         table.add_column("id", no_wrap=True, min_width=32)  # whole: it is what retry and cancel take
-        table.add_column("worker", no_wrap=True, overflow="ellipsis", min_width=8, max_width=30 if wide else 16)
-        if wide:
-            table.add_column("started", no_wrap=True, min_width=8)
+        table.add_column("worker", no_wrap=True, overflow="ellipsis", min_width=8, max_width=30)
+        table.add_column("started", no_wrap=True, min_width=8)
         table.add_column("elapsed", justify="right", no_wrap=True, min_width=7)
-        if wide:
-            table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
+        table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
         table.add_column("progress", no_wrap=True, overflow="ellipsis", ratio=None if plain else 1, min_width=12)
         for record in status.running:
             started = record.started
-            cells: list[RenderableType] = [Text(record.name), Text(record.id), Text(record.worker or "-")]
-            if wide:
-                cells.append(clock(started, now) if started else "-")
-            cells.append(duration(now - started) if started else "-")
-            if wide:
-                cells.append(str(record.attempts))
-            cells.append(progress_cell(record.progress, record.progress_message, plain, width=10 if wide else 6))
-            table.add_row(*cells)
+            table.add_row(Text(record.name), Text(record.id), Text(record.worker or "-"),
+                          clock(started, now) if started else "-", duration(now - started) if started else "-",
+                          str(record.attempts), progress_cell(record.progress, record.progress_message, plain))
         parts.append(table)
     else:
         parts.append(Text("  none", style="" if plain else "dim"))

@@ -40,9 +40,8 @@ _DEPTHS_EVERY = 1.5  # seconds between reads of the store's counts
 class QueueDepths:
     """The store's counts per named queue, read in a thread of its own on its own connection."""
 
-    def __init__(self, connect: Any, every: float = _DEPTHS_EVERY) -> None:
+    def __init__(self, connect: Any) -> None:
         self._connect = connect
-        self.every = every
         #: ``(counts or None, when last read (monotonic), the last error or None)``, replaced whole by the thread
         self.latest: tuple[dict[str, dict[str, int]] | None, float, str | None] = (None, 0.0, None)
         self._stop = threading.Event()
@@ -65,7 +64,7 @@ class QueueDepths:
                 self.latest = (*self.latest[:2], first_line(exc))
                 close_quietly(store)
                 store = None
-            self._stop.wait(self.every)
+            self._stop.wait(_DEPTHS_EVERY)
         close_quietly(store)
 
 
@@ -192,12 +191,10 @@ class Dashboard:
     """Draws a worker's dashboard on ``console`` while it runs: ``start()`` before ``worker.run()``, ``stop()``
     after (it draws a last frame, which stays on the screen)."""
 
-    def __init__(self, worker: Worker, console: Console, redraw: float = _REDRAW,
-                 depths_every: float = _DEPTHS_EVERY) -> None:
+    def __init__(self, worker: Worker, console: Console) -> None:
         self.worker = worker
         self.console = console
-        self.redraw = redraw
-        self.depths = QueueDepths(worker.queue._connect, depths_every)
+        self.depths = QueueDepths(worker.queue._connect)
         # what job threads print goes above the dashboard too
         self._live = Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop")
         self._stop = threading.Event()
@@ -221,7 +218,7 @@ class Dashboard:
                 logging.getLogger("taskgraph.worker").warning("the dashboard stopped: %s: %s",
                                                               type(exc).__name__, exc)
                 return
-            self._stop.wait(self.redraw)
+            self._stop.wait(_REDRAW)
 
     def stop(self) -> None:
         self._stop.set()
