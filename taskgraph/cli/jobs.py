@@ -288,10 +288,8 @@ def purge(url: str, older_than: str) -> None:
     """Delete the finished jobs (DONE, FAILED, CANCELLED) of the store URL that ended more than --older-than ago,
     with their history. Waiting and running jobs are never deleted."""
     setup_logging()
-    try:
+    with user_errors("--older-than"):
         seconds = parse_duration(older_than)
-    except ValueError as exc:
-        raise UserError(f"--older-than: {exc}") from None
     with _opened(url) as queue, user_errors():
         deleted = queue.purge(seconds)
     shown = older_than.strip()

@@ -222,26 +222,25 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     )
     log.info("making %s on %s: %d tasks to run", ", ".join(t.name for t in targets), queue_name, len(to_run))
     status = "failed"
-    interrupted = False
     try:
         with tracking(pipeline.tasks, observe), display:
             make_all(targets, fail_fast, queue)
         status = "done" if all(t.state is DONE for t in targets) else "failed"
     except KeyboardInterrupt:
-        interrupted = True
         status = "interrupted"
     finally:
         progress.finish()
         if recorder is not None:
             recorder.close(status)
-        close_queue(queue, interrupted)
+        close_queue(queue, status == "interrupted")
+
     def echo(text: Text) -> None:  # styled on a terminal, plain text (never wrapped) otherwise
         if terminal:
             console.print(text, soft_wrap=True)
         else:
             click.echo(text.plain)
 
-    if interrupted:
+    if status == "interrupted":
         cancelled = [v.name for v in progress.tasks_in(CANCELLED) if not v.ran]
         if cancelled:
             echo(Text(f"interrupted: cancelled {len(cancelled)} task{'s' if len(cancelled) != 1 else ''} that had "
@@ -255,7 +254,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     if recorder is not None:
         log.info("run record written to %s", recorder.path)
     code = {"done": 0, "failed": 1}.get(status, INTERRUPTED)
-    if interrupted and left_running:
+    if status == "interrupted" and left_running:
         exit_now(code)
     return code
 
