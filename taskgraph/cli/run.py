@@ -24,18 +24,12 @@ if TYPE_CHECKING:
 INTERRUPTED = 130
 
 
-# ------------------------------------------------------------------ shared
-
-
 def make_console() -> tuple[Console, bool]:
     """The console to print on, and whether it is a terminal that can show styles and a live display."""
     from rich.console import Console
 
     console = Console(highlight=False, emoji=False, markup=False)
     return console, console.is_terminal and not console.is_dumb_terminal
-
-
-# ------------------------------------------------------------------ taskgraph run
 
 
 @main.command("run")
@@ -257,9 +251,6 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     if status == "interrupted" and left_running:
         exit_now(code)
     return code
-
-
-# ------------------------------------------------------------------ taskgraph list
 
 
 @main.command("list")

@@ -113,9 +113,6 @@ class LiveDisplay:
         self.live.stop()
 
 
-# ------------------------------------------------------------------ elsewhere
-
-
 class PlainLines:
     """One line as each task starts and one as it ends, for a log or a pipe: ``time state name duration``.
 
