@@ -29,9 +29,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("taskgraph.cli")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-#: The errors a user can cause; each is reported as one line.
-USER_ERRORS: tuple[type[BaseException], ...] = (PipelineError, CycleError, StoreError, RenderError, TaskError,
-                                                ValueError, OSError)
+#: The errors a user can cause (a PipelineError is a ValueError, a CycleError a TaskError); each is one line.
+USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, RenderError, TaskError, ValueError, OSError)
 
 
 class UserError(click.ClickException):

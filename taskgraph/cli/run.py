@@ -78,14 +78,6 @@ def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_u
     sys.exit(code)
 
 
-def queue_url_of(jobs: int | None, queue_url: str | None) -> str:
-    if jobs is not None and queue_url is not None:
-        raise UserError("-j and --queue both say where tasks run; give one of them (-j N is --queue threads://N)")
-    if jobs is not None:
-        return f"threads://{jobs}"
-    return queue_url if queue_url is not None else "inline:"
-
-
 def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | None, fail_fast: bool,
          dry_run: bool, record: Path | None, verbose: int, quiet: int) -> int:
     from ..graph import closure, walk
@@ -93,7 +85,9 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
     from ..scheduler import close_queue
     from ..states import PENDING
 
-    url = queue_url_of(jobs, queue_url)
+    if jobs is not None and queue_url is not None:
+        raise UserError("-j and --queue both say where tasks run; give one of them (-j N is --queue threads://N)")
+    url = f"threads://{jobs}" if jobs is not None else queue_url if queue_url is not None else "inline:"
     pipeline = load(spec)
     with user_errors():
         targets = list(dict.fromkeys(pipeline.targets(names)))

@@ -57,9 +57,7 @@ class TaskView(LastRun):
         if isinstance(error, KeyboardInterrupt):
             return "interrupted"
         if isinstance(error, CancelledError):
-            text = str(error)
-            prefix = f"task {self.name!r} was cancelled"
-            return (text[len(prefix):].lstrip(": ") if text.startswith(prefix) else text) or "cancelled"
+            return str(error).removeprefix(f"task {self.name!r} was cancelled").lstrip(": ") or "cancelled"
         return describe_error(error) or ""
 
 
