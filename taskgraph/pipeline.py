@@ -46,12 +46,10 @@ class Pipeline:
 
     Attributes:
         spec: the ``PIPELINE`` it was loaded from.
-        given: the tasks collected from the module, in the order found.
-        tasks: those and all their prerequisites, each after its prerequisites.
+        tasks: the tasks collected from the module and all their prerequisites, each after its prerequisites.
     """
 
     spec: str
-    given: list[Task]
     tasks: list[Task]
 
     def targets(self, names: Sequence[str] = ()) -> list[Task]:
@@ -136,7 +134,8 @@ def load_pipeline(spec: str) -> Pipeline:
         CycleError: the tasks form a cycle.
         Exception: whatever the pipeline's own code raises while it is imported.
     """
-    where, _, attribute = spec.partition(":") if not _is_windows_path(spec) else (spec, "", "")
+    windows_path = len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"  # C:\pipelines\nightly.py
+    where, _, attribute = (spec, "", "") if windows_path else spec.partition(":")
     module = _import(where)
     if attribute:
         value: Any = module
@@ -160,8 +159,4 @@ def load_pipeline(spec: str) -> Pipeline:
                 f"no tasks found in {spec}: define Task objects (or lists of them) at module level, or name one "
                 f"with {spec}:OBJECT"
             )
-    return Pipeline(spec, given, closure(given))
-
-
-def _is_windows_path(spec: str) -> bool:
-    return len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"
+    return Pipeline(spec, closure(given))
