@@ -165,8 +165,6 @@ def _find(module: str, qualname: str) -> Any:
     return target
 
 
-# ------------------------------------------------------------------ progress
-
 #: Set by the worker around each run: a function taking (value, message).
 _reporter: contextvars.ContextVar[Callable[[float, str | None], None] | None] = contextvars.ContextVar(
     "taskgraph_progress", default=None

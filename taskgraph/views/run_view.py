@@ -36,9 +36,6 @@ __all__ = ["LiveDisplay", "PlainLines", "render_snapshot", "summary_lines", "sta
 MOST_SHOWN = 10
 
 
-# ------------------------------------------------------------------ on a terminal
-
-
 def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     """The live display of one moment of a run."""
     times = f"   elapsed {stopwatch(snap.elapsed)}   ETA {stopwatch(snap.eta) if snap.eta is not None else '?'}"
@@ -146,9 +143,6 @@ class PlainLines:
         else:
             return
         self.write(text.rstrip())
-
-
-# ------------------------------------------------------------------ at the end
 
 
 def _error_text(error: BaseException) -> list[str]:

@@ -70,9 +70,6 @@ def read_status(store: Any, url: str) -> StoreStatus:
     return status
 
 
-# ------------------------------------------------------------------ small pieces, shared with the dashboard
-
-
 def error_line(kind: str, message: str) -> str:
     """An error on one line, its type as people write it: ``ValueError: boom`` (builtins bare, others with their
     module)."""
@@ -124,9 +121,6 @@ def depth_table(counts: Mapping[str, Mapping[str, int]], plain: bool, served: Co
 
 def _heading(text: str, plain: bool) -> Text:
     return Text(text, style="" if plain else "bold")
-
-
-# ------------------------------------------------------------------ the status view
 
 
 def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
