@@ -120,18 +120,14 @@ class Review:
     def states(self) -> dict[Task, str]:
         return {t: f.state for t, f in self.facts.items()}
 
-    def durations(self) -> dict[Task, float | None] | None:
-        """Seconds each task took; None when there is nothing to go by (no record, and no task has run)."""
-        durations = {t: f.duration for t, f in self.facts.items()}
-        if self.record is None and all(d is None for d in durations.values()):
-            return None
-        return durations
-
     def labels(self) -> dict[Task, str]:
         return {t: duration(f.duration) for t, f in self.facts.items() if f.duration is not None}
 
     def critical_path(self) -> Chain:
-        return critical_path(self.tasks, self.durations())
+        """By duration; by number of tasks when there is no duration to go by (no record, and no task has run)."""
+        durations = {t: f.duration for t, f in self.facts.items()}
+        nothing = self.record is None and all(d is None for d in durations.values())
+        return critical_path(self.tasks, None if nothing else durations)
 
     def drawing(self, *, critical_path: bool = False, reduce: bool = False, legend: bool = False) -> dict[str, Any]:
         """Keyword arguments for :func:`~taskgraph.render.tasks_as_dot` and its kin: colours by state, durations

@@ -266,8 +266,7 @@ class _Slot:
         child_conn.close()
         self.run: JobRun | None = None
         self.events = events
-        self.reader = threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}")
-        self.reader.start()
+        threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}").start()
 
     def _read(self) -> None:
         while True:
