@@ -1,13 +1,9 @@
-"""Reviewing a graph of tasks: what a run record says of each, the critical path, and a self-contained HTML page.
+"""Reviewing a graph of tasks: what a run record says of each (:class:`Review`), the critical path
+(:func:`critical_path`), and a self-contained HTML page (:meth:`Review.html`).
 
-A :class:`Review` takes the tasks to draw (and their prerequisites) and, optionally, the record of a run
-(:func:`taskgraph.runrecord.read_record`). Each task is told by the record when the record knows it (matched by
-name; tasks sharing a name are paired in order), and by itself otherwise: its own state, and the times of its
-own history if it ran in this process. Without a record, tasks loaded from a pipeline are all PENDING, with no
-times.
-
-The critical path is the chain of prerequisites with the longest total duration. Without any duration to go by
-(no record, and no task has run), every task weighs 1 and it is the longest chain by number of tasks.
+Each task is told by the record (:func:`taskgraph.runrecord.read_record`) when the record knows it, and by itself
+otherwise: its own state, and the times of its own history if it ran in this process. Without a record, tasks
+loaded from a pipeline are all PENDING, with no times.
 """
 
 from __future__ import annotations

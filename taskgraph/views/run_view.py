@@ -1,13 +1,6 @@
-"""What ``taskgraph run`` shows while it runs and when it ends, and the table ``taskgraph list`` prints.
-
-Three views read the run's :class:`~.run_progress.RunProgress`:
-
-* :class:`LiveDisplay`, on a terminal: a rich ``Live`` display redrawn a few times a second with done/total, a
-  bar, elapsed time and an estimate of what is left, each running task with how long it has run, and the failures;
-* :class:`PlainLines`, otherwise: one line as each task starts and one as it ends (time, state, name, duration,
-  and the error of a failure), for logs and pipes;
-* :func:`summary_lines`: the summary printed at the end, each task's state and duration and each failure's error.
-"""
+"""What ``taskgraph run`` shows while it runs (:class:`LiveDisplay` on a terminal, :class:`PlainLines` otherwise)
+and when it ends (:func:`summary_lines`), each read from the run's :class:`~.run_progress.RunProgress`; and the
+table ``taskgraph list`` prints."""
 
 from __future__ import annotations
 
