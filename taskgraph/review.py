@@ -164,8 +164,6 @@ class Review:
         return _page(self, title, _inline(svg))
 
 
-# ---------------------------------------------------------------------------------------------------- the page
-
 _CSS = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 1.5em auto; max-width: 80em; padding: 0 1em;
        color: #222; }

@@ -28,9 +28,6 @@ def _terminal() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
 
 
-# ------------------------------------------------------------------ worker
-
-
 @main.command()
 @click.argument("app", metavar="MODULE:QUEUE")
 @click.option("--threads", "-t", type=click.IntRange(min=1), help="Threads for thread jobs [2 x CPUs].")
@@ -93,9 +90,6 @@ def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> i
     done, failed, retried = runner.tally.finished.values()
     console.print(f"worker {runner.id} stopped: {done} done, {failed} failed, {retried} retried")
     return int(code)
-
-
-# ------------------------------------------------------------------ the store commands
 
 
 @contextlib.contextmanager

@@ -194,9 +194,6 @@ class AsyncRunner(_Runner):
         self._thread.join(5)
 
 
-# ------------------------------------------------------------------ processes
-
-
 def load_queue(spec: str) -> DurableQueue:
     """Import ``module:attribute`` and return the durable queue it names.
 
