@@ -66,9 +66,8 @@ class Pipeline:
             if name not in known:
                 close = difflib.get_close_matches(name, list(known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise PipelineError(
-                    f"no task named {name!r} in {self.spec}{hint} (`taskgraph list {self.spec}` lists them)"
-                )
+                raise PipelineError(f"no task named {name!r} in {self.spec}{hint} (`taskgraph list {self.spec}` "
+                                    "lists them)")
         return [known[name] for name in names]
 
 
@@ -155,8 +154,6 @@ def load_pipeline(spec: str) -> Pipeline:
                 given.extend(_tasks_in(value) or [])
         given = list(dict.fromkeys(given))
         if not given:
-            raise PipelineError(
-                f"no tasks found in {spec}: define Task objects (or lists of them) at module level, or name one "
-                f"with {spec}:OBJECT"
-            )
+            raise PipelineError(f"no tasks found in {spec}: define Task objects (or lists of them) at module level, "
+                                f"or name one with {spec}:OBJECT")
     return Pipeline(spec, closure(given))

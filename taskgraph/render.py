@@ -18,23 +18,16 @@ __all__ = ["tasks_as_dot", "tasks_as_svg", "tasks_as_png", "DrawOptions", "STATE
            "INSTALL_GRAPHVIZ"]
 
 #: Fill colour of a node, by the task's state.
-STATE_COLOURS: dict[str, str] = {
-    "PENDING": "white",
-    "QUEUED": "lightblue",
-    "RUNNING": "gold",
-    "DONE": "palegreen",
-    "FAILED": "salmon",
-    "CANCELLED": "lightgrey",
-}
+STATE_COLOURS: dict[str, str] = {"PENDING": "white", "QUEUED": "lightblue", "RUNNING": "gold", "DONE": "palegreen",
+                                  "FAILED": "salmon", "CANCELLED": "lightgrey"}
 
 #: Border and edge colour of the tasks given as ``highlight``.
 HIGHLIGHT_COLOUR = "red"
 
-INSTALL_GRAPHVIZ = (
-    "Graphviz's 'dot' program is needed to render SVG and was not found on PATH. Install Graphviz "
-    "(Debian/Ubuntu: sudo apt-get install graphviz; Fedora: sudo dnf install graphviz; macOS: brew install "
-    "graphviz; conda: conda install -c conda-forge graphviz), or write DOT with tasks_as_dot() instead"
-)
+INSTALL_GRAPHVIZ = ("Graphviz's 'dot' program is needed to render SVG and was not found on PATH. Install Graphviz "
+                    "(Debian/Ubuntu: sudo apt-get install graphviz; Fedora: sudo dnf install graphviz; macOS: brew "
+                    "install graphviz; conda: conda install -c conda-forge graphviz), or write DOT with tasks_as_dot()"
+                    " instead")
 
 
 def _literal(text: str) -> str:
@@ -65,11 +58,8 @@ def _digraph(tasks: Iterable[Task], name: str = "tasks", legend: bool = False,
     chain = set(order)
     links = set(zip(order, order[1:], strict=False))
     thick = {"color": HIGHLIGHT_COLOUR, "penwidth": "3"}
-    graph = graphviz.Digraph(
-        name=name,
-        graph_attr={"rankdir": "LR"},
-        node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica"},
-    )
+    graph = graphviz.Digraph(name=name, graph_attr={"rankdir": "LR"},
+                             node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica"})
     for t in nodes:
         state = states.get(t, t.state.value) if states else t.state.value
         extra = labels.get(t) if labels else None

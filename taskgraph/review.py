@@ -128,13 +128,9 @@ class Review:
     def drawing(self, *, critical_path: bool = False, reduce: bool = False, legend: bool = False) -> dict[str, Any]:
         """Keyword arguments for :func:`~taskgraph.render.tasks_as_dot` and its kin: colours by state, durations
         in labels, and if asked the critical path highlighted, the transitive reduction, a legend."""
-        return {
-            "states": self.states(),
-            "labels": self.labels(),
-            "highlight": self.critical_path().tasks if critical_path else (),
-            "reduce": reduce,
-            "legend": legend,
-        }
+        highlight = self.critical_path().tasks if critical_path else ()
+        return {"states": self.states(), "labels": self.labels(), "highlight": highlight, "reduce": reduce,
+                "legend": legend}
 
     def wall_time(self) -> float | None:
         """The run's wall time: from the record's start to its end (or its last transition, for a run cut short);

@@ -18,11 +18,9 @@ if TYPE_CHECKING:
 #: The formats, by the output file's extension.
 FORMATS = {".dot": "dot", ".svg": "svg", ".png": "png", ".html": "html"}
 
-NO_DOT = (
-    "Graphviz's dot is needed to write {ext} files and was not found on PATH: install Graphviz (Debian/Ubuntu: "
-    "sudo apt-get install graphviz; Fedora: sudo dnf install graphviz; macOS: brew install graphviz), or write "
-    "-o FILE.dot, which needs no Graphviz"
-)
+NO_DOT = ("Graphviz's dot is needed to write {ext} files and was not found on PATH: install Graphviz (Debian/Ubuntu: "
+          "sudo apt-get install graphviz; Fedora: sudo dnf install graphviz; macOS: brew install graphviz), or write "
+          "-o FILE.dot, which needs no Graphviz")
 
 
 def _output(ctx: click.Context, param: click.Parameter, value: str) -> str:

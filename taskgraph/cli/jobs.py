@@ -111,9 +111,8 @@ def _opened(url: str) -> Iterator[DurableQueue]:
         queue = open_queue(url)
     if not isinstance(queue, DurableQueue):
         close_queue(queue, False)
-        raise UserError(
-            f"{shown}: not the URL of a durable store; give sqlite:///PATH, postgresql://... or redis://..."
-        )
+        raise UserError(f"{shown}: not the URL of a durable store; give sqlite:///PATH, postgresql://... or "
+                        "redis://...")
     try:
         yield queue
     finally:
@@ -264,9 +263,8 @@ def parse_duration(text: str) -> float:
     except ValueError:
         parts = _DURATION_PART.findall(compact)
         if not compact or "".join(n + u for n, u in parts) != compact:
-            raise ValueError(
-                f"{text!r} is not a duration; write it like 30s, 15m, 12h, 7d, 2w or 1h30m, or a number of seconds"
-            ) from None
+            raise ValueError(f"{text!r} is not a duration; write it like 30s, 15m, 12h, 7d, 2w or 1h30m, or a "
+                             "number of seconds") from None
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError(f"{text!r} is not a duration: it must be 0 or more, and finite")

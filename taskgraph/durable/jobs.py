@@ -97,16 +97,13 @@ def import_path(func: Callable[..., Any]) -> str:
         raise TypeError(f"{func!r} has no module and qualified name, so a worker could not find it")
     if "<lambda>" in qualname or "<locals>" in qualname:
         what = "a lambda" if "<lambda>" in qualname else "a function defined inside another function"
-        raise TypeError(
-            f"{module}.{qualname} is {what}: a worker finds a job by its import path, so define it at the top "
-            "level of a module the worker imports"
-        )
+        raise TypeError(f"{module}.{qualname} is {what}: a worker finds a job by its import path, so define it at "
+                        "the top level of a module the worker imports")
     if module == "__main__":
         module = _main_module_name() or module
         if module == "__main__":
-            raise TypeError(
-                f"{qualname} is defined in an interactive session: put it in a module the worker can import"
-            )
+            raise TypeError(f"{qualname} is defined in an interactive session: put it in a module the worker can "
+                            "import")
     return f"{module}:{qualname}"
 
 

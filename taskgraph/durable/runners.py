@@ -76,10 +76,8 @@ def find_job(queue: DurableQueue, app: str | None, name: str) -> JobFunction:
             log.debug("importing %s for job %s failed: %s", module, name, exc)
     job = queue.job(name)
     if job is None:
-        raise LookupError(
-            f"no job named {name!r} is known to this worker ({app or queue.url}): decorate the function with "
-            "@queue.task in a module the worker imports"
-        )
+        raise LookupError(f"no job named {name!r} is known to this worker ({app or queue.url}): decorate the "
+                          "function with @queue.task in a module the worker imports")
     return job
 
 
@@ -218,10 +216,8 @@ def load_queue(spec: str) -> DurableQueue:
             raise ValueError(f"{spec!r}: module {module_name!r} has no attribute {attribute!r}")
         target = getattr(target, part)
     if not isinstance(target, DurableQueue):
-        raise ValueError(
-            f"{spec!r} is a {type(target).__name__}, not a durable queue (one opened with "
-            "open_queue('sqlite:///jobs.db'), 'postgresql://...' or 'redis://...')"
-        )
+        raise ValueError(f"{spec!r} is a {type(target).__name__}, not a durable queue (one opened with "
+                         "open_queue('sqlite:///jobs.db'), 'postgresql://...' or 'redis://...')")
     return target
 
 
