@@ -79,11 +79,8 @@ class InOrder:
                 self._held.setdefault(task, []).append(move)
                 return
             self._pass_on(task, move)
-            held = self._held.get(task)
-            while held:
-                following = next((m for m in held if m.source is self._seen[task]), None)
-                if following is None:
-                    break
+            held = self._held.get(task, [])
+            while (following := next((m for m in held if m.source is self._seen[task]), None)) is not None:
                 held.remove(following)
                 self._pass_on(task, following)
             if not held:

@@ -163,9 +163,8 @@ def _find(module: str, qualname: str) -> Any:
 
 
 #: Set by the worker around each run: a function taking (value, message).
-_reporter: contextvars.ContextVar[Callable[[float, str | None], None] | None] = contextvars.ContextVar(
-    "taskgraph_progress", default=None
-)
+_reporter: contextvars.ContextVar[Callable[[float, str | None], None] | None]
+_reporter = contextvars.ContextVar("taskgraph_progress", default=None)
 
 
 def progress(value: float, message: str | None = None) -> bool:

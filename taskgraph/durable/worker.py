@@ -366,9 +366,8 @@ class Worker:
         if self._successes:
             self._flush(store, force=True)
         counts = store.stats()
-        return not any(
-            counts.get(q, {}).get(status) for q in self.queues for status in ("PENDING", "QUEUED", "RUNNING")
-        )
+        return not any(counts.get(q, {}).get(status) for q in self.queues
+                       for status in ("PENDING", "QUEUED", "RUNNING"))
 
     # ------------------------------------------------------------ snapshots
 
@@ -388,8 +387,7 @@ class Worker:
             slots=self.runners.slots(), held=len(self.held), running=running, done=tally.finished["DONE"],
             failed=tally.finished["FAILED"], retried=tally.finished["retried"], rate=tally.rate(now),
             failures=tuple(tally.failures), stopping=self._stopping,
-            stopped=self._finished.is_set() and self._snapshots.loop is None, store_error=self._store_error,
-        )
+            stopped=self._finished.is_set() and self._snapshots.loop is None, store_error=self._store_error)
 
     # ------------------------------------------------------------ stopping
 

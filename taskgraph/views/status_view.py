@@ -48,9 +48,9 @@ class StoreStatus:
     failures: list[JobRecord] = field(default_factory=list)  # the latest first
     error: str | None = None  # the store could not be read: why
 
-    @property
-    def total_running(self) -> int:
-        return sum(c.get("RUNNING", 0) for c in self.counts.values())
+    def total(self, state: str) -> int:
+        """Jobs in ``state``, over all named queues."""
+        return sum(c.get(state, 0) for c in self.counts.values())
 
 
 def read_status(store: Any, url: str) -> StoreStatus:
@@ -59,10 +59,10 @@ def read_status(store: Any, url: str) -> StoreStatus:
     status may mean a scan in some stores."""
     status = StoreStatus(url=url, at=time.time())
     status.counts = store.stats()
-    if status.total_running:
+    if status.total("RUNNING"):
         status.running = sorted(store.list_jobs(status="RUNNING", limit=_RUNNING_SHOWN),
                                 key=lambda r: (r.started or 0.0, r.id))
-    failed_count = sum(c.get("FAILED", 0) for c in status.counts.values())
+    failed_count = status.total("FAILED")
     if failed_count:
         failed = store.list_jobs(status="FAILED", limit=min(failed_count, _FAILURES_READ))
         failed.sort(key=lambda r: r.finished or 0.0, reverse=True)
@@ -133,7 +133,7 @@ def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
         return Group(*parts)
     parts += [Text(""), _heading("Jobs by status and queue", plain), depth_table(status.counts, plain)]
 
-    total = status.total_running
+    total = status.total("RUNNING")
     shown = len(status.running)
     more = f", the {shown} that started first shown" if total > shown and shown else ""
     parts += [Text(""), _heading(f"Running ({total}{more})", plain)]
@@ -155,8 +155,7 @@ def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
     else:
         parts.append(Text("  none", style="" if plain else "dim"))
 
-    failed = sum(c.get("FAILED", 0) for c in status.counts.values())
-    parts += [Text(""), _heading(f"Latest failures ({len(status.failures)} of {failed} FAILED)", plain)]
+    parts += [Text(""), _heading(f"Latest failures ({len(status.failures)} of {status.total('FAILED')} FAILED)", plain)]
     if status.failures:
         table = bare_table(plain, expand=not plain)
         table.add_column("when", no_wrap=True, min_width=8)
