@@ -66,10 +66,8 @@ def find_job(queue: DurableQueue, app: str | None, name: str) -> JobFunction:
     """
     module = name.partition(":")[0]
     package = (app or "").partition(":")[0].split(".")[0]
-    if (
-        queue.job(name) is None and package and module.split(".")[0] == package and module not in sys.modules
-        and all(part.isidentifier() for part in module.split("."))
-    ):
+    if (queue.job(name) is None and package and module.split(".")[0] == package and module not in sys.modules
+            and all(part.isidentifier() for part in module.split("."))):
         try:
             importlib.import_module(module)
         except Exception as exc:

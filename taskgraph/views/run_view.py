@@ -79,7 +79,6 @@ class LiveDisplay:
 
     def __init__(self, progress: RunProgress, console: Console, title: str = "", refresh_per_second: float = 8):
         self.progress = progress
-        self.console = console
         self.title = title
         self.live = Live(console=console, get_renderable=self.render, refresh_per_second=refresh_per_second,
                          transient=True, redirect_stdout=True, redirect_stderr=True)

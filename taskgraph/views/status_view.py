@@ -65,8 +65,7 @@ def read_status(store: Any, url: str) -> StoreStatus:
     failed_count = status.total("FAILED")
     if failed_count:
         failed = store.list_jobs(status="FAILED", limit=min(failed_count, _FAILURES_READ))
-        failed.sort(key=lambda r: r.finished or 0.0, reverse=True)
-        status.failures = failed[:_FAILURES_SHOWN]
+        status.failures = sorted(failed, key=lambda r: r.finished or 0.0, reverse=True)[:_FAILURES_SHOWN]
     return status
 
 
