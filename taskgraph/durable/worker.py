@@ -101,8 +101,6 @@ class Worker:
         #: the terminal there. Keep it short and free of locks.
         self.on_exit_now: Callable[[], None] | None = None
 
-    # ------------------------------------------------------------ the loop
-
     def run(self, burst: bool = False) -> int:
         """Serve until stopped (or, with ``burst``, until the served queues hold no unfinished job).
 
@@ -369,8 +367,6 @@ class Worker:
         return not any(counts.get(q, {}).get(status) for q in self.queues
                        for status in ("PENDING", "QUEUED", "RUNNING"))
 
-    # ------------------------------------------------------------ snapshots
-
     def snapshot(self, timeout: float = 0.5) -> WorkerSnapshot:
         """What the worker is doing now, safe to call from any thread; see :meth:`.SnapshotDesk.get`."""
         return self._snapshots.get(timeout)
@@ -388,8 +384,6 @@ class Worker:
             failed=tally.finished["FAILED"], retried=tally.finished["retried"], rate=tally.rate(now),
             failures=tuple(tally.failures), stopping=self._stopping,
             stopped=self._finished.is_set() and self._snapshots.loop is None, store_error=self._store_error)
-
-    # ------------------------------------------------------------ stopping
 
     def _on_signal(self, signum: int) -> None:
         log.info("signal %d: finishing running jobs (up to %s s), then stopping", signum, self.grace)
