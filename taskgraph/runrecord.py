@@ -117,16 +117,11 @@ class RunRecorder:
         #: records one transition (thread-safe; transitions that come out of order are put back in order)
         self.observe = InOrder(self._record, self.tasks)
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
-        self._write({
-            "kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
-            "queue": queue, "started": time.time(),
-            "tasks": [
-                {"id": i, "name": t.name, "key": t.key,
-                 "requires": [self.ids[p] for p in t.prerequisites if p in self.ids],
-                 "doc": task_doc(t), "state": t.state.value}
-                for i, t in enumerate(self.tasks)
-            ],
-        })
+        graph = [{"id": i, "name": t.name, "key": t.key,
+                  "requires": [self.ids[p] for p in t.prerequisites if p in self.ids],
+                  "doc": task_doc(t), "state": t.state.value} for i, t in enumerate(self.tasks)]
+        self._write({"kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
+                     "queue": queue, "started": time.time(), "tasks": graph})
 
     def _write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, ensure_ascii=False, default=str)

@@ -67,29 +67,27 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
         raise UserError("--queues names no queue")
     runner = Worker(queue, app=app, threads=threads, processes=processes, concurrency=concurrency, queues=names,
                     lease=lease, grace=grace, batch=batch)
-    code = _run_with_dashboard(runner, burst, verbose, quiet) if dashboard else runner.run(burst=burst)
+    if not dashboard:
+        code = runner.run(burst=burst)
+    else:
+        from rich.console import Console
+
+        from ..views.worker_view import ConsoleLogHandler, Dashboard
+
+        console = Console(highlight=False)
+        handlers = [ConsoleLogHandler(console)]  # instead of any there are: log lines go above the dashboard
+        logging.basicConfig(level=log_level(verbose, quiet), format=LOG_FORMAT, handlers=handlers, force=True)
+        board = Dashboard(runner, console)
+        board.start()
+        try:
+            code = runner.run(burst=burst)
+        finally:
+            board.stop()
+        done, failed, retried = runner.tally.finished.values()
+        console.print(f"worker {runner.id} stopped: {done} done, {failed} failed, {retried} retried")
     if runner.runners.threads.busy:  # a job thread that cannot be stopped
         exit_now(code)
     sys.exit(code)
-
-
-def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> int:
-    from rich.console import Console
-
-    from ..views.worker_view import ConsoleLogHandler, Dashboard
-
-    console = Console(highlight=False)
-    handlers = [ConsoleLogHandler(console)]  # instead of any there are: log lines go above the dashboard
-    logging.basicConfig(level=log_level(verbose, quiet), format=LOG_FORMAT, handlers=handlers, force=True)
-    board = Dashboard(runner, console)
-    board.start()
-    try:
-        code = runner.run(burst=burst)
-    finally:
-        board.stop()
-    done, failed, retried = runner.tally.finished.values()
-    console.print(f"worker {runner.id} stopped: {done} done, {failed} failed, {retried} retried")
-    return int(code)
 
 
 @contextlib.contextmanager

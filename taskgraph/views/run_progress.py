@@ -21,9 +21,8 @@ __all__ = ["RunProgress", "TaskView", "Snapshot", "was_interrupted"]
 
 def was_interrupted(error: BaseException | None) -> bool:
     """Whether a task was cancelled by Ctrl-C."""
-    if isinstance(error, KeyboardInterrupt):
-        return True
-    return isinstance(error, CancelledError) and str(error).endswith("was cancelled: interrupted")
+    return isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, CancelledError) and str(error).endswith("was cancelled: interrupted"))
 
 
 @dataclass
@@ -150,10 +149,6 @@ class RunProgress:
         elapsed = (self.ended if self.ended is not None else now) - self.started
         finished = done + failed + blocked + cancelled
         left = self.total - finished
-        eta = None
-        if left == 0:
-            eta = 0.0
-        elif finished and not interrupted:
-            eta = elapsed / finished * left
+        eta = 0.0 if left == 0 else (elapsed / finished * left if finished and not interrupted else None)
         return Snapshot(self.total, done, failed, blocked, cancelled, elapsed, eta, interrupted, queued, running,
                         failures)

@@ -43,8 +43,7 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
                                (snap.blocked, "blocked", STATE_STYLES["FAILED"]),
                                (snap.cancelled, "cancelled", STATE_STYLES["CANCELLED"])):
         if count:
-            counts.append(", ")
-            counts.append(f"{count} {word}", style=style)
+            counts.append(", ").append(f"{count} {word}", style=style)
     parts: list[RenderableType] = []
     if title:
         parts.append(Text(title, style="bold", overflow="ellipsis", no_wrap=True))
