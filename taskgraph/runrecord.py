@@ -163,9 +163,7 @@ class LastRun:
     @property
     def duration(self) -> float | None:
         """Seconds from its last start to its end, if it ran to an end."""
-        if self.started is None or self.finished is None:
-            return None
-        return max(self.finished - self.started, 0.0)
+        return None if self.started is None or self.finished is None else max(self.finished - self.started, 0.0)
 
     def moved(self, dest: str, at: float | None, error: Any = None) -> None:
         """Take in a transition to ``dest`` at ``at``: RUNNING starts a run, a final state ends it with ``error``,

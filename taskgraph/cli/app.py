@@ -49,9 +49,7 @@ def user_errors(doing: str = "") -> Iterator[None]:
     """Turn the errors a user can cause into one line (with ``-v``, the traceback as well)."""
     try:
         yield
-    except click.ClickException:
-        raise
-    except USER_ERRORS as exc:
+    except USER_ERRORS as exc:  # not a click.ClickException (a UserError raised inside): that goes through as is
         if is_verbose():
             logging.getLogger("taskgraph").exception("%s failed", doing or "the command")
         raise UserError(f"{doing}: {exc}" if doing else str(exc)) from None

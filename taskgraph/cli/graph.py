@@ -106,10 +106,8 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
         else:
             path.write_text(data, encoding="utf-8")
     except OSError as exc:
-        if isinstance(exc, FileNotFoundError) and not path.parent.is_dir():
-            reason = f"there is no folder {str(path.parent)!r}"
-        else:
-            reason = exc.strerror or str(exc)
+        missing = isinstance(exc, FileNotFoundError) and not path.parent.is_dir()
+        reason = f"there is no folder {str(path.parent)!r}" if missing else exc.strerror or str(exc)
         raise UserError(f"cannot write {output}: {reason}; create the folder or choose another -o FILE") from None
 
     if not quiet:
