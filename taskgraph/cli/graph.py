@@ -93,7 +93,7 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
 
     with user_errors("rendering the graph"):
         if kind == "html":
-            title = pipeline + (" " + " ".join(targets) if targets else "")
+            title = " ".join([pipeline, *targets])
             data: str | bytes = review.html(title=title, critical_path=highlight, reduce=reduce, legend=legend)
         else:
             draw: dict[str, Callable[..., str | bytes]] = dict(dot=tasks_as_dot, svg=tasks_as_svg, png=tasks_as_png)

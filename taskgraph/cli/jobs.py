@@ -129,10 +129,12 @@ def status(url: str, watch: bool, interval: float) -> None:
 
     On a terminal, --watch redraws it in place; elsewhere it prints it again every --interval seconds.
     """
+    from ..views.status_view import read_status
+
     setup_logging()
     with _opened(url) as queue:
         with user_errors():
-            first = _read(queue, keep_going=False)
+            first = read_status(queue.store, queue.url)
         if not watch:
             _show(first)
             return
@@ -140,15 +142,14 @@ def status(url: str, watch: bool, interval: float) -> None:
             _watch(queue, first, interval)
 
 
-def _read(queue: DurableQueue, keep_going: bool) -> Any:
+def _read(queue: DurableQueue) -> Any:
+    """What the store holds now; when it cannot be read, a status that says why (a watch goes on)."""
     from ..errors import first_line
     from ..views.status_view import StoreStatus, read_status
 
     try:
         return read_status(queue.store, queue.url)
     except Exception as exc:
-        if not keep_going:
-            raise
         log.debug("reading %s failed", queue.url, exc_info=True)
         queue.reconnect()
         return StoreStatus(url=queue.url, at=time.time(), error=first_line(exc))
@@ -179,14 +180,14 @@ def _watch(queue: DurableQueue, state: Any, interval: float) -> None:
             _show(state)
             time.sleep(interval)
             click.echo("")
-            state = _read(queue, keep_going=True)
+            state = _read(queue)
     console = Console(highlight=False)
     footer = Text(f"refreshed every {interval:g} s; Ctrl-C to stop", style="dim")
     with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
         while True:
             live.update(Group(render_status(state), Text(""), footer), refresh=True)
             time.sleep(interval)
-            state = _read(queue, keep_going=True)
+            state = _read(queue)
 
 
 @main.command()

@@ -104,7 +104,6 @@ class RunProgress:
         self.interrupted = False
         self._lock = threading.Lock()
         self._listeners: list[Callable[[TaskView, Transition], Any]] = []
-        #: takes in one transition (a ``track`` callback), putting those that come out of order back in order
         self.observe = InOrder(self._apply, self.order)
 
     def listen(self, listener: Callable[[TaskView, Transition], Any]) -> None:
