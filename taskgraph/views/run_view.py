@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..runrecord import describe_error, task_doc
@@ -33,9 +33,7 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     """The live display of one moment of a run."""
     times = f"   elapsed {stopwatch(snap.elapsed)}   ETA {stopwatch(snap.eta) if snap.eta is not None else '?'}"
     status = Text.assemble((f"{snap.done}/{snap.total} done", "bold"), times)
-    head = Table.grid(padding=(0, 2))
-    head.add_column(no_wrap=True)
-    head.add_column(no_wrap=True)
+    head = Table.grid(Column(no_wrap=True), Column(no_wrap=True), padding=(0, 2))
     head.add_row(ProgressBar(total=max(snap.total, 1), completed=snap.finished, width=32), status)
     counts = Text(f"{len(snap.running)} running")
     for count, word, style in ((snap.queued, "queued", STATE_STYLES["QUEUED"]),
@@ -44,17 +42,13 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
                                (snap.cancelled, "cancelled", STATE_STYLES["CANCELLED"])):
         if count:
             counts.append(", ").append(f"{count} {word}", style=style)
-    parts: list[RenderableType] = []
-    if title:
-        parts.append(Text(title, style="bold", overflow="ellipsis", no_wrap=True))
+    parts: list[RenderableType] = [Text(title, style="bold", overflow="ellipsis", no_wrap=True)] if title else []
     parts += [head, counts]
     if snap.interrupted:
         parts.append(Text("interrupted: starting nothing more; waiting for the running tasks "
                           "(Ctrl-C again to stop waiting)", style=STATE_STYLES["CANCELLED"]))
-    rows = Table.grid(padding=(0, 2))
-    rows.add_column(no_wrap=True)
-    rows.add_column(no_wrap=True)
-    rows.add_column(overflow="ellipsis", no_wrap=True)
+    rows = Table.grid(Column(no_wrap=True), Column(no_wrap=True), Column(overflow="ellipsis", no_wrap=True),
+                      padding=(0, 2))
     for index, (name, seconds) in enumerate(snap.running[:MOST_SHOWN]):
         rows.add_row(Text("running" if index == 0 else "", style=STATE_STYLES["RUNNING"]), Text(name),
                      duration(seconds))
@@ -77,14 +71,10 @@ class LiveDisplay:
     """
 
     def __init__(self, progress: RunProgress, console: Console, title: str = "", refresh_per_second: float = 8):
-        self.progress = progress
-        self.title = title
-        self.live = Live(console=console, get_renderable=self.render, refresh_per_second=refresh_per_second,
-                         transient=True, redirect_stdout=True, redirect_stderr=True)
+        self.live = Live(console=console, get_renderable=lambda: render_snapshot(progress.snapshot(), title),
+                         refresh_per_second=refresh_per_second, transient=True, redirect_stdout=True,
+                         redirect_stderr=True)
         self._moved: list[tuple[logging.StreamHandler[Any], Any]] = []
-
-    def render(self) -> RenderableType:
-        return render_snapshot(self.progress.snapshot(), self.title)
 
     def __enter__(self) -> LiveDisplay:
         terminal = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)

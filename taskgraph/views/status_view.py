@@ -17,7 +17,7 @@ from typing import Any
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..states import State
@@ -85,9 +85,7 @@ def progress_cell(value: float | None, message: str | None, plain: bool, width: 
         text.append(f"  {message}" if value is not None else message)
     if plain or value is None:
         return text if text.plain else Text("-")
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=width, no_wrap=True)
-    grid.add_column(no_wrap=True, overflow="ellipsis")
+    grid = Table.grid(Column(width=width, no_wrap=True), Column(no_wrap=True, overflow="ellipsis"), padding=(0, 1))
     grid.add_row(ProgressBar(total=1.0, completed=max(0.0, min(value, 1.0)), width=width), text)
     return grid
 

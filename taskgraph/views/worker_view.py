@@ -21,7 +21,7 @@ from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..durable.snapshot import WorkerSnapshot
@@ -90,9 +90,8 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
     """The dashboard for one snapshot and the latest queue depths, for a terminal of ``height`` lines (which
     bounds the rows of running jobs) and ``width`` columns (which sizes the progress bars)."""
     now = time.monotonic() if now is None else now
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style="bold", no_wrap=True, min_width=10)
-    summary.add_column(no_wrap=True, overflow="ellipsis")
+    summary = Table.grid(Column(style="bold", no_wrap=True, min_width=10), Column(no_wrap=True, overflow="ellipsis"),
+                         padding=(0, 2))
     summary.add_row("slots", _slots(snap))
     summary.add_row("throughput", _totals(snap))
     if snap.stopped:
