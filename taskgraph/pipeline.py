@@ -17,12 +17,13 @@ Either way its ``if __name__ == "__main__":`` block does not run.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import keyword
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,20 +46,11 @@ class Pipeline:
 
     Attributes:
         spec: the ``PIPELINE`` it was loaded from.
-        given: the tasks collected from the module, in the order found.
-        tasks: those and all their prerequisites, each after its prerequisites.
+        tasks: the tasks collected from the module and all their prerequisites, each after its prerequisites.
     """
 
     spec: str
-    given: list[Task]
     tasks: list[Task]
-
-    def by_name(self) -> dict[str, Task]:
-        """Tasks by name; a name shared by several tasks maps to the first."""
-        found: dict[str, Task] = {}
-        for t in self.tasks:
-            found.setdefault(t.name, t)
-        return found
 
     def targets(self, names: Sequence[str] = ()) -> list[Task]:
         """The tasks to make: those named, or, with no names, every task no other task of the pipeline requires.
@@ -69,25 +61,14 @@ class Pipeline:
         if not names:
             ours = set(self.tasks)
             return [t for t in self.tasks if not any(d in ours for d in t._dependents)]
-        known = self.by_name()
-        chosen = []
+        known = {t.name: t for t in reversed(self.tasks)}  # a name several tasks share: the first
         for name in names:
-            task = known.get(name)
-            if task is None:
-                close = _similar(name, known)
-                hint = f"; did you mean {close!r}?" if close else ""
-                raise PipelineError(
-                    f"no task named {name!r} in {self.spec}{hint} (`taskgraph list {self.spec}` lists them)"
-                )
-            chosen.append(task)
-        return chosen
-
-
-def _similar(name: str, known: Iterable[str]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(name, list(known), n=1)
-    return found[0] if found else None
+            if name not in known:
+                close = difflib.get_close_matches(name, list(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise PipelineError(f"no task named {name!r} in {self.spec}{hint} (`taskgraph list {self.spec}` "
+                                    "lists them)")
+        return [known[name] for name in names]
 
 
 def _import(spec: str) -> Any:
@@ -152,7 +133,8 @@ def load_pipeline(spec: str) -> Pipeline:
         CycleError: the tasks form a cycle.
         Exception: whatever the pipeline's own code raises while it is imported.
     """
-    where, _, attribute = spec.partition(":") if not _is_windows_path(spec) else (spec, "", "")
+    windows_path = len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"  # C:\pipelines\nightly.py
+    where, _, attribute = (spec, "", "") if windows_path else spec.partition(":")
     module = _import(where)
     if attribute:
         value: Any = module
@@ -172,12 +154,6 @@ def load_pipeline(spec: str) -> Pipeline:
                 given.extend(_tasks_in(value) or [])
         given = list(dict.fromkeys(given))
         if not given:
-            raise PipelineError(
-                f"no tasks found in {spec}: define Task objects (or lists of them) at module level, or name one "
-                f"with {spec}:OBJECT"
-            )
-    return Pipeline(spec, given, closure(given))
-
-
-def _is_windows_path(spec: str) -> bool:
-    return len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"
+            raise PipelineError(f"no tasks found in {spec}: define Task objects (or lists of them) at module level, "
+                                f"or name one with {spec}:OBJECT")
+    return Pipeline(spec, closure(given))

@@ -3,36 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from .errors import RenderError
 from .graph import closure
 
 if TYPE_CHECKING:
     import graphviz
+    from typing_extensions import Unpack
 
     from .task import Task
 
-__all__ = ["tasks_as_dot", "tasks_as_svg", "tasks_as_png", "STATE_COLOURS", "HIGHLIGHT_COLOUR", "INSTALL_GRAPHVIZ"]
+__all__ = ["tasks_as_dot", "tasks_as_svg", "tasks_as_png", "DrawOptions", "STATE_COLOURS", "HIGHLIGHT_COLOUR",
+           "INSTALL_GRAPHVIZ"]
 
 #: Fill colour of a node, by the task's state.
-STATE_COLOURS: dict[str, str] = {
-    "PENDING": "white",
-    "QUEUED": "lightblue",
-    "RUNNING": "gold",
-    "DONE": "palegreen",
-    "FAILED": "salmon",
-    "CANCELLED": "lightgrey",
-}
+STATE_COLOURS: dict[str, str] = {"PENDING": "white", "QUEUED": "lightblue", "RUNNING": "gold", "DONE": "palegreen",
+                                  "FAILED": "salmon", "CANCELLED": "lightgrey"}
 
 #: Border and edge colour of the tasks given as ``highlight``.
 HIGHLIGHT_COLOUR = "red"
 
-INSTALL_GRAPHVIZ = (
-    "Graphviz's 'dot' program is needed to render SVG and was not found on PATH. Install Graphviz "
-    "(Debian/Ubuntu: sudo apt-get install graphviz; Fedora: sudo dnf install graphviz; macOS: brew install "
-    "graphviz; conda: conda install -c conda-forge graphviz), or write DOT with tasks_as_dot() instead"
-)
+INSTALL_GRAPHVIZ = ("Graphviz's 'dot' program is needed to render SVG and was not found on PATH. Install Graphviz "
+                    "(Debian/Ubuntu: sudo apt-get install graphviz; Fedora: sudo dnf install graphviz; macOS: brew "
+                    "install graphviz; conda: conda install -c conda-forge graphviz), or write DOT with tasks_as_dot()"
+                    " instead")
 
 
 def _literal(text: str) -> str:
@@ -41,26 +36,20 @@ def _literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("&", "&amp;")
 
 
-def _edges(nodes: list[Task], reduce: bool) -> list[tuple[Task, Task]]:
-    """Prerequisite -> dependent edges among ``nodes``; with ``reduce``, only those of the transitive reduction."""
-    edges = [(p, t) for t in nodes for p in t.prerequisites]
-    if not reduce:
-        return edges
-    import networkx
+class DrawOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`tasks_as_dot`, :func:`tasks_as_svg` and :func:`tasks_as_png`."""
 
-    kept = set(networkx.transitive_reduction(networkx.DiGraph(edges)).edges) if edges else set()
-    return [e for e in edges if e in kept]
+    name: str
+    legend: bool
+    states: Mapping[Task, str] | None
+    labels: Mapping[Task, str] | None
+    highlight: Sequence[Task]
+    reduce: bool
 
 
-def _digraph(
-    tasks: Iterable[Task],
-    name: str,
-    legend: bool,
-    states: Mapping[Task, str] | None = None,
-    labels: Mapping[Task, str] | None = None,
-    highlight: Sequence[Task] = (),
-    reduce: bool = False,
-) -> graphviz.Digraph:
+def _digraph(tasks: Iterable[Task], name: str = "tasks", legend: bool = False,
+             states: Mapping[Task, str] | None = None, labels: Mapping[Task, str] | None = None,
+             highlight: Sequence[Task] = (), reduce: bool = False) -> graphviz.Digraph:
     import graphviz
 
     nodes = closure(tasks)
@@ -69,11 +58,8 @@ def _digraph(
     chain = set(order)
     links = set(zip(order, order[1:], strict=False))
     thick = {"color": HIGHLIGHT_COLOUR, "penwidth": "3"}
-    graph = graphviz.Digraph(
-        name=name,
-        graph_attr={"rankdir": "LR"},
-        node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica"},
-    )
+    graph = graphviz.Digraph(name=name, graph_attr={"rankdir": "LR"},
+                             node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica"})
     for t in nodes:
         state = states.get(t, t.state.value) if states else t.state.value
         extra = labels.get(t) if labels else None
@@ -82,7 +68,13 @@ def _digraph(
         # nohtml: a name such as "<b>" is text, not an HTML-like label
         graph.node(ids[t], label=graphviz.nohtml(label), fillcolor=STATE_COLOURS.get(state, "white"),
                    tooltip=graphviz.nohtml(tooltip), **(thick if t in chain else {}))
-    for p, t in _edges(nodes, reduce):
+    edges = [(p, t) for t in nodes for p in t.prerequisites]  # prerequisite -> dependent
+    if reduce and edges:
+        import networkx
+
+        kept = set(networkx.transitive_reduction(networkx.DiGraph(edges)).edges)
+        edges = [e for e in edges if e in kept]
+    for p, t in edges:
         graph.edge(ids[p], ids[t], **(thick if (p, t) in links else {}))
     if legend:
         with graph.subgraph(name="cluster_legend", graph_attr={"label": "state", "fontname": "Helvetica"}) as key:
@@ -91,16 +83,7 @@ def _digraph(
     return graph
 
 
-def tasks_as_dot(
-    tasks: Iterable[Task],
-    *,
-    name: str = "tasks",
-    legend: bool = False,
-    states: Mapping[Task, str] | None = None,
-    labels: Mapping[Task, str] | None = None,
-    highlight: Sequence[Task] = (),
-    reduce: bool = False,
-) -> str:
+def tasks_as_dot(tasks: Iterable[Task], **options: Unpack[DrawOptions]) -> str:
     """The DOT text of ``tasks`` and all their prerequisites.
 
     Nodes are labelled by task name and filled by state (:data:`STATE_COLOURS`); edges run from prerequisite to
@@ -122,7 +105,7 @@ def tasks_as_dot(
     Raises:
         CycleError: the tasks form a cycle.
     """
-    return _digraph(tasks, name, legend, states, labels, highlight, reduce).source
+    return _digraph(tasks, **options).source
 
 
 def _pipe(graph: graphviz.Digraph, format: str) -> bytes:
@@ -136,41 +119,21 @@ def _pipe(graph: graphviz.Digraph, format: str) -> bytes:
         raise RenderError(f"Graphviz's dot failed to render the graph: {exc}") from exc
 
 
-def tasks_as_svg(
-    tasks: Iterable[Task],
-    *,
-    name: str = "tasks",
-    legend: bool = False,
-    states: Mapping[Task, str] | None = None,
-    labels: Mapping[Task, str] | None = None,
-    highlight: Sequence[Task] = (),
-    reduce: bool = False,
-) -> str:
+def tasks_as_svg(tasks: Iterable[Task], **options: Unpack[DrawOptions]) -> str:
     """The SVG of the graph :func:`tasks_as_dot` draws (it takes the same arguments), rendered by Graphviz's ``dot``.
 
     Raises:
         RenderError: ``dot`` is not installed (the message says how to install it) or failed.
         CycleError: the tasks form a cycle.
     """
-    graph = _digraph(tasks, name, legend, states, labels, highlight, reduce)
-    return _pipe(graph, "svg").decode("utf-8")
+    return _pipe(_digraph(tasks, **options), "svg").decode("utf-8")
 
 
-def tasks_as_png(
-    tasks: Iterable[Task],
-    *,
-    name: str = "tasks",
-    legend: bool = False,
-    states: Mapping[Task, str] | None = None,
-    labels: Mapping[Task, str] | None = None,
-    highlight: Sequence[Task] = (),
-    reduce: bool = False,
-) -> bytes:
+def tasks_as_png(tasks: Iterable[Task], **options: Unpack[DrawOptions]) -> bytes:
     """The PNG image of the graph :func:`tasks_as_dot` draws (it takes the same arguments), rendered by ``dot``.
 
     Raises:
         RenderError: ``dot`` is not installed (the message says how to install it) or failed.
         CycleError: the tasks form a cycle.
     """
-    graph = _digraph(tasks, name, legend, states, labels, highlight, reduce)
-    return _pipe(graph, "png")
+    return _pipe(_digraph(tasks, **options), "png")

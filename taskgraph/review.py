@@ -1,19 +1,16 @@
-"""Reviewing a graph of tasks: what a run record says of each, the critical path, and a self-contained HTML page.
+"""Reviewing a graph of tasks: what a run record says of each (:class:`Review`), the critical path
+(:func:`critical_path`), and a self-contained HTML page (:meth:`Review.html`).
 
-A :class:`Review` takes the tasks to draw (and their prerequisites) and, optionally, the record of a run
-(:func:`taskgraph.runrecord.read_record`). Each task is told by the record when the record knows it (matched by
-name; tasks sharing a name are paired in order), and by itself otherwise: its own state, and the times of its
-own history if it ran in this process. Without a record, tasks loaded from a pipeline are all PENDING, with no
-times.
-
-The critical path is the chain of prerequisites with the longest total duration. Without any duration to go by
-(no record, and no task has run), every task weighs 1 and it is the longest chain by number of tasks.
+Each task is told by the record (:func:`taskgraph.runrecord.read_record`) when the record knows it, and by itself
+otherwise: its own state, and the times of its own history if it ran in this process. Without a record, tasks
+loaded from a pipeline are all PENDING, with no times.
 """
 
 from __future__ import annotations
 
 import html
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -21,7 +18,7 @@ from typing import Any, NamedTuple
 from .graph import closure, to_networkx
 from .render import STATE_COLOURS, tasks_as_svg
 from .runrecord import RunRecord, TaskRecord, describe_error
-from .states import FINAL_STATES, RUNNING, State
+from .states import State
 from .task import Task
 from .timefmt import clock, duration
 
@@ -46,26 +43,16 @@ def match_record(tasks: Iterable[Task], record: RunRecord) -> dict[Task, TaskRec
     """What ``record`` says of each of ``tasks`` it knows, matched by name; when several tasks share a name, the
     first task with it is paired with the record's first task with it, and so on."""
     by_name: dict[str, list[TaskRecord]] = {}
-    for entry in record.tasks:
+    for entry in reversed(record.tasks):  # so that pop() takes the first left
         by_name.setdefault(entry.name, []).append(entry)
-    matched = {}
-    for task in tasks:
-        left = by_name.get(task.name)
-        if left:
-            matched[task] = left.pop(0)
-    return matched
+    return {task: by_name[task.name].pop() for task in tasks if by_name.get(task.name)}
 
 
 def _own_record(task: Task) -> TaskRecord:
     """What ``task`` says of itself, as a record would."""
     own = TaskRecord(id=-1, name=task.name, key=task.key, state=task.state.value)
     for move in task.history:
-        if move.dest is RUNNING:
-            own.started, own.finished = move.when, None
-        elif move.dest in FINAL_STATES:
-            own.finished = move.when
-        elif move.dest is State.PENDING:
-            own.started = own.finished = None
+        own.moved(move.dest, move.when)
     if task.state in (State.FAILED, State.CANCELLED):
         own.error = describe_error(task.exception)
     return own
@@ -129,29 +116,21 @@ class Review:
     def states(self) -> dict[Task, str]:
         return {t: f.state for t, f in self.facts.items()}
 
-    def durations(self) -> dict[Task, float | None] | None:
-        """Seconds each task took; None when there is nothing to go by (no record, and no task has run)."""
-        durations = {t: f.duration for t, f in self.facts.items()}
-        if self.record is None and all(d is None for d in durations.values()):
-            return None
-        return durations
-
     def labels(self) -> dict[Task, str]:
         return {t: duration(f.duration) for t, f in self.facts.items() if f.duration is not None}
 
     def critical_path(self) -> Chain:
-        return critical_path(self.tasks, self.durations())
+        """By duration; by number of tasks when there is no duration to go by (no record, and no task has run)."""
+        durations = {t: f.duration for t, f in self.facts.items()}
+        nothing = self.record is None and all(d is None for d in durations.values())
+        return critical_path(self.tasks, None if nothing else durations)
 
     def drawing(self, *, critical_path: bool = False, reduce: bool = False, legend: bool = False) -> dict[str, Any]:
         """Keyword arguments for :func:`~taskgraph.render.tasks_as_dot` and its kin: colours by state, durations
         in labels, and if asked the critical path highlighted, the transitive reduction, a legend."""
-        return {
-            "states": self.states(),
-            "labels": self.labels(),
-            "highlight": self.critical_path().tasks if critical_path else (),
-            "reduce": reduce,
-            "legend": legend,
-        }
+        highlight = self.critical_path().tasks if critical_path else ()
+        return {"states": self.states(), "labels": self.labels(), "highlight": highlight, "reduce": reduce,
+                "legend": legend}
 
     def wall_time(self) -> float | None:
         """The run's wall time: from the record's start to its end (or its last transition, for a run cut short);
@@ -181,8 +160,6 @@ class Review:
         return _page(self, title, _inline(svg))
 
 
-# ---------------------------------------------------------------------------------------------------- the page
-
 _CSS = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 1.5em auto; max-width: 80em; padding: 0 1em;
        color: #222; }
@@ -207,6 +184,9 @@ ol.path li { margin: 0.15em 0; }
 """
 
 
+_NONE = "\u2014"  # shown for a time or duration not known
+
+
 def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
@@ -217,6 +197,10 @@ def _inline(svg: str) -> str:
     return svg[start:] if start >= 0 else svg
 
 
+def _duration(seconds: float | None) -> str:
+    return _NONE if seconds is None else duration(seconds)
+
+
 def _chip(state: str) -> str:
     colour = STATE_COLOURS.get(state, "white")
     return f'<span class="chip state-{_esc(state)}" style="background: {colour}">{_esc(state)}</span>'
@@ -224,22 +208,25 @@ def _chip(state: str) -> str:
 
 def _clock(at: float | None, since: float | None) -> str:
     if at is None:
-        return "\u2014"
+        return _NONE
     text = clock(at, now=at) + f".{int(at % 1 * 1000):03d}"  # the time of day, whatever the day
     if since is not None:
         text += f' <span class="note">+{at - since:.3f} s</span>'
     return text
 
 
+def _section(name: str, heading: str, body: str) -> str:
+    return f'<section id="{name}">\n<h2>{heading}</h2>\n{body}\n</section>'
+
+
 def _page(review: Review, title: str, svg: str) -> str:
+    from . import __version__
+
     record = review.record
     facts = review.facts
     chain = review.critical_path()
-    on_path = set(chain.tasks)
     durations = [f.duration for f in facts.values() if f.duration is not None]
-    counts: dict[str, int] = {}
-    for f in facts.values():
-        counts[f.state] = counts.get(f.state, 0) + 1
+    counts = Counter(f.state for f in facts.values())
     order = [s for s in STATE_COLOURS if s in counts] + sorted(s for s in counts if s not in STATE_COLOURS)
     wall = review.wall_time()
     first_start = min((f.started for f in facts.values() if f.started is not None), default=None)
@@ -258,18 +245,13 @@ def _page(review: Review, title: str, svg: str) -> str:
     else:
         meta = "No run record: every task as loaded, with no times (give a run record for states and durations)."
 
-    rows = []
-    for t in review.tasks:
-        f = facts[t]
-        error = f.error or ""
-        rows.append(
-            f'<tr class="task{" critical" if t in on_path else ""}" data-state="{_esc(f.state)}">'
-            f'<td class="name">{_esc(t.name)}</td><td class="state">{_chip(f.state)}</td>'
-            f'<td class="num started">{_clock(f.started, since)}</td>'
-            f'<td class="num duration">{duration(f.duration) if f.duration is not None else chr(0x2014)}</td>'
-            f'<td class="error">{_esc(error)}</td></tr>'
-        )
-
+    rows = "\n".join(
+        f'<tr class="task{" critical" if t in chain.tasks else ""}" data-state="{_esc(f.state)}">'
+        f'<td class="name">{_esc(t.name)}</td><td class="state">{_chip(f.state)}</td>'
+        f'<td class="num started">{_clock(f.started, since)}</td>'
+        f'<td class="num duration">{_duration(f.duration)}</td><td class="error">{_esc(f.error or "")}</td></tr>'
+        for t, f in ((t, facts[t]) for t in review.tasks)
+    )
     if chain.by == "count":
         path_intro = (f"The longest chain of prerequisites by number of tasks ({len(chain.tasks)}): with no "
                       "durations to go by, every task counts 1.")
@@ -280,7 +262,7 @@ def _page(review: Review, title: str, svg: str) -> str:
         path_total = duration(chain.total)
     else:
         path_intro = "No task ran to an end, so there is no critical path by duration."
-        path_total = "\u2014"
+        path_total = _NONE
     steps = []
     for t in chain.tasks:
         d = facts[t].duration
@@ -291,13 +273,18 @@ def _page(review: Review, title: str, svg: str) -> str:
     totals = [
         ("Tasks", f"{len(review.tasks)}"),
         ("By state", " ".join(f"{_chip(s)}&nbsp;{counts[s]}" for s in order)),
-        ("Wall time", duration(wall) if wall is not None else "\u2014"),
-        ("Sum of durations", duration(sum(durations)) if durations else "\u2014"),
+        ("Wall time", _duration(wall)),
+        ("Sum of durations", _duration(sum(durations)) if durations else _NONE),
         ("Critical path", path_total),
     ]
     totals_rows = "".join(f'<tr><th>{name}</th><td class="total">{value}</td></tr>' for name, value in totals)
-    from . import __version__
-
+    header = "<thead><tr><th>Task</th><th>State</th><th>Started</th><th>Duration</th><th>Error</th></tr></thead>"
+    sections = "\n".join([
+        _section("totals", "Totals", f'<table class="totals">{totals_rows}</table>'),
+        _section("critical-path", "Critical path", f"<p>{path_intro}</p>\n{path_list}"),
+        _section("graph", "Graph", f'<div class="graph">\n{svg}\n</div>'),
+        _section("tasks", "Tasks", f'<table id="task-table">\n{header}\n<tbody>\n{rows}\n</tbody>\n</table>'),
+    ])
     made = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -310,30 +297,7 @@ def _page(review: Review, title: str, svg: str) -> str:
 <body>
 <h1>Review of {_esc(title)}</h1>
 <p class="meta">{meta}</p>
-<section id="totals">
-<h2>Totals</h2>
-<table class="totals">{totals_rows}</table>
-</section>
-<section id="critical-path">
-<h2>Critical path</h2>
-<p>{path_intro}</p>
-{path_list}
-</section>
-<section id="graph">
-<h2>Graph</h2>
-<div class="graph">
-{svg}
-</div>
-</section>
-<section id="tasks">
-<h2>Tasks</h2>
-<table id="task-table">
-<thead><tr><th>Task</th><th>State</th><th>Started</th><th>Duration</th><th>Error</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody>
-</table>
-</section>
+{sections}
 <p class="note">Made by taskgraph {_esc(__version__)} on {_esc(made)}.</p>
 </body>
 </html>

@@ -26,17 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .states import FINAL_STATES, RUNNING, State
+from .states import FINAL_STATES, PENDING, RUNNING, State
 from .task import Task, Transition
 
-__all__ = ["RunRecorder", "RunRecord", "TaskRecord", "read_record", "RECORD_VERSION", "InOrder", "task_doc",
-           "describe_error"]
+__all__ = ["RunRecorder", "RunRecord", "TaskRecord", "LastRun", "read_record", "RECORD_VERSION", "InOrder",
+           "task_doc", "describe_error"]
 
 RECORD_VERSION = 1
-
-
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
 
 
 def task_doc(task: Task) -> str:
@@ -44,7 +40,8 @@ def task_doc(task: Task) -> str:
     func = task.func
     while isinstance(func, functools.partial):
         func = func.func
-    return "" if func is None else _first_line(getattr(func, "__doc__", None))
+    doc = "" if func is None else (getattr(func, "__doc__", None) or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
 
 
 def describe_error(exc: BaseException | None) -> str | None:
@@ -82,11 +79,8 @@ class InOrder:
                 self._held.setdefault(task, []).append(move)
                 return
             self._pass_on(task, move)
-            held = self._held.get(task)
-            while held:
-                following = next((m for m in held if m.source is self._seen[task]), None)
-                if following is None:
-                    break
+            held = self._held.get(task, [])
+            while (following := next((m for m in held if m.source is self._seen[task]), None)) is not None:
                 held.remove(following)
                 self._pass_on(task, following)
             if not held:
@@ -106,7 +100,7 @@ class InOrder:
 
 
 class RunRecorder:
-    """Writes the record of one run. Use :meth:`observe` as the tasks' ``track`` callback (thread-safe).
+    """Writes the record of one run. Use :attr:`observe` as the tasks' ``track`` callback.
 
     Args:
         path: where to write (replaced if it exists).
@@ -120,18 +114,14 @@ class RunRecorder:
         self.tasks = list(tasks)
         self.ids = {t: i for i, t in enumerate(self.tasks)}
         self._lock = threading.Lock()
-        self._in_order = InOrder(self._record, self.tasks)
+        #: records one transition (thread-safe; transitions that come out of order are put back in order)
+        self.observe = InOrder(self._record, self.tasks)
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
-        self._write({
-            "kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
-            "queue": queue, "started": time.time(),
-            "tasks": [
-                {"id": i, "name": t.name, "key": t.key,
-                 "requires": [self.ids[p] for p in t.prerequisites if p in self.ids],
-                 "doc": task_doc(t), "state": t.state.value}
-                for i, t in enumerate(self.tasks)
-            ],
-        })
+        graph = [{"id": i, "name": t.name, "key": t.key,
+                  "requires": [self.ids[p] for p in t.prerequisites if p in self.ids],
+                  "doc": task_doc(t), "state": t.state.value} for i, t in enumerate(self.tasks)]
+        self._write({"kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
+                     "queue": queue, "started": time.time(), "tasks": graph})
 
     def _write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, ensure_ascii=False, default=str)
@@ -139,10 +129,6 @@ class RunRecorder:
             if self._file is not None:
                 self._file.write(line + "\n")
                 self._file.flush()
-
-    def observe(self, task: Task, move: Transition) -> None:
-        """Record one transition (thread-safe; transitions that come out of order are put back in order)."""
-        self._in_order(task, move)
 
     def _record(self, task: Task, move: Transition) -> None:
         task_id = self.ids.get(task)
@@ -158,7 +144,7 @@ class RunRecorder:
 
     def close(self, status: str) -> None:
         """Write the end line and close the file."""
-        self._in_order.flush()
+        self.observe.flush()
         self._write({"kind": "end", "at": time.time(), "status": status})
         with self._lock:
             if self._file is not None:
@@ -166,8 +152,32 @@ class RunRecorder:
                 self._file = None
 
 
+class LastRun:
+    """What is known of a task's last run, kept up to date by :meth:`moved` from its transitions (a run record's,
+    a task's own history, or a live run's)."""
+
+    started: float | None
+    finished: float | None
+    error: Any
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from its last start to its end, if it ran to an end."""
+        return None if self.started is None or self.finished is None else max(self.finished - self.started, 0.0)
+
+    def moved(self, dest: str, at: float | None, error: Any = None) -> None:
+        """Take in a transition to ``dest`` at ``at``: RUNNING starts a run, a final state ends it with ``error``,
+        PENDING (a retry) forgets it."""
+        if dest == RUNNING:
+            self.started, self.finished = at, None
+        elif dest in FINAL_STATES:
+            self.finished, self.error = at, error
+        elif dest == PENDING:
+            self.started = self.finished = self.error = None
+
+
 @dataclass
-class TaskRecord:
+class TaskRecord(LastRun):
     """What a record says of one task."""
 
     id: int
@@ -180,13 +190,6 @@ class TaskRecord:
     finished: float | None = None
     error: str | None = None
     moves: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from its last start to its end, if it ran to an end."""
-        if self.started is None or self.finished is None:
-            return None
-        return max(self.finished - self.started, 0.0)
 
 
 @dataclass
@@ -203,16 +206,8 @@ class RunRecord:
     status: str | None = None  # None: the record has no end line (the run was killed)
 
     def by_name(self) -> dict[str, TaskRecord]:
-        found: dict[str, TaskRecord] = {}
-        for t in self.tasks:
-            found.setdefault(t.name, t)
-        return found
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for t in self.tasks:
-            counts[t.state] = counts.get(t.state, 0) + 1
-        return counts
+        """The tasks by name; a name several tasks share maps to the first."""
+        return {t.name: t for t in reversed(self.tasks)}
 
 
 def read_record(path: str | Path) -> RunRecord:
@@ -222,7 +217,10 @@ def read_record(path: str | Path) -> RunRecord:
         ValueError: the file is not a run record, or of a version this taskgraph does not read.
     """
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a taskgraph run record (it is not UTF-8 text)") from None
     entries = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -258,14 +256,7 @@ def _parse(path: Path, entries: list[Any]) -> RunRecord:
             task = tasks[entry["task"]]
             task.moves.append(entry)
             task.state = entry["to"]
-            if entry["to"] == RUNNING.value:
-                task.started, task.finished = entry["at"], None
-            elif entry["to"] in {s.value for s in FINAL_STATES}:
-                task.finished = entry["at"]
-                task.error = entry.get("error")
-            elif entry["to"] == "PENDING":
-                task.started = task.finished = None
-                task.error = None
+            task.moved(entry["to"], entry.get("at"), entry.get("error"))
         elif kind == "end":
             record.ended, record.status = entry.get("at"), entry.get("status")
     return record

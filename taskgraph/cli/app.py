@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 try:
     import click
@@ -18,13 +20,17 @@ from ..errors import CycleError, RenderError, TaskError
 from ..pipeline import PipelineError
 from ..stores.base import StoreError
 
-__all__ = ["main", "UserError", "user_errors", "verbosity", "setup_logging", "is_verbose"]
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
+
+__all__ = ["main", "UserError", "user_errors", "verbosity", "setup_logging", "is_verbose", "load", "exit_now"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("taskgraph.cli")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-#: The errors a user can cause; each is reported as one line.
-USER_ERRORS: tuple[type[BaseException], ...] = (PipelineError, CycleError, StoreError, RenderError, TaskError,
-                                                ValueError, OSError)
+#: The errors a user can cause (a PipelineError is a ValueError, a CycleError a TaskError); each is one line.
+USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, RenderError, TaskError, ValueError, OSError)
 
 
 class UserError(click.ClickException):
@@ -43,17 +49,51 @@ def user_errors(doing: str = "") -> Iterator[None]:
     """Turn the errors a user can cause into one line (with ``-v``, the traceback as well)."""
     try:
         yield
-    except click.ClickException:
-        raise
-    except USER_ERRORS as exc:
+    except USER_ERRORS as exc:  # not a click.ClickException (a UserError raised inside): that goes through as is
         if is_verbose():
             logging.getLogger("taskgraph").exception("%s failed", doing or "the command")
         raise UserError(f"{doing}: {exc}" if doing else str(exc)) from None
 
 
-def setup_logging(verbose: int, quiet: int) -> None:
-    level = logging.WARNING - 10 * verbose + 10 * quiet
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def log_level(verbose: int, quiet: int) -> int:
+    return max(logging.WARNING - 10 * verbose + 10 * quiet, logging.DEBUG)
+
+
+def setup_logging(more: int = 0) -> tuple[int, int]:
+    """Log as the ``-v`` and ``-q`` given say, with ``more`` extra ``-v``; return how many of each were given."""
+    verbose, quiet = levels()
+    logging.basicConfig(level=log_level(verbose + more, quiet), format=LOG_FORMAT)
+    return verbose, quiet
+
+
+def load(spec: str) -> Pipeline:
+    """Load ``PIPELINE``; what goes wrong is a one-line user error (the traceback with ``-v``)."""
+    from ..pipeline import load_pipeline
+    from ..runrecord import describe_error
+
+    try:
+        pipeline = load_pipeline(spec)
+    except Exception as exc:
+        if is_verbose():
+            log.exception("loading %s failed", spec)
+        if isinstance(exc, (PipelineError, CycleError)):
+            raise UserError(str(exc)) from None
+        # the pipeline's own code raised as it was imported
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        hint = "" if is_verbose() else " (-v shows the traceback)"
+        raise UserError(f"loading {spec} failed{where}: {describe_error(exc)}{hint}") from None
+    log.info("loaded %s: %d tasks", spec, len(pipeline.tasks))
+    return pipeline
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit at once, with what was logged and printed written out: threads or processes that cannot be stopped
+    must not keep the command alive."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def verbosity(func: F) -> F:

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from .app import UserError, is_verbose, levels, main, setup_logging, user_errors, verbosity
+from .app import UserError, load, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
     from ..runrecord import RunRecord
 
 #: The formats, by the output file's extension.
 FORMATS = {".dot": "dot", ".svg": "svg", ".png": "png", ".html": "html"}
 
-NO_DOT = (
-    "Graphviz's dot is needed to write {ext} files and was not found on PATH: install Graphviz (Debian/Ubuntu: "
-    "sudo apt-get install graphviz; Fedora: sudo dnf install graphviz; macOS: brew install graphviz), or write "
-    "-o FILE.dot, which needs no Graphviz"
-)
+NO_DOT = ("Graphviz's dot is needed to write {ext} files and was not found on PATH: install Graphviz (Debian/Ubuntu: "
+          "sudo apt-get install graphviz; Fedora: sudo dnf install graphviz; macOS: brew install graphviz), or write "
+          "-o FILE.dot, which needs no Graphviz")
 
 
 def _output(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -34,22 +31,6 @@ def _output(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-def _load(spec: str) -> Pipeline:
-    from ..pipeline import load_pipeline
-
-    try:
-        with user_errors():  # no such file or module, no tasks, a cycle
-            return load_pipeline(spec)
-    except click.ClickException:
-        raise
-    except Exception as exc:  # the pipeline's own code failed as it was imported
-        if is_verbose():
-            logging.getLogger("taskgraph").exception("loading %s failed", spec)
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        hint = "" if is_verbose() else " (-v shows the traceback)"
-        raise UserError(f"loading {spec} failed: {detail}{hint}") from None
-
-
 def _record(path: str) -> RunRecord:
     from ..runrecord import read_record
 
@@ -57,10 +38,6 @@ def _record(path: str) -> RunRecord:
         return read_record(path)
     except FileNotFoundError:
         raise UserError(f"no such run record: {path}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a taskgraph run record (it is not UTF-8 text)") from None
-    except (AttributeError, KeyError, TypeError):  # JSON lines, but not of a record
-        raise UserError(f"{path} is not a taskgraph run record (its lines are not those of a run)") from None
     except OSError as exc:
         raise UserError(f"cannot read the run record {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
@@ -99,14 +76,13 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
     from ..review import Review
     from ..timefmt import duration
 
-    verbose, quiet = levels()
-    setup_logging(verbose, quiet)
+    _, quiet = setup_logging()
     extension = os.path.splitext(output)[1].lower()
     kind = FORMATS[extension]
     if kind != "dot" and shutil.which("dot") is None:
         raise UserError(NO_DOT.format(ext=extension))
 
-    loaded = _load(pipeline)
+    loaded = load(pipeline)
     with user_errors():
         tasks = loaded.targets(targets) if targets else loaded.tasks
     run = _record(record) if record is not None else None
@@ -117,16 +93,11 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
 
     with user_errors("rendering the graph"):
         if kind == "html":
-            title = pipeline + (" " + " ".join(targets) if targets else "")
+            title = " ".join([pipeline, *targets])
             data: str | bytes = review.html(title=title, critical_path=highlight, reduce=reduce, legend=legend)
         else:
-            options = review.drawing(critical_path=highlight, reduce=reduce, legend=legend)
-            if kind == "dot":
-                data = tasks_as_dot(review.tasks, **options)
-            elif kind == "svg":
-                data = tasks_as_svg(review.tasks, **options)
-            else:
-                data = tasks_as_png(review.tasks, **options)
+            draw: dict[str, Callable[..., str | bytes]] = dict(dot=tasks_as_dot, svg=tasks_as_svg, png=tasks_as_png)
+            data = draw[kind](review.tasks, **review.drawing(critical_path=highlight, reduce=reduce, legend=legend))
 
     path = Path(output)
     try:
@@ -135,10 +106,8 @@ def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: 
         else:
             path.write_text(data, encoding="utf-8")
     except OSError as exc:
-        if isinstance(exc, FileNotFoundError) and not path.parent.is_dir():
-            reason = f"there is no folder {str(path.parent)!r}"
-        else:
-            reason = exc.strerror or str(exc)
+        missing = isinstance(exc, FileNotFoundError) and not path.parent.is_dir()
+        reason = f"there is no folder {str(path.parent)!r}" if missing else exc.strerror or str(exc)
         raise UserError(f"cannot write {output}: {reason}; create the folder or choose another -o FILE") from None
 
     if not quiet:

@@ -3,23 +3,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import UserError, levels, main, setup_logging, user_errors, verbosity
+from .app import LOG_FORMAT, UserError, exit_now, levels, log, log_level, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
     from ..durable.queue import DurableQueue
 
-log = logging.getLogger("taskgraph.cli")
-
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhdw])")
 
@@ -27,9 +26,6 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhdw])")
 def _terminal() -> bool:
     """Whether standard output is a terminal that can draw a live display."""
     return sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
-
-
-# ------------------------------------------------------------------ worker
 
 
 @main.command()
@@ -63,7 +59,7 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
     verbose, quiet = levels()
     dashboard = not no_dashboard and _terminal()
     if not dashboard:
-        setup_logging(verbose + 1, quiet)  # a worker logs what it does at INFO
+        setup_logging(more=1)  # a worker logs what it does at INFO
     with user_errors():
         queue = load_queue(app)
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -71,45 +67,33 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
         raise UserError("--queues names no queue")
     runner = Worker(queue, app=app, threads=threads, processes=processes, concurrency=concurrency, queues=names,
                     lease=lease, grace=grace, batch=batch)
-    code = _run_with_dashboard(runner, burst, verbose, quiet) if dashboard else runner.run(burst=burst)
-    if runner.runners.threads.busy:  # a job thread that cannot be stopped must not keep the worker alive
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if not dashboard:
+        code = runner.run(burst=burst)
+    else:
+        from rich.console import Console
+
+        from ..views.worker_view import ConsoleLogHandler, Dashboard
+
+        console = Console(highlight=False)
+        handlers = [ConsoleLogHandler(console)]  # instead of any there are: log lines go above the dashboard
+        logging.basicConfig(level=log_level(verbose, quiet), format=LOG_FORMAT, handlers=handlers, force=True)
+        board = Dashboard(runner, console)
+        board.start()
+        try:
+            code = runner.run(burst=burst)
+        finally:
+            board.stop()
+        done, failed, retried = runner.tally.finished.values()
+        console.print(f"worker {runner.id} stopped: {done} done, {failed} failed, {retried} retried")
+    if runner.runners.threads.busy:  # a job thread that cannot be stopped
+        exit_now(code)
     sys.exit(code)
 
 
-def _run_with_dashboard(runner: Any, burst: bool, verbose: int, quiet: int) -> int:
-    from rich.console import Console
-
-    from ..views.worker_view import ConsoleLogHandler, Dashboard
-
-    console = Console(highlight=False)
-    handler = ConsoleLogHandler(console)
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(max(logging.WARNING - 10 * verbose + 10 * quiet, logging.DEBUG))
-    board = Dashboard(runner, console)
-    board.start()
-    try:
-        code = runner.run(burst=burst)
-    finally:
-        board.stop()
-    done, failed, retried = runner.tally.finished.values()
-    console.print(f"worker {runner.id} stopped: {done} done, {failed} failed, {retried} retried")
-    return int(code)
-
-
-# ------------------------------------------------------------------ the store commands
-
-
-def _open(url: str) -> DurableQueue:
-    """The durable queue a store URL names; a bad URL, a store that cannot be reached or refuses the credentials
-    is a user error naming the URL (password hidden)."""
+@contextlib.contextmanager
+def _opened(url: str) -> Iterator[DurableQueue]:
+    """The durable queue a store URL names, closed after the ``with`` block; a bad URL, a store that cannot be
+    reached or refuses the credentials is a user error naming the URL (password hidden)."""
     from .. import open_queue
     from ..durable.queue import DurableQueue
     from ..scheduler import close_queue
@@ -125,10 +109,12 @@ def _open(url: str) -> DurableQueue:
         queue = open_queue(url)
     if not isinstance(queue, DurableQueue):
         close_queue(queue, False)
-        raise UserError(
-            f"{shown}: not the URL of a durable store; give sqlite:///PATH, postgresql://... or redis://..."
-        )
-    return queue
+        raise UserError(f"{shown}: not the URL of a durable store; give sqlite:///PATH, postgresql://... or "
+                        "redis://...")
+    try:
+        yield queue
+    finally:
+        queue.close()
 
 
 @main.command()
@@ -143,37 +129,30 @@ def status(url: str, watch: bool, interval: float) -> None:
 
     On a terminal, --watch redraws it in place; elsewhere it prints it again every --interval seconds.
     """
-    setup_logging(*levels())
-    queue = _open(url)
-    try:
+    from ..views.status_view import read_status
+
+    setup_logging()
+    with _opened(url) as queue:
         with user_errors():
-            first = _read(queue, keep_going=False)
+            first = read_status(queue.store, queue.url)
         if not watch:
             _show(first)
             return
-        try:
-            if _terminal():
-                _watch_live(queue, first, interval)
-            else:
-                _watch_plain(queue, first, interval)
-        except KeyboardInterrupt:
-            pass  # Ctrl-C ends --watch: that is how it is used
-    finally:
-        queue.close()
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends --watch: that is how it is used
+            _watch(queue, first, interval)
 
 
-def _read(queue: DurableQueue, keep_going: bool) -> Any:
+def _read(queue: DurableQueue) -> Any:
+    """What the store holds now; when it cannot be read, a status that says why (a watch goes on)."""
+    from ..errors import first_line
     from ..views.status_view import StoreStatus, read_status
 
     try:
         return read_status(queue.store, queue.url)
     except Exception as exc:
-        if not keep_going:
-            raise
         log.debug("reading %s failed", queue.url, exc_info=True)
         queue.reconnect()
-        lines = str(exc).strip().splitlines()
-        return StoreStatus(url=queue.url, at=time.time(), error=lines[0] if lines else type(exc).__name__)
+        return StoreStatus(url=queue.url, at=time.time(), error=first_line(exc))
 
 
 def _show(state: Any) -> None:
@@ -188,34 +167,27 @@ def _show(state: Any) -> None:
         sys.stdout.flush()
 
 
-def _watch_plain(queue: DurableQueue, state: Any, interval: float) -> None:
-    while True:
-        _show(state)
-        time.sleep(interval)
-        click.echo("")
-        state = _read(queue, keep_going=True)
-
-
-def _watch_live(queue: DurableQueue, state: Any, interval: float) -> None:
+def _watch(queue: DurableQueue, state: Any, interval: float) -> None:
+    """Show the status again every ``interval`` seconds: redrawn in place on a terminal, printed again elsewhere."""
     from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text
 
     from ..views.status_view import render_status
 
+    if not _terminal():
+        while True:
+            _show(state)
+            time.sleep(interval)
+            click.echo("")
+            state = _read(queue)
     console = Console(highlight=False)
     footer = Text(f"refreshed every {interval:g} s; Ctrl-C to stop", style="dim")
     with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
         while True:
             live.update(Group(render_status(state), Text(""), footer), refresh=True)
             time.sleep(interval)
-            state = _read(queue, keep_going=True)
-
-
-def _describe(record: Any) -> str:
-    if record.status == "PENDING":
-        return f"PENDING until its {record.waiting} unfinished prerequisite(s) are DONE"
-    return str(record.status)
+            state = _read(queue)
 
 
 @main.command()
@@ -228,28 +200,23 @@ def retry(url: str, ids: tuple[str, ...]) -> None:
     A job whose prerequisites are not all DONE waits for them (PENDING); retry a failed prerequisite too. Prints
     one line per ID; exits 1 if some could not be retried (not FAILED or CANCELLED, or not in the store).
     """
-    setup_logging(*levels())
+    setup_logging()
     wanted = list(dict.fromkeys(ids))
-    queue = _open(url)
-    try:
-        with user_errors():
-            retried = set(queue.retry(wanted))
-            found = {r.id: r for r in queue.store.get(wanted)}
-    finally:
-        queue.close()
-    missed = 0
+    with _opened(url) as queue, user_errors():
+        retried = set(queue.retry(wanted))
+        found = {r.id: r for r in queue.store.get(wanted)}
     for job_id in wanted:
         record = found.get(job_id)
         if job_id in retried:
-            now = _describe(record) if record is not None else "purged meanwhile"
+            now = "purged meanwhile" if record is None else record.status
+            if record is not None and record.status == "PENDING":
+                now = f"PENDING until its {record.waiting} unfinished prerequisite(s) are DONE"
             click.echo(f"{job_id}: retried, now {now}")
         elif record is None:
-            missed += 1
             click.echo(f"{job_id}: not retried: no such job in the store")
         else:
-            missed += 1
             click.echo(f"{job_id}: not retried: it is {record.status} (only FAILED or CANCELLED jobs are retried)")
-    if missed:
+    if set(wanted) - retried:
         sys.exit(1)
 
 
@@ -264,29 +231,22 @@ def cancel(url: str, ids: tuple[str, ...]) -> None:
     a coroutine cancelled; a thread runs on and its result is dropped). Prints one line per ID; exits 1 if some
     could not be cancelled (already finished, or not in the store).
     """
-    setup_logging(*levels())
+    setup_logging()
     wanted = list(dict.fromkeys(ids))
-    queue = _open(url)
-    try:
-        with user_errors():
-            before = {r.id: r.status for r in queue.store.get(wanted)}
-            cancelled = set(queue.cancel(wanted))
-            after = {r.id: r.status for r in queue.store.get([i for i in wanted if i not in cancelled])}
-    finally:
-        queue.close()
-    missed = 0
+    with _opened(url) as queue, user_errors():
+        before = {r.id: r.status for r in queue.store.get(wanted)}
+        cancelled = set(queue.cancel(wanted))
+        after = {r.id: r.status for r in queue.store.get([i for i in wanted if i not in cancelled])}
     for job_id in wanted:
         if job_id in cancelled:
             was = before.get(job_id)
             note = "; its worker stops it at its next heartbeat" if was == "RUNNING" else ""
             click.echo(f"{job_id}: cancelled (it was {was or 'unfinished'}{note})")
         elif job_id not in after:
-            missed += 1
             click.echo(f"{job_id}: not cancelled: no such job in the store")
         else:
-            missed += 1
             click.echo(f"{job_id}: not cancelled: it is {after[job_id]} already")
-    if missed:
+    if set(wanted) - cancelled:
         sys.exit(1)
 
 
@@ -302,9 +262,8 @@ def parse_duration(text: str) -> float:
     except ValueError:
         parts = _DURATION_PART.findall(compact)
         if not compact or "".join(n + u for n, u in parts) != compact:
-            raise ValueError(
-                f"{text!r} is not a duration; write it like 30s, 15m, 12h, 7d, 2w or 1h30m, or a number of seconds"
-            ) from None
+            raise ValueError(f"{text!r} is not a duration; write it like 30s, 15m, 12h, 7d, 2w or 1h30m, or a "
+                             "number of seconds") from None
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError(f"{text!r} is not a duration: it must be 0 or more, and finite")
@@ -319,17 +278,11 @@ def parse_duration(text: str) -> float:
 def purge(url: str, older_than: str) -> None:
     """Delete the finished jobs (DONE, FAILED, CANCELLED) of the store URL that ended more than --older-than ago,
     with their history. Waiting and running jobs are never deleted."""
-    setup_logging(*levels())
-    try:
+    setup_logging()
+    with user_errors("--older-than"):
         seconds = parse_duration(older_than)
-    except ValueError as exc:
-        raise UserError(f"--older-than: {exc}") from None
-    queue = _open(url)
-    try:
-        with user_errors():
-            deleted = queue.purge(seconds)
-    finally:
-        queue.close()
+    with _opened(url) as queue, user_errors():
+        deleted = queue.purge(seconds)
     shown = older_than.strip()
     if re.fullmatch(r"[\d.]+", shown):
         shown += "s"  # a plain number is seconds

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import sys
-import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from .app import UserError, is_verbose, levels, main, setup_logging, user_errors, verbosity
+from .app import UserError, exit_now, load, log, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,55 +20,16 @@ if TYPE_CHECKING:
     from ..queues.base import Queue
     from ..task import Task, Transition
 
-log = logging.getLogger("taskgraph.cli")
-
 #: The exit status after Ctrl-C, as a shell reports a process SIGINT stopped.
 INTERRUPTED = 130
 
 
-# ------------------------------------------------------------------ shared
-
-
-def load(spec: str) -> Pipeline:
-    """Load ``PIPELINE``; what goes wrong is a one-line user error (the traceback with ``-v``)."""
-    from ..errors import CycleError
-    from ..pipeline import PipelineError, load_pipeline
-    from ..runrecord import describe_error
-
-    try:
-        pipeline = load_pipeline(spec)
-    except (PipelineError, CycleError) as exc:
-        if is_verbose():
-            log.exception("loading %s failed", spec)
-        raise UserError(str(exc)) from None
-    except Exception as exc:  # the pipeline's own code raised as it was imported
-        if is_verbose():
-            log.exception("loading %s failed", spec)
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
-        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-        raise UserError(f"loading {spec} failed{where}: {describe_error(exc)} (-v shows the traceback)") from None
-    log.info("loaded %s: %d tasks", spec, len(pipeline.tasks))
-    return pipeline
-
-
-def make_console() -> Console:
+def make_console() -> tuple[Console, bool]:
+    """The console to print on, and whether it is a terminal that can show styles and a live display."""
     from rich.console import Console
 
-    return Console(highlight=False, emoji=False, markup=False)
-
-
-def on_terminal(console: Console) -> bool:
-    return console.is_terminal and not console.is_dumb_terminal
-
-
-def printer(console: Console) -> Callable[[Text], None]:
-    """Print a line: styled on a terminal, plain text (never wrapped) otherwise."""
-    if on_terminal(console):
-        return lambda text: console.print(text, soft_wrap=True)
-    return lambda text: click.echo(text.plain)
-
-
-# ------------------------------------------------------------------ taskgraph run
+    console = Console(highlight=False, emoji=False, markup=False)
+    return console, console.is_terminal and not console.is_dumb_terminal
 
 
 @main.command("run")
@@ -111,22 +69,13 @@ def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_u
       taskgraph run examples/pipeline.py --dry-run        # what would run, in order
       taskgraph run myapp.pipelines:nightly --queue processes://8 --record run.jsonl
     """
-    verbose, quiet = levels()
-    setup_logging(verbose, quiet)
+    verbose, quiet = setup_logging()
     try:
         code = _run(pipeline, names, jobs, queue_url, fail_fast, dry_run, record, verbose, quiet)
     except KeyboardInterrupt:  # before or after the run itself (make handles Ctrl-C while it runs)
         click.echo("interrupted", err=True)
         code = INTERRUPTED
     sys.exit(code)
-
-
-def queue_url_of(jobs: int | None, queue_url: str | None) -> str:
-    if jobs is not None and queue_url is not None:
-        raise UserError("-j and --queue both say where tasks run; give one of them (-j N is --queue threads://N)")
-    if jobs is not None:
-        return f"threads://{jobs}"
-    return queue_url if queue_url is not None else "inline:"
 
 
 def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | None, fail_fast: bool,
@@ -136,7 +85,9 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
     from ..scheduler import close_queue
     from ..states import PENDING
 
-    url = queue_url_of(jobs, queue_url)
+    if jobs is not None and queue_url is not None:
+        raise UserError("-j and --queue both say where tasks run; give one of them (-j N is --queue threads://N)")
+    url = f"threads://{jobs}" if jobs is not None else queue_url if queue_url is not None else "inline:"
     pipeline = load(spec)
     with user_errors():
         targets = list(dict.fromkeys(pipeline.targets(names)))
@@ -184,35 +135,25 @@ def dry_run_report(targets: Sequence[Task], to_run: Sequence[Task], shown: Seque
     return 0
 
 
-def _chain(previous: Callable[[Task, Transition], Any] | None,
-           ours: Callable[[Task, Transition], None]) -> Callable[[Task, Transition], Any]:
-    """A ``track`` callback that calls the task's own first, then ours."""
-    if previous is None:
-        return ours
-
-    def both(task: Task, move: Transition) -> Any:
-        try:
-            return previous(task, move)
-        finally:
-            ours(task, move)
-
-    return both
-
-
 @contextlib.contextmanager
 def tracking(tasks: Sequence[Task], observer: Callable[[Task, Transition], None]) -> Iterator[None]:
     """Call ``observer`` with each transition of ``tasks`` (after any ``track`` callback they have) while the
     ``with`` block runs."""
-
-    def ours(task: Task, move: Transition) -> None:
-        try:
-            observer(task, move)
-        except Exception:  # a display must never break a run
-            log.exception("showing a transition of task %r failed", task.name)
-
     previous = {t: t.track for t in tasks}
+
+    def track(task: Task, move: Transition) -> None:
+        own = previous[task]
+        try:
+            if own is not None:
+                own(task, move)
+        finally:
+            try:
+                observer(task, move)
+            except Exception:  # a display must never break a run
+                log.exception("showing a transition of task %r failed", task.name)
+
     for t in tasks:
-        t.track = _chain(previous[t], ours)
+        t.track = track
     try:
         yield
     finally:
@@ -242,12 +183,12 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
 
     from ..scheduler import close_queue
     from ..states import CANCELLED, DONE, RUNNING
-    from ..views import LiveDisplay, PlainLines, RunProgress, summary_lines, was_interrupted
+    from ..views.run_progress import RunProgress, was_interrupted
+    from ..views.run_view import LiveDisplay, PlainLines, summary_lines
 
-    console = make_console()
-    echo = printer(console)
+    console, terminal = make_console()
     progress = RunProgress(shown, to_run)
-    live = on_terminal(console) and not quiet
+    live = terminal and not quiet
     durable = callable(getattr(queue, "submit_graph", None))  # tasks wait in a store for a worker
     if durable:
         log.info("the tasks go to %s: a worker must run them (taskgraph worker MODULE:QUEUE)", queue_name)
@@ -269,20 +210,25 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     )
     log.info("making %s on %s: %d tasks to run", ", ".join(t.name for t in targets), queue_name, len(to_run))
     status = "failed"
-    interrupted = False
     try:
         with tracking(pipeline.tasks, observe), display:
             make_all(targets, fail_fast, queue)
         status = "done" if all(t.state is DONE for t in targets) else "failed"
     except KeyboardInterrupt:
-        interrupted = True
         status = "interrupted"
     finally:
         progress.finish()
         if recorder is not None:
             recorder.close(status)
-        close_queue(queue, interrupted)
-    if interrupted:
+        close_queue(queue, status == "interrupted")
+
+    def echo(text: Text) -> None:  # styled on a terminal, plain text (never wrapped) otherwise
+        if terminal:
+            console.print(text, soft_wrap=True)
+        else:
+            click.echo(text.plain)
+
+    if status == "interrupted":
         cancelled = [v.name for v in progress.tasks_in(CANCELLED) if not v.ran]
         if cancelled:
             echo(Text(f"interrupted: cancelled {len(cancelled)} task{'s' if len(cancelled) != 1 else ''} that had "
@@ -296,15 +242,9 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     if recorder is not None:
         log.info("run record written to %s", recorder.path)
     code = {"done": 0, "failed": 1}.get(status, INTERRUPTED)
-    if interrupted and left_running:  # threads or processes that cannot be stopped must not keep us alive
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if status == "interrupted" and left_running:
+        exit_now(code)
     return code
-
-
-# ------------------------------------------------------------------ taskgraph list
 
 
 @main.command("list")
@@ -322,28 +262,15 @@ def list_command(pipeline: str) -> None:
       taskgraph list myapp.pipelines:nightly
     """
     from ..views.run_view import task_table
+    from ..views.status_view import to_text
 
-    verbose, quiet = levels()
-    setup_logging(verbose, quiet)
-    rows = task_table(load(pipeline).tasks)
-    console = make_console()
-    if on_terminal(console):
-        from rich import box
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-        table.add_column("TASK", style="bold", no_wrap=True)
-        table.add_column("REQUIRES")
-        table.add_column("DESCRIPTION")
-        for row in rows:
-            table.add_row(*(Text(cell) for cell in row))  # names are text, never markup
-        console.print(table)
-        return
-    header = ("TASK", "REQUIRES", "DESCRIPTION")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(2)]
-    for row in [header, *rows]:
-        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip())
+    setup_logging()
+    tasks = load(pipeline).tasks
+    console, terminal = make_console()
+    if terminal:
+        console.print(task_table(tasks, plain=False))
+    else:  # wide enough that no line is wrapped
+        click.echo(to_text([task_table(tasks, plain=True)], width=100_000), nl=False)
 
 
 __all__ = ["run_command", "list_command", "load", "INTERRUPTED"]

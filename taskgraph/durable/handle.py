@@ -66,9 +66,7 @@ class JobHandle:
     def progress(self) -> Progress | None:
         """What the job last reported through :func:`taskgraph.progress`, or None."""
         record = self.record()
-        if record.progress is None:
-            return None
-        return Progress(record.progress, record.progress_message)
+        return None if record.progress is None else Progress(record.progress, record.progress_message)
 
     def history(self) -> list[Event]:
         """The job's events, oldest first: each with its time, the statuses before and after, the worker and

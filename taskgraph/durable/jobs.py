@@ -62,26 +62,20 @@ class JobOptions:
     def from_stored(cls, options: dict[str, Any]) -> JobOptions:
         if "damaged" in options:
             raise ValueError(options["damaged"])
-        known = {name: options[name] for name in cls.__dataclass_fields__ if name in options}
-        return cls(**known)
+        return cls(**{name: options[name] for name in cls.__dataclass_fields__ if name in options})
 
     def retry_in(self, attempts: int) -> float | None:
         """Seconds before the next run after the ``attempts``-th failed, or None when retries are spent."""
-        if attempts > self.retries:
-            return None
-        return min(self.backoff * 2 ** (attempts - 1), 24 * 3600.0)
+        return None if attempts > self.retries else min(self.backoff * 2 ** (attempts - 1), 24 * 3600.0)
 
 
 def _main_module_name() -> str | None:
     """The name the ``__main__`` script would have if imported, so a worker that imports it finds its jobs."""
     main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
+    spec, path = getattr(main, "__spec__", None), getattr(main, "__file__", None)
     if spec is not None and spec.name:
         return str(spec.name)
-    path = getattr(main, "__file__", None)
-    if path:
-        return os.path.splitext(os.path.basename(path))[0]
-    return None
+    return os.path.splitext(os.path.basename(path))[0] if path else None
 
 
 def import_path(func: Callable[..., Any]) -> str:
@@ -97,16 +91,13 @@ def import_path(func: Callable[..., Any]) -> str:
         raise TypeError(f"{func!r} has no module and qualified name, so a worker could not find it")
     if "<lambda>" in qualname or "<locals>" in qualname:
         what = "a lambda" if "<lambda>" in qualname else "a function defined inside another function"
-        raise TypeError(
-            f"{module}.{qualname} is {what}: a worker finds a job by its import path, so define it at the top "
-            "level of a module the worker imports"
-        )
+        raise TypeError(f"{module}.{qualname} is {what}: a worker finds a job by its import path, so define it at "
+                        "the top level of a module the worker imports")
     if module == "__main__":
         module = _main_module_name() or module
         if module == "__main__":
-            raise TypeError(
-                f"{qualname} is defined in an interactive session: put it in a module the worker can import"
-            )
+            raise TypeError(f"{qualname} is defined in an interactive session: put it in a module the worker can "
+                            "import")
     return f"{module}:{qualname}"
 
 
@@ -165,12 +156,9 @@ def _find(module: str, qualname: str) -> Any:
     return target
 
 
-# ------------------------------------------------------------------ progress
-
 #: Set by the worker around each run: a function taking (value, message).
-_reporter: contextvars.ContextVar[Callable[[float, str | None], None] | None] = contextvars.ContextVar(
-    "taskgraph_progress", default=None
-)
+_reporter: contextvars.ContextVar[Callable[[float, str | None], None] | None]
+_reporter = contextvars.ContextVar("taskgraph_progress", default=None)
 
 
 def progress(value: float, message: str | None = None) -> bool:

@@ -10,6 +10,7 @@ touches the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
+from ..errors import CancelledError, TaskError
 from ..stores.records import JobRecord, encode_error
 from .jobs import JobFunction, JobOptions, _reporter
 
@@ -64,20 +66,16 @@ def find_job(queue: DurableQueue, app: str | None, name: str) -> JobFunction:
     """
     module = name.partition(":")[0]
     package = (app or "").partition(":")[0].split(".")[0]
-    if (
-        queue.job(name) is None and package and module.split(".")[0] == package and module not in sys.modules
-        and all(part.isidentifier() for part in module.split("."))
-    ):
+    if (queue.job(name) is None and package and module.split(".")[0] == package and module not in sys.modules
+            and all(part.isidentifier() for part in module.split("."))):
         try:
             importlib.import_module(module)
         except Exception as exc:
             log.debug("importing %s for job %s failed: %s", module, name, exc)
     job = queue.job(name)
     if job is None:
-        raise LookupError(
-            f"no job named {name!r} is known to this worker ({app or queue.url}): decorate the function with "
-            "@queue.task in a module the worker imports"
-        )
+        raise LookupError(f"no job named {name!r} is known to this worker ({app or queue.url}): decorate the "
+                          "function with @queue.task in a module the worker imports")
     return job
 
 
@@ -105,8 +103,7 @@ def run_job(queue: DurableQueue, name: str, func: Callable[..., Any], args: tupl
     ``(False, error dict)``."""
     token = _reporter.set(report)
     try:
-        value = func(*args, **kwargs)
-        return True, queue.serializer.encode_result(name, value)
+        return True, queue.serializer.encode_result(name, func(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - a job's SystemExit must not take the worker down
         return False, encode_error(exc)
     finally:
@@ -150,9 +147,9 @@ class ThreadRunner(_Runner):
     def stop(self, run: JobRun) -> None:
         """Threads cannot be stopped; the run is already marked stale by the worker."""
 
-    def close(self, wait: bool) -> None:
+    def close(self) -> None:
         """Stop the pool; idle threads are joined (quick), a thread still running a job is left behind."""
-        self._pool.shutdown(wait=wait or self.busy == 0, cancel_futures=True)
+        self._pool.shutdown(wait=self.busy == 0, cancel_futures=True)
 
 
 class AsyncRunner(_Runner):
@@ -177,7 +174,7 @@ class AsyncRunner(_Runner):
             value = await run.func(*run.args, **run.kwargs)
             ok, data = True, self.queue.serializer.encode_result(run.record.name, value)
         except asyncio.CancelledError:
-            ok, data = False, {"type": "taskgraph.errors.CancelledError", "message": "stopped", "traceback": ""}
+            ok, data = False, encode_error(CancelledError("stopped"), "")
         except BaseException as exc:  # noqa: BLE001
             ok, data = False, encode_error(exc)
         finally:
@@ -188,12 +185,9 @@ class AsyncRunner(_Runner):
         if run.handle is not None:
             run.handle.cancel()
 
-    def close(self, wait: bool) -> None:
+    def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
-
-
-# ------------------------------------------------------------------ processes
 
 
 def load_queue(spec: str) -> DurableQueue:
@@ -220,10 +214,8 @@ def load_queue(spec: str) -> DurableQueue:
             raise ValueError(f"{spec!r}: module {module_name!r} has no attribute {attribute!r}")
         target = getattr(target, part)
     if not isinstance(target, DurableQueue):
-        raise ValueError(
-            f"{spec!r} is a {type(target).__name__}, not a durable queue (one opened with "
-            "open_queue('sqlite:///jobs.db'), 'postgresql://...' or 'redis://...')"
-        )
+        raise ValueError(f"{spec!r} is a {type(target).__name__}, not a durable queue (one opened with "
+                         "open_queue('sqlite:///jobs.db'), 'postgresql://...' or 'redis://...')")
     return target
 
 
@@ -265,8 +257,7 @@ class _Slot:
         child_conn.close()
         self.run: JobRun | None = None
         self.events = events
-        self.reader = threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}")
-        self.reader.start()
+        threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}").start()
 
     def _read(self) -> None:
         while True:
@@ -276,12 +267,8 @@ class _Slot:
                 run = self.run
                 if run is not None:
                     self.process.join(1)
-                    error = {
-                        "type": "taskgraph.errors.TaskError",
-                        "message": f"its worker process died (exit code {self.process.exitcode}) while it ran",
-                        "traceback": "",
-                    }
-                    self.events.put(("done", run, False, error))
+                    died = TaskError(f"its worker process died (exit code {self.process.exitcode}) while it ran")
+                    self.events.put(("done", run, False, encode_error(died, "")))
                 return
             run = self.run
             if run is not None:
@@ -323,18 +310,16 @@ class ProcessRunner(_Runner):
         if slot is not None and slot.run is run:
             slot.kill()
 
-    def close(self, wait: bool) -> None:
+    def close(self) -> None:
+        """Stop the idle processes: each is asked to end, and killed if it has not at once."""
         for slot in self._idle:
-            try:
+            with contextlib.suppress(OSError):
                 slot.conn.send(None)
-            except OSError:
-                pass
         for slot in self._idle:
-            slot.process.join(5 if wait else 0)
+            slot.process.join(0)
             if slot.process.is_alive():
                 slot.kill()
         self._idle.clear()
-
 
 
 class Runners:
@@ -373,4 +358,4 @@ class Runners:
         """Stop them all without waiting for running jobs."""
         for runner in (self.threads, self.processes, self.coroutines):
             if runner is not None:
-                runner.close(wait=False)
+                runner.close()

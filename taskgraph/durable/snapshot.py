@@ -98,10 +98,8 @@ class Tally:
     def failed(self, record: JobRecord, error: dict[str, Any], retry_in: float | None) -> None:
         """Count a failed run (FAILED, or retried in ``retry_in`` seconds) and keep it among the latest."""
         self.count("FAILED" if retry_in is None else "retried")
-        self.failures.append(RecentFailure(
-            time.time(), record.id, record.name, str(error.get("type") or "Exception"),
-            str(error.get("message") or ""), retry_in,
-        ))
+        self.failures.append(RecentFailure(time.time(), record.id, record.name, str(error.get("type") or "Exception"),
+                                           str(error.get("message") or ""), retry_in))
 
     def rate(self, now: float) -> float:
         """Jobs finished per second over the last _RATE_WINDOW seconds (whole seconds, the current one in part),

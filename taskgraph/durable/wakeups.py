@@ -3,6 +3,7 @@ thread on a connection of its own), and SIGTERM or SIGINT (:func:`catch_stop_sig
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -53,10 +54,8 @@ def catch_stop_signals(first: Callable[[int], None], last: Callable[[], None]) -
         if caught == 1:
             return first(signum)
         log.warning("second signal: exiting at once; leases will recover the running jobs")
-        try:
+        with contextlib.suppress(Exception):  # exiting regardless
             last()
-        except Exception:  # exiting regardless
-            pass
         os._exit(128 + signum)
 
     def restore() -> None:

@@ -101,8 +101,6 @@ class Worker:
         #: the terminal there. Keep it short and free of locks.
         self.on_exit_now: Callable[[], None] | None = None
 
-    # ------------------------------------------------------------ the loop
-
     def run(self, burst: bool = False) -> int:
         """Serve until stopped (or, with ``burst``, until the served queues hold no unfinished job).
 
@@ -351,10 +349,8 @@ class Worker:
     def _expire(self, now: float) -> None:
         for run in [r for r in self.running.values() if r.deadline is not None and r.deadline <= now]:
             self._abandon(run)
-            timeout = run.options.timeout
-            error = {"type": "builtins.TimeoutError", "message": f"it ran longer than its timeout of {timeout} s",
-                     "traceback": ""}
-            self._failed(run, error)
+            late = TimeoutError(f"it ran longer than its timeout of {run.options.timeout} s")
+            self._failed(run, encode_error(late, ""))
 
     def _abandon(self, run: JobRun) -> None:
         """Stop ``run`` and forget it: whatever it reports from now on is dropped."""
@@ -368,11 +364,8 @@ class Worker:
         if self._successes:
             self._flush(store, force=True)
         counts = store.stats()
-        return not any(
-            counts.get(q, {}).get(status) for q in self.queues for status in ("PENDING", "QUEUED", "RUNNING")
-        )
-
-    # ------------------------------------------------------------ snapshots
+        return not any(counts.get(q, {}).get(status) for q in self.queues
+                       for status in ("PENDING", "QUEUED", "RUNNING"))
 
     def snapshot(self, timeout: float = 0.5) -> WorkerSnapshot:
         """What the worker is doing now, safe to call from any thread; see :meth:`.SnapshotDesk.get`."""
@@ -390,10 +383,7 @@ class Worker:
             slots=self.runners.slots(), held=len(self.held), running=running, done=tally.finished["DONE"],
             failed=tally.finished["FAILED"], retried=tally.finished["retried"], rate=tally.rate(now),
             failures=tuple(tally.failures), stopping=self._stopping,
-            stopped=self._finished.is_set() and self._snapshots.loop is None, store_error=self._store_error,
-        )
-
-    # ------------------------------------------------------------ stopping
+            stopped=self._finished.is_set() and self._snapshots.loop is None, store_error=self._store_error)
 
     def _on_signal(self, signum: int) -> None:
         log.info("signal %d: finishing running jobs (up to %s s), then stopping", signum, self.grace)

@@ -1,9 +1,3 @@
 """What the ``taskgraph`` command shows, built with rich: the progress of runs (:mod:`.run_progress`), shown live
 and summed up (:mod:`.run_view`), the worker's dashboard (:mod:`.worker_view`) and a store's status
 (:mod:`.status_view`)."""
-
-from .run_progress import RunProgress, Snapshot, TaskView, was_interrupted
-from .run_view import LiveDisplay, PlainLines, summary_lines, task_table
-
-__all__ = ["RunProgress", "TaskView", "Snapshot", "LiveDisplay", "PlainLines", "summary_lines", "task_table",
-           "was_interrupted"]

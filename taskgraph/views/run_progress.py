@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BlockedError, CancelledError
-from ..runrecord import InOrder, describe_error
-from ..states import DONE, FAILED, FINAL_STATES, PENDING, RUNNING, State
+from ..runrecord import InOrder, LastRun, describe_error
+from ..states import DONE, FAILED, RUNNING, State
 from ..task import Task, Transition
 
 __all__ = ["RunProgress", "TaskView", "Snapshot", "was_interrupted"]
@@ -21,13 +21,12 @@ __all__ = ["RunProgress", "TaskView", "Snapshot", "was_interrupted"]
 
 def was_interrupted(error: BaseException | None) -> bool:
     """Whether a task was cancelled by Ctrl-C."""
-    if isinstance(error, KeyboardInterrupt):
-        return True
-    return isinstance(error, CancelledError) and str(error).endswith("was cancelled: interrupted")
+    return isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, CancelledError) and str(error).endswith("was cancelled: interrupted"))
 
 
 @dataclass
-class TaskView:
+class TaskView(LastRun):
     """What the display knows of one task."""
 
     task: Task
@@ -44,12 +43,6 @@ class TaskView:
         return self.task.name
 
     @property
-    def duration(self) -> float | None:
-        if self.started is None or self.finished is None:
-            return None
-        return self.finished - self.started
-
-    @property
     def blocked(self) -> bool:
         """FAILED without running, because a prerequisite failed."""
         return self.state is FAILED and isinstance(self.error, BlockedError)
@@ -63,9 +56,7 @@ class TaskView:
         if isinstance(error, KeyboardInterrupt):
             return "interrupted"
         if isinstance(error, CancelledError):
-            text = str(error)
-            prefix = f"task {self.name!r} was cancelled"
-            return (text[len(prefix):].lstrip(": ") if text.startswith(prefix) else text) or "cancelled"
+            return str(error).removeprefix(f"task {self.name!r} was cancelled").lstrip(": ") or "cancelled"
         return describe_error(error) or ""
 
 
@@ -113,7 +104,6 @@ class RunProgress:
         self.interrupted = False
         self._lock = threading.Lock()
         self._listeners: list[Callable[[TaskView, Transition], Any]] = []
-        #: takes in one transition (a ``track`` callback), putting those that come out of order back in order
         self.observe = InOrder(self._apply, self.order)
 
     def listen(self, listener: Callable[[TaskView, Transition], Any]) -> None:
@@ -126,15 +116,9 @@ class RunProgress:
             return
         with self._lock:
             view.state = move.dest
-            if move.dest is RUNNING:
-                view.started, view.finished, view.ran = move.when, None, True
-            elif move.dest in FINAL_STATES:
-                view.finished = move.when
-                view.error = None if move.dest is DONE else task.exception
-                if was_interrupted(view.error):
-                    self.interrupted = True
-            elif move.dest is PENDING:
-                view.started = view.finished = view.error = None
+            view.moved(move.dest, move.when, None if move.dest is DONE else task.exception)
+            view.ran = view.ran or move.dest is RUNNING
+            self.interrupted = self.interrupted or was_interrupted(view.error)
         for listener in self._listeners:
             listener(view, move)
 
@@ -164,10 +148,6 @@ class RunProgress:
         elapsed = (self.ended if self.ended is not None else now) - self.started
         finished = done + failed + blocked + cancelled
         left = self.total - finished
-        eta = None
-        if left == 0:
-            eta = 0.0
-        elif finished and not interrupted:
-            eta = elapsed / finished * left
+        eta = 0.0 if left == 0 else (elapsed / finished * left if finished and not interrupted else None)
         return Snapshot(self.total, done, failed, blocked, cancelled, elapsed, eta, interrupted, queued, running,
                         failures)

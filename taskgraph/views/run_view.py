@@ -1,13 +1,6 @@
-"""What ``taskgraph run`` shows while it runs and when it ends, and the table ``taskgraph list`` prints.
-
-Three views read the run's :class:`~.run_progress.RunProgress`:
-
-* :class:`LiveDisplay`, on a terminal: a rich ``Live`` display redrawn a few times a second with done/total, a
-  bar, elapsed time and an estimate of what is left, each running task with how long it has run, and the failures;
-* :class:`PlainLines`, otherwise: one line as each task starts and one as it ends (time, state, name, duration,
-  and the error of a failure), for logs and pipes;
-* :func:`summary_lines`: the summary printed at the end, each task's state and duration and each failure's error.
-"""
+"""What ``taskgraph run`` shows while it runs (:class:`LiveDisplay` on a terminal, :class:`PlainLines` otherwise)
+and when it ends (:func:`summary_lines`), each read from the run's :class:`~.run_progress.RunProgress`; and the
+table ``taskgraph list`` prints."""
 
 from __future__ import annotations
 
@@ -20,7 +13,7 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..runrecord import describe_error, task_doc
@@ -28,7 +21,7 @@ from ..states import DONE, FAILED, FINAL_STATES, PENDING, RUNNING
 from ..task import Task, Transition
 from ..timefmt import clock, duration, stopwatch
 from .run_progress import RunProgress, Snapshot, TaskView
-from .status_view import STATE_STYLES
+from .status_view import STATE_STYLES, bare_table
 
 __all__ = ["LiveDisplay", "PlainLines", "render_snapshot", "summary_lines", "status_line", "task_table"]
 
@@ -36,18 +29,11 @@ __all__ = ["LiveDisplay", "PlainLines", "render_snapshot", "summary_lines", "sta
 MOST_SHOWN = 10
 
 
-# ------------------------------------------------------------------ on a terminal
-
-
 def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     """The live display of one moment of a run."""
-    status = Text()
-    status.append(f"{snap.done}/{snap.total} done", style="bold")
-    status.append(f"   elapsed {stopwatch(snap.elapsed)}")
-    status.append(f"   ETA {stopwatch(snap.eta) if snap.eta is not None else '?'}")
-    head = Table.grid(padding=(0, 2))
-    head.add_column(no_wrap=True)
-    head.add_column(no_wrap=True)
+    times = f"   elapsed {stopwatch(snap.elapsed)}   ETA {stopwatch(snap.eta) if snap.eta is not None else '?'}"
+    status = Text.assemble((f"{snap.done}/{snap.total} done", "bold"), times)
+    head = Table.grid(Column(no_wrap=True), Column(no_wrap=True), padding=(0, 2))
     head.add_row(ProgressBar(total=max(snap.total, 1), completed=snap.finished, width=32), status)
     counts = Text(f"{len(snap.running)} running")
     for count, word, style in ((snap.queued, "queued", STATE_STYLES["QUEUED"]),
@@ -55,19 +41,14 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
                                (snap.blocked, "blocked", STATE_STYLES["FAILED"]),
                                (snap.cancelled, "cancelled", STATE_STYLES["CANCELLED"])):
         if count:
-            counts.append(", ")
-            counts.append(f"{count} {word}", style=style)
-    parts: list[RenderableType] = []
-    if title:
-        parts.append(Text(title, style="bold", overflow="ellipsis", no_wrap=True))
+            counts.append(", ").append(f"{count} {word}", style=style)
+    parts: list[RenderableType] = [Text(title, style="bold", overflow="ellipsis", no_wrap=True)] if title else []
     parts += [head, counts]
     if snap.interrupted:
         parts.append(Text("interrupted: starting nothing more; waiting for the running tasks "
                           "(Ctrl-C again to stop waiting)", style=STATE_STYLES["CANCELLED"]))
-    rows = Table.grid(padding=(0, 2))
-    rows.add_column(no_wrap=True)
-    rows.add_column(no_wrap=True)
-    rows.add_column(overflow="ellipsis", no_wrap=True)
+    rows = Table.grid(Column(no_wrap=True), Column(no_wrap=True), Column(overflow="ellipsis", no_wrap=True),
+                      padding=(0, 2))
     for index, (name, seconds) in enumerate(snap.running[:MOST_SHOWN]):
         rows.add_row(Text("running" if index == 0 else "", style=STATE_STYLES["RUNNING"]), Text(name),
                      duration(seconds))
@@ -90,15 +71,10 @@ class LiveDisplay:
     """
 
     def __init__(self, progress: RunProgress, console: Console, title: str = "", refresh_per_second: float = 8):
-        self.progress = progress
-        self.console = console
-        self.title = title
-        self.live = Live(console=console, get_renderable=self.render, refresh_per_second=refresh_per_second,
-                         transient=True, redirect_stdout=True, redirect_stderr=True)
+        self.live = Live(console=console, get_renderable=lambda: render_snapshot(progress.snapshot(), title),
+                         refresh_per_second=refresh_per_second, transient=True, redirect_stdout=True,
+                         redirect_stderr=True)
         self._moved: list[tuple[logging.StreamHandler[Any], Any]] = []
-
-    def render(self) -> RenderableType:
-        return render_snapshot(self.progress.snapshot(), self.title)
 
     def __enter__(self) -> LiveDisplay:
         terminal = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
@@ -113,9 +89,6 @@ class LiveDisplay:
             handler.setStream(stream)
         self._moved.clear()
         self.live.stop()
-
-
-# ------------------------------------------------------------------ elsewhere
 
 
 class PlainLines:
@@ -151,9 +124,6 @@ class PlainLines:
         else:
             return
         self.write(text.rstrip())
-
-
-# ------------------------------------------------------------------ at the end
 
 
 def _error_text(error: BaseException) -> list[str]:
@@ -228,6 +198,14 @@ def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> 
     return Text(text, style="bold red" if status == "failed" else "bold " + STATE_STYLES["CANCELLED"])
 
 
-def task_table(tasks: Sequence[Task]) -> list[tuple[str, str, str]]:
-    """The rows of ``taskgraph list``: name, prerequisites and the first line of the function's docstring."""
-    return [(t.name, ", ".join(p.name for p in t.prerequisites) or "-", task_doc(t)) for t in tasks]
+def task_table(tasks: Sequence[Task], plain: bool) -> Table:
+    """The table of ``taskgraph list``: each task's name, what it requires and the first line of its function's
+    docstring."""
+    table = bare_table(plain)
+    table.add_column("TASK", style="" if plain else "bold", no_wrap=True)
+    table.add_column("REQUIRES")
+    table.add_column("DESCRIPTION")
+    for t in tasks:
+        requires = ", ".join(p.name for p in t.prerequisites) or "-"
+        table.add_row(Text(t.name), Text(requires), Text(task_doc(t)))  # names are text, never markup
+    return table

@@ -17,7 +17,7 @@ from typing import Any
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..states import State
@@ -48,9 +48,9 @@ class StoreStatus:
     failures: list[JobRecord] = field(default_factory=list)  # the latest first
     error: str | None = None  # the store could not be read: why
 
-    @property
-    def total_running(self) -> int:
-        return sum(c.get("RUNNING", 0) for c in self.counts.values())
+    def total(self, state: str) -> int:
+        """Jobs in ``state``, over all named queues."""
+        return sum(c.get(state, 0) for c in self.counts.values())
 
 
 def read_status(store: Any, url: str) -> StoreStatus:
@@ -59,18 +59,14 @@ def read_status(store: Any, url: str) -> StoreStatus:
     status may mean a scan in some stores."""
     status = StoreStatus(url=url, at=time.time())
     status.counts = store.stats()
-    if status.total_running:
+    if status.total("RUNNING"):
         status.running = sorted(store.list_jobs(status="RUNNING", limit=_RUNNING_SHOWN),
                                 key=lambda r: (r.started or 0.0, r.id))
-    failed_count = sum(c.get("FAILED", 0) for c in status.counts.values())
+    failed_count = status.total("FAILED")
     if failed_count:
         failed = store.list_jobs(status="FAILED", limit=min(failed_count, _FAILURES_READ))
-        failed.sort(key=lambda r: r.finished or 0.0, reverse=True)
-        status.failures = failed[:_FAILURES_SHOWN]
+        status.failures = sorted(failed, key=lambda r: r.finished or 0.0, reverse=True)[:_FAILURES_SHOWN]
     return status
-
-
-# ------------------------------------------------------------------ small pieces, shared with the dashboard
 
 
 def error_line(kind: str, message: str) -> str:
@@ -89,9 +85,7 @@ def progress_cell(value: float | None, message: str | None, plain: bool, width: 
         text.append(f"  {message}" if value is not None else message)
     if plain or value is None:
         return text if text.plain else Text("-")
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=width, no_wrap=True)
-    grid.add_column(no_wrap=True, overflow="ellipsis")
+    grid = Table.grid(Column(width=width, no_wrap=True), Column(no_wrap=True, overflow="ellipsis"), padding=(0, 1))
     grid.add_row(ProgressBar(total=1.0, completed=max(0.0, min(value, 1.0)), width=width), text)
     return grid
 
@@ -126,14 +120,9 @@ def _heading(text: str, plain: bool) -> Text:
     return Text(text, style="" if plain else "bold")
 
 
-# ------------------------------------------------------------------ the status view
-
-
-def render_status(status: StoreStatus, plain: bool = False, width: int = 240) -> RenderableType:
-    """The status of a store as rich renderables: counts, running jobs, latest failures; on a terminal narrower
-    than 130 columns, the running jobs' start times and attempts are left out (ids are always shown whole: they
-    are what ``retry`` and ``cancel`` take)."""
-    wide = plain or width >= 130
+def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
+    """The status of a store as rich renderables: counts, running jobs, latest failures (ids are always shown
+    whole: they are what ``retry`` and ``cancel`` take)."""
     now = status.at
     parts: list[RenderableType] = [_heading(f"Store {status.url} at {clock(now, now)}", plain)]
     if status.error is not None:
@@ -141,7 +130,7 @@ def render_status(status: StoreStatus, plain: bool = False, width: int = 240) ->
         return Group(*parts)
     parts += [Text(""), _heading("Jobs by status and queue", plain), depth_table(status.counts, plain)]
 
-    total = status.total_running
+    total = status.total("RUNNING")
     shown = len(status.running)
     more = f", the {shown} that started first shown" if total > shown and shown else ""
     parts += [Text(""), _heading(f"Running ({total}{more})", plain)]
@@ -149,29 +138,21 @@ def render_status(status: StoreStatus, plain: bool = False, width: int = 240) ->
         table = bare_table(plain, expand=not plain)
         table.add_column("job", no_wrap=True, overflow="ellipsis", min_width=12, max_width=40)
         table.add_column("id", no_wrap=True, min_width=32)  # whole: it is what retry and cancel take
-        table.add_column("worker", no_wrap=True, overflow="ellipsis", min_width=8, max_width=30 if wide else 16)
-        if wide:
-            table.add_column("started", no_wrap=True, min_width=8)
+        table.add_column("worker", no_wrap=True, overflow="ellipsis", min_width=8, max_width=30)
+        table.add_column("started", no_wrap=True, min_width=8)
         table.add_column("elapsed", justify="right", no_wrap=True, min_width=7)
-        if wide:
-            table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
+        table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
         table.add_column("progress", no_wrap=True, overflow="ellipsis", ratio=None if plain else 1, min_width=12)
         for record in status.running:
             started = record.started
-            cells: list[RenderableType] = [Text(record.name), Text(record.id), Text(record.worker or "-")]
-            if wide:
-                cells.append(clock(started, now) if started else "-")
-            cells.append(duration(now - started) if started else "-")
-            if wide:
-                cells.append(str(record.attempts))
-            cells.append(progress_cell(record.progress, record.progress_message, plain, width=10 if wide else 6))
-            table.add_row(*cells)
+            table.add_row(Text(record.name), Text(record.id), Text(record.worker or "-"),
+                          clock(started, now) if started else "-", duration(now - started) if started else "-",
+                          str(record.attempts), progress_cell(record.progress, record.progress_message, plain))
         parts.append(table)
     else:
         parts.append(Text("  none", style="" if plain else "dim"))
 
-    failed = sum(c.get("FAILED", 0) for c in status.counts.values())
-    parts += [Text(""), _heading(f"Latest failures ({len(status.failures)} of {failed} FAILED)", plain)]
+    parts += [Text(""), _heading(f"Latest failures ({len(status.failures)} of {status.total('FAILED')} FAILED)", plain)]
     if status.failures:
         table = bare_table(plain, expand=not plain)
         table.add_column("when", no_wrap=True, min_width=8)

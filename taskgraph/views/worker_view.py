@@ -9,6 +9,7 @@ through the same console, above the dashboard.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..durable.snapshot import WorkerSnapshot
@@ -39,13 +40,10 @@ _DEPTHS_EVERY = 1.5  # seconds between reads of the store's counts
 class QueueDepths:
     """The store's counts per named queue, read in a thread of its own on its own connection."""
 
-    def __init__(self, connect: Any, every: float = _DEPTHS_EVERY) -> None:
+    def __init__(self, connect: Any) -> None:
         self._connect = connect
-        self.every = every
-        self._lock = threading.Lock()
-        self._counts: dict[str, dict[str, int]] | None = None
-        self._at = 0.0  # time.monotonic() of the last good read
-        self._error: str | None = None
+        #: ``(counts or None, when last read (monotonic), the last error or None)``, replaced whole by the thread
+        self.latest: tuple[dict[str, dict[str, int]] | None, float, str | None] = (None, 0.0, None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="taskgraph-dashboard-depths", daemon=True)
 
@@ -56,54 +54,35 @@ class QueueDepths:
         self._stop.set()
         self._thread.join(2.0)  # a store call that hangs is left to its daemon thread
 
-    def latest(self) -> tuple[dict[str, dict[str, int]] | None, float, str | None]:
-        """``(counts or None, when read (monotonic), the last error or None)``."""
-        with self._lock:
-            return self._counts, self._at, self._error
-
     def _poll(self) -> None:
         store = None
         while not self._stop.is_set():
             try:
                 store = store or self._connect()
-                counts = store.stats()
-                with self._lock:
-                    self._counts, self._at, self._error = counts, time.monotonic(), None
+                self.latest = (store.stats(), time.monotonic(), None)
             except Exception as exc:  # shown on the dashboard; the worker reports store trouble itself
-                with self._lock:
-                    self._error = first_line(exc)
+                self.latest = (*self.latest[:2], first_line(exc))
                 close_quietly(store)
                 store = None
-            self._stop.wait(self.every)
+            self._stop.wait(_DEPTHS_EVERY)
         close_quietly(store)
 
 
 def _slots(snap: WorkerSnapshot) -> Text:
-    text = Text()
+    parts: list[str | tuple[str, str]] = []
     for mode, (busy, size) in snap.slots.items():
-        if text:
-            text.append("   ")
-        text.append(f"{mode} ")
-        text.append(f"{busy}/{size}", style="bold yellow" if busy else "bold")
-        text.append(" busy")
+        parts += [f"{mode} ", (f"{busy}/{size}", "bold yellow" if busy else "bold"), " busy   "]
     if "async" not in snap.slots:
-        text.append("   async ")
-        text.append("-", style="dim")
-    text.append("   held ")
-    text.append(str(snap.held), style="bold")
-    return text
+        parts += ["async ", ("-", "dim"), "   "]
+    return Text.assemble(*parts, "held ", (str(snap.held), "bold"))
 
 
 def _totals(snap: WorkerSnapshot) -> Text:
-    text = Text()
-    text.append(f"{snap.rate:.1f}", style="bold")
-    text.append(" jobs/s over the last 10 s   done ")
-    text.append(str(snap.done), style="bold green")
-    text.append("   failed ")
-    text.append(str(snap.failed), style="bold red" if snap.failed else "bold")
-    text.append("   retried ")
-    text.append(str(snap.retried), style="bold yellow" if snap.retried else "bold")
-    return text
+    return Text.assemble(
+        (f"{snap.rate:.1f}", "bold"), " jobs/s over the last 10 s   done ", (str(snap.done), "bold green"),
+        "   failed ", (str(snap.failed), "bold red" if snap.failed else "bold"),
+        "   retried ", (str(snap.retried), "bold yellow" if snap.retried else "bold"),
+    )
 
 
 def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int]] | None, float, str | None],
@@ -111,23 +90,19 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
     """The dashboard for one snapshot and the latest queue depths, for a terminal of ``height`` lines (which
     bounds the rows of running jobs) and ``width`` columns (which sizes the progress bars)."""
     now = time.monotonic() if now is None else now
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style="bold", no_wrap=True, min_width=10)
-    summary.add_column(no_wrap=True, overflow="ellipsis")
+    summary = Table.grid(Column(style="bold", no_wrap=True, min_width=10), Column(no_wrap=True, overflow="ellipsis"),
+                         padding=(0, 2))
     summary.add_row("slots", _slots(snap))
     summary.add_row("throughput", _totals(snap))
-    state = Text()
     if snap.stopped:
-        state.append("stopped", style="bold")
+        state = Text.assemble(("stopped", "bold"))
     elif snap.stopping:
-        state.append("stopping: finishing the running jobs, then exiting (Ctrl-C again to exit at once)",
-                     style="bold yellow")
+        state = Text.assemble(("stopping: finishing the running jobs, then exiting (Ctrl-C again to exit at once)",
+                               "bold yellow"))
     elif snap.store_error:
-        state.append(f"store failing: {snap.store_error}; trying again", style="bold red")
+        state = Text.assemble((f"store failing: {snap.store_error}; trying again", "bold red"))
     else:
-        state.append("serving ", style="green")
-        state.append(", ".join(snap.queues), style="bold")
-        state.append(f" on {snap.url}")
+        state = Text.assemble(("serving ", "green"), (", ".join(snap.queues), "bold"), f" on {snap.url}")
     summary.add_row("state", state)
     title = Text.assemble(("taskgraph worker ", "bold"), snap.id, "  ", (snap.app or "", "cyan"),
                           f"  up {duration(now - snap.since)}")
@@ -207,22 +182,18 @@ class ConsoleLogHandler(logging.Handler):
 
 def _show_cursor() -> None:
     """Show the cursor the live display hid (a second Ctrl-C ends the worker without stopping the display)."""
-    try:
+    with contextlib.suppress(OSError, ValueError):
         os.write(sys.__stdout__.fileno() if sys.__stdout__ is not None else 1, b"\x1b[?25h\n")
-    except (OSError, ValueError):
-        pass
 
 
 class Dashboard:
     """Draws a worker's dashboard on ``console`` while it runs: ``start()`` before ``worker.run()``, ``stop()``
     after (it draws a last frame, which stays on the screen)."""
 
-    def __init__(self, worker: Worker, console: Console, redraw: float = _REDRAW,
-                 depths_every: float = _DEPTHS_EVERY) -> None:
+    def __init__(self, worker: Worker, console: Console) -> None:
         self.worker = worker
         self.console = console
-        self.redraw = redraw
-        self.depths = QueueDepths(worker.queue._connect, depths_every)
+        self.depths = QueueDepths(worker.queue._connect)
         # what job threads print goes above the dashboard too
         self._live = Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop")
         self._stop = threading.Event()
@@ -230,7 +201,7 @@ class Dashboard:
 
     def frame(self) -> RenderableType:
         size = self.console.size
-        return render_dashboard(self.worker.snapshot(), self.depths.latest(), height=size.height, width=size.width)
+        return render_dashboard(self.worker.snapshot(), self.depths.latest, height=size.height, width=size.width)
 
     def start(self) -> None:
         self.depths.start()
@@ -246,7 +217,7 @@ class Dashboard:
                 logging.getLogger("taskgraph.worker").warning("the dashboard stopped: %s: %s",
                                                               type(exc).__name__, exc)
                 return
-            self._stop.wait(self.redraw)
+            self._stop.wait(_REDRAW)
 
     def stop(self) -> None:
         self._stop.set()
