@@ -274,10 +274,6 @@ class DurableQueue(BaseQueue):
                 self._calls = JobFollower(self)
             return self._calls
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Run ``fn(*args, **kwargs)`` as a job on the workers; ``fn`` must be a job of this queue."""
-        return self._follower().submit(Call(getattr(fn, "__qualname__", repr(fn)), "", fn, args, kwargs))
-
     def submit_call(self, call: Call) -> Future[Any]:
         """Run a task's call as a job keyed by the task (called by ``make``)."""
         return self._follower().submit(call)

@@ -52,9 +52,6 @@ class AsyncioQueue(BaseQueue):
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return self.submit_call(Call(getattr(fn, "__qualname__", repr(fn)), "", fn, args, kwargs))
-
     def submit_call(self, call: Call) -> Future[Any]:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")

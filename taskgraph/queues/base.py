@@ -91,11 +91,15 @@ class Call(LightFuture):
 class BaseQueue(Executor):
     """A base for queues: an :class:`~concurrent.futures.Executor` whose ``shutdown`` is :meth:`close`.
 
-    Subclasses implement ``submit`` (and ``submit_call`` if they can tell when a call starts).
+    Subclasses implement ``submit_call`` (then ``submit`` goes through it, as the call of no task), or ``submit``.
     """
 
     runs_inline: bool = False
     capacity: int | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        name = getattr(fn, "__qualname__", repr(fn))
+        return self.submit_call(Call(name, name, fn, args, kwargs))  # type: ignore[attr-defined]
 
     def close(self, wait: bool = True) -> None:
         """Release the queue's resources, first waiting for submitted calls to end; ``wait=False`` (``make``

@@ -41,10 +41,6 @@ class ExecutorQueue(BaseQueue):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.executor!r})"
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        name = getattr(fn, "__qualname__", repr(fn))
-        return self.submit_call(Call(name, name, fn, args, kwargs))
-
     def submit_call(self, call: Call) -> Future[Any]:
         call.started()
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from queue import SimpleQueue
 from typing import Any
@@ -36,9 +35,6 @@ class ThreadQueue(BaseQueue):
 
     def __repr__(self) -> str:
         return f"ThreadQueue({self.workers})"
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return self.submit_call(Call(fn.__name__, "", fn, args, kwargs))
 
     def submit_call(self, call: Call) -> Future[Any]:
         if self._closed:

@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 from queue import Empty, SimpleQueue
@@ -144,10 +143,6 @@ class DaskQueue(BaseQueue):
             self._capacity = value
 
     # ------------------------------------------------------------------ handing tasks over
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        name = getattr(fn, "__qualname__", repr(fn))
-        return self.submit_call(Call(name, name, fn, args, kwargs))
 
     def submit_call(self, call: Call) -> Future[Any]:
         key = f"{call.name}-{self._token}-{next(self._numbers)}"
