@@ -26,8 +26,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from ..urls import redact, seconds, secrets, split, store_options, unsplit
-from . import _postgres_sql
-from ._postgres_sql import _DDL, _NOW, _Q_TABLES
+from ._postgres_sql import _DDL, _Q_TABLES, render, statements
 from .base import StoreError
 from .common import lost, newer_schema, reason, refused, unreachable
 from .postgres_wait import Notifications
@@ -106,9 +105,7 @@ class Session:
         self.conn = self._connect()
         try:
             self.schema_sql = sql.Identifier(self.schema).as_string(self.conn)
-            found_q = {name: value for name, value in vars(_postgres_sql).items() if name.startswith("_Q_")}
-            self.q = {name: text.replace("{s}", self.schema_sql).replace("{now}", _NOW) for name, text in
-                      found_q.items()}
+            self.q = statements(self.schema_sql)
             self._migrate()
         except BaseException:
             self.conn.close()
@@ -198,7 +195,7 @@ class Session:
                             "?schema=NAME"
                         )
                     for statement in _DDL:
-                        conn.execute(statement.replace("{s}", schema))
+                        conn.execute(render(statement, schema))
                     conn.execute(
                         f"INSERT INTO {schema}.taskgraph_meta (key, value) VALUES ('schema', %s) "
                         "ON CONFLICT (key) DO NOTHING",
