@@ -14,6 +14,9 @@ _COLUMNS = (
 _COLS = ", ".join(_COLUMNS)
 _LIGHT_COLS = _COLS.replace("payload", "''::bytea").replace("result,", "NULL::bytea,")
 
+#: The version of the tables this code writes; a store whose ``taskgraph_meta`` says more is refused.
+SCHEMA_VERSION = 1
+
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS {s}",
     "CREATE TABLE IF NOT EXISTS {s}.taskgraph_meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -59,6 +62,8 @@ _DDL = [
         worker text, detail text
     )""",
     "CREATE INDEX IF NOT EXISTS events_job ON {s}.events (job, seq)",
+    f"INSERT INTO {{s}}.taskgraph_meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}') "
+    "ON CONFLICT (key) DO NOTHING",
 ]
 
 # ---------------------------------------------------------------------------------------------------- statements

@@ -26,15 +26,13 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from ..urls import redact, seconds, secrets, split, store_options, unsplit
-from ._postgres_sql import _DDL, _Q_TABLES, render, statements
+from ._postgres_sql import _DDL, _Q_TABLES, SCHEMA_VERSION, render, statements
 from .base import StoreError
 from .common import lost, newer_schema, reason, refused, unreachable
 from .postgres_wait import Notifications
 
 __all__ = ["Session", "parse", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
-#: The version of the tables this code writes; a store whose ``taskgraph_meta`` says more is refused.
-SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = "taskgraph"
 DEFAULT_CONNECT_TIMEOUT = 10
 
@@ -168,15 +166,17 @@ class Session:
         self._worker_session = True
         self.connection().execute("SET synchronous_commit TO off")
 
+    def _version(self) -> int | None:
+        row = self.conn.execute(self.q["_Q_VERSION"]).fetchone()
+        return int(row[0]) if row else None
+
     def _migrate(self) -> None:
-        schema = self.schema_sql
+        """Create the schema and its tables where they are missing, under an advisory lock; refuse a newer one."""
         conn = self.conn
-        version = None
         try:
-            row = conn.execute(self.q["_Q_VERSION"]).fetchone()
-            version = int(row[0]) if row else None
+            version = self._version()
         except (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName):
-            pass
+            version = None
         except psycopg.Error as exc:
             raise StoreError(f"{self.url}: cannot read the store's schema ({self.reason(exc)})") from None
         if version is None or version < SCHEMA_VERSION:
@@ -195,14 +195,8 @@ class Session:
                             "?schema=NAME"
                         )
                     for statement in _DDL:
-                        conn.execute(render(statement, schema))
-                    conn.execute(
-                        f"INSERT INTO {schema}.taskgraph_meta (key, value) VALUES ('schema', %s) "
-                        "ON CONFLICT (key) DO NOTHING",
-                        (str(SCHEMA_VERSION),),
-                    )
-                    row = conn.execute(self.q["_Q_VERSION"]).fetchone()
-                    version = int(row[0]) if row else SCHEMA_VERSION
+                        conn.execute(render(statement, self.schema_sql))
+                    version = self._version() or SCHEMA_VERSION
             except pg_errors.InsufficientPrivilege as exc:
                 raise StoreError(
                     f"{self.url}: not allowed to create the schema {self.schema!r} and its tables "
