@@ -168,35 +168,17 @@ local function each(first, by, step)
 end
 """.replace("__FIELDS__", ", ".join(f"'{f}'" for f in _FIELDS))
 
-# ARGV: prefix, n, then per job: id, name, label, repr(label), own label, repr(own label), queue, priority,
-# priority key, payload, options, has key (1/0), key, delay, not_before ('' for none), number of prerequisites,
-# prerequisites... (label: the key if not None, else the name, as the job is named when it blocks another;
-# own label: key or name, as it is named when it is blocked at once)
+# ARGV: prefix, the jobs as a JSON array of objects (id, name, label, repr(label) as rlabel, own label, repr(own
+# label) as rown, queue, priority, priority key as pk, options, key if any, delay, not_before if any, after: the
+# prerequisites, once each), then their payloads. (label: the key if not None, else the name, as the job is named
+# when it blocks another; own label: key or name, as it is named when it is blocked at once)
 # Returns {1, {record, ...}} or {0, missing prerequisite id}. Nothing is written before every job is planned, so
 # a missing prerequisite leaves the store as it was.
 _ENQUEUE = r"""
-local n = tonumber(ARGV[2])
-local jobs, i = {}, 3
-for j = 1, n do
-  local job = {
-    id = ARGV[i], name = ARGV[i + 1], label = ARGV[i + 2], rlabel = ARGV[i + 3], own = ARGV[i + 4],
-    rown = ARGV[i + 5], queue = ARGV[i + 6], priority = ARGV[i + 7], pk = ARGV[i + 8], payload = ARGV[i + 9],
-    options = ARGV[i + 10], delay = tonumber(ARGV[i + 13]),
-  }
-  if ARGV[i + 11] == '1' then job.key = ARGV[i + 12] end
-  if ARGV[i + 14] ~= '' then job.not_before = tonumber(ARGV[i + 14]) end
-  local na = tonumber(ARGV[i + 15])
-  local after, seen = {}, {}
-  for a = 1, na do
-    local p = ARGV[i + 15 + a]
-    if not seen[p] then
-      seen[p] = true
-      after[#after + 1] = p
-    end
-  end
-  job.after = after
-  i = i + 16 + na
-  jobs[j] = job
+local jobs = cjson.decode(ARGV[2])
+for j, job in ipairs(jobs) do
+  job.payload, job.delay = ARGV[2 + j], tonumber(job.delay)
+  if job.not_before then job.not_before = tonumber(job.not_before) end
 end
 
 -- plan: what each job does, as if the earlier ones of this call were already written

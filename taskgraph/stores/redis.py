@@ -190,18 +190,19 @@ class RedisStore(Store):
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         if not jobs:
             return []
-        args: list[Any] = [self.prefix, len(jobs)]
+        meta: list[dict[str, Any]] = []  # every field of each job but its payload, for the script
         for job in jobs:
-            priority = int(job.priority)
             label = job.key if job.key is not None else job.name
             own = job.key or job.name
-            args += [
-                job.id, job.name, label, repr(label), own, repr(own), job.queue, str(priority),
-                _priority_key(priority), job.payload,
-                json.dumps(job.options), "1" if job.key is not None else "0", job.key or "",
-                repr(float(job.delay)), "" if job.not_before is None else repr(float(job.not_before)),
-                len(job.after), *job.after,
-            ]
+            fields = {
+                "id": job.id, "name": job.name, "label": label, "rlabel": repr(label), "own": own, "rown": repr(own),
+                "queue": job.queue, "priority": str(int(job.priority)), "pk": _priority_key(int(job.priority)),
+                "options": json.dumps(job.options), "key": job.key, "delay": repr(float(job.delay)),
+                "not_before": None if job.not_before is None else repr(float(job.not_before)),
+                "after": unique(job.after),
+            }
+            meta.append({name: value for name, value in fields.items() if value is not None})
+        args = [self.prefix, json.dumps(meta, ensure_ascii=False), *(job.payload for job in jobs)]
         with self._errors():
             ok, rows = self._enqueue(args=args)
         if not ok:
