@@ -6,12 +6,9 @@ pieces in ``_PIECES``; :func:`render` fills them in, once per store. Statement n
 
 from __future__ import annotations
 
-_COLUMNS = (
-    "id", "name", "status", "queue", "key", "priority", "payload", "options", "result", "error", "attempts",
-    "lease_losses", "waiting", "not_before", "created", "started", "finished", "worker", "lease_expires", "progress",
-    "progress_message",
-)
-_COLS = ", ".join(_COLUMNS)
+from .records import FIELDS
+
+_COLS = ", ".join(FIELDS)
 _LIGHT_COLS = _COLS.replace("payload", "''::bytea").replace("result,", "NULL::bytea,")
 
 #: The version of the tables this code writes; a store whose ``taskgraph_meta`` says more is refused.
@@ -96,7 +93,7 @@ _PIECES = {
         "AS u(id, key, name, queue, status, priority, payload, options, error, waiting, delay, nb, final, ord)"
     ),
     "{cols}": _COLS,
-    "{cols_j}": ", ".join(f"j.{c}" for c in _COLUMNS),
+    "{cols_j}": ", ".join(f"j.{c}" for c in FIELDS),
     # the server's clock, in epoch seconds, fixed for the duration of one statement
     "{now}": "extract(epoch FROM statement_timestamp())::float8",
 }

@@ -6,14 +6,10 @@ moves a job makes between statuses); :class:`RedisStore` registers each once per
 
 from __future__ import annotations
 
-#: The hash fields of a record, in :class:`JobRecord` order (the scripts return them so).
-_FIELDS = (
-    "id", "name", "status", "queue", "key", "priority", "payload", "options", "result", "error", "attempts",
-    "lease_losses", "waiting", "not_before", "created", "started", "finished", "worker", "lease_expires",
-    "progress", "progress_message",
-)
-#: The same, with payload and result read from a field that never exists (for list()).
-_LIGHT_FIELDS = tuple("-" if f in ("payload", "result") else f for f in _FIELDS)
+from .records import FIELDS
+
+#: The fields of a record, with payload and result read from a field that never exists (for list()).
+_LIGHT_FIELDS = tuple("-" if f in ("payload", "result") else f for f in FIELDS)
 
 _PRELUDE = r"""
 local P = ARGV[1]
@@ -166,7 +162,7 @@ local function each(first, by, step)
   flush()
   return out
 end
-""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in _FIELDS))
+""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in FIELDS))
 
 # ARGV: prefix, the jobs as a JSON array of objects (id, name, label, repr(label) as rlabel, own label, repr(own
 # label) as rown, queue, priority, priority key as pk, options, key if any, delay, not_before if any, after: the

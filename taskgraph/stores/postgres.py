@@ -29,11 +29,11 @@ from urllib.parse import SplitResult
 import psycopg
 
 from ..urls import unsplit
-from ._postgres_sql import _COLUMNS, _LIGHT_COLS
+from ._postgres_sql import _LIGHT_COLS
 from .base import Store
 from .common import EnqueuePlan, answered, columns, fail_detail, filters, in_order, tally, unique
 from .postgres_session import DEFAULT_SCHEMA, SCHEMA_VERSION, Session
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
+from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 
 __all__ = ["PostgresStore", "open_postgres", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
@@ -120,7 +120,7 @@ class PostgresStore(Store):
             gate=True,
         )
         rows = self._exec(self._q["_Q_CLAIM"], params)
-        if not rows[0][len(_COLUMNS) + 1]:  # no lease has expired
+        if not rows[0][len(FIELDS) + 1]:  # no lease has expired
             return [record_from_row(row) for row in rows if row[0] is not None]
 
         def work() -> Callable[[], tuple[list[JobRecord], list[str] | None]]:

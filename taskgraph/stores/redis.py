@@ -40,7 +40,7 @@ from ..urls import redact, seconds, secrets, split, store_options
 from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
 from .common import fail_detail, lost, reason, refused, unique, unreachable
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, record_from_row
+from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, record_from_row
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -271,7 +271,7 @@ class RedisStore(Store):
 
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         with self._errors():
-            return [_record(r) for r in self._rows(ids, lua._FIELDS)] if ids else []
+            return [_record(r) for r in self._rows(ids, FIELDS)] if ids else []
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100

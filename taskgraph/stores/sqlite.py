@@ -15,15 +15,12 @@ from urllib.parse import SplitResult
 from ..urls import file_path, redact, seconds, store_options, unsplit
 from .base import Store, StoreError
 from .common import EnqueuePlan, fail_detail, filters, in_order, tally, unique
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
+from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 from .sqlite_file import Database
 
 __all__ = ["SQLiteStore", "open_sqlite"]
 
-_COLUMNS = (
-    "id, name, status, queue, key, priority, payload, options, result, error, attempts, lease_losses, waiting, "
-    "not_before, created, started, finished, worker, lease_expires, progress, progress_message"
-)
+_COLUMNS = ", ".join(FIELDS)
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
 
 
