@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import SplitResult, unquote
@@ -100,9 +100,8 @@ class RedisStore(Store):
         settings = _parse(url, prefix)
         self._password = password = settings.pop("password")
         self.prefix = settings.pop("prefix")
-        socket_timeout = settings.get("socket_timeout")
         # blocking reads (BLPOP, XREAD) wait at most this long per command, well inside the socket timeout
-        self._block_cap = 10.0 if socket_timeout is None else max(0.05, min(10.0, socket_timeout / 3))
+        self._block_cap = max(0.05, min(10.0, settings["socket_timeout"] / 3))
         # retry only a connection that broke; a timed-out script may have run, and must not run twice
         retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(redis.ConnectionError,))
         # first a probe whose every wait (TCP, TLS handshake, AUTH, the answer) is the connect timeout
@@ -111,15 +110,18 @@ class RedisStore(Store):
         )
         try:
             probe.ping()
-            version = self._server_version(probe)
+            try:
+                version = re.match(r"(\d+)\.(\d+)", str(probe.info("server").get("redis_version")))
+            except redis.ResponseError:  # INFO disabled (some managed services)
+                version = None
         except Exception as exc:
             raise self._connect_error(exc) from None
         finally:
             probe.close()
-        if version is not None and version < (6, 2):
+        if version is not None and (int(version[1]), int(version[2])) < (6, 2):
             raise StoreError(
-                f"{self.url}: the server runs Redis {'.'.join(map(str, version))}; the Redis store needs 6.2 or "
-                "newer: upgrade the server"
+                f"{self.url}: the server runs Redis {version[0]}; the Redis store needs 6.2 or newer: upgrade the "
+                "server"
             )
         self._client: Any = redis.Redis(password=password, decode_responses=False, retry=retry, **settings)
         register = self._client.register_script
@@ -137,16 +139,6 @@ class RedisStore(Store):
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
-
-    def _server_version(self, client: Any) -> tuple[int, ...] | None:
-        try:
-            text = client.info("server").get("redis_version")
-        except self._redis.ResponseError:  # INFO disabled (some managed services)
-            return None
-        try:
-            return tuple(int(p) for p in str(text).split(".")[:2])
-        except ValueError:
-            return None
 
     def _connect_error(self, exc: BaseException) -> StoreError:
         redis = self._redis
@@ -317,17 +309,19 @@ class RedisStore(Store):
 
     # ------------------------------------------------------------ waiting
 
+    def _until(self, deadline: float, answered: Callable[[float], Any]) -> None:
+        """Call ``answered(seconds)``, a blocking read of at most that long (``_block_cap`` at most), until it
+        answers something or the ``deadline`` (monotonic) passes."""
+        while (left := deadline - time.monotonic()) > 0:
+            if answered(min(left, self._block_cap)):
+                return
+
     def wait(self, timeout: float) -> None:
         key = self._k("changes")
-        deadline = time.monotonic() + timeout
         with self._errors():
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                block = max(1, int(min(left, self._block_cap) * 1000))
-                if self._client.xread({key: self._last_change}, count=1, block=block):
-                    break
+            self._until(time.monotonic() + timeout, lambda block: self._client.xread(
+                {key: self._last_change}, count=1, block=max(1, int(block * 1000))
+            ))
             newest = self._client.xrevrange(key, count=1)
         if newest:
             self._last_change = newest[0][0]
@@ -355,15 +349,10 @@ class RedisStore(Store):
                     return
                 deadline = min(deadline, time.monotonic() + min(due) - now + 0.002)
             keys = [self._k("wake", q) for q in queues]
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                block = max(0.01, min(left, self._block_cap))
-                if not keys:
-                    time.sleep(block)
-                elif self._client.blpop(keys, timeout=block):
-                    return
+            if keys:
+                self._until(deadline, lambda block: self._client.blpop(keys, timeout=max(0.01, block)))
+            else:
+                time.sleep(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         if not getattr(self, "_closed", True):
