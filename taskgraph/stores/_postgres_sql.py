@@ -144,9 +144,10 @@ WHERE (SELECT found FROM lapsed) AND lease_expires < {now} AND status = 'RUNNING
   AND lease_losses + 1 >= %(max)s::int
 """
 
-# Claim. With gate, when a lease has expired (the same probe as above) it claims nothing and answers so: the store
-# then takes the leases back and claims in one transaction, as if the recovery had come first, which it would
-# otherwise be a no-op. So the common claim is one statement, and none claims around a job it should take back.
+# Claim. The inner select runs once per named queue, so that each walks its own index (jobs_ready) in claim order.
+# With gate, when a lease has expired (the same probe as above) it claims nothing and answers so: the store then
+# takes the leases back and claims in one transaction, as if the recovery had come first, which it would otherwise
+# be a no-op. So the common claim is one statement, and none claims around a job it should take back.
 _Q_CLAIM = """
 WITH lapsed AS (
     SELECT coalesce(min(lease_expires) < {now}, false) AS found FROM {s}.jobs WHERE lease_expires IS NOT NULL

@@ -179,14 +179,12 @@ end
 
 -- plan: what each job does, as if the earlier ones of this call were already written
 local sim, simkeys = {}, {}
-local function look(id)
-  local s = sim[id]
-  if s then return s end
-  local r = redis.call('HMGET', jkey(id), 'status', 'label', 'rlabel')
-  if not r[1] then return nil end
-  s = {status = r[1], label = r[2], rlabel = r[3]}
-  sim[id] = s
-  return s
+local function look(id)  -- false for none
+  if sim[id] == nil then
+    local r = redis.call('HMGET', jkey(id), 'status', 'label', 'rlabel')
+    sim[id] = r[1] and {status = r[1], label = r[2], rlabel = r[3]}
+  end
+  return sim[id]
 end
 local function check(after)
   local waiting = 0
@@ -227,8 +225,7 @@ for _, plan in ipairs(plans) do
   local job, id = plan.job, plan.id
   if job then
     local k = jkey(id)
-    local nb = NOW + job.delay
-    if job.not_before and job.not_before > nb then nb = job.not_before end
+    local nb = math.max(NOW + job.delay, job.not_before or 0)
     local seq, old_queue
     if plan.old then
       local r = redis.call('HMGET', k, 'seq', 'queue')

@@ -1,18 +1,14 @@
 """The PostgreSQL store: one database shared by processes on many machines.
 
 A store object holds one connection (:class:`~taskgraph.stores.postgres_session.Session`: URL, schema, transactions
-in one round trip, errors), used by one thread at a time, and waits through LISTEN/NOTIFY
-(:mod:`~taskgraph.stores.postgres_wait`). Its SQL is in :mod:`~taskgraph.stores._postgres_sql`.
+in one round trip, errors) and waits through LISTEN/NOTIFY (:mod:`~taskgraph.stores.postgres_wait`). Its SQL is in
+:mod:`~taskgraph.stores._postgres_sql`, which says how each statement keeps the contract.
 
-* **Claims** are one statement: an ``UPDATE ... WHERE seq IN (SELECT ... ORDER BY priority DESC, not_before, seq
-  LIMIT n FOR UPDATE SKIP LOCKED) RETURNING ...`` (the inner select runs once per named queue, so each walks its
-  own index in claim order) with its ``dispatch`` events and notifications. Workers never wait for each other's
-  rows. When a lease has expired, the claim takes the leases back first and then claims, in one transaction (one
-  more round trip, only then).
+* **Claims** are one statement, ``FOR UPDATE SKIP LOCKED`` (workers never wait for each other's rows), with their
+  ``dispatch`` events and notifications; when a lease has expired, two in one round trip: take back, then claim.
 * **Enqueues** look before they write when jobs have keys or prerequisites (one more round trip): the rows looked
   at are locked, and what to write is planned from them (:class:`~taskgraph.stores.common.EnqueuePlan`).
-* **Times** are the server's (``statement_timestamp()``), never the client's: leases, ``not_before``, and every
-  timestamp.
+* **Times** are the server's (``statement_timestamp()``), never the client's.
 * **Continuations** are race-free against concurrent enqueues: an enqueue locks its prerequisites (``FOR SHARE``)
   while it adds edges, and a completion releases dependents in a statement of its own (a snapshot taken after the
   completed rows were locked), so no edge added concurrently is missed. Cascades of failures and cancellations go
@@ -42,8 +38,6 @@ _INT_MAX = 2**31 - 1
 
 class PostgresStore(Store):
     """A store in a PostgreSQL database (13 or newer), through psycopg (3.2.4 or newer).
-
-    One object holds one connection, used by one thread at a time; open one per thread.
 
     Args:
         url: ``postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE``, with the options ``schema`` (where the tables

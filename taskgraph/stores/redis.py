@@ -1,10 +1,7 @@
 """The Redis store: jobs in one Redis server, shared by any number of processes and machines.
 
-Every change that touches more than one key is one Lua script, run atomically by the server, so no other client
-ever sees half of it; a claim moves a job from its queue's ready set to the running set, marks it RUNNING under
-its worker's lease and records the ``dispatch`` event in one step, so a claimed job is never only in a worker's
-memory. Times (leases, ``not_before``, timestamps) come from the server's clock (``TIME`` inside the scripts),
-never from a client's.
+Every change is one Lua script (:mod:`~taskgraph.stores._redis_lua`), run atomically by the server: no other
+client ever sees half of it. Times come from the server's clock (``TIME`` inside the scripts), never a client's.
 
 Keys, all under the prefix of the URL's ``?prefix=NAME`` option (default ``taskgraph``):
 

@@ -73,11 +73,8 @@ INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', __VERSION__)
 
 
 class Database:
-    """One connection to a store's SQLite file, used by one thread at a time.
-
-    Args:
-        path: the database file; created, with its schema, on first use.
-        busy_timeout: seconds to wait for another process's write before giving up.
+    """One connection to a store's SQLite file, used by one thread at a time. Args: as
+    :class:`~taskgraph.stores.sqlite.SQLiteStore`'s.
 
     Attributes:
         url: the store's URL.
