@@ -289,12 +289,9 @@ for _, id in ipairs(expired) do
     local losses = tostring(tonumber(r[7] or '0') + 1)
     local detail = 'lease of worker ' .. (r[2] or 'None') .. ' expired'
     if tonumber(losses) >= max_losses then
-      local err = cjson.encode({
-        type = 'taskgraph.errors.TaskError',
-        message = 'its worker was lost ' .. losses .. ' times while running it (lease expired); '
-          .. 'it may be killing its worker',
-        traceback = '',
-      })
+      local err = cjson.encode({type = 'taskgraph.errors.TaskError', traceback = '',
+        message = 'its worker was lost ' .. losses .. ' times while running it (lease expired); it may be killing '
+          .. 'its worker'})
       finish(id, r[3], 'RUNNING', 'FAILED', 'fail', r[2], detail, 'error', err, 'lease_losses', losses)
       cascade(id, 'FAILED')
     else
@@ -311,30 +308,20 @@ for _, id in ipairs(due) do
   if r[1] == 'QUEUED' and r[3] then redis.call('ZADD', P .. ':ready:' .. r[2], 0, r[3]) end
 end
 
--- the first `limit` ready jobs of the queues, in order
-local picked = {}
-if limit > 0 then
-  if nq == 1 then
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. ARGV[7], '-', '+', 'LIMIT', 0, limit)) do
-      picked[#picked + 1] = {m, ARGV[7]}
-    end
-  else
-    local all = {}
-    for qi = 1, nq do
-      local q = ARGV[6 + qi]
-      for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit)) do
-        all[#all + 1] = {m, q, string.sub(m, 1, 52)}
-      end
-    end
-    table.sort(all, function(a, b) return a[3] < b[3] end)
-    for x = 1, math.min(limit, #all) do picked[x] = all[x] end
+-- the first `limit` ready jobs of the queues, in order (none for a limit of 0 or less): {member, queue, key}
+local ready = {}
+for qi = 1, (limit > 0) and nq or 0 do
+  local q = ARGV[6 + qi]
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit)) do
+    ready[#ready + 1] = {m, q, string.sub(m, 1, 52)}
   end
 end
+if nq > 1 then table.sort(ready, function(a, b) return a[3] < b[3] end) end
 
 local exp_s = fmt(NOW + lease)
 local out = {}
-for _, pq in ipairs(picked) do
-  local m, q = pq[1], pq[2]
+for x = 1, math.min(limit, #ready) do
+  local m, q = ready[x][1], ready[x][2]
   redis.call('ZREM', P .. ':ready:' .. q, m)
   local id = string.sub(m, 53)
   local r = record(id)

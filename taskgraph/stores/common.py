@@ -107,13 +107,9 @@ class EnqueuePlan:
         }
 
 
-COLUMNS = ("id", "key", "name", "queue", "status", "priority", "payload", "options", "error", "waiting", "delay",
-           "nb", "final")
-
-
 def columns(rows: Collection[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Planned rows as one list per column (for PostgreSQL's ``unnest``)."""
-    return {name: [row[name] for row in rows] for name in COLUMNS}
+    """Planned rows (one at least) as one list per column (for PostgreSQL's ``unnest``)."""
+    return {name: [row[name] for row in rows] for name in next(iter(rows))}
 
 
 def in_order(ids: Iterable[str], records: Iterable[JobRecord]) -> list[JobRecord]:
