@@ -22,8 +22,6 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from urllib.parse import SplitResult
 
-import psycopg
-
 from ..urls import unsplit
 from ._postgres_sql import _LIGHT_COLS
 from .base import Store

@@ -269,16 +269,11 @@ class SQLiteStore(Store):
 
     def purge(self, older_than: float) -> int:
         def work(db: sqlite3.Connection, now: float) -> int:
-            ids = [r[0] for r in db.execute(
-                "SELECT id FROM jobs WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < ?",
-                (now - older_than,),
-            )]
-            for chunk in _chunks(ids):
-                marks = _marks(chunk)
-                db.execute(f"DELETE FROM events WHERE job IN ({marks})", chunk)
-                db.execute(f"DELETE FROM edges WHERE prereq IN ({marks}) OR dependent IN ({marks})", chunk + chunk)
-                db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
-            return len(ids)
+            gone = "SELECT id FROM jobs WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < ?"
+            cutoff = (now - older_than,)
+            db.execute(f"DELETE FROM events WHERE job IN ({gone})", cutoff)
+            db.execute(f"DELETE FROM edges WHERE prereq IN ({gone}) OR dependent IN ({gone})", cutoff * 2)
+            return db.execute(f"DELETE FROM jobs WHERE id IN ({gone})", cutoff).rowcount
 
         return self._write(work)
 
