@@ -1,9 +1,7 @@
 """What the stores share in Python: decisions that need no atomicity of their own, and the texts they write.
 
-A store keeps in its transactions (SQL, Lua) what must be atomic. What can be worked out from values read inside
-such a transaction (what an enqueue writes, job by job) is worked out here, for the stores that run Python inside
-their transactions (SQLite, PostgreSQL; Redis's Lua scripts keep the same rules), with the texts of history
-details and errors.
+The enqueue plan serves the stores that run Python inside their transactions (SQLite, PostgreSQL); Redis's Lua
+scripts keep the same rules.
 """
 
 from __future__ import annotations

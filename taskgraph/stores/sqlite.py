@@ -148,15 +148,12 @@ class SQLiteStore(Store):
                 accepted.append(job_id)
                 _events(db, now, [(job_id, "done", "RUNNING", "DONE", worker, None)])
                 released = db.execute(
-                    "UPDATE jobs SET waiting = waiting - 1 WHERE status = 'PENDING' AND id IN "
-                    "(SELECT dependent FROM edges WHERE prereq = ?) RETURNING id, waiting",
-                    (job_id,),
+                    "UPDATE jobs SET waiting = waiting - 1, status = IIF(waiting <= 1, 'QUEUED', status), "
+                    "not_before = IIF(waiting <= 1, MAX(not_before, ?), not_before) WHERE status = 'PENDING' AND id IN "
+                    "(SELECT dependent FROM edges WHERE prereq = ?) RETURNING id, status",
+                    (now, job_id),
                 ).fetchall()
-                ready = [r[0] for r in released if r[1] <= 0]
-                db.executemany(
-                    "UPDATE jobs SET status = 'QUEUED', not_before = MAX(not_before, ?) WHERE id = ?",
-                    [(now, r) for r in ready],
-                )
+                ready = [r[0] for r in released if r[1] == "QUEUED"]
                 _events(db, now, [(r, "release", "PENDING", "QUEUED", worker, None) for r in ready])
             return accepted
 
