@@ -171,11 +171,7 @@ end
 # Returns {1, {record, ...}} or {0, missing prerequisite id}. Nothing is written before every job is planned, so
 # a missing prerequisite leaves the store as it was.
 _ENQUEUE = r"""
-local jobs = cjson.decode(ARGV[2])
-for j, job in ipairs(jobs) do
-  job.payload, job.delay = ARGV[2 + j], tonumber(job.delay)
-  if job.not_before then job.not_before = tonumber(job.not_before) end
-end
+local jobs = cjson.decode(ARGV[2])  -- job j's payload is ARGV[2 + j]
 
 -- plan: what each job does, as if the earlier ones of this call were already written
 local sim, simkeys = {}, {}
@@ -221,11 +217,11 @@ for j, job in ipairs(jobs) do
 end
 
 -- write
-for _, plan in ipairs(plans) do
+for j, plan in ipairs(plans) do
   local job, id = plan.job, plan.id
   if job then
     local k = jkey(id)
-    local nb = math.max(NOW + job.delay, job.not_before or 0)
+    local nb = math.max(NOW + tonumber(job.delay), tonumber(job.not_before or '0'))
     local seq, old_queue
     if plan.old then
       local r = redis.call('HMGET', k, 'seq', 'queue')
@@ -246,7 +242,7 @@ for _, plan in ipairs(plans) do
     end
     local f = {
       'status', plan.dest, 'name', job.name, 'label', job.label, 'rlabel', job.rlabel, 'queue', job.queue,
-      'priority', job.priority, 'pk', job.pk, 'payload', job.payload, 'options', job.options, 'attempts', '0',
+      'priority', job.priority, 'pk', job.pk, 'payload', ARGV[2 + j], 'options', job.options, 'attempts', '0',
       'lease_losses', '0', 'waiting', tostring(plan.waiting), 'not_before', fmt(nb),
     }
     if not plan.old then
