@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import SplitResult
 
@@ -76,8 +76,8 @@ class SQLiteStore(Store):
                 "INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)",
                 [(p, d) for d, after in plan.edges.items() for p in after],
             )
-            _events(db, now, [(job, event, source, dest, None, detail)
-                              for job, event, source, dest, detail in plan.events])
+            _events(db, [(job, now, event, source, dest, None, detail)
+                         for job, event, source, dest, detail in plan.events])
             return plan.result
 
         return self.get(self._write(work))
@@ -97,7 +97,7 @@ class SQLiteStore(Store):
                 (worker, now, now + lease, *queues, now, limit),
             ).fetchall()
             rows.sort(key=lambda r: (-r[5], r[13], r[-1]))
-            _events(db, now, [(r[0], "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
+            _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
             return [record_from_row(r) for r in rows]
 
         return self._write(work)
@@ -114,7 +114,7 @@ class SQLiteStore(Store):
                     "lease_expires = NULL WHERE id = ?",  # not_before kept: it goes back to its place in the queue
                     (job_id,),
                 )
-                _events(db, now, [(job_id, "requeue", "RUNNING", "QUEUED", owner, detail)])
+                _events(db, [(job_id, now, "requeue", "RUNNING", "QUEUED", owner, detail)])
                 continue
             error = {
                 "type": "taskgraph.errors.TaskError", "traceback": "",
@@ -126,7 +126,7 @@ class SQLiteStore(Store):
                 "lease_expires = NULL WHERE id = ?",
                 (json.dumps(error), now, job_id),
             )
-            _events(db, now, [(job_id, "fail", "RUNNING", "FAILED", owner, detail)])
+            _events(db, [(job_id, now, "fail", "RUNNING", "FAILED", owner, detail)])
             self._cascade(db, now, job_id, "FAILED")
 
     def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
@@ -146,7 +146,7 @@ class SQLiteStore(Store):
                 if row is None:
                     continue
                 accepted.append(job_id)
-                _events(db, now, [(job_id, "done", "RUNNING", "DONE", worker, None)])
+                _events(db, [(job_id, now, "done", "RUNNING", "DONE", worker, None)])
                 released = db.execute(
                     "UPDATE jobs SET waiting = waiting - 1, status = IIF(waiting <= 1, 'QUEUED', status), "
                     "not_before = IIF(waiting <= 1, MAX(not_before, ?), not_before) WHERE status = 'PENDING' AND id IN "
@@ -154,7 +154,7 @@ class SQLiteStore(Store):
                     (now, job_id),
                 ).fetchall()
                 ready = [r[0] for r in released if r[1] == "QUEUED"]
-                _events(db, now, [(r, "release", "PENDING", "QUEUED", worker, None) for r in ready])
+                _events(db, [(r, now, "release", "PENDING", "QUEUED", worker, None) for r in ready])
             return accepted
 
         return self._write(work)
@@ -166,13 +166,13 @@ class SQLiteStore(Store):
             if retry_in is not None:
                 if _owned(db, worker, [job_id], "status = 'QUEUED', error = ?, not_before = ?, worker = NULL, "
                           "lease_expires = NULL", text, now + retry_in):
-                    _events(db, now, [(job_id, "retry", "RUNNING", "QUEUED", worker, detail)])
+                    _events(db, [(job_id, now, "retry", "RUNNING", "QUEUED", worker, detail)])
                     return True
                 return False
             if not _owned(db, worker, [job_id], "status = 'FAILED', error = ?, finished = ?, lease_expires = NULL",
                           text, now):
                 return False
-            _events(db, now, [(job_id, "fail", "RUNNING", "FAILED", worker, detail)])
+            _events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, detail)])
             self._cascade(db, now, job_id, "FAILED")
             return True
 
@@ -198,7 +198,7 @@ class SQLiteStore(Store):
                 (state, blocked_error(name, parent_name, state) if state == "FAILED" else None, now, dependent),
             ).fetchone()
             if moved is not None:
-                _events(db, now, [(dependent, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
+                _events(db, [(dependent, now, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
 
     def release(self, worker: str, ids: Collection[str]) -> list[str]:
         ids = unique(ids)
@@ -207,7 +207,7 @@ class SQLiteStore(Store):
             done = _owned(db, worker, ids, "status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
                           "lease_expires = NULL")
             handed = [i for i in ids if i in done]
-            _events(db, now, [(i, "requeue", "RUNNING", "QUEUED", worker, "handed back") for i in handed])
+            _events(db, [(i, now, "requeue", "RUNNING", "QUEUED", worker, "handed back") for i in handed])
             return handed
 
         return self._write(work)
@@ -226,7 +226,7 @@ class SQLiteStore(Store):
                     (now, job_id),
                 )
                 cancelled.append(job_id)
-                _events(db, now, [(job_id, "cancel", row[0], "CANCELLED", None, None)])
+                _events(db, [(job_id, now, "cancel", row[0], "CANCELLED", None, None)])
                 self._cascade(db, now, job_id, "CANCELLED")
             return cancelled
 
@@ -253,7 +253,7 @@ class SQLiteStore(Store):
                     "lease_expires = NULL, progress = NULL, progress_message = NULL WHERE id = ?",
                     (dest, waiting, now, job_id),
                 )
-                _events(db, now, [(job_id, "retry", row[0], dest, None, "retried by hand")])
+                _events(db, [(job_id, now, "retry", row[0], dest, None, "retried by hand")])
                 retried.append(job_id)
             return retried
 
@@ -299,12 +299,12 @@ class SQLiteStore(Store):
         self._file.close()
 
 
-def _events(db: sqlite3.Connection, now: float, rows: Iterable[tuple[str, str, str | None, str, Any, Any]]) -> None:
-    """Record events ``(job, event, source, dest, worker, detail)`` at ``now``."""
-    db.executemany(
-        "INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(job, now, *rest) for job, *rest in rows],
-    )
+def _events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None, str, Any, Any]]) -> None:
+    """Record events ``(job, at, event, source, dest, worker, detail)``."""
+    if rows:
+        db.executemany(
+            "INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        )
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
