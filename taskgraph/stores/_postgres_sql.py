@@ -1,22 +1,18 @@
 """The SQL of the PostgreSQL store: its schema and every statement, kept apart from the Python that runs them.
 
-``{s}`` stands for the quoted schema name and ``{now}`` for the server's clock; :class:`PostgresStore` fills them in
-once per store. Statement names start with ``_Q_``.
+``{s}`` stands for the quoted schema name, ``{now}`` for the server's clock, and a few more names in braces for the
+pieces in ``_PIECES``; :func:`render` fills them in, once per store. Statement names start with ``_Q_``.
 """
 
 from __future__ import annotations
 
-# The server's clock, in epoch seconds, fixed for the duration of one statement.
-_NOW = "extract(epoch FROM statement_timestamp())::float8"
+from .records import FIELDS
 
-_COLUMNS = (
-    "id", "name", "status", "queue", "key", "priority", "payload", "options", "result", "error", "attempts",
-    "lease_losses", "waiting", "not_before", "created", "started", "finished", "worker", "lease_expires", "progress",
-    "progress_message",
-)
-_COLS = ", ".join(_COLUMNS)
-_COLS_J = ", ".join(f"j.{c}" for c in _COLUMNS)
+_COLS = ", ".join(FIELDS)
 _LIGHT_COLS = _COLS.replace("payload", "''::bytea").replace("result,", "NULL::bytea,")
+
+#: The version of the tables this code writes; a store whose ``taskgraph_meta`` says more is refused.
+SCHEMA_VERSION = 1
 
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS {s}",
@@ -63,10 +59,57 @@ _DDL = [
         worker text, detail text
     )""",
     "CREATE INDEX IF NOT EXISTS events_job ON {s}.events (job, seq)",
+    f"INSERT INTO {{s}}.taskgraph_meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}') "
+    "ON CONFLICT (key) DO NOTHING",
 ]
 
 # ---------------------------------------------------------------------------------------------------- statements
-# {s} is the schema (an Identifier), {now} the server's clock; every value is a parameter.
+# Every value is a parameter. A statement that changes statuses names the rows it changed ``moved`` and ends with
+# one of the notification pieces below, in the same transaction as the change.
+
+_PIECES = {
+    # notify the changes channel once if anything moved
+    "{note_changes}": (
+        "note AS (SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM moved LIMIT 1) x)"
+    ),
+    # the same, and the work channel once per queue of the jobs that moved to QUEUED
+    "{note_ready}": """note AS (
+    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
+        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM moved WHERE status = 'QUEUED'
+        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM moved LIMIT 1) x) y
+)""",
+    # insert the jobs of an enqueue
+    "{insert_jobs}": """INSERT INTO {s}.jobs (id, key, name, queue, status, priority, payload, options, error, waiting,
+        not_before, created, finished)
+    SELECT u.id, u.key, u.name, u.queue, u.status, u.priority, u.payload, u.options, u.error, u.waiting,
+        greatest({now} + u.delay, u.nb), {now}, CASE WHEN u.final THEN {now} END
+    FROM {job_arrays}
+    ORDER BY u.ord""",
+    # the jobs of an enqueue as a table u, in order (see taskgraph.stores.common.columns)
+    "{job_arrays}": (
+        "unnest(%(id)s::text[], %(key)s::text[], %(name)s::text[], %(queue)s::text[], %(status)s::text[], "
+        "%(priority)s::bigint[], %(payload)s::bytea[], %(options)s::text[], %(error)s::text[], %(waiting)s::int[], "
+        "%(delay)s::float8[], %(nb)s::float8[], %(final)s::bool[]) WITH ORDINALITY "
+        "AS u(id, key, name, queue, status, priority, payload, options, error, waiting, delay, nb, final, ord)"
+    ),
+    "{cols}": _COLS,
+    "{cols_j}": ", ".join(f"j.{c}" for c in FIELDS),
+    # the server's clock, in epoch seconds, fixed for the duration of one statement
+    "{now}": "extract(epoch FROM statement_timestamp())::float8",
+}
+
+
+def render(text: str, schema: str) -> str:
+    """``text`` with its pieces, in order, and ``schema`` (quoted) for ``{s}``."""
+    for name, piece in _PIECES.items():
+        text = text.replace(name, piece)
+    return text.replace("{s}", schema)
+
+
+def statements(schema: str) -> dict[str, str]:
+    """Every statement by name (``_Q_...``), for the quoted ``schema``."""
+    return {name: render(text, schema) for name, text in globals().items() if name.startswith("_Q_")}
+
 
 _Q_VERSION = "SELECT value FROM {s}.taskgraph_meta WHERE key = 'schema'"
 
@@ -83,7 +126,7 @@ _Q_TABLES = (
 _Q_RECOVER = """
 WITH lapsed AS (
     SELECT min(lease_expires) < {now} AS found FROM {s}.jobs WHERE lease_expires IS NOT NULL
-), rec AS (
+), moved AS (
     UPDATE {s}.jobs j SET status = 'QUEUED', lease_losses = j.lease_losses + 1, worker = NULL,
         lease_expires = NULL
     FROM (SELECT seq, worker FROM {s}.jobs
@@ -91,45 +134,40 @@ WITH lapsed AS (
             AND lease_losses + 1 < %(max)s::int
           FOR UPDATE SKIP LOCKED) x
     WHERE j.seq = x.seq
-    RETURNING j.id, j.queue, x.worker AS owner
+    RETURNING j.id, j.queue, j.status, x.worker AS owner
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'requeue', 'RUNNING', 'QUEUED', owner, 'lease of worker ' || owner || ' expired' FROM rec
-), note AS (
-    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
-        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM rec
-        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM rec LIMIT 1) x) y
-)
+    SELECT id, {now}, 'requeue', 'RUNNING', 'QUEUED', owner, 'lease of worker ' || owner || ' expired' FROM moved
+), {note_ready}
 SELECT array_agg(id), (SELECT n FROM note) FROM {s}.jobs
 WHERE (SELECT found FROM lapsed) AND lease_expires < {now} AND status = 'RUNNING'
   AND lease_losses + 1 >= %(max)s::int
 """
 
-# Claim. With gate, when a lease has expired (the same probe as above) it claims nothing and answers so: the store
-# then takes the leases back and claims in one transaction, as if the recovery had come first, which it would
-# otherwise be a no-op. So the common claim is one statement, and none claims around a job it should take back.
-_Q_CLAIM = f"""
+# Claim. The inner select runs once per named queue, so that each walks its own index (jobs_ready) in claim order.
+# With gate, when a lease has expired (the same probe as above) it claims nothing and answers so: the store then
+# takes the leases back and claims in one transaction, as if the recovery had come first, which it would otherwise
+# be a no-op. So the common claim is one statement, and none claims around a job it should take back.
+_Q_CLAIM = """
 WITH lapsed AS (
-    SELECT coalesce(min(lease_expires) < {{now}}, false) AS found FROM {{s}}.jobs WHERE lease_expires IS NOT NULL
-), got AS (
-    UPDATE {{s}}.jobs j SET status = 'RUNNING', worker = %(worker)s::text, attempts = j.attempts + 1,
-        started = {{now}}, lease_expires = {{now}} + %(lease)s::float8
+    SELECT coalesce(min(lease_expires) < {now}, false) AS found FROM {s}.jobs WHERE lease_expires IS NOT NULL
+), moved AS (
+    UPDATE {s}.jobs j SET status = 'RUNNING', worker = %(worker)s::text, attempts = j.attempts + 1,
+        started = {now}, lease_expires = {now} + %(lease)s::float8
     WHERE j.seq IN (
         SELECT c.seq FROM unnest(%(queues)s::text[]) AS q(name)
         CROSS JOIN LATERAL (
-            SELECT seq, priority, not_before FROM {{s}}.jobs
+            SELECT seq, priority, not_before FROM {s}.jobs
             WHERE NOT (%(gate)s::bool AND (SELECT found FROM lapsed))
-              AND status = 'QUEUED' AND queue = q.name AND not_before <= {{now}}
+              AND status = 'QUEUED' AND queue = q.name AND not_before <= {now}
             ORDER BY priority DESC, not_before, seq LIMIT %(limit)s::int FOR UPDATE SKIP LOCKED) c
         ORDER BY c.priority DESC, c.not_before, c.seq LIMIT %(limit)s::int)
-    RETURNING {_COLS_J}, j.seq
+    RETURNING {cols_j}, j.seq
 ), ev AS (
-    INSERT INTO {{s}}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {{now}}, 'dispatch', 'QUEUED', 'RUNNING', %(worker)s::text, NULL FROM got
-), note AS (
-    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM got LIMIT 1) x
-)
-SELECT g.*, l.found, (SELECT n FROM note) FROM lapsed l LEFT JOIN got g ON true
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'dispatch', 'QUEUED', 'RUNNING', %(worker)s::text, NULL FROM moved
+), {note_changes}
+SELECT g.*, l.found, (SELECT n FROM note) FROM lapsed l LEFT JOIN moved g ON true
 ORDER BY g.priority DESC, g.not_before, g.seq
 """
 
@@ -139,7 +177,7 @@ WITH x AS (
     WHERE id = ANY(%(ids)s::text[]) AND status = 'RUNNING' AND lease_expires < {now}
       AND lease_losses + 1 >= %(max)s::int
     FOR UPDATE SKIP LOCKED
-), f AS (
+), moved AS (
     UPDATE {s}.jobs j SET status = 'FAILED', lease_losses = j.lease_losses + 1, finished = {now},
         lease_expires = NULL,
         error = json_build_object(
@@ -151,11 +189,9 @@ WITH x AS (
     RETURNING j.id, x.worker AS owner
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'fail', 'RUNNING', 'FAILED', owner, 'lease of worker ' || owner || ' expired' FROM f
-), note AS (
-    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM f LIMIT 1) x
-)
-SELECT f.id, (SELECT n FROM note) FROM f
+    SELECT id, {now}, 'fail', 'RUNNING', 'FAILED', owner, 'lease of worker ' || owner || ' expired' FROM moved
+), {note_changes}
+SELECT id, (SELECT n FROM note) FROM moved
 """
 
 _Q_HEARTBEAT = """
@@ -167,19 +203,17 @@ RETURNING id
 _Q_COMPLETE = """
 WITH r AS (
     SELECT * FROM unnest(%(ids)s::text[], %(results)s::bytea[]) AS r(id, result)
-), done AS (
+), moved AS (
     UPDATE {s}.jobs j SET status = 'DONE', result = r.result, finished = {now}, lease_expires = NULL, progress = 1.0
     FROM r WHERE j.id = ANY(%(ids)s::text[]) AND j.id = r.id AND j.status = 'RUNNING' AND j.worker = %(worker)s::text
     RETURNING j.id
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'done', 'RUNNING', 'DONE', %(worker)s::text, NULL FROM done
-), note AS (
-    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM done LIMIT 1) x
-), mark AS (
-    SELECT set_config('taskgraph.completed', array_agg(id)::text, true) AS v FROM done
+    SELECT id, {now}, 'done', 'RUNNING', 'DONE', %(worker)s::text, NULL FROM moved
+), {note_changes}, mark AS (
+    SELECT set_config('taskgraph.completed', array_agg(id)::text, true) AS v FROM moved
 )
-SELECT d.id, (SELECT n FROM note), (SELECT v FROM mark) IS NULL FROM done d
+SELECT d.id, (SELECT n FROM note), (SELECT v FROM mark) IS NULL FROM moved d
 """
 
 # Runs after _Q_COMPLETE in the same transaction, which left the ids it made DONE in the transaction-local setting
@@ -196,45 +230,38 @@ WITH d AS (
         not_before = CASE WHEN j.waiting - d.n <= 0 THEN greatest(j.not_before, {now}) ELSE j.not_before END
     FROM d WHERE j.id = d.dependent AND j.status = 'PENDING'
     RETURNING j.id, j.queue, j.status
+), moved AS (
+    SELECT * FROM rel WHERE status = 'QUEUED'
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'release', 'PENDING', 'QUEUED', %(worker)s::text, NULL FROM rel WHERE status = 'QUEUED'
-), note AS (
-    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
-        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM rel WHERE status = 'QUEUED'
-        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM rel WHERE status = 'QUEUED' LIMIT 1) x) y
-)
+    SELECT id, {now}, 'release', 'PENDING', 'QUEUED', %(worker)s::text, NULL FROM moved
+), {note_ready}
 SELECT (SELECT n FROM note)
 """
 
 _Q_RETRY = """
-WITH f AS (
+WITH moved AS (
     UPDATE {s}.jobs SET status = 'QUEUED', error = %(error)s::text, not_before = {now} + %(retry)s::float8,
         worker = NULL, lease_expires = NULL
     WHERE id = %(id)s::text AND status = 'RUNNING' AND worker = %(worker)s::text
-    RETURNING id, queue
+    RETURNING id, queue, status
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'retry', 'RUNNING', 'QUEUED', %(worker)s::text, %(detail)s::text FROM f
-), note AS (
-    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
-        SELECT %(work)s::text AS c, queue AS p FROM f UNION ALL SELECT %(changes)s::text, '' FROM f) y
-)
-SELECT f.id, (SELECT n FROM note) FROM f
+    SELECT id, {now}, 'retry', 'RUNNING', 'QUEUED', %(worker)s::text, %(detail)s::text FROM moved
+), {note_ready}
+SELECT id, (SELECT n FROM note) FROM moved
 """
 
 _Q_FAIL = """
-WITH f AS (
+WITH moved AS (
     UPDATE {s}.jobs SET status = 'FAILED', error = %(error)s::text, finished = {now}, lease_expires = NULL
     WHERE id = %(id)s::text AND status = 'RUNNING' AND worker = %(worker)s::text
     RETURNING id
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'fail', 'RUNNING', 'FAILED', %(worker)s::text, %(detail)s::text FROM f
-), note AS (
-    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM f
-)
-SELECT f.id, (SELECT n FROM note) FROM f
+    SELECT id, {now}, 'fail', 'RUNNING', 'FAILED', %(worker)s::text, %(detail)s::text FROM moved
+), {note_changes}
+SELECT id, (SELECT n FROM note) FROM moved
 """
 
 # One level of a cascade: the PENDING dependents of parents that are FAILED (or CANCELLED), with the labels the
@@ -258,43 +285,35 @@ WITH u AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
     SELECT u.id, {now}, %(event)s::text, 'PENDING', %(state)s::text, NULL, u.detail
     FROM u JOIN moved m ON m.id = u.id ORDER BY u.ord
-), note AS (
-    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM (SELECT 1 FROM moved LIMIT 1) x
-)
+), {note_changes}
 SELECT m.id, (SELECT n FROM note) FROM moved m
 """
 
 _Q_RELEASE_HELD = """
-WITH r AS (
+WITH moved AS (
     UPDATE {s}.jobs SET status = 'QUEUED', attempts = greatest(attempts - 1, 0), worker = NULL, lease_expires = NULL
     WHERE id = ANY(%(ids)s::text[]) AND status = 'RUNNING' AND worker = %(worker)s::text
-    RETURNING id, queue
+    RETURNING id, queue, status
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'requeue', 'RUNNING', 'QUEUED', %(worker)s::text, 'handed back' FROM r
-), note AS (
-    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
-        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM r
-        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM r LIMIT 1) x) y
-)
-SELECT r.id, (SELECT n FROM note) FROM r
+    SELECT id, {now}, 'requeue', 'RUNNING', 'QUEUED', %(worker)s::text, 'handed back' FROM moved
+), {note_ready}
+SELECT id, (SELECT n FROM note) FROM moved
 """
 
 _Q_CANCEL = """
 WITH o AS (
     SELECT seq, status FROM {s}.jobs WHERE id = %(id)s::text AND status IN ('PENDING', 'QUEUED', 'RUNNING')
     FOR UPDATE
-), c AS (
+), moved AS (
     UPDATE {s}.jobs j SET status = 'CANCELLED', finished = {now}, lease_expires = NULL
     FROM o WHERE j.seq = o.seq
     RETURNING j.id, o.status AS old
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'cancel', old, 'CANCELLED', NULL, NULL FROM c
-), note AS (
-    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM c
-)
-SELECT c.id, (SELECT n FROM note) FROM c
+    SELECT id, {now}, 'cancel', old, 'CANCELLED', NULL, NULL FROM moved
+), {note_changes}
+SELECT id, (SELECT n FROM note) FROM moved
 """
 
 # retry(ids): lock the jobs to retry, then their prerequisites (FOR SHARE, as an enqueue does, so none of them
@@ -317,7 +336,7 @@ WITH t AS (
         (SELECT count(*) FROM {s}.edges e JOIN {s}.jobs p ON p.id = e.prereq
          WHERE e.dependent = j.id AND p.status <> 'DONE')::int AS waiting
     FROM {s}.jobs j WHERE j.id = ANY(%(ids)s::text[]) AND j.status IN ('FAILED', 'CANCELLED')
-), r AS (
+), moved AS (
     UPDATE {s}.jobs j SET status = CASE WHEN t.waiting > 0 THEN 'PENDING' ELSE 'QUEUED' END, result = NULL,
         error = NULL, attempts = 0, lease_losses = 0, waiting = t.waiting, not_before = {now}, started = NULL,
         finished = NULL, worker = NULL, lease_expires = NULL, progress = NULL, progress_message = NULL
@@ -325,24 +344,18 @@ WITH t AS (
     RETURNING j.id, j.seq, j.queue, j.status, t.old
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'retry', old, status, NULL, 'retried by hand' FROM r ORDER BY seq
-), note AS (
-    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
-        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM r WHERE status = 'QUEUED'
-        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM r LIMIT 1) x) y
-)
-SELECT r.id, (SELECT n FROM note) FROM r
+    SELECT id, {now}, 'retry', old, status, NULL, 'retried by hand' FROM moved ORDER BY seq
+), {note_ready}
+SELECT id, (SELECT n FROM note) FROM moved
 """
 
 _Q_PROGRESS = """
-WITH p AS (
+WITH moved AS (
     UPDATE {s}.jobs SET progress = %(value)s::float8, progress_message = %(message)s::text
     WHERE id = %(id)s::text AND status = 'RUNNING' AND worker = %(worker)s::text
     RETURNING id
-), note AS (
-    SELECT count(pg_notify(%(changes)s::text, '')) AS n FROM p
-)
-SELECT p.id, (SELECT n FROM note) FROM p
+), {note_changes}
+SELECT id, (SELECT n FROM note) FROM moved
 """
 
 _Q_PURGE = """
@@ -365,48 +378,26 @@ _Q_KEYS = "SELECT id, key, status FROM {s}.jobs WHERE key = ANY(%(keys)s::text[]
 _Q_PREREQS = (
     "SELECT id, coalesce(key, name), status FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) ORDER BY id FOR SHARE"
 )
-_JOB_ARRAYS = (
-    "unnest(%(id)s::text[], %(key)s::text[], %(name)s::text[], %(queue)s::text[], %(status)s::text[], "
-    "%(priority)s::bigint[], %(payload)s::bytea[], %(options)s::text[], %(error)s::text[], %(waiting)s::int[], "
-    "%(delay)s::float8[], %(nb)s::float8[], %(final)s::bool[]) WITH ORDINALITY "
-    "AS u(id, key, name, queue, status, priority, payload, options, error, waiting, delay, nb, final, ord)"
-)
-_Q_INSERT = f"""
-INSERT INTO {{s}}.jobs (id, key, name, queue, status, priority, payload, options, error, waiting, not_before, created,
-    finished)
-SELECT u.id, u.key, u.name, u.queue, u.status, u.priority, u.payload, u.options, u.error, u.waiting,
-    greatest({{now}} + u.delay, u.nb), {{now}}, CASE WHEN u.final THEN {{now}} END
-FROM {_JOB_ARRAYS}
-ORDER BY u.ord
-"""
+_Q_INSERT = "{insert_jobs}"
 # An enqueue with no keys and no prerequisites: one statement; an id the store already has is left as it is.
-_Q_INSERT_NEW = f"""
-WITH ins AS (
-    INSERT INTO {{s}}.jobs (id, key, name, queue, status, priority, payload, options, error, waiting, not_before,
-        created, finished)
-    SELECT u.id, u.key, u.name, u.queue, u.status, u.priority, u.payload, u.options, u.error, u.waiting,
-        greatest({{now}} + u.delay, u.nb), {{now}}, CASE WHEN u.final THEN {{now}} END
-    FROM {_JOB_ARRAYS}
-    ORDER BY u.ord
+_Q_INSERT_NEW = """
+WITH moved AS (
+    {insert_jobs}
     ON CONFLICT (id) DO NOTHING
     RETURNING id, queue, status
 ), ev AS (
-    INSERT INTO {{s}}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {{now}}, 'queue', NULL, status, NULL, NULL FROM ins
-), note AS (
-    SELECT count(pg_notify(y.c, y.p)) AS n FROM (
-        SELECT DISTINCT %(work)s::text AS c, queue AS p FROM ins WHERE status = 'QUEUED'
-        UNION SELECT %(changes)s::text, '' FROM (SELECT 1 FROM ins LIMIT 1) x) y
-)
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT id, {now}, 'queue', NULL, status, NULL, NULL FROM moved
+), {note_ready}
 SELECT (SELECT n FROM note)
 """
-_Q_RESET = f"""
-UPDATE {{s}}.jobs j SET status = u.status, name = u.name, queue = u.queue, priority = u.priority,
+_Q_RESET = """
+UPDATE {s}.jobs j SET status = u.status, name = u.name, queue = u.queue, priority = u.priority,
     payload = u.payload, options = u.options, result = NULL, error = u.error, attempts = 0, lease_losses = 0,
-    waiting = u.waiting, not_before = greatest({{now}} + u.delay, u.nb), started = NULL,
-    finished = CASE WHEN u.final THEN {{now}} END, worker = NULL, lease_expires = NULL, progress = NULL,
+    waiting = u.waiting, not_before = greatest({now} + u.delay, u.nb), started = NULL,
+    finished = CASE WHEN u.final THEN {now} END, worker = NULL, lease_expires = NULL, progress = NULL,
     progress_message = NULL
-FROM {_JOB_ARRAYS}
+FROM {job_arrays}
 WHERE j.id = ANY(%(id)s::text[]) AND j.id = u.id
 """
 _Q_DROP_EDGES = "DELETE FROM {s}.edges WHERE dependent = ANY(%(ids)s::text[])"
@@ -424,7 +415,7 @@ ORDER BY u.ord
 _Q_NOTIFY = "SELECT count(pg_notify(c, p)) FROM unnest(%(c)s::text[], %(p)s::text[]) AS n(c, p)"
 
 # reading
-_Q_GET = f"SELECT {_COLS} FROM {{s}}.jobs WHERE id = ANY(%(ids)s::text[])"
+_Q_GET = "SELECT {cols} FROM {s}.jobs WHERE id = ANY(%(ids)s::text[])"
 _Q_STATS = "SELECT queue, status, count(*) FROM {s}.jobs GROUP BY queue, status"
 _Q_HISTORY = "SELECT at, event, source, dest, worker, detail FROM {s}.events WHERE job = %(id)s::text ORDER BY seq"
 # When the next delayed job of some queues comes due and when the next lease expires, in seconds from now.

@@ -1,19 +1,15 @@
 """The Lua scripts of the Redis store: each change to the store is one of them, so it is atomic.
 
-Every script starts with ``_PRELUDE`` (shared helpers: the server's clock, key names, events, notifications);
-:class:`RedisStore` registers each once per store object.
+Every script starts with ``_PRELUDE`` (shared helpers: the server's clock, key names, events, notifications, the
+moves a job makes between statuses); :class:`RedisStore` registers each once per store object.
 """
 
 from __future__ import annotations
 
-#: The hash fields of a record, in :class:`JobRecord` order (the scripts return them so).
-_FIELDS = (
-    "id", "name", "status", "queue", "key", "priority", "payload", "options", "result", "error", "attempts",
-    "lease_losses", "waiting", "not_before", "created", "started", "finished", "worker", "lease_expires",
-    "progress", "progress_message",
-)
-#: The same, with payload and result read from a field that never exists (for list()).
-_LIGHT_FIELDS = tuple("-" if f in ("payload", "result") else f for f in _FIELDS)
+from .records import FIELDS
+
+#: The fields of a record, with payload and result read from a field that never exists (for list()).
+_LIGHT_FIELDS = tuple("-" if f in ("payload", "result") else f for f in FIELDS)
 
 _PRELUDE = r"""
 local P = ARGV[1]
@@ -28,6 +24,7 @@ local counts, wakes, changed = {}, {}, false
 local function fmt(x) return string.format('%.6f', x) end
 local function jkey(id) return P .. ':job:' .. id end
 local function record(id) return redis.call('HMGET', jkey(id), unpack(FIELDS)) end
+local function push(t, ...) for _, v in ipairs({...}) do t[#t + 1] = v end end
 
 local function count(queue, status, d)
   local f = status .. ':' .. queue
@@ -44,6 +41,12 @@ end
 local function event(id, name, source, dest, worker, detail)
   redis.call('RPUSH', P .. ':events:' .. id,
     cjson.encode({NOW_S, name, source or NULL, dest, worker or NULL, detail or NULL}))
+end
+
+-- the fields named of a job RUNNING under worker's lease (status and worker first), or nil
+local function held(id, worker, ...)
+  local r = redis.call('HMGET', jkey(id), 'status', 'worker', ...)
+  if r[1] == 'RUNNING' and r[2] == worker then return r end
 end
 
 -- the ready-set member: priority key, not_before (µs) and sequence, fixed-width digits, then the id
@@ -65,6 +68,36 @@ local function place(id, queue, pk, seq, nb)
   return rk
 end
 
+-- a RUNNING job back to QUEUED, without worker or lease, with more fields; r: its status, worker, queue, pk, seq
+-- and not_before; claimable from nb, or (nb nil) now at its old place in the queue
+local function requeue(id, r, nb, ev, worker, detail, ...)
+  local k = jkey(id)
+  nb = nb or math.min(tonumber(r[6] or NOW_S) or NOW, NOW)
+  redis.call('HSET', k, 'status', 'QUEUED', 'rk', place(id, r[3], r[4], r[5], nb), ...)
+  redis.call('HDEL', k, 'worker', 'lease_expires')
+  redis.call('ZREM', P .. ':running', id)
+  moved(r[3], 'RUNNING', 'QUEUED')
+  event(id, ev, 'RUNNING', 'QUEUED', worker, detail)
+end
+
+-- a job ends (DONE, FAILED or CANCELLED) now, with more fields: its lease gone, into the finished set
+local function finish(id, queue, from, to, ev, worker, detail, ...)
+  local k = jkey(id)
+  redis.call('HSET', k, 'status', to, 'finished', NOW_S, ...)
+  redis.call('HDEL', k, 'lease_expires')
+  redis.call('ZREM', P .. ':running', id)
+  redis.call('ZADD', P .. ':finished', NOW_S, id)
+  moved(queue, from, to)
+  event(id, ev, from, to, worker, detail)
+end
+
+-- what a job FAILED or CANCELLED loses when it is queued again
+local function clear(id)
+  redis.call('HDEL', jkey(id), 'result', 'error', 'started', 'finished', 'worker', 'lease_expires', 'progress',
+    'progress_message', 'rk')
+  redis.call('ZREM', P .. ':finished', id)
+end
+
 -- jobs are called by their label: the key if they have one, else the name (rlabel: its Python repr)
 local function blocked_error(label, rlabel, plabel, prlabel, state)
   return cjson.encode({
@@ -77,30 +110,24 @@ end
 
 -- fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED
 local function cascade(root, state)
-  local ev = (state == 'FAILED') and 'fail' or 'cancel'
   local todo, head = {root}, 1
   while head <= #todo do
     local node = todo[head]
     head = head + 1
     local deps = redis.call('SMEMBERS', P .. ':edges:' .. node)
-    if #deps > 0 then
-      local parent = redis.call('HMGET', jkey(node), 'label', 'rlabel')
-      for _, d in ipairs(deps) do
-        local k = jkey(d)
-        local r = redis.call('HMGET', k, 'status', 'queue', 'label', 'rlabel')
-        if r[1] == 'PENDING' then
-          if state == 'FAILED' then
-            redis.call('HSET', k, 'status', state, 'finished', NOW_S,
-              'error', blocked_error(r[3], r[4], parent[1], parent[2], state))
-          else
-            redis.call('HSET', k, 'status', state, 'finished', NOW_S)
-            redis.call('HDEL', k, 'error')
-          end
-          redis.call('ZADD', P .. ':finished', NOW_S, d)
-          moved(r[2], 'PENDING', state)
-          event(d, ev, 'PENDING', state, nil, 'prerequisite ' .. parent[2])
-          todo[#todo + 1] = d
+    local parent = #deps > 0 and redis.call('HMGET', jkey(node), 'label', 'rlabel')
+    for _, d in ipairs(deps) do
+      local r = redis.call('HMGET', jkey(d), 'status', 'queue', 'label', 'rlabel')
+      if r[1] == 'PENDING' then
+        local detail = 'prerequisite ' .. parent[2]
+        if state == 'FAILED' then
+          finish(d, r[2], 'PENDING', state, 'fail', nil, detail,
+            'error', blocked_error(r[3], r[4], parent[1], parent[2], state))
+        else
+          redis.call('HDEL', jkey(d), 'error')
+          finish(d, r[2], 'PENDING', state, 'cancel', nil, detail)
         end
+        todo[#todo + 1] = d
       end
     end
   end
@@ -125,49 +152,35 @@ local function flush()
     redis.call('XADD', P .. ':changes', 'MAXLEN', '~', '10000', '*', 'c', '1')
   end
 end
-""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in _FIELDS))
 
-# ARGV: prefix, n, then per job: id, name, label, repr(label), own label, repr(own label), queue, priority,
-# priority key, payload, options, has key (1/0), key, delay, not_before ('' for none), number of prerequisites,
-# prerequisites... (label: the key if not None, else the name, as the job is named when it blocks another;
-# own label: key or name, as it is named when it is blocked at once)
+-- step(x) for the ARGV from first on, by steps of by; then flush(), and return ARGV[x] of each step that acted
+local function each(first, by, step)
+  local out = {}
+  for x = first, #ARGV, by do
+    if step(x) then out[#out + 1] = ARGV[x] end
+  end
+  flush()
+  return out
+end
+""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in FIELDS))
+
+# ARGV: prefix, the jobs as a JSON array of objects (id, name, label, repr(label) as rlabel, own label, repr(own
+# label) as rown, queue, priority, priority key as pk, options, key if any, delay, not_before if any, after: the
+# prerequisites, once each), then their payloads. (label: the key if not None, else the name, as the job is named
+# when it blocks another; own label: key or name, as it is named when it is blocked at once)
 # Returns {1, {record, ...}} or {0, missing prerequisite id}. Nothing is written before every job is planned, so
 # a missing prerequisite leaves the store as it was.
 _ENQUEUE = r"""
-local n = tonumber(ARGV[2])
-local jobs, i = {}, 3
-for j = 1, n do
-  local job = {
-    id = ARGV[i], name = ARGV[i + 1], label = ARGV[i + 2], rlabel = ARGV[i + 3], own = ARGV[i + 4],
-    rown = ARGV[i + 5], queue = ARGV[i + 6], priority = ARGV[i + 7], pk = ARGV[i + 8], payload = ARGV[i + 9],
-    options = ARGV[i + 10], delay = tonumber(ARGV[i + 13]),
-  }
-  if ARGV[i + 11] == '1' then job.key = ARGV[i + 12] end
-  if ARGV[i + 14] ~= '' then job.not_before = tonumber(ARGV[i + 14]) end
-  local na = tonumber(ARGV[i + 15])
-  local after, seen = {}, {}
-  for a = 1, na do
-    local p = ARGV[i + 15 + a]
-    if not seen[p] then
-      seen[p] = true
-      after[#after + 1] = p
-    end
-  end
-  job.after = after
-  i = i + 16 + na
-  jobs[j] = job
-end
+local jobs = cjson.decode(ARGV[2])  -- job j's payload is ARGV[2 + j]
 
 -- plan: what each job does, as if the earlier ones of this call were already written
 local sim, simkeys = {}, {}
-local function look(id)
-  local s = sim[id]
-  if s then return s end
-  local r = redis.call('HMGET', jkey(id), 'status', 'label', 'rlabel')
-  if not r[1] then return nil end
-  s = {status = r[1], label = r[2], rlabel = r[3]}
-  sim[id] = s
-  return s
+local function look(id)  -- false for none
+  if sim[id] == nil then
+    local r = redis.call('HMGET', jkey(id), 'status', 'label', 'rlabel')
+    sim[id] = r[1] and {status = r[1], label = r[2], rlabel = r[3]}
+  end
+  return sim[id]
 end
 local function check(after)
   local waiting = 0
@@ -180,61 +193,44 @@ local function check(after)
   return waiting, nil, nil
 end
 
+-- a plan without a job keeps its stored job as it is; one with a job writes it new (old: nil) or resets it
 local plans = {}
 for j, job in ipairs(jobs) do
-  local plan = nil
+  local id, old = job.id, nil
   if job.key then
-    local existing = simkeys[job.key]
-    if not existing then
-      existing = redis.call('HGET', P .. ':keys', job.key)
-      if existing and not look(existing) then existing = nil end
-    end
-    if existing then
-      local s = look(existing)
-      if s.status ~= 'FAILED' and s.status ~= 'CANCELLED' then
-        plan = {kind = 'keep', id = existing}
-      else
-        local w, b, missing = check(job.after)
-        if missing then return {0, missing} end
-        local dest = b and b.status or (w > 0 and 'PENDING' or 'QUEUED')
-        plan = {kind = 'reset', id = existing, job = job, old = s.status, waiting = w, blocker = b, dest = dest}
-        sim[existing] = {status = dest, label = job.label, rlabel = job.rlabel}
-      end
-    end
+    local existing = simkeys[job.key] or redis.call('HGET', P .. ':keys', job.key)
+    local s = existing and look(existing)
+    if s then id, old = existing, s.status end
   end
-  if not plan then
-    if look(job.id) then
-      plan = {kind = 'keep', id = job.id}  -- the same job enqueued again (a retried call): as it is
-    else
-      local w, b, missing = check(job.after)
-      if missing then return {0, missing} end
-      local dest = b and b.status or (w > 0 and 'PENDING' or 'QUEUED')
-      plan = {kind = 'new', id = job.id, job = job, waiting = w, blocker = b, dest = dest}
-      sim[job.id] = {status = dest, label = job.label, rlabel = job.rlabel}
-      if job.key then simkeys[job.key] = job.id end
-    end
+  if old and old ~= 'FAILED' and old ~= 'CANCELLED' then
+    plans[j] = {id = id}
+  elseif not old and look(id) then
+    plans[j] = {id = id}  -- the same job enqueued again (a retried call): as it is
+  else
+    local w, b, missing = check(job.after)
+    if missing then return {0, missing} end
+    local dest = b and b.status or (w > 0 and 'PENDING' or 'QUEUED')
+    plans[j] = {id = id, job = job, old = old, waiting = w, blocker = b, dest = dest}
+    sim[id] = {status = dest, label = job.label, rlabel = job.rlabel}
+    if job.key then simkeys[job.key] = id end
   end
-  plans[j] = plan
 end
 
 -- write
-for _, plan in ipairs(plans) do
-  if plan.kind ~= 'keep' then
-    local job, id = plan.job, plan.id
+for j, plan in ipairs(plans) do
+  local job, id = plan.job, plan.id
+  if job then
     local k = jkey(id)
-    local nb = NOW + job.delay
-    if job.not_before and job.not_before > nb then nb = job.not_before end
+    local nb = math.max(NOW + tonumber(job.delay), tonumber(job.not_before or '0'))
     local seq, old_queue
-    if plan.kind == 'reset' then
+    if plan.old then
       local r = redis.call('HMGET', k, 'seq', 'queue')
       seq, old_queue = r[1], r[2]
       for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
         redis.call('SREM', P .. ':edges:' .. p, id)
       end
       redis.call('DEL', P .. ':after:' .. id)
-      redis.call('HDEL', k, 'result', 'error', 'started', 'finished', 'worker', 'lease_expires', 'progress',
-        'progress_message', 'rk')
-      redis.call('ZREM', P .. ':finished', id)
+      clear(id)
     else
       seq = redis.call('INCR', P .. ':seq')
       redis.call('ZADD', P .. ':all', seq, id)
@@ -246,31 +242,27 @@ for _, plan in ipairs(plans) do
     end
     local f = {
       'status', plan.dest, 'name', job.name, 'label', job.label, 'rlabel', job.rlabel, 'queue', job.queue,
-      'priority', job.priority, 'pk', job.pk, 'payload', job.payload, 'options', job.options, 'attempts', '0',
+      'priority', job.priority, 'pk', job.pk, 'payload', ARGV[2 + j], 'options', job.options, 'attempts', '0',
       'lease_losses', '0', 'waiting', tostring(plan.waiting), 'not_before', fmt(nb),
     }
-    if plan.kind == 'new' then
-      f[#f + 1] = 'id'; f[#f + 1] = id
-      f[#f + 1] = 'created'; f[#f + 1] = NOW_S
-      f[#f + 1] = 'seq'; f[#f + 1] = tostring(seq)
-      if job.key then f[#f + 1] = 'key'; f[#f + 1] = job.key end
+    if not plan.old then
+      push(f, 'id', id, 'created', NOW_S, 'seq', tostring(seq))
+      if job.key then push(f, 'key', job.key) end
     end
     if plan.blocker then
       local b = plan.blocker
-      f[#f + 1] = 'error'; f[#f + 1] = blocked_error(job.own, job.rown, b.label, b.rlabel, b.status)
-      f[#f + 1] = 'finished'; f[#f + 1] = NOW_S
+      push(f, 'error', blocked_error(job.own, job.rown, b.label, b.rlabel, b.status), 'finished', NOW_S)
       redis.call('ZADD', P .. ':finished', NOW_S, id)
     elseif plan.dest == 'QUEUED' then
-      f[#f + 1] = 'rk'; f[#f + 1] = place(id, job.queue, job.pk, seq, nb)
+      push(f, 'rk', place(id, job.queue, job.pk, seq, nb))
     end
     redis.call('HSET', k, unpack(f))
-    if plan.kind == 'new' then
-      event(id, 'queue', nil, plan.dest)
-      moved(job.queue, nil, plan.dest)
-    else
+    if plan.old then
       event(id, 'retry', plan.old, plan.dest, nil, 'submitted again')
-      moved(job.queue, plan.old, plan.dest, old_queue)
+    else
+      event(id, 'queue', nil, plan.dest)
     end
+    moved(job.queue, plan.old, plan.dest, old_queue)
   end
 end
 flush()
@@ -288,31 +280,18 @@ local max_losses, nq = tonumber(ARGV[5]), tonumber(ARGV[6])
 local expired = redis.call('ZRANGEBYSCORE', P .. ':running', '-inf', '(' .. NOW_S, 'LIMIT', 0, 1000)
 for _, id in ipairs(expired) do
   redis.call('ZREM', P .. ':running', id)
-  local k = jkey(id)
-  local r = redis.call('HMGET', k, 'status', 'worker', 'lease_losses', 'queue', 'pk', 'seq', 'not_before')
+  local r = redis.call('HMGET', jkey(id), 'status', 'worker', 'queue', 'pk', 'seq', 'not_before', 'lease_losses')
   if r[1] == 'RUNNING' then
-    local losses = tonumber(r[3] or '0') + 1
+    local losses = tostring(tonumber(r[7] or '0') + 1)
     local detail = 'lease of worker ' .. (r[2] or 'None') .. ' expired'
-    if losses >= max_losses then
-      local err = cjson.encode({
-        type = 'taskgraph.errors.TaskError',
-        message = 'its worker was lost ' .. losses .. ' times while running it (lease expired); '
-          .. 'it may be killing its worker',
-        traceback = '',
-      })
-      redis.call('HSET', k, 'status', 'FAILED', 'error', err, 'lease_losses', tostring(losses), 'finished', NOW_S)
-      redis.call('HDEL', k, 'lease_expires')
-      redis.call('ZADD', P .. ':finished', NOW_S, id)
-      moved(r[4], 'RUNNING', 'FAILED')
-      event(id, 'fail', 'RUNNING', 'FAILED', r[2], detail)
+    if tonumber(losses) >= max_losses then
+      local err = cjson.encode({type = 'taskgraph.errors.TaskError', traceback = '',
+        message = 'its worker was lost ' .. losses .. ' times while running it (lease expired); it may be killing '
+          .. 'its worker'})
+      finish(id, r[3], 'RUNNING', 'FAILED', 'fail', r[2], detail, 'error', err, 'lease_losses', losses)
       cascade(id, 'FAILED')
     else
-      -- back to its place in the queue: not_before is kept
-      local rk = place(id, r[4], r[5], r[6], math.min(tonumber(r[7] or NOW_S) or NOW, NOW))
-      redis.call('HSET', k, 'status', 'QUEUED', 'lease_losses', tostring(losses), 'rk', rk)
-      redis.call('HDEL', k, 'worker', 'lease_expires')
-      moved(r[4], 'RUNNING', 'QUEUED')
-      event(id, 'requeue', 'RUNNING', 'QUEUED', r[2], detail)
+      requeue(id, r, nil, 'requeue', r[2], detail, 'lease_losses', losses)  -- not_before kept: back to its place
     end
   end
 end
@@ -325,37 +304,26 @@ for _, id in ipairs(due) do
   if r[1] == 'QUEUED' and r[3] then redis.call('ZADD', P .. ':ready:' .. r[2], 0, r[3]) end
 end
 
--- the first `limit` ready jobs of the queues, in order
-local picked = {}
-if limit > 0 then
-  if nq == 1 then
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. ARGV[7], '-', '+', 'LIMIT', 0, limit)) do
-      picked[#picked + 1] = {m, ARGV[7]}
-    end
-  else
-    local all = {}
-    for qi = 1, nq do
-      local q = ARGV[6 + qi]
-      for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit)) do
-        all[#all + 1] = {m, q, string.sub(m, 1, 52)}
-      end
-    end
-    table.sort(all, function(a, b) return a[3] < b[3] end)
-    for x = 1, math.min(limit, #all) do picked[x] = all[x] end
+-- the first `limit` ready jobs of the queues, in order (none for a limit of 0 or less): {member, queue, key}
+local ready = {}
+for qi = 1, (limit > 0) and nq or 0 do
+  local q = ARGV[6 + qi]
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit)) do
+    ready[#ready + 1] = {m, q, string.sub(m, 1, 52)}
   end
 end
+if nq > 1 then table.sort(ready, function(a, b) return a[3] < b[3] end) end
 
 local exp_s = fmt(NOW + lease)
 local out = {}
-for _, pq in ipairs(picked) do
-  local m, q = pq[1], pq[2]
+for x = 1, math.min(limit, #ready) do
+  local m, q = ready[x][1], ready[x][2]
   redis.call('ZREM', P .. ':ready:' .. q, m)
   local id = string.sub(m, 53)
-  local k = jkey(id)
-  local r = redis.call('HMGET', k, unpack(FIELDS))
+  local r = record(id)
   if r[3] == 'QUEUED' then
     local attempts = tostring(tonumber(r[11] or '0') + 1)
-    redis.call('HSET', k, 'status', 'RUNNING', 'worker', worker, 'attempts', attempts, 'started', NOW_S,
+    redis.call('HSET', jkey(id), 'status', 'RUNNING', 'worker', worker, 'attempts', attempts, 'started', NOW_S,
       'lease_expires', exp_s)
     redis.call('ZADD', P .. ':running', exp_s, id)
     event(id, 'dispatch', 'QUEUED', 'RUNNING', worker, nil)
@@ -370,75 +338,47 @@ return out
 
 # ARGV: prefix, worker, lease, ids...
 _HEARTBEAT = r"""
-local worker = ARGV[2]
-local exp_s = fmt(NOW + tonumber(ARGV[3]))
-local held = {}
-for x = 4, #ARGV do
-  local id = ARGV[x]
-  local k = jkey(id)
-  local r = redis.call('HMGET', k, 'status', 'worker')
-  if r[1] == 'RUNNING' and r[2] == worker then
-    redis.call('HSET', k, 'lease_expires', exp_s)
-    redis.call('ZADD', P .. ':running', exp_s, id)
-    held[#held + 1] = id
-  end
-end
-return held
+local worker, exp_s = ARGV[2], fmt(NOW + tonumber(ARGV[3]))
+return each(4, 1, function(x)
+  if not held(ARGV[x], worker) then return false end
+  redis.call('HSET', jkey(ARGV[x]), 'lease_expires', exp_s)
+  redis.call('ZADD', P .. ':running', exp_s, ARGV[x])
+  return true
+end)
 """
 
 # ARGV: prefix, worker, id, result, id, result, ...
 _COMPLETE = r"""
 local worker = ARGV[2]
-local accepted = {}
-for x = 3, #ARGV, 2 do
-  local id, result = ARGV[x], ARGV[x + 1]
-  local k = jkey(id)
-  local r = redis.call('HMGET', k, 'status', 'worker', 'queue')
-  if r[1] == 'RUNNING' and r[2] == worker then
-    redis.call('HSET', k, 'status', 'DONE', 'result', result, 'finished', NOW_S, 'progress', '1.0')
-    redis.call('HDEL', k, 'lease_expires')
-    redis.call('ZREM', P .. ':running', id)
-    redis.call('ZADD', P .. ':finished', NOW_S, id)
-    moved(r[3], 'RUNNING', 'DONE')
-    event(id, 'done', 'RUNNING', 'DONE', worker, nil)
-    for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
-      local dk = jkey(d)
-      local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq')
-      if dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
-        local nb = math.max(tonumber(dr[3]), NOW)
-        local rk = place(d, dr[2], dr[4], dr[5], nb)
-        redis.call('HSET', dk, 'status', 'QUEUED', 'not_before', fmt(nb), 'rk', rk)
-        moved(dr[2], 'PENDING', 'QUEUED')
-        event(d, 'release', 'PENDING', 'QUEUED', worker, nil)
-      end
+return each(3, 2, function(x)
+  local id = ARGV[x]
+  local r = held(id, worker, 'queue')
+  if not r then return false end
+  finish(id, r[3], 'RUNNING', 'DONE', 'done', worker, nil, 'result', ARGV[x + 1], 'progress', '1.0')
+  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+    local dk = jkey(d)
+    local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq')
+    if dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
+      local nb = math.max(tonumber(dr[3]), NOW)
+      redis.call('HSET', dk, 'status', 'QUEUED', 'not_before', fmt(nb), 'rk', place(d, dr[2], dr[4], dr[5], nb))
+      moved(dr[2], 'PENDING', 'QUEUED')
+      event(d, 'release', 'PENDING', 'QUEUED', worker, nil)
     end
-    accepted[#accepted + 1] = id
   end
-end
-flush()
-return accepted
+  return true
+end)
 """
 
 # ARGV: prefix, worker, id, error (JSON), retry_in ('' for none), detail
 _FAIL = r"""
 local worker, id, err, retry, detail = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local k = jkey(id)
-local r = redis.call('HMGET', k, 'status', 'worker', 'queue', 'pk', 'seq')
-if r[1] ~= 'RUNNING' or r[2] ~= worker then return 0 end
-redis.call('ZREM', P .. ':running', id)
+local r = held(id, worker, 'queue', 'pk', 'seq')
+if not r then return 0 end
 if retry ~= '' then
   local nb = NOW + tonumber(retry)
-  local rk = place(id, r[3], r[4], r[5], nb)
-  redis.call('HSET', k, 'status', 'QUEUED', 'error', err, 'not_before', fmt(nb), 'rk', rk)
-  redis.call('HDEL', k, 'worker', 'lease_expires')
-  moved(r[3], 'RUNNING', 'QUEUED')
-  event(id, 'retry', 'RUNNING', 'QUEUED', worker, detail)
+  requeue(id, r, nb, 'retry', worker, detail, 'error', err, 'not_before', fmt(nb))
 else
-  redis.call('HSET', k, 'status', 'FAILED', 'error', err, 'finished', NOW_S)
-  redis.call('HDEL', k, 'lease_expires')
-  redis.call('ZADD', P .. ':finished', NOW_S, id)
-  moved(r[3], 'RUNNING', 'FAILED')
-  event(id, 'fail', 'RUNNING', 'FAILED', worker, detail)
+  finish(id, r[3], 'RUNNING', 'FAILED', 'fail', worker, detail, 'error', err)
   cascade(id, 'FAILED')
 end
 flush()
@@ -448,93 +388,60 @@ return 1
 # ARGV: prefix, worker, ids...
 _RELEASE = r"""
 local worker = ARGV[2]
-local done = {}
-for x = 3, #ARGV do
-  local id = ARGV[x]
-  local k = jkey(id)
-  local r = redis.call('HMGET', k, 'status', 'worker', 'queue', 'pk', 'seq', 'attempts', 'not_before')
-  if r[1] == 'RUNNING' and r[2] == worker then
-    local attempts = math.max(tonumber(r[6] or '0') - 1, 0)
-    local rk = place(id, r[3], r[4], r[5], math.min(tonumber(r[7] or NOW_S) or NOW, NOW))  -- keeps its place
-    redis.call('HSET', k, 'status', 'QUEUED', 'attempts', tostring(attempts), 'rk', rk)
-    redis.call('HDEL', k, 'worker', 'lease_expires')
-    redis.call('ZREM', P .. ':running', id)
-    moved(r[3], 'RUNNING', 'QUEUED')
-    event(id, 'requeue', 'RUNNING', 'QUEUED', worker, 'handed back')
-    done[#done + 1] = id
-  end
-end
-flush()
-return done
+return each(3, 1, function(x)
+  local r = held(ARGV[x], worker, 'queue', 'pk', 'seq', 'not_before', 'attempts')
+  if not r then return false end
+  local attempts = tostring(math.max(tonumber(r[7] or '0') - 1, 0))
+  requeue(ARGV[x], r, nil, 'requeue', worker, 'handed back', 'attempts', attempts)  -- keeps its place
+  return true
+end)
 """
 
 # ARGV: prefix, ids...
 _CANCEL = r"""
-local cancelled = {}
-for x = 2, #ARGV do
+return each(2, 1, function(x)
   local id = ARGV[x]
-  local k = jkey(id)
-  local r = redis.call('HMGET', k, 'status', 'queue', 'rk')
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'rk')
   local status = r[1]
-  if status == 'PENDING' or status == 'QUEUED' or status == 'RUNNING' then
-    redis.call('HSET', k, 'status', 'CANCELLED', 'finished', NOW_S)
-    redis.call('HDEL', k, 'lease_expires')
-    if status == 'QUEUED' then
-      if r[3] then redis.call('ZREM', P .. ':ready:' .. r[2], r[3]) end
-      redis.call('ZREM', P .. ':delayed', id)
-    elseif status == 'RUNNING' then
-      redis.call('ZREM', P .. ':running', id)
-    end
-    redis.call('ZADD', P .. ':finished', NOW_S, id)
-    moved(r[2], status, 'CANCELLED')
-    event(id, 'cancel', status, 'CANCELLED', nil, nil)
-    cascade(id, 'CANCELLED')
-    cancelled[#cancelled + 1] = id
+  if status ~= 'PENDING' and status ~= 'QUEUED' and status ~= 'RUNNING' then return false end
+  if status == 'QUEUED' then
+    if r[3] then redis.call('ZREM', P .. ':ready:' .. r[2], r[3]) end
+    redis.call('ZREM', P .. ':delayed', id)
   end
-end
-flush()
-return cancelled
+  finish(id, r[2], status, 'CANCELLED', 'cancel', nil, nil)
+  cascade(id, 'CANCELLED')
+  return true
+end)
 """
 
 # ARGV: prefix, ids... (FAILED or CANCELLED jobs queued again by hand; others left as they are)
 # A prerequisite counts as unfinished unless it is DONE; one purged is no longer among the job's prerequisites.
 _RETRY = r"""
-local retried = {}
-for x = 2, #ARGV do
+return each(2, 1, function(x)
   local id = ARGV[x]
-  local k = jkey(id)
-  local r = redis.call('HMGET', k, 'status', 'queue', 'pk', 'seq')
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'pk', 'seq')
   local status = r[1]
-  if status == 'FAILED' or status == 'CANCELLED' then
-    local waiting = 0
-    for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
-      local ps = redis.call('HGET', jkey(p), 'status')
-      if ps and ps ~= 'DONE' then waiting = waiting + 1 end
-    end
-    local dest = (waiting > 0) and 'PENDING' or 'QUEUED'
-    redis.call('HDEL', k, 'result', 'error', 'started', 'finished', 'worker', 'lease_expires', 'progress',
-      'progress_message', 'rk')
-    redis.call('ZREM', P .. ':finished', id)
-    local f = {'status', dest, 'attempts', '0', 'lease_losses', '0', 'waiting', tostring(waiting),
-      'not_before', NOW_S}
-    if dest == 'QUEUED' then
-      f[#f + 1] = 'rk'; f[#f + 1] = place(id, r[2], r[3], r[4], NOW)
-    end
-    redis.call('HSET', k, unpack(f))
-    moved(r[2], status, dest)
-    event(id, 'retry', status, dest, nil, 'retried by hand')
-    retried[#retried + 1] = id
+  if status ~= 'FAILED' and status ~= 'CANCELLED' then return false end
+  local waiting = 0
+  for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
+    local ps = redis.call('HGET', jkey(p), 'status')
+    if ps and ps ~= 'DONE' then waiting = waiting + 1 end
   end
-end
-flush()
-return retried
+  local dest = (waiting > 0) and 'PENDING' or 'QUEUED'
+  clear(id)
+  local f = {'status', dest, 'attempts', '0', 'lease_losses', '0', 'waiting', tostring(waiting), 'not_before', NOW_S}
+  if dest == 'QUEUED' then push(f, 'rk', place(id, r[2], r[3], r[4], NOW)) end
+  redis.call('HSET', jkey(id), unpack(f))
+  moved(r[2], status, dest)
+  event(id, 'retry', status, dest, nil, 'retried by hand')
+  return true
+end)
 """
 
 # ARGV: prefix, worker, id, value, has message (1/0), message
 _PROGRESS = r"""
 local k = jkey(ARGV[3])
-local r = redis.call('HMGET', k, 'status', 'worker')
-if r[1] ~= 'RUNNING' or r[2] ~= ARGV[2] then return 0 end
+if not held(ARGV[3], ARGV[2]) then return 0 end
 redis.call('HSET', k, 'progress', ARGV[4])
 if ARGV[5] == '1' then
   redis.call('HSET', k, 'progress_message', ARGV[6])

@@ -1,23 +1,21 @@
 """What the stores share in Python: decisions that need no atomicity of their own, and the texts they write.
 
-A store keeps in its transactions (SQL, Lua) what must be atomic. What can be worked out from values read inside
-such a transaction (what an enqueue writes, job by job) is worked out here, for the stores that run Python inside
-their transactions (SQLite, PostgreSQL; Redis's Lua scripts keep the same rules), with the texts of history
-details and errors.
+The enqueue plan serves the stores that run Python inside their transactions (SQLite, PostgreSQL); Redis's Lua
+scripts keep the same rules.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from .base import StoreError, StoreUnavailable
-from .records import NewJob, blocked_error
+from .records import JobRecord, NewJob, blocked_error
 
 __all__ = [
-    "unique", "fail_detail", "EnqueuePlan", "columns", "filters", "reason", "unreachable", "refused", "lost",
-    "newer_schema",
+    "unique", "fail_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters", "reason",
+    "unreachable", "refused", "lost", "newer_schema",
 ]
 
 BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its dependents for good
@@ -50,8 +48,7 @@ class EnqueuePlan:
         self.keys = dict(keys)  # key -> (id, status), as the store has them after the jobs so far
         self.known = dict(known)  # id -> (label, status), likewise
         self.inserts: dict[str, dict[str, Any]] = {}  # new jobs' rows
-        self.resets: dict[str, dict[str, Any]] = {}  # stored jobs' rows, reset
-        self.reset_stored: list[str] = []  # stored jobs reset (their old edges are dropped first)
+        self.resets: dict[str, dict[str, Any]] = {}  # stored jobs' rows, reset (their old edges dropped first)
         self.edges: dict[str, list[str]] = {}  # dependent -> prerequisites
         self.events: list[tuple[str, str, str | None, str, str | None]] = []  # (job, event, source, dest, detail)
         self.result: list[str] = []  # the id answering each job, in order
@@ -88,14 +85,8 @@ class EnqueuePlan:
         if stored is None:
             self.inserts[job_id] = row
             self.events.append((job_id, "queue", None, dest, None))
-        elif job_id in self.inserts:  # added earlier in this call, and blocked at once
-            row["key"] = self.inserts[job_id]["key"]
-            self.inserts[job_id] = row
-            self.events.append((job_id, "retry", stored[1], dest, "submitted again"))
-        else:
-            if job_id not in self.resets:
-                self.reset_stored.append(job_id)
-            self.resets[job_id] = row
+        else:  # a reset: of a stored job, or of one added earlier in this call and blocked at once
+            (self.inserts if job_id in self.inserts else self.resets)[job_id] = row
             self.events.append((job_id, "retry", stored[1], dest, "submitted again"))
         self.edges[job_id] = after
         if job.key is not None:
@@ -114,13 +105,29 @@ class EnqueuePlan:
         }
 
 
-COLUMNS = ("id", "key", "name", "queue", "status", "priority", "payload", "options", "error", "waiting", "delay",
-           "nb", "final")
-
-
 def columns(rows: Collection[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Planned rows as one list per column (for PostgreSQL's ``unnest``)."""
-    return {name: [row[name] for row in rows] for name in COLUMNS}
+    """Planned rows (one at least) as one list per column (for PostgreSQL's ``unnest``)."""
+    return {name: [row[name] for row in rows] for name in next(iter(rows))}
+
+
+def in_order(ids: Iterable[str], records: Iterable[JobRecord]) -> list[JobRecord]:
+    """The records of ``ids`` among ``records``, in the order of ``ids``."""
+    found = {record.id: record for record in records}
+    return [found[i] for i in ids if i in found]
+
+
+def answered(ids: Iterable[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """The ids of ``ids`` that the first column of ``rows`` holds, in the order of ``ids``."""
+    found = {row[0] for row in rows}
+    return [i for i in ids if i in found]
+
+
+def tally(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """``{queue: {status: count}}`` from ``(queue, status, count)`` rows."""
+    counts: dict[str, dict[str, int]] = {}
+    for queue, status, n in rows:
+        counts.setdefault(queue, {})[status] = n
+    return counts
 
 
 def filters(mark: str, **values: str | None) -> tuple[str, list[str]]:

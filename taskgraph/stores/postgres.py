@@ -1,18 +1,14 @@
 """The PostgreSQL store: one database shared by processes on many machines.
 
 A store object holds one connection (:class:`~taskgraph.stores.postgres_session.Session`: URL, schema, transactions
-in one round trip, errors), used by one thread at a time, and waits through LISTEN/NOTIFY
-(:mod:`~taskgraph.stores.postgres_wait`). Its SQL is in :mod:`~taskgraph.stores._postgres_sql`.
+in one round trip, errors) and waits through LISTEN/NOTIFY (:mod:`~taskgraph.stores.postgres_wait`). Its SQL is in
+:mod:`~taskgraph.stores._postgres_sql`, which says how each statement keeps the contract.
 
-* **Claims** are one statement: an ``UPDATE ... WHERE seq IN (SELECT ... ORDER BY priority DESC, not_before, seq
-  LIMIT n FOR UPDATE SKIP LOCKED) RETURNING ...`` (the inner select runs once per named queue, so each walks its
-  own index in claim order) with its ``dispatch`` events and notifications. Workers never wait for each other's
-  rows. When a lease has expired, the claim takes the leases back first and then claims, in one transaction (one
-  more round trip, only then).
+* **Claims** are one statement, ``FOR UPDATE SKIP LOCKED`` (workers never wait for each other's rows), with their
+  ``dispatch`` events and notifications; when a lease has expired, two in one round trip: take back, then claim.
 * **Enqueues** look before they write when jobs have keys or prerequisites (one more round trip): the rows looked
   at are locked, and what to write is planned from them (:class:`~taskgraph.stores.common.EnqueuePlan`).
-* **Times** are the server's (``statement_timestamp()``), never the client's: leases, ``not_before``, and every
-  timestamp.
+* **Times** are the server's (``statement_timestamp()``), never the client's.
 * **Continuations** are race-free against concurrent enqueues: an enqueue locks its prerequisites (``FOR SHARE``)
   while it adds edges, and a completion releases dependents in a statement of its own (a snapshot taken after the
   completed rows were locked), so no edge added concurrently is missed. Cascades of failures and cancellations go
@@ -26,14 +22,12 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from urllib.parse import SplitResult
 
-import psycopg
-
 from ..urls import unsplit
-from ._postgres_sql import _COLUMNS, _LIGHT_COLS
+from ._postgres_sql import _LIGHT_COLS
 from .base import Store
-from .common import EnqueuePlan, columns, fail_detail, filters, unique
+from .common import EnqueuePlan, answered, columns, fail_detail, filters, in_order, tally, unique
 from .postgres_session import DEFAULT_SCHEMA, SCHEMA_VERSION, Session
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
+from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 
 __all__ = ["PostgresStore", "open_postgres", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
@@ -42,8 +36,6 @@ _INT_MAX = 2**31 - 1
 
 class PostgresStore(Store):
     """A store in a PostgreSQL database (13 or newer), through psycopg (3.2.4 or newer).
-
-    One object holds one connection, used by one thread at a time; open one per thread.
 
     Args:
         url: ``postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE``, with the options ``schema`` (where the tables
@@ -54,7 +46,7 @@ class PostgresStore(Store):
     def __init__(self, url: str = "postgresql://127.0.0.1:5432/postgres") -> None:
         self._pg = pg = Session(url)
         self.url, self.schema, self.connect_timeout = pg.url, pg.schema, pg.connect_timeout
-        self._q, self._params, self._exec, self._batch = pg.q, pg.params, pg.exec, pg.batch
+        self._q, self._params, self._exec, self._run, self._batch = pg.q, pg.params, pg.exec, pg.run, pg.batch
 
     def for_worker(self) -> None:
         """Commit a worker's claims and reports without waiting for the WAL to reach the disk
@@ -74,72 +66,58 @@ class PostgresStore(Store):
         # is skipped by the INSERT (and its record returned), which is all the plan would have done with it.
         look = bool(keys or prereqs)
 
-        def work(conn: psycopg.Connection[Any]) -> Callable[[], list[JobRecord]]:
-            known_keys: dict[str, tuple[str, str]] = {}
-            known: dict[str, tuple[str, str]] = {}
-            if look:
-                found_keys = conn.execute(self._q["_Q_KEYS"], {"keys": keys}, prepare=True) if keys else None
-                found = conn.execute(
-                    self._q["_Q_PREREQS"], {"ids": unique([*prereqs, *(j.id for j in jobs)])}, prepare=True
-                )
-                if found_keys is not None:
-                    known_keys = {key: (job_id, status) for job_id, key, status in found_keys.fetchall()}
-                known = {job_id: (label, status) for job_id, label, status in found.fetchall()}
-            plan = EnqueuePlan(self.url, known_keys, known)
+        def work() -> Callable[[], list[JobRecord]]:
+            found_keys = self._run("_Q_KEYS", {"keys": keys}) if keys else None
+            found = self._run("_Q_PREREQS", {"ids": unique([*prereqs, *(j.id for j in jobs)])}) if look else None
+            plan = EnqueuePlan(
+                self.url,
+                {key: (i, status) for i, key, status in found_keys.fetchall()} if found_keys is not None else {},
+                {i: (label, status) for i, label, status in found.fetchall()} if found is not None else {},
+            )
             for job in jobs:
                 plan.add(job)
             if look:
-                self._write_plan(conn, plan)
+                self._write_plan(plan)
             elif plan.inserts:
-                conn.execute(self._q["_Q_INSERT_NEW"], self._params(**columns(plan.inserts.values())), prepare=True)
-            cursor = conn.execute(self._q["_Q_GET"], {"ids": unique(plan.result)}, prepare=True)
-
-            def finish() -> list[JobRecord]:
-                records = {row[0]: record_from_row(row) for row in cursor.fetchall()}
-                return [records[i] for i in plan.result if i in records]
-
-            return finish
+                self._run("_Q_INSERT_NEW", self._params(**columns(plan.inserts.values())))
+            cursor = self._run("_Q_GET", {"ids": unique(plan.result)})
+            return lambda: in_order(plan.result, map(record_from_row, cursor.fetchall()))
 
         return self._batch(work)
 
-    def _write_plan(self, conn: psycopg.Connection[Any], plan: EnqueuePlan) -> None:
-        if plan.reset_stored:
-            conn.execute(self._q["_Q_DROP_EDGES"], {"ids": sorted(plan.reset_stored)}, prepare=True)
+    def _write_plan(self, plan: EnqueuePlan) -> None:
+        if plan.resets:
+            self._run("_Q_DROP_EDGES", {"ids": sorted(plan.resets)})
         if plan.inserts:
-            conn.execute(self._q["_Q_INSERT"], columns(plan.inserts.values()), prepare=True)
-        resets = [plan.resets[i] for i in plan.reset_stored]
-        if resets:
-            conn.execute(self._q["_Q_RESET"], columns(resets), prepare=True)
+            self._run("_Q_INSERT", columns(plan.inserts.values()))
+        if plan.resets:
+            self._run("_Q_RESET", columns(plan.resets.values()))
         edges = [(p, d) for d, after in plan.edges.items() for p in after]
         if edges:
-            conn.execute(
-                self._q["_Q_ADD_EDGES"], {"prereqs": [p for p, _ in edges], "dependents": [d for _, d in edges]},
-                prepare=True,
-            )
+            self._run("_Q_ADD_EDGES", {"prereqs": [p for p, _ in edges], "dependents": [d for _, d in edges]})
         if plan.events:
             names = ("job", "event", "source", "dest", "detail")
-            events = dict(zip(names, map(list, zip(*plan.events, strict=True)), strict=True))
-            conn.execute(self._q["_Q_EVENTS"], events, prepare=True)
-            ready = unique(row["queue"] for row in [*plan.inserts.values(), *resets] if row["status"] == "QUEUED")
+            self._run("_Q_EVENTS", dict(zip(names, map(list, zip(*plan.events, strict=True)), strict=True)))
+            rows = [*plan.inserts.values(), *plan.resets.values()]
+            ready = unique(row["queue"] for row in rows if row["status"] == "QUEUED")
             channels = [self._pg.notes.work_channel] * len(ready) + [self._pg.notes.changes_channel]
-            conn.execute(self._q["_Q_NOTIFY"], {"c": channels, "p": [*ready, ""]}, prepare=True)
+            self._run("_Q_NOTIFY", {"c": channels, "p": [*ready, ""]})
 
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         queues = unique(queues)
         if limit <= 0 or not queues:
             return []
         params = self._params(
-            max=MAX_LEASE_LOSSES, worker=worker, lease=float(lease), queues=queues,
-            limit=min(max(int(limit), 0), _INT_MAX), gate=True,
+            max=MAX_LEASE_LOSSES, worker=worker, lease=float(lease), queues=queues, limit=min(int(limit), _INT_MAX),
+            gate=True,
         )
         rows = self._exec(self._q["_Q_CLAIM"], params)
-        lapsed = rows[0][len(_COLUMNS) + 1]
-        if not lapsed:
+        if not rows[0][len(FIELDS) + 1]:  # no lease has expired
             return [record_from_row(row) for row in rows if row[0] is not None]
 
-        def work(conn: psycopg.Connection[Any]) -> Callable[[], tuple[list[JobRecord], list[str] | None]]:
-            recovered = conn.execute(self._q["_Q_RECOVER"], params, prepare=True)
-            got = conn.execute(self._q["_Q_CLAIM"], {**params, "gate": False}, prepare=True)
+        def work() -> Callable[[], tuple[list[JobRecord], list[str] | None]]:
+            recovered = self._run("_Q_RECOVER", params)
+            got = self._run("_Q_CLAIM", {**params, "gate": False})
 
             def finish() -> tuple[list[JobRecord], list[str] | None]:
                 row = recovered.fetchone()  # one row: an aggregate
@@ -148,19 +126,15 @@ class PostgresStore(Store):
             return finish
 
         claimed, doomed = self._batch(work)  # a lease expired: take back, then claim, in one round trip
-        if doomed:
-            self._fail_lost(doomed)
+        if doomed:  # out of chances: FAILED, with their PENDING descendants
+
+            def fail_lost() -> Callable[[], None]:
+                failed = self._run("_Q_FAIL_LOST", self._params(ids=doomed, max=MAX_LEASE_LOSSES))
+                self._cascade([r[0] for r in failed.fetchall()], "FAILED")
+                return lambda: None
+
+            self._batch(fail_lost)
         return claimed
-
-    def _fail_lost(self, ids: list[str]) -> None:
-        """Fail the jobs whose lease expired once too often, and their PENDING descendants."""
-
-        def work(conn: psycopg.Connection[Any]) -> Callable[[], None]:
-            failed = conn.execute(self._q["_Q_FAIL_LOST"], self._params(ids=ids, max=MAX_LEASE_LOSSES), prepare=True)
-            self._cascade(conn, [r[0] for r in failed.fetchall()], "FAILED")
-            return lambda: None
-
-        self._batch(work)
 
     def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
         ids = unique(ids)
@@ -175,45 +149,32 @@ class PostgresStore(Store):
             first.setdefault(job_id, result)  # a repeated id: the first result counts, as in one-by-one order
         if not first:
             return []
-        ids = list(first)
-        params = self._params(ids=ids, results=list(first.values()), worker=worker)
+        params = self._params(ids=list(first), results=list(first.values()), worker=worker)
 
-        def work(conn: psycopg.Connection[Any]) -> Callable[[], list[str]]:
-            done = conn.execute(self._q["_Q_COMPLETE"], params, prepare=True)
-            conn.execute(self._q["_Q_RELEASE"], params, prepare=True)
-
-            def finish() -> list[str]:
-                accepted = {r[0] for r in done.fetchall()}
-                return [i for i in ids if i in accepted]
-
-            return finish
+        def work() -> Callable[[], list[str]]:
+            done = self._run("_Q_COMPLETE", params)
+            self._run("_Q_RELEASE", params)
+            return lambda: answered(first, done.fetchall())
 
         return self._batch(work)
 
     def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
-        text = json.dumps(error)
         detail = fail_detail(error, retry_in).replace("\x00", "\\x00")
+        params = self._params(id=job_id, worker=worker, error=json.dumps(error), detail=detail)
         if retry_in is not None:
-            rows = self._exec(self._q["_Q_RETRY"], self._params(
-                id=job_id, worker=worker, error=text, retry=float(retry_in), detail=detail,
-            ))
-            return bool(rows)
+            return bool(self._exec(self._q["_Q_RETRY"], {**params, "retry": float(retry_in)}))
 
-        def work(conn: psycopg.Connection[Any]) -> Callable[[], bool]:
-            failed = conn.execute(self._q["_Q_FAIL"], self._params(
-                id=job_id, worker=worker, error=text, detail=detail,
-            ), prepare=True)
-            below = conn.execute(self._q["_Q_CASCADE_FIND"], {"ids": [job_id], "state": "FAILED"}, prepare=True)
+        def work() -> Callable[[], bool]:
+            failed = self._run("_Q_FAIL", params)
+            below = self._run("_Q_CASCADE_FIND", {"ids": [job_id], "state": "FAILED"})
             accepted = bool(failed.fetchall())
             if accepted:
-                self._cascade(conn, [job_id], "FAILED", below.fetchall())
+                self._cascade([job_id], "FAILED", below.fetchall())
             return lambda: accepted
 
         return self._batch(work)
 
-    def _cascade(
-        self, conn: psycopg.Connection[Any], parents: list[str], state: str, found: list[Any] | None = None
-    ) -> None:
+    def _cascade(self, parents: list[str], state: str, found: list[Any] | None = None) -> None:
         """Fail or cancel, level by level, the PENDING descendants of ``parents``, which just became ``state``.
 
         Each level is a statement of its own, so it sees dependents that concurrent enqueues added to the level
@@ -222,88 +183,67 @@ class PostgresStore(Store):
         event = "fail" if state == "FAILED" else "cancel"
         while parents:
             if found is None:
-                found = conn.execute(
-                    self._q["_Q_CASCADE_FIND"], {"ids": parents, "state": state}, prepare=True
-                ).fetchall()
+                found = self._run("_Q_CASCADE_FIND", {"ids": parents, "state": state}).fetchall()
             chosen: dict[str, tuple[str, str]] = {}
             for dependent, label, parent_label in found:
                 chosen.setdefault(dependent, (label, parent_label))
             found = None
             if not chosen:
                 return
-            ids = list(chosen)
-            moved = conn.execute(self._q["_Q_CASCADE_MOVE"], self._params(
-                ids=ids,
+            moved = self._run("_Q_CASCADE_MOVE", self._params(
+                ids=list(chosen),
                 errors=[blocked_error(lb, plb, state) if state == "FAILED" else None for lb, plb in chosen.values()],
                 details=[f"prerequisite {plb!r}" for _, plb in chosen.values()],
                 state=state, event=event,
-            ), prepare=True)
-            done = {r[0] for r in moved.fetchall()}
-            parents = [i for i in ids if i in done]
+            ))
+            parents = answered(chosen, moved.fetchall())
 
     def release(self, worker: str, ids: Collection[str]) -> list[str]:
         ids = unique(ids)
         if not ids:
             return []
-        rows = self._exec(self._q["_Q_RELEASE_HELD"], self._params(ids=ids, worker=worker))
-        handed = {r[0] for r in rows}
-        return [i for i in ids if i in handed]
+        return answered(ids, self._exec(self._q["_Q_RELEASE_HELD"], self._params(ids=ids, worker=worker)))
 
     def cancel(self, ids: Collection[str]) -> list[str]:
         ids = unique(ids)
-        if not ids:
-            return []
 
-        def work(conn: psycopg.Connection[Any]) -> Callable[[], list[str]]:
+        def work() -> Callable[[], list[str]]:
             cancelled = []
             for job_id in ids:
-                direct = conn.execute(self._q["_Q_CANCEL"], self._params(id=job_id), prepare=True)
-                below = conn.execute(self._q["_Q_CASCADE_FIND"], {"ids": [job_id], "state": "CANCELLED"},
-                                     prepare=True)
+                direct = self._run("_Q_CANCEL", self._params(id=job_id))
+                below = self._run("_Q_CASCADE_FIND", {"ids": [job_id], "state": "CANCELLED"})
                 if direct.fetchall():
                     cancelled.append(job_id)
-                    self._cascade(conn, [job_id], "CANCELLED", below.fetchall())
+                    self._cascade([job_id], "CANCELLED", below.fetchall())
             return lambda: cancelled
 
-        return self._batch(work)
+        return self._batch(work) if ids else []
 
     def retry(self, ids: Collection[str]) -> list[str]:
         ids = unique(ids)
-        if not ids:
-            return []
 
-        def work(conn: psycopg.Connection[Any]) -> Callable[[], list[str]]:
-            conn.execute(self._q["_Q_RETRY_BY_HAND_LOCK"], {"ids": ids}, prepare=True)
-            conn.execute(self._q["_Q_RETRY_BY_HAND_PREREQS"], {"ids": ids}, prepare=True)
-            moved = conn.execute(self._q["_Q_RETRY_BY_HAND"], self._params(ids=ids), prepare=True)
+        def work() -> Callable[[], list[str]]:
+            self._run("_Q_RETRY_BY_HAND_LOCK", {"ids": ids})
+            self._run("_Q_RETRY_BY_HAND_PREREQS", {"ids": ids})
+            moved = self._run("_Q_RETRY_BY_HAND", self._params(ids=ids))
+            return lambda: answered(ids, moved.fetchall())
 
-            def finish() -> list[str]:
-                retried = {r[0] for r in moved.fetchall()}
-                return [i for i in ids if i in retried]
-
-            return finish
-
-        return self._batch(work)
+        return self._batch(work) if ids else []
 
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
         message = None if message is None else message.replace("\x00", "\ufffd")
-        rows = self._exec(self._q["_Q_PROGRESS"], self._params(
-            id=job_id, worker=worker, value=float(value), message=message,
-        ))
-        return bool(rows)
+        params = self._params(id=job_id, worker=worker, value=float(value), message=message)
+        return bool(self._exec(self._q["_Q_PROGRESS"], params))
 
     def purge(self, older_than: float) -> int:
-        rows = self._exec(self._q["_Q_PURGE"], {"older": float(older_than)})
-        return int(rows[0][0])
+        return int(self._exec(self._q["_Q_PURGE"], {"older": float(older_than)})[0][0])
 
     # ------------------------------------------------------------ reading
 
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
-        ids = list(ids)
         if not ids:
             return []
-        found = {row[0]: record_from_row(row) for row in self._exec(self._q["_Q_GET"], {"ids": unique(ids)})}
-        return [found[i] for i in ids if i in found]
+        return in_order(ids, map(record_from_row, self._exec(self._q["_Q_GET"], {"ids": unique(ids)})))
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
@@ -313,10 +253,7 @@ class PostgresStore(Store):
         return [record_from_row(r) for r in self._exec(query, [*values, max(int(limit), 0)])]
 
     def stats(self) -> dict[str, dict[str, int]]:
-        counts: dict[str, dict[str, int]] = {}
-        for queue, status, n in self._exec(self._q["_Q_STATS"]):
-            counts.setdefault(queue, {})[status] = n
-        return counts
+        return tally(self._exec(self._q["_Q_STATS"]))
 
     def history(self, job_id: str) -> list[Event]:
         return [Event(*row) for row in self._exec(self._q["_Q_HISTORY"], {"id": job_id})]

@@ -26,16 +26,13 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from ..urls import redact, seconds, secrets, split, store_options, unsplit
-from . import _postgres_sql
-from ._postgres_sql import _DDL, _NOW, _Q_TABLES
+from ._postgres_sql import _DDL, _Q_TABLES, SCHEMA_VERSION, render, statements
 from .base import StoreError
 from .common import lost, newer_schema, reason, refused, unreachable
 from .postgres_wait import Notifications
 
 __all__ = ["Session", "parse", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
-#: The version of the tables this code writes; a store whose ``taskgraph_meta`` says more is refused.
-SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = "taskgraph"
 DEFAULT_CONNECT_TIMEOUT = 10
 
@@ -106,9 +103,7 @@ class Session:
         self.conn = self._connect()
         try:
             self.schema_sql = sql.Identifier(self.schema).as_string(self.conn)
-            found_q = {name: value for name, value in vars(_postgres_sql).items() if name.startswith("_Q_")}
-            self.q = {name: text.replace("{s}", self.schema_sql).replace("{now}", _NOW) for name, text in
-                      found_q.items()}
+            self.q = statements(self.schema_sql)
             self._migrate()
         except BaseException:
             self.conn.close()
@@ -171,15 +166,17 @@ class Session:
         self._worker_session = True
         self.connection().execute("SET synchronous_commit TO off")
 
+    def _version(self) -> int | None:
+        row = self.conn.execute(self.q["_Q_VERSION"]).fetchone()
+        return int(row[0]) if row else None
+
     def _migrate(self) -> None:
-        schema = self.schema_sql
+        """Create the schema and its tables where they are missing, under an advisory lock; refuse a newer one."""
         conn = self.conn
-        version = None
         try:
-            row = conn.execute(self.q["_Q_VERSION"]).fetchone()
-            version = int(row[0]) if row else None
+            version = self._version()
         except (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName):
-            pass
+            version = None
         except psycopg.Error as exc:
             raise StoreError(f"{self.url}: cannot read the store's schema ({self.reason(exc)})") from None
         if version is None or version < SCHEMA_VERSION:
@@ -198,14 +195,8 @@ class Session:
                             "?schema=NAME"
                         )
                     for statement in _DDL:
-                        conn.execute(statement.replace("{s}", schema))
-                    conn.execute(
-                        f"INSERT INTO {schema}.taskgraph_meta (key, value) VALUES ('schema', %s) "
-                        "ON CONFLICT (key) DO NOTHING",
-                        (str(SCHEMA_VERSION),),
-                    )
-                    row = conn.execute(self.q["_Q_VERSION"]).fetchone()
-                    version = int(row[0]) if row else SCHEMA_VERSION
+                        conn.execute(render(statement, self.schema_sql))
+                    version = self._version() or SCHEMA_VERSION
             except pg_errors.InsufficientPrivilege as exc:
                 raise StoreError(
                     f"{self.url}: not allowed to create the schema {self.schema!r} and its tables "
@@ -231,57 +222,58 @@ class Session:
         except psycopg.Error as exc:
             raise StoreError(f"{self.url}: the PostgreSQL server refused the operation ({self.reason(exc)})") from exc
 
-    @staticmethod
-    def _retrying(attempt: int, exc: BaseException) -> bool:
-        """Whether to run a transaction again after ``exc``, sleeping a little first."""
-        transient = isinstance(exc, (pg_errors.DeadlockDetected, pg_errors.SerializationFailure))
-        # a job with the same key or id was added meanwhile: looking again finds it
-        added = isinstance(exc, pg_errors.UniqueViolation) and exc.diag.constraint_name in (
-            "jobs_key_unique", "jobs_id_unique"
-        )
-        if not (transient or added) or attempt + 1 >= _RETRIES:
-            return False
-        time.sleep(random.uniform(0, 0.005 * 2**attempt))
-        return True
-
-    def exec(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
-        """One statement, its own transaction; prepared."""
+    def _retried(self, once: Callable[[psycopg.Connection[Any]], Callable[[], _T]]) -> _T:
+        """``once(conn)``, run again (a little later each time) after a deadlock, a serialization failure or a job
+        with the same key or id added meanwhile (looking again finds it); then what the function it returns gives."""
         with self.errors():
             for attempt in range(_RETRIES):
                 conn = self.connection()
                 try:
-                    rows = conn.execute(query, params, prepare=True).fetchall()
+                    finish = once(conn)
                     break
-                except psycopg.Error as exc:
-                    if not self._retrying(attempt, exc):
+                except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.UniqueViolation) as exc:
+                    again = not isinstance(exc, pg_errors.UniqueViolation) or exc.diag.constraint_name in (
+                        "jobs_key_unique", "jobs_id_unique"
+                    )
+                    if not again or attempt + 1 >= _RETRIES:
                         raise
-            self.notes.absorb()
-            return rows
-
-    def batch(self, work: Callable[[psycopg.Connection[Any]], Callable[[], _T]]) -> _T:
-        """Run ``work(conn)`` in one transaction, pipelined (one round trip, and one more per fetch in the middle),
-        retried on deadlocks and serialization failures; return what the function it returns gives after COMMIT."""
-        with self.errors():
-            for attempt in range(_RETRIES):
-                conn = self.connection()
-                try:
-                    try:
-                        with conn.pipeline():
-                            conn.execute("BEGIN")
-                            finish = work(conn)
-                            conn.execute("COMMIT")
-                    finally:
-                        if not conn.broken and conn.info.transaction_status in (
-                            TransactionStatus.INTRANS, TransactionStatus.INERROR
-                        ):
-                            conn.execute("ROLLBACK")  # work raised, or a statement failed: COMMIT was not reached
-                    break
-                except psycopg.Error as exc:
-                    if not self._retrying(attempt, exc):
-                        raise
+                    time.sleep(random.uniform(0, 0.005 * 2**attempt))
             result = finish()
             self.notes.absorb()
             return result
+
+    def exec(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """One statement, its own transaction; prepared."""
+
+        def once(conn: psycopg.Connection[Any]) -> Callable[[], list[tuple[Any, ...]]]:
+            rows = conn.execute(query, params, prepare=True).fetchall()
+            return lambda: rows
+
+        return self._retried(once)
+
+    def run(self, name: str, params: Any = None) -> psycopg.Cursor[Any]:
+        """Send the statement ``name`` (prepared), in the transaction of :meth:`batch`; its cursor."""
+        return self.conn.execute(self.q[name], params, prepare=True)
+
+    def batch(self, work: Callable[[], Callable[[], _T]]) -> _T:
+        """Run ``work()``, which sends statements with :meth:`run`, in one transaction, pipelined (one round trip,
+        and one more per fetch in the middle), retried as :meth:`exec` is; return what the function it returns
+        gives after COMMIT."""
+
+        def once(conn: psycopg.Connection[Any]) -> Callable[[], _T]:
+            try:
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    finish = work()
+                    conn.execute("COMMIT")
+            finally:
+                if not conn.broken and conn.info.transaction_status in (
+                    TransactionStatus.INTRANS, TransactionStatus.INERROR
+                ):
+                    conn.execute("ROLLBACK")  # work raised, or a statement failed: COMMIT was not reached
+            return finish
+
+        return self._retried(once)
 
     def params(self, **values: Any) -> dict[str, Any]:
         """``values`` with the names of the channels the statements notify."""

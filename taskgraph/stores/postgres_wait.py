@@ -11,10 +11,11 @@ next lease expires, which notify nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
-from psycopg import sql
+from psycopg import Notify, sql
 
 if TYPE_CHECKING:
     from .postgres_session import Session
@@ -30,8 +31,8 @@ class Notifications:
         self.work_channel = f"{session.schema}:work"
         self.changes_channel = f"{session.schema}:changes"
         self._listening: set[str] = set()
-        self._changed = False  # a notification on the changes channel not yet reported by wait()
-        self._ready: set[str] = set()  # queues named on the work channel not yet reported by wait_for_work()
+        # not yet reported: the queues named on the work channel, and None for a notification on the changes channel
+        self._news: set[str | None] = set()
 
     def reset(self) -> None:
         """Forget the channels listened to: the connection is new."""
@@ -47,35 +48,31 @@ class Notifications:
         self._listening.add(channel)
         return True
 
-    def _note(self, channel: str, payload: str) -> None:
-        if channel == self.changes_channel:
-            self._changed = True
-        elif channel == self.work_channel:
-            self._ready.add(payload)
-
     def absorb(self) -> None:
         """Take in the notifications received so far, without waiting (they pile up in psycopg otherwise)."""
         if self._listening:
             with self._session.errors():
-                for n in self._session.conn.notifies(timeout=0):
-                    self._note(n.channel, n.payload)
+                self._note(self._session.conn.notifies(timeout=0))
 
-    def _until(self, reported: Callable[[], bool], deadline: float) -> None:
-        """Take in notifications until ``reported()`` says one was reported, or ``deadline`` (monotonic)."""
+    def _note(self, notifies: Iterable[Notify]) -> None:
+        for n in notifies:
+            self._news.add(None if n.channel == self.changes_channel else n.payload)
+
+    def _until(self, wanted: AbstractSet[str | None], deadline: float) -> None:
+        """Take in notifications until one in ``wanted`` is reported (and forgotten), or ``deadline`` (monotonic)."""
         with self._session.errors():
-            while not reported():
+            while not self._take(wanted):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
-                for n in self._session.conn.notifies(timeout=left, stop_after=1):
-                    self._note(n.channel, n.payload)
+                self._note(self._session.conn.notifies(timeout=left, stop_after=1))
 
     def wait(self, timeout: float) -> None:
         """See :meth:`taskgraph.stores.base.Store.wait`."""
         deadline = time.monotonic() + max(timeout, 0.0)
         if not self._listen(self.changes_channel):
             self.absorb()
-            self._until(self._take_change, deadline)
+            self._until({None}, deadline)
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         """See :meth:`taskgraph.stores.base.Store.wait_for_work`."""
@@ -92,13 +89,9 @@ class Notifications:
             soon = [t for t in (due, expiry) if t is not None and t > 0]
             if soon:
                 deadline = min(deadline, time.monotonic() + min(soon) + 0.001)
-        self._until(lambda: self._take(wanted), deadline)
+        self._until(wanted, deadline)
 
-    def _take_change(self) -> bool:
-        changed, self._changed = self._changed, False
-        return changed
-
-    def _take(self, wanted: set[str]) -> bool:
-        hits = self._ready & wanted
-        self._ready -= hits
+    def _take(self, wanted: AbstractSet[str | None]) -> bool:
+        hits = self._news & wanted
+        self._news -= hits
         return bool(hits)

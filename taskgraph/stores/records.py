@@ -7,21 +7,14 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import RemoteTaskError
 
 __all__ = [
-    "JobRecord",
-    "NewJob",
-    "Event",
-    "encode_error",
-    "rebuild_error",
-    "record_from_row",
-    "blocked_error",
-    "FINAL",
-    "MAX_LEASE_LOSSES",
+    "JobRecord", "NewJob", "Event", "encode_error", "rebuild_error", "record_from_row", "blocked_error", "FIELDS",
+    "FINAL", "MAX_LEASE_LOSSES",
 ]
 
 #: The statuses a job ends in; the others are PENDING (waiting for prerequisites), QUEUED and RUNNING.
@@ -93,6 +86,10 @@ class JobRecord:
         return self.status in FINAL
 
 
+#: The fields of a record in order, as the stores' rows (SQL columns, Redis hash fields) hold them.
+FIELDS = tuple(f.name for f in fields(JobRecord))
+
+
 @dataclass
 class Event:
     """One entry of a job's history."""
@@ -106,7 +103,7 @@ class Event:
 
 
 def record_from_row(row: Sequence[Any]) -> JobRecord:
-    """A record from a SQL row whose columns come in :class:`JobRecord` order, options and error as JSON text."""
+    """A record from a row of :data:`FIELDS`, options and error as JSON text."""
     return JobRecord(
         id=row[0], name=row[1], status=row[2], queue=row[3], key=row[4], priority=row[5], payload=row[6] or b"",
         options=read_options(row[0], row[7]), result=row[8], error=read_error(row[0], row[9]) if row[9] else None,

@@ -1,10 +1,7 @@
 """The Redis store: jobs in one Redis server, shared by any number of processes and machines.
 
-Every change that touches more than one key is one Lua script, run atomically by the server, so no other client
-ever sees half of it; a claim moves a job from its queue's ready set to the running set, marks it RUNNING under
-its worker's lease and records the ``dispatch`` event in one step, so a claimed job is never only in a worker's
-memory. Times (leases, ``not_before``, timestamps) come from the server's clock (``TIME`` inside the scripts),
-never from a client's.
+Every change is one Lua script (:mod:`~taskgraph.stores._redis_lua`), run atomically by the server: no other
+client ever sees half of it. Times come from the server's clock (``TIME`` inside the scripts), never a client's.
 
 Keys, all under the prefix of the URL's ``?prefix=NAME`` option (default ``taskgraph``):
 
@@ -31,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import SplitResult, unquote
@@ -40,7 +37,7 @@ from ..urls import redact, seconds, secrets, split, store_options
 from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
 from .common import fail_detail, lost, reason, refused, unique, unreachable
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, record_from_row
+from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, record_from_row
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -100,9 +97,8 @@ class RedisStore(Store):
         settings = _parse(url, prefix)
         self._password = password = settings.pop("password")
         self.prefix = settings.pop("prefix")
-        socket_timeout = settings.get("socket_timeout")
         # blocking reads (BLPOP, XREAD) wait at most this long per command, well inside the socket timeout
-        self._block_cap = 10.0 if socket_timeout is None else max(0.05, min(10.0, socket_timeout / 3))
+        self._block_cap = max(0.05, min(10.0, settings["socket_timeout"] / 3))
         # retry only a connection that broke; a timed-out script may have run, and must not run twice
         retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(redis.ConnectionError,))
         # first a probe whose every wait (TCP, TLS handshake, AUTH, the answer) is the connect timeout
@@ -111,15 +107,18 @@ class RedisStore(Store):
         )
         try:
             probe.ping()
-            version = self._server_version(probe)
+            try:
+                version = re.match(r"(\d+)\.(\d+)", str(probe.info("server").get("redis_version")))
+            except redis.ResponseError:  # INFO disabled (some managed services)
+                version = None
         except Exception as exc:
             raise self._connect_error(exc) from None
         finally:
             probe.close()
-        if version is not None and version < (6, 2):
+        if version is not None and (int(version[1]), int(version[2])) < (6, 2):
             raise StoreError(
-                f"{self.url}: the server runs Redis {'.'.join(map(str, version))}; the Redis store needs 6.2 or "
-                "newer: upgrade the server"
+                f"{self.url}: the server runs Redis {version[0]}; the Redis store needs 6.2 or newer: upgrade the "
+                "server"
             )
         self._client: Any = redis.Redis(password=password, decode_responses=False, retry=retry, **settings)
         register = self._client.register_script
@@ -137,16 +136,6 @@ class RedisStore(Store):
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
-
-    def _server_version(self, client: Any) -> tuple[int, ...] | None:
-        try:
-            text = client.info("server").get("redis_version")
-        except self._redis.ResponseError:  # INFO disabled (some managed services)
-            return None
-        try:
-            return tuple(int(p) for p in str(text).split(".")[:2])
-        except ValueError:
-            return None
 
     def _connect_error(self, exc: BaseException) -> StoreError:
         redis = self._redis
@@ -190,18 +179,19 @@ class RedisStore(Store):
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         if not jobs:
             return []
-        args: list[Any] = [self.prefix, len(jobs)]
+        meta: list[dict[str, Any]] = []  # every field of each job but its payload, for the script
         for job in jobs:
-            priority = int(job.priority)
             label = job.key if job.key is not None else job.name
             own = job.key or job.name
-            args += [
-                job.id, job.name, label, repr(label), own, repr(own), job.queue, str(priority),
-                _priority_key(priority), job.payload,
-                json.dumps(job.options), "1" if job.key is not None else "0", job.key or "",
-                repr(float(job.delay)), "" if job.not_before is None else repr(float(job.not_before)),
-                len(job.after), *job.after,
-            ]
+            fields = {
+                "id": job.id, "name": job.name, "label": label, "rlabel": repr(label), "own": own, "rown": repr(own),
+                "queue": job.queue, "priority": str(int(job.priority)), "pk": _priority_key(int(job.priority)),
+                "options": json.dumps(job.options), "key": job.key, "delay": repr(float(job.delay)),
+                "not_before": None if job.not_before is None else repr(float(job.not_before)),
+                "after": unique(job.after),
+            }
+            meta.append({name: value for name, value in fields.items() if value is not None})
+        args = [self.prefix, json.dumps(meta, ensure_ascii=False), *(job.payload for job in jobs)]
         with self._errors():
             ok, rows = self._enqueue(args=args)
         if not ok:
@@ -270,7 +260,7 @@ class RedisStore(Store):
 
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         with self._errors():
-            return [_record(r) for r in self._rows(ids, lua._FIELDS)] if ids else []
+            return [_record(r) for r in self._rows(ids, FIELDS)] if ids else []
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
@@ -316,17 +306,19 @@ class RedisStore(Store):
 
     # ------------------------------------------------------------ waiting
 
+    def _until(self, deadline: float, answered: Callable[[float], Any]) -> None:
+        """Call ``answered(seconds)``, a blocking read of at most that long (``_block_cap`` at most), until it
+        answers something or the ``deadline`` (monotonic) passes."""
+        while (left := deadline - time.monotonic()) > 0:
+            if answered(min(left, self._block_cap)):
+                return
+
     def wait(self, timeout: float) -> None:
         key = self._k("changes")
-        deadline = time.monotonic() + timeout
         with self._errors():
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                block = max(1, int(min(left, self._block_cap) * 1000))
-                if self._client.xread({key: self._last_change}, count=1, block=block):
-                    break
+            self._until(time.monotonic() + timeout, lambda block: self._client.xread(
+                {key: self._last_change}, count=1, block=max(1, int(block * 1000))
+            ))
             newest = self._client.xrevrange(key, count=1)
         if newest:
             self._last_change = newest[0][0]
@@ -354,15 +346,10 @@ class RedisStore(Store):
                     return
                 deadline = min(deadline, time.monotonic() + min(due) - now + 0.002)
             keys = [self._k("wake", q) for q in queues]
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                block = max(0.01, min(left, self._block_cap))
-                if not keys:
-                    time.sleep(block)
-                elif self._client.blpop(keys, timeout=block):
-                    return
+            if keys:
+                self._until(deadline, lambda block: self._client.blpop(keys, timeout=max(0.01, block)))
+            else:
+                time.sleep(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         if not getattr(self, "_closed", True):

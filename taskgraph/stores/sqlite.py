@@ -14,16 +14,13 @@ from urllib.parse import SplitResult
 
 from ..urls import file_path, redact, seconds, store_options, unsplit
 from .base import Store, StoreError
-from .common import EnqueuePlan, fail_detail, filters, unique
-from .records import MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
+from .common import EnqueuePlan, fail_detail, filters, in_order, tally, unique
+from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
 from .sqlite_file import Database
 
 __all__ = ["SQLiteStore", "open_sqlite"]
 
-_COLUMNS = (
-    "id, name, status, queue, key, priority, payload, options, result, error, attempts, lease_losses, waiting, "
-    "not_before, created, started, finished, worker, lease_expires, progress, progress_message"
-)
+_COLUMNS = ", ".join(FIELDS)
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
 
 
@@ -43,12 +40,6 @@ class SQLiteStore(Store):
     def wait(self, timeout: float) -> None:
         self._file.wait(timeout)
 
-    @staticmethod
-    def _events(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        db.executemany(
-            "INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
-        )
-
     # ------------------------------------------------------------ writing
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
@@ -62,7 +53,7 @@ class SQLiteStore(Store):
             )
             for job in jobs:
                 plan.add(job)
-            for chunk in _chunks(plan.reset_stored):
+            for chunk in _chunks(list(plan.resets)):
                 db.execute(f"DELETE FROM edges WHERE dependent IN ({_marks(chunk)})", chunk)
 
             def values(r: dict[str, Any]) -> tuple[Any, ...]:
@@ -74,19 +65,19 @@ class SQLiteStore(Store):
                 "finished, key, id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(*values(r), r["key"], r["id"], now) for r in plan.inserts.values()],
             )
-            if plan.reset_stored:
-                db.executemany(
-                    "UPDATE jobs SET status = ?, name = ?, queue = ?, priority = ?, payload = ?, options = ?, "
-                    "result = NULL, error = ?, attempts = 0, lease_losses = 0, waiting = ?, not_before = ?, "
-                    "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
-                    "progress_message = NULL WHERE id = ?",
-                    [(*values(plan.resets[i]), i) for i in plan.reset_stored],
-                )
-            edges = [(p, d) for d, after in plan.edges.items() for p in after]
-            if edges:
-                db.executemany("INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)", edges)
-            self._events(db, [(job, now, event, source, dest, None, detail)
-                              for job, event, source, dest, detail in plan.events])
+            db.executemany(
+                "UPDATE jobs SET status = ?, name = ?, queue = ?, priority = ?, payload = ?, options = ?, "
+                "result = NULL, error = ?, attempts = 0, lease_losses = 0, waiting = ?, not_before = ?, "
+                "started = NULL, finished = ?, worker = NULL, lease_expires = NULL, progress = NULL, "
+                "progress_message = NULL WHERE id = ?",
+                [(*values(row), i) for i, row in plan.resets.items()],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO edges (prereq, dependent) VALUES (?, ?)",
+                [(p, d) for d, after in plan.edges.items() for p in after],
+            )
+            _events(db, [(job, now, event, source, dest, None, detail)
+                         for job, event, source, dest, detail in plan.events])
             return plan.result
 
         return self.get(self._write(work))
@@ -106,7 +97,7 @@ class SQLiteStore(Store):
                 (worker, now, now + lease, *queues, now, limit),
             ).fetchall()
             rows.sort(key=lambda r: (-r[5], r[13], r[-1]))
-            self._events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
+            _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
             return [record_from_row(r) for r in rows]
 
         return self._write(work)
@@ -117,27 +108,26 @@ class SQLiteStore(Store):
         ).fetchall()
         for job_id, owner, losses in expired:
             detail = f"lease of worker {owner} expired"
-            if losses + 1 >= MAX_LEASE_LOSSES:
-                error = json.dumps({
-                    "type": "taskgraph.errors.TaskError",
-                    "message": f"its worker was lost {losses + 1} times while running it (lease expired); "
-                    "it may be killing its worker",
-                    "traceback": "",
-                })
-                db.execute(
-                    "UPDATE jobs SET status = 'FAILED', error = ?, lease_losses = lease_losses + 1, finished = ?, "
-                    "lease_expires = NULL WHERE id = ?",
-                    (error, now, job_id),
-                )
-                self._events(db, [(job_id, now, "fail", "RUNNING", "FAILED", owner, detail)])
-                self._cascade(db, now, job_id, "FAILED")
-            else:
+            if losses + 1 < MAX_LEASE_LOSSES:
                 db.execute(
                     "UPDATE jobs SET status = 'QUEUED', lease_losses = lease_losses + 1, worker = NULL, "
                     "lease_expires = NULL WHERE id = ?",  # not_before kept: it goes back to its place in the queue
                     (job_id,),
                 )
-                self._events(db, [(job_id, now, "requeue", "RUNNING", "QUEUED", owner, detail)])
+                _events(db, [(job_id, now, "requeue", "RUNNING", "QUEUED", owner, detail)])
+                continue
+            error = {
+                "type": "taskgraph.errors.TaskError", "traceback": "",
+                "message": f"its worker was lost {losses + 1} times while running it (lease expired); "
+                "it may be killing its worker",
+            }
+            db.execute(
+                "UPDATE jobs SET status = 'FAILED', error = ?, lease_losses = lease_losses + 1, finished = ?, "
+                "lease_expires = NULL WHERE id = ?",
+                (json.dumps(error), now, job_id),
+            )
+            _events(db, [(job_id, now, "fail", "RUNNING", "FAILED", owner, detail)])
+            self._cascade(db, now, job_id, "FAILED")
 
     def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
         if not ids:
@@ -156,19 +146,15 @@ class SQLiteStore(Store):
                 if row is None:
                     continue
                 accepted.append(job_id)
-                self._events(db, [(job_id, now, "done", "RUNNING", "DONE", worker, None)])
+                _events(db, [(job_id, now, "done", "RUNNING", "DONE", worker, None)])
                 released = db.execute(
-                    "UPDATE jobs SET waiting = waiting - 1 WHERE status = 'PENDING' AND id IN "
-                    "(SELECT dependent FROM edges WHERE prereq = ?) RETURNING id, waiting",
-                    (job_id,),
+                    "UPDATE jobs SET waiting = waiting - 1, status = IIF(waiting <= 1, 'QUEUED', status), "
+                    "not_before = IIF(waiting <= 1, MAX(not_before, ?), not_before) WHERE status = 'PENDING' AND id IN "
+                    "(SELECT dependent FROM edges WHERE prereq = ?) RETURNING id, status",
+                    (now, job_id),
                 ).fetchall()
-                ready = [r[0] for r in released if r[1] <= 0]
-                if ready:
-                    db.executemany(
-                        "UPDATE jobs SET status = 'QUEUED', not_before = MAX(not_before, ?) WHERE id = ?",
-                        [(now, r) for r in ready],
-                    )
-                    self._events(db, [(r, now, "release", "PENDING", "QUEUED", worker, None) for r in ready])
+                ready = [r[0] for r in released if r[1] == "QUEUED"]
+                _events(db, [(r, now, "release", "PENDING", "QUEUED", worker, None) for r in ready])
             return accepted
 
         return self._write(work)
@@ -180,13 +166,13 @@ class SQLiteStore(Store):
             if retry_in is not None:
                 if _owned(db, worker, [job_id], "status = 'QUEUED', error = ?, not_before = ?, worker = NULL, "
                           "lease_expires = NULL", text, now + retry_in):
-                    self._events(db, [(job_id, now, "retry", "RUNNING", "QUEUED", worker, detail)])
+                    _events(db, [(job_id, now, "retry", "RUNNING", "QUEUED", worker, detail)])
                     return True
                 return False
             if not _owned(db, worker, [job_id], "status = 'FAILED', error = ?, finished = ?, lease_expires = NULL",
                           text, now):
                 return False
-            self._events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, detail)])
+            _events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, detail)])
             self._cascade(db, now, job_id, "FAILED")
             return True
 
@@ -212,7 +198,7 @@ class SQLiteStore(Store):
                 (state, blocked_error(name, parent_name, state) if state == "FAILED" else None, now, dependent),
             ).fetchone()
             if moved is not None:
-                self._events(db, [(dependent, now, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
+                _events(db, [(dependent, now, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
 
     def release(self, worker: str, ids: Collection[str]) -> list[str]:
         ids = unique(ids)
@@ -221,7 +207,7 @@ class SQLiteStore(Store):
             done = _owned(db, worker, ids, "status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
                           "lease_expires = NULL")
             handed = [i for i in ids if i in done]
-            self._events(db, [(i, now, "requeue", "RUNNING", "QUEUED", worker, "handed back") for i in handed])
+            _events(db, [(i, now, "requeue", "RUNNING", "QUEUED", worker, "handed back") for i in handed])
             return handed
 
         return self._write(work)
@@ -240,7 +226,7 @@ class SQLiteStore(Store):
                     (now, job_id),
                 )
                 cancelled.append(job_id)
-                self._events(db, [(job_id, now, "cancel", row[0], "CANCELLED", None, None)])
+                _events(db, [(job_id, now, "cancel", row[0], "CANCELLED", None, None)])
                 self._cascade(db, now, job_id, "CANCELLED")
             return cancelled
 
@@ -267,7 +253,7 @@ class SQLiteStore(Store):
                     "lease_expires = NULL, progress = NULL, progress_message = NULL WHERE id = ?",
                     (dest, waiting, now, job_id),
                 )
-                self._events(db, [(job_id, now, "retry", row[0], dest, None, "retried by hand")])
+                _events(db, [(job_id, now, "retry", row[0], dest, None, "retried by hand")])
                 retried.append(job_id)
             return retried
 
@@ -280,27 +266,18 @@ class SQLiteStore(Store):
 
     def purge(self, older_than: float) -> int:
         def work(db: sqlite3.Connection, now: float) -> int:
-            ids = [r[0] for r in db.execute(
-                "SELECT id FROM jobs WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < ?",
-                (now - older_than,),
-            )]
-            for chunk in _chunks(ids):
-                marks = _marks(chunk)
-                db.execute(f"DELETE FROM events WHERE job IN ({marks})", chunk)
-                db.execute(f"DELETE FROM edges WHERE prereq IN ({marks}) OR dependent IN ({marks})", chunk + chunk)
-                db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
-            return len(ids)
+            gone = "SELECT id FROM jobs WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < ?"
+            cutoff = (now - older_than,)
+            db.execute(f"DELETE FROM events WHERE job IN ({gone})", cutoff)
+            db.execute(f"DELETE FROM edges WHERE prereq IN ({gone}) OR dependent IN ({gone})", cutoff * 2)
+            return db.execute(f"DELETE FROM jobs WHERE id IN ({gone})", cutoff).rowcount
 
         return self._write(work)
 
     # ------------------------------------------------------------ reading
 
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
-        found: dict[str, JobRecord] = {}
-        for chunk in _chunks(list(ids)):
-            for row in self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({_marks(chunk)})", chunk):
-                found[row[0]] = record_from_row(row)
-        return [found[i] for i in ids if i in found]
+        return in_order(ids, map(record_from_row, _select(self._db, _COLUMNS, "id", list(ids))))
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
@@ -310,10 +287,7 @@ class SQLiteStore(Store):
         return [record_from_row(r) for r in self._db.execute(query, (*values, limit))]
 
     def stats(self) -> dict[str, dict[str, int]]:
-        counts: dict[str, dict[str, int]] = {}
-        for queue, status, n in self._db.execute("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status"):
-            counts.setdefault(queue, {})[status] = n
-        return counts
+        return tally(self._db.execute("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status"))
 
     def history(self, job_id: str) -> list[Event]:
         rows = self._db.execute(
@@ -323,6 +297,14 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         self._file.close()
+
+
+def _events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None, str, Any, Any]]) -> None:
+    """Record events ``(job, at, event, source, dest, worker, detail)``."""
+    if rows:
+        db.executemany(
+            "INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        )
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:

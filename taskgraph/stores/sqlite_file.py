@@ -68,15 +68,13 @@ CREATE TABLE IF NOT EXISTS events (
     worker TEXT, detail TEXT
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job);
-"""
+INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', __VERSION__);
+""".replace("__VERSION__", str(SCHEMA_VERSION))
 
 
 class Database:
-    """One connection to a store's SQLite file, used by one thread at a time.
-
-    Args:
-        path: the database file; created, with its schema, on first use.
-        busy_timeout: seconds to wait for another process's write before giving up.
+    """One connection to a store's SQLite file, used by one thread at a time. Args: as
+    :class:`~taskgraph.stores.sqlite.SQLiteStore`'s.
 
     Attributes:
         url: the store's URL.
@@ -100,20 +98,20 @@ class Database:
         self._lock_fd: int | None = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644) if fcntl else None
 
     def _migrate(self) -> None:
-        row = None
+        """Create the tables where they are missing; refuse a newer schema."""
+        read = "SELECT value FROM taskgraph_meta WHERE key = 'schema'"
         try:
-            row = self.db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
-        except sqlite3.OperationalError:
-            pass
+            row = self.db.execute(read).fetchone()
+        except sqlite3.OperationalError:  # no tables yet
+            row = None
         if row is None:
 
             def create(db: sqlite3.Connection, now: float) -> None:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
-                db.execute("INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
             self._transaction(create)
-            row = self.db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()
+            row = self.db.execute(read).fetchone()
         if int(row[0]) > SCHEMA_VERSION:
             raise newer_schema(f"{self.url}: the store's schema", int(row[0]), SCHEMA_VERSION)
 
