@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from .graph import walk
-from .queues.adapt import as_queue
+from .queues.registry import as_queue
 from .scheduler import Scheduler, close_queue
 from .states import PENDING
 from .task import Task

@@ -122,8 +122,6 @@ class Task:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r},{self.func!r},state={self.state.value!r})"
 
-    # ---------------------------------------------------------------- edges
-
     def require(self, *tasks: Task) -> Task:
         """Make this task wait for ``tasks``: it runs only once each of them is DONE. Twice is the same as once.
 
@@ -186,8 +184,6 @@ class Task:
     def dependents(self) -> tuple[Task, ...]:
         """The tasks that require this one."""
         return tuple(self._dependents)
-
-    # ---------------------------------------------------------------- the machine
 
     def _fire(
         self,
@@ -288,8 +284,6 @@ class Task:
                     return self._fire("cancel", False, result)
             return self._fire("done", False, result)
         return self._fire("cancel" if self.cancel_on_exception else "fail", False, None, exception)
-
-    # ---------------------------------------------------------------- running and waiting
 
     def run(self) -> Any:
         """Run the task here and now, in the calling thread.
@@ -400,8 +394,6 @@ class Task:
         """
         self._fire("retry")
         return self
-
-    # ---------------------------------------------------------------- looking at it
 
     @property
     def track(self) -> Callable[[Task, Transition], Any] | None:

@@ -206,7 +206,7 @@ def open_plugin_queue(url):
 
 
 def test_a_store_whose_package_is_missing_names_the_extra_to_install(schemes, tmp_path):
-    registry._SCHEMES["gone"] = registry.Scheme("taskgraph.durable.url:open_durable", "no_such_module_x:open", "gone")
+    registry._SCHEMES["gone"] = registry.Scheme("taskgraph.durable.queue:open_durable", "no_such_module_x:open", "gone")
     with pytest.raises(StoreError) as info:
         open_queue("gone://user:pw-secret@host/db")
     message = str(info.value)

@@ -56,8 +56,6 @@ class JobFollower:
         self._outgoing = threading.Event()
         self._sender: threading.Thread | None = None
 
-    # ------------------------------------------------------------ submitting
-
     def _job_of(self, call: Call) -> NewJob:
         """The job for ``call``.
 
@@ -157,8 +155,6 @@ class JobFollower:
             self._claim_key(call, job)
             self._follow(call, record)
         return list(calls)
-
-    # ------------------------------------------------------------ following
 
     def _follow(self, call: Call, record: JobRecord) -> None:
         self._apply(call, record)

@@ -1,4 +1,5 @@
-"""A queue backed by a durable store: background jobs, and graphs that outlive the driver."""
+"""A queue backed by a durable store: background jobs, and graphs that outlive the driver; and the queue factory
+of every store scheme (`open_durable`)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,24 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import SplitResult, parse_qsl, unquote
 
 from ..errors import SerializationError, first_line
 from ..queues.base import BaseQueue, Call
+from ..queues.registry import open_store
 from ..states import State
 from ..stores import Store, StoreUnavailable
 from ..stores.base import close_quietly
 from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
+from ..urls import redact, seconds, unsplit
 from .handle import JobHandle, cancelled, failure
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
 
 if TYPE_CHECKING:
     from .follower import JobFollower
 
-__all__ = ["DurableQueue"]
+__all__ = ["DurableQueue", "open_durable", "QUEUE_OPTIONS"]
 
 log = logging.getLogger("taskgraph")
 T = TypeVar("T")
@@ -123,8 +127,6 @@ class DurableQueue(BaseQueue):
                 self.reconnect()
                 time.sleep(pause)
 
-    # ------------------------------------------------------------ jobs
-
     def task(
         self,
         func: Callable[..., Any] | None = None,
@@ -209,8 +211,6 @@ class DurableQueue(BaseQueue):
                 f"({type(exc).__name__}: {exc}); it was damaged or written by something else"
             ) from None
 
-    # ------------------------------------------------------------ looking
-
     def get(self, job_id: str) -> JobHandle | None:
         """The handle of a stored job, or None if the store has no such job."""
         return JobHandle(self, job_id) if self.store.get([job_id]) else None
@@ -263,8 +263,6 @@ class DurableQueue(BaseQueue):
         """
         seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
         return self.store.purge(seconds)
-
-    # ------------------------------------------------------------ task calls (the queue contract)
 
     def _follower(self) -> JobFollower:
         with self._lock:
@@ -334,3 +332,27 @@ def _when(when: Any) -> tuple[float, float | None]:
         return max(float(when), 0.0), None
     raise TypeError(f"schedule() takes seconds, a timedelta or a datetime, not {type(when).__name__}")
 
+
+#: The options of a store URL that are the queue's; the others are the store's.
+QUEUE_OPTIONS = frozenset({"serializer", "namespace", "patience"})
+
+
+def open_durable(url: SplitResult) -> DurableQueue:
+    """The queue of a store URL: its options ``serializer``, ``namespace`` and ``patience`` are the queue's, the
+    others go to the store (see :func:`~taskgraph.queues.registry.open_store`) as they were written.
+
+    Raises:
+        ValueError: a queue option has a bad value.
+        StoreError: the store cannot be opened.
+    """
+    shown = redact(unsplit(url))
+    ours = {k: v for k, v in parse_qsl(url.query, keep_blank_values=True) if k in QUEUE_OPTIONS}
+    rest = [item for item in url.query.split("&") if item and unquote(item.partition("=")[0]) not in QUEUE_OPTIONS]
+    store_url = url._replace(query="&".join(rest))
+    serializer = ours.get("serializer") or "json"
+    get_serializer(serializer)  # a ValueError naming the known ones
+    patience = seconds(repr(shown), "patience", ours.get("patience"), 300.0, zero=True)
+    return DurableQueue(
+        lambda: open_store(store_url), shown, serializer=serializer, namespace=ours.get("namespace", ""),
+        patience=patience,
+    )

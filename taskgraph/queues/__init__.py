@@ -8,9 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .adapt import as_queue
 from .base import BaseQueue, Call, Queue
-from .registry import known_schemes, open_queue, redact, register_scheme
+from .registry import as_queue, known_schemes, open_queue, redact, register_scheme
 
 __all__ = [
     "Queue",

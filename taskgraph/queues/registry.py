@@ -1,4 +1,5 @@
-"""From a URL to a queue or a store: the one scheme registry behind :func:`open_queue` and :func:`open_store`.
+"""From a URL to a queue or a store: the one scheme registry behind :func:`open_queue` and :func:`open_store`; and
+from ``make``'s ``queue=`` argument to a queue (:func:`as_queue`).
 
 A scheme names the factory that opens its queue from the parsed URL; a store's scheme also names the factory of a
 connection to its store, and its queue is a :class:`~taskgraph.durable.queue.DurableQueue` on that store. Built-in
@@ -12,23 +13,25 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import SplitResult
 
 from ..stores.base import StoreError
 from ..urls import query_options, redact, split, worker_count
+from .base import BaseQueue
 
 if TYPE_CHECKING:
     from ..stores.base import Store
     from .base import Queue
 
-__all__ = ["open_queue", "open_store", "register_scheme", "known_schemes", "redact"]
+__all__ = ["open_queue", "open_store", "register_scheme", "known_schemes", "as_queue", "redact"]
 
 ENTRY_POINT_GROUP = "taskgraph.queues"
 STORE_ENTRY_POINT_GROUP = "taskgraph.stores"
 Factory = Callable[[SplitResult], "Queue"]
 StoreFactory = Callable[[SplitResult], "Store"]
-_DURABLE = "taskgraph.durable.url:open_durable"
+_DURABLE = "taskgraph.durable.queue:open_durable"
 
 
 class Scheme(NamedTuple):
@@ -143,7 +146,50 @@ def open_store(url: SplitResult | str) -> Store:
     return factory(parsed)
 
 
-# ------------------------------------------------------------------ the built-in schemes
+def as_queue(queue: Any) -> tuple[Any, bool]:
+    """The queue ``make`` should use for its ``queue=`` argument, and whether ``make`` opened it (and closes it).
+
+    None means the inline queue; a string is a URL; a queue of ours, or any object with a ``submit`` method, is
+    used as it is; another :class:`~concurrent.futures.Executor` is wrapped in an
+    :class:`~taskgraph.queues.executor.ExecutorQueue` (a short backlog, and clear errors for calls that cannot be
+    pickled). A Dask ``distributed.Client`` is wrapped in a :class:`~taskgraph.queues.dask.DaskQueue` that ``make``
+    closes at the end of its run, which leaves the client open: the client stays the caller's.
+    """
+    if queue is None:
+        from .inline import InlineQueue
+
+        return InlineQueue(), True
+    if isinstance(queue, str):
+        return open_queue(queue), True
+    if isinstance(queue, BaseQueue):
+        return queue, False
+    if _is_dask_client(queue):
+        from .dask import DaskQueue
+
+        return DaskQueue(queue), True
+    if isinstance(queue, Executor):
+        from .executor import ExecutorQueue
+
+        return ExecutorQueue(queue), False
+    if callable(getattr(queue, "submit", None)):
+        return queue, False
+    raise TypeError(
+        f"queue= takes a queue (any object whose submit(fn, *args, **kwargs) returns a concurrent.futures.Future), "
+        f"a queue URL such as 'threads://4', a concurrent.futures.Executor or a Dask distributed.Client, not "
+        f"{type(queue).__name__}"
+    )
+
+
+def _is_dask_client(obj: Any) -> bool:
+    """Whether ``obj`` is a ``distributed.Client``, without importing Dask for objects that cannot be one."""
+    if not any(kind.__module__.startswith("distributed.") for kind in type(obj).__mro__):
+        return False
+    try:
+        from distributed import Client
+    except ImportError:
+        return False
+    return isinstance(obj, Client)
+
 
 
 def _open_inline(url: SplitResult) -> Queue:

@@ -63,7 +63,6 @@ _DDL = [
     "ON CONFLICT (key) DO NOTHING",
 ]
 
-# ---------------------------------------------------------------------------------------------------- statements
 # Every value is a parameter. A statement that changes statuses names the rows it changed ``moved`` and ends with
 # one of the notification pieces below, in the same transaction as the change.
 

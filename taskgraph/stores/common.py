@@ -137,8 +137,6 @@ def filters(mark: str, **values: str | None) -> tuple[str, list[str]]:
     return (f"WHERE {' AND '.join(f'{c} = {mark}' for c in given)}" if given else ""), list(given.values())
 
 
-# ---------------------------------------------------------------------------------------------- messages
-
 
 def reason(exc: BaseException, hidden: Collection[str]) -> str:
     """A driver's error as one line for a message, with ``hidden`` (passwords) taken out."""

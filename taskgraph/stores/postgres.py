@@ -1,8 +1,8 @@
 """The PostgreSQL store: one database shared by processes on many machines.
 
 A store object holds one connection (:class:`~taskgraph.stores.postgres_session.Session`: URL, schema, transactions
-in one round trip, errors) and waits through LISTEN/NOTIFY (:mod:`~taskgraph.stores.postgres_wait`). Its SQL is in
-:mod:`~taskgraph.stores._postgres_sql`, which says how each statement keeps the contract.
+in one round trip, errors, and waits through LISTEN/NOTIFY). Its SQL is in :mod:`~taskgraph.stores._postgres_sql`,
+which says how each statement keeps the contract.
 
 * **Claims** are one statement, ``FOR UPDATE SKIP LOCKED`` (workers never wait for each other's rows), with their
   ``dispatch`` events and notifications; when a lease has expired, two in one round trip: take back, then claim.
@@ -53,8 +53,6 @@ class PostgresStore(Store):
         (``synchronous_commit = off``): a crash of the server may lose the last moments of them, never corrupt
         anything, and leases run those jobs again. Saves a disk flush per claim and per batch of results."""
         self._pg.for_worker()
-
-    # ------------------------------------------------------------ writing
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         jobs = list(jobs)
@@ -238,8 +236,6 @@ class PostgresStore(Store):
     def purge(self, older_than: float) -> int:
         return int(self._exec(self._q["_Q_PURGE"], {"older": float(older_than)})[0][0])
 
-    # ------------------------------------------------------------ reading
-
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         if not ids:
             return []
@@ -257,8 +253,6 @@ class PostgresStore(Store):
 
     def history(self, job_id: str) -> list[Event]:
         return [Event(*row) for row in self._exec(self._q["_Q_HISTORY"], {"id": job_id})]
-
-    # ------------------------------------------------------------ waiting
 
     def wait(self, timeout: float) -> None:
         self._pg.notes.wait(timeout)

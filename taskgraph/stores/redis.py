@@ -132,8 +132,6 @@ class RedisStore(Store):
         self._reported = 0.0  # wait_for_work has reported due delayed jobs and leases up to this server time
         self._closed = False
 
-    # ------------------------------------------------------------ plumbing
-
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
@@ -173,8 +171,6 @@ class RedisStore(Store):
             raise lost(self.url, "Redis", reason(exc, self._secrets)) from None
         except redis.ResponseError as exc:
             raise StoreError(f"{self.url}: the Redis server refused a command ({reason(exc, self._secrets)})") from None
-
-    # ------------------------------------------------------------ writing
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         if not jobs:
@@ -249,8 +245,6 @@ class RedisStore(Store):
                 if deleted < _PURGE_BATCH:
                     return total
 
-    # ------------------------------------------------------------ reading
-
     def _rows(self, ids: Sequence[str | bytes], fields: Sequence[str]) -> list[Any]:
         """The ``fields`` of the job hashes of ``ids`` that exist, in one round trip."""
         pipe = self._client.pipeline(transaction=False)
@@ -304,8 +298,6 @@ class RedisStore(Store):
             events.append(Event(float(at), event, source, dest, worker, detail))
         return events
 
-    # ------------------------------------------------------------ waiting
-
     def _until(self, deadline: float, answered: Callable[[float], Any]) -> None:
         """Call ``answered(seconds)``, a blocking read of at most that long (``_block_cap`` at most), until it
         answers something or the ``deadline`` (monotonic) passes."""
@@ -356,8 +348,6 @@ class RedisStore(Store):
             self._closed = True
             self._client.close()
 
-
-# ---------------------------------------------------------------------------------------------- URLs
 
 
 def _parse(url: str, prefix: str | None = None) -> dict[str, Any]:

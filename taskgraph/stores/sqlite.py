@@ -40,8 +40,6 @@ class SQLiteStore(Store):
     def wait(self, timeout: float) -> None:
         self._file.wait(timeout)
 
-    # ------------------------------------------------------------ writing
-
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         def work(db: sqlite3.Connection, now: float) -> list[str]:
             keys = unique(j.key for j in jobs if j.key is not None)
@@ -273,8 +271,6 @@ class SQLiteStore(Store):
             return db.execute(f"DELETE FROM jobs WHERE id IN ({gone})", cutoff).rowcount
 
         return self._write(work)
-
-    # ------------------------------------------------------------ reading
 
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         return in_order(ids, map(record_from_row, _select(self._db, _COLUMNS, "id", list(ids))))

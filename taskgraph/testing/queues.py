@@ -59,8 +59,6 @@ class QueueContract:
     def queue(self) -> Any:  # pragma: no cover - every subclass gives its own
         raise NotImplementedError("give the QueueContract subclass a `queue` fixture")
 
-    # ------------------------------------------------------------ the contract itself
-
     def test_submit_returns_the_future_of_the_call(self, queue: Any) -> None:
         future = queue.submit(pow, 2, 10)
         assert isinstance(future, Future)
@@ -77,8 +75,6 @@ class QueueContract:
     def test_capacity_when_given_is_a_positive_whole_number_or_none(self, queue: Any) -> None:
         capacity = getattr(queue, "capacity", None)
         assert capacity is None or (isinstance(capacity, int) and not isinstance(capacity, bool) and capacity > 0)
-
-    # ------------------------------------------------------------ what make does with it
 
     def test_make_now_runs_a_diamond_graph_each_task_after_its_prerequisites(self, queue: Any) -> None:
         sink, tasks = diamond()

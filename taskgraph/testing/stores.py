@@ -62,8 +62,6 @@ class StoreContract:
         yield store
         store.close()
 
-    # ------------------------------------------------------------ enqueue, get, list
-
     def test_enqueue_returns_queued_records_in_order(self, store: Store) -> None:
         jobs = [new_job(f"tests:job{i}", payload=f"payload {i}".encode(), priority=i) for i in range(3)]
         records = store.enqueue(jobs)
@@ -127,8 +125,6 @@ class StoreContract:
         assert again.error is None and again.attempts == 0
         assert [e.event for e in store.history(first.id)] == ["queue", "dispatch", "fail", "retry"]
 
-    # ------------------------------------------------------------ claim
-
     def test_claim_takes_priority_then_order_and_counts_attempts(self, store: Store) -> None:
         low, high, low2 = store.enqueue([new_job(priority=0), new_job(priority=5), new_job(priority=0)])
         claimed = store.claim("w1", ["default"], 2, 30)
@@ -183,8 +179,6 @@ class StoreContract:
         assert sorted(everything) == sorted(j.id for j in jobs)  # each exactly once
         setup.close()
 
-    # ------------------------------------------------------------ leases
-
     def test_heartbeat_extends_only_the_workers_own_leases(self, store: Store) -> None:
         a, b = store.enqueue([new_job(), new_job()])
         [ra] = store.claim("w1", ["default"], 1, 1)
@@ -228,8 +222,6 @@ class StoreContract:
         record = store.get([job.id])[0]
         assert record.status == "QUEUED" and record.attempts == 0 and record.worker is None
         assert [r.attempts for r in store.claim("w3", ["default"], 1, 30)] == [1]
-
-    # ------------------------------------------------------------ endings
 
     def test_complete_once_and_only_by_the_owner(self, store: Store) -> None:
         [job] = store.enqueue([new_job()])
@@ -275,8 +267,6 @@ class StoreContract:
         record = store.get([job.id])[0]
         assert (record.progress, record.progress_message) == (0.25, "a quarter ✓")
 
-    # ------------------------------------------------------------ continuations
-
     def test_dependents_wait_and_are_released_when_all_prerequisites_are_done(self, store: Store) -> None:
         a, b = new_job("tests:a", priority=1), new_job("tests:b")
         c = new_job("tests:c", after=[a.id, b.id])
@@ -319,8 +309,6 @@ class StoreContract:
         assert b.status == "FAILED" and b.error is not None and "'tests:a' is FAILED" in b.error["message"]
         [c] = store.enqueue([new_job("tests:c", after=[])])
         assert c.status == "QUEUED"
-
-    # ------------------------------------------------------------ retries by hand
 
     def test_retry_queues_failed_and_cancelled_jobs_again_and_leaves_others(self, store: Store) -> None:
         failed, running, done, cancelled, queued = store.enqueue(
@@ -412,8 +400,6 @@ class StoreContract:
         idle.close()
         client.close()
 
-    # ------------------------------------------------------------ looking and tidying
-
     def test_stats_count_by_queue_and_status(self, store: Store) -> None:
         store.enqueue([new_job(), new_job(), new_job(queue="mail")])
         store.claim("w1", ["default"], 1, 30)
@@ -427,8 +413,6 @@ class StoreContract:
         assert store.purge(-1) == 1
         assert store.get([done.id]) == [] and store.history(done.id) == []
         assert store.get([queued.id])[0].status == "QUEUED"
-
-    # ------------------------------------------------------------ waking up
 
     def test_wait_wakes_when_another_connection_changes_something(self, connect: Callable[[], Store]) -> None:
         waiter, writer = connect(), connect()

@@ -121,8 +121,6 @@ class DaskQueue(BaseQueue):
     def __repr__(self) -> str:
         return f"DaskQueue({self.address!r})"
 
-    # ------------------------------------------------------------------ capacity
-
     @property
     def capacity(self) -> int:
         """The most tasks ``make`` keeps handed over: as given, or twice the cluster's threads (at least 64)."""
@@ -141,8 +139,6 @@ class DaskQueue(BaseQueue):
         self._fixed_capacity = value
         if value is not None:
             self._capacity = value
-
-    # ------------------------------------------------------------------ handing tasks over
 
     def submit_call(self, call: Call) -> Future[Any]:
         key = f"{call.name}-{self._token}-{next(self._numbers)}"
@@ -241,8 +237,6 @@ class DaskQueue(BaseQueue):
             self.client.cancel(futures)
         except Exception:  # the client is closing or lost its scheduler: the futures are cancelled anyway
             log.debug("could not cancel %d Dask future(s)", len(futures), exc_info=True)
-
-    # ------------------------------------------------------------------ collecting outcomes
 
     def _collector(self) -> None:
         """Record the outcome of each finished future; fail what is left if the client goes away."""
@@ -358,8 +352,6 @@ class DaskQueue(BaseQueue):
             self._outstanding -= n
             if self._outstanding <= 0:
                 self._cond.notify_all()
-
-    # ------------------------------------------------------------------ closing
 
     def close(self, wait: bool = True) -> None:
         """Wait for the calls handed to Dask, stop the queue's threads, and close the client if the queue opened it.
