@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from .graph import walk
 from .queues.registry import as_queue
 from .scheduler import Scheduler, close_queue
-from .states import PENDING
 from .task import Task
 
 __all__ = ["make", "make_now", "make_later", "TaskQueue"]
@@ -76,29 +74,25 @@ def make_later(queue: Any, *tasks: Task, fail_fast: bool = False) -> Future[list
         CycleError: the tasks to make form a cycle; nothing has run.
         ValueError: ``queue`` is a URL that cannot be opened.
     """
-    walk(tasks, lambda t: t.state is PENDING)
     run_queue, owned = as_queue(queue)
     future: Future[list[Task]] = Future()
-    future.set_running_or_notify_cancel()
     run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast)
     hand_over = callable(getattr(run_queue, "submit_graph", None))
-    if hand_over:  # a durable queue takes the whole graph, so it runs on without this process
-        try:
-            run.admit(tasks, wanted=True)
+    try:
+        run.admit(tasks, wanted=True)  # refuses a cycle here, before anything runs
+        if hand_over:  # a durable queue takes the whole graph, so it runs on without this process
             run.hand_over()
-        except BaseException:
-            if owned:
-                close_queue(run_queue, False)
-            raise
+    except BaseException:
+        if owned:
+            close_queue(run_queue, False)
+        raise
 
     def drive() -> None:
         try:
             try:
-                if not hand_over:
-                    run.admit(tasks, wanted=True)
                 result = list(run.run())
             finally:
-                if owned:
+                if owned:  # before the future is settled: its result means the queue is closed too
                     close_queue(run_queue, run.abandoned)
         except BaseException as exc:
             future.set_exception(exc)
