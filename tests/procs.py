@@ -56,7 +56,7 @@ def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rpartition(")")[2].split()[0]
-    except (FileNotFoundError, IndexError):
+    except (OSError, IndexError):  # gone meanwhile (reading a process being reaped can raise ESRCH)
         return False
     return state not in ("Z", "X")
 
