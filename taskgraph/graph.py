@@ -6,6 +6,7 @@ Nothing here changes a task or does I/O. The edges point from a prerequisite to 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from .errors import CycleError
@@ -18,13 +19,15 @@ if TYPE_CHECKING:
 __all__ = ["walk", "closure", "to_networkx"]
 
 
-def walk(roots: Iterable[Task], follow: Callable[[Task], bool] | None = None) -> list[Task]:
+def walk(roots: Iterable[Task], follow: Callable[[Task], bool] | None = None,
+         edges: Callable[[Task], Iterable[Task]] = attrgetter("prerequisites")) -> list[Task]:
     """The tasks reachable from ``roots`` through prerequisites, each after all of its prerequisites.
 
     Args:
         roots: where to start.
         follow: if given, only tasks for which it returns true are entered: the others are left out of the
             result and their prerequisites are not looked at.
+        edges: a task's prerequisites (the scheduler reads them without the copy ``prerequisites`` makes).
 
     Returns:
         the tasks entered, in an order that puts every prerequisite before the tasks that require it.
@@ -42,7 +45,7 @@ def walk(roots: Iterable[Task], follow: Callable[[Task], bool] | None = None) ->
             mark[root] = True
             continue
         mark[root] = False
-        stack: list[tuple[Task, Iterator[Task]]] = [(root, iter(root.prerequisites))]
+        stack: list[tuple[Task, Iterator[Task]]] = [(root, iter(edges(root)))]
         while stack:
             node, prereqs = stack[-1]
             for p in prereqs:
@@ -52,7 +55,7 @@ def walk(roots: Iterable[Task], follow: Callable[[Task], bool] | None = None) ->
                         mark[p] = True
                         continue
                     mark[p] = False
-                    stack.append((p, iter(p.prerequisites)))
+                    stack.append((p, iter(edges(p))))
                     break
                 if seen is False:
                     raise _cycle([t for t, _ in stack], p)

@@ -240,8 +240,9 @@ class Task:
             self._track(self, Transition(when, source, event, dest))
         if owner is not None and dest is CANCELLED:
             owner(self)
-        for callback in callbacks or ():
-            _call_back(callback, self)
+        if callbacks:
+            for callback in callbacks:
+                _call_back(callback, self)
         return True
 
     def _refusal(self, event: str, state: State) -> TaskError:

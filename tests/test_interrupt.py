@@ -17,14 +17,17 @@ CHILD = textwrap.dedent(
     import json, os, signal, sys, threading
     from taskgraph import Task, make_now
     workers = []  # the threads running blockers
+    lock = threading.Lock()
 
     def say(line):  # one write per line: print() from two threads at once can lose a line
         os.write(1, (line + "\\n").encode())
 
     def blocker(name):
-        workers.append(threading.get_ident())
+        with lock:  # so that exactly one thread, the second, sends the one Ctrl-C
+            workers.append(threading.get_ident())
+            second = len(workers) == 2
         say(f"started {name}")
-        if len(workers) == 2 and os.environ.get("SIGNAL_A_WORKER"):  # Ctrl-C as the kernel may deliver it
+        if second and os.environ.get("SIGNAL_A_WORKER"):  # Ctrl-C as the kernel may deliver it
             signal.pthread_kill(workers[0], signal.SIGINT)
         return os.read(0, 1).decode()  # one byte each: raw reads from two threads cannot lose one
 

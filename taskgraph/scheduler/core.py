@@ -200,7 +200,7 @@ class Scheduler(Rules, Interruptible):
     def dispatch(self) -> None:
         """Hand ready tasks to the queue while it has room."""
         ready, inflight, inline = self.ready, self.inflight, self.inline
-        capacity = self.capacity
+        capacity = None if inline else self.capacity  # an inline queue runs one at a time in this thread anyway
         while ready and (capacity is None or len(inflight) < capacity):
             task = ready.popleft()
             if not all_done(task):  # an edge was added while it waited for room
@@ -311,11 +311,10 @@ class Scheduler(Rules, Interruptible):
                     self.dispatch()
                     if self.finished or self.interrupts:
                         continue
-                capacity = self.capacity
                 if not self.wanted:
                     if not self.inflight:
                         return
-                elif self.ready and (capacity is None or len(self.inflight) < capacity):
+                elif self.ready and (self.inline or self.capacity is None or len(self.inflight) < self.capacity):
                     continue
                 elif not self.inflight and not self.watched:
                     self.unstick()

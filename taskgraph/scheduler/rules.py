@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
 from ..errors import BlockedError, CancelledError, CycleError
@@ -16,6 +17,8 @@ from ..states import CANCELLED, DONE, FAILED, FINAL_STATES, PENDING
 from ..task import Task
 
 __all__ = ["Rules", "all_done"]
+
+_EDGES = attrgetter("_prereqs")  # a task's prerequisites as it keeps them, for walk()
 
 
 def all_done(task: Task) -> bool:
@@ -53,10 +56,10 @@ class Rules:
                 if counts.get(t) != -1:
                     self.wanted[t] = None
         if self.make_prerequisites:
-            order = walk(tasks, lambda t: t.state is PENDING and t not in counts)
+            order = walk(tasks, lambda t: t.state is PENDING and t not in counts, _EDGES)
         else:
             given = set(tasks)
-            order = walk(tasks, lambda t: t in given and t.state is PENDING and t not in counts)
+            order = walk(tasks, lambda t: t in given and t.state is PENDING and t not in counts, _EDGES)
         for t in order:
             counts[t] = 0
         for t in order:
@@ -173,7 +176,7 @@ class Rules:
             return
         still = set(t for t in waiting if self.counts[t] > 0)
         try:
-            walk(still, still.__contains__)
+            walk(still, still.__contains__, _EDGES)
         except CycleError as cycle:
             for t in cycle.tasks:  # fail them all before passing any on, so each one carries the cycle
                 t._fire("fail", False, None, cycle, only_from=PENDING)
