@@ -10,9 +10,9 @@ outcome and history change together and two parties that race to move a task can
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
-from array import array
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -29,8 +29,11 @@ log = logging.getLogger("taskgraph")
 _LOCK = threading.Lock()
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _LIST_LIMIT = 8  # prerequisite lists longer than this become dicts, so require() stays O(1)
-_MOVES = {event: (NEXT[event], float(i)) for i, event in enumerate(EVENTS)}  # event -> its moves, its history code
+# event -> its moves, its code in a history, and whether it ends the task (each event has one destination)
+_MOVES = {event: (NEXT[event], i, set(NEXT[event].values()) <= FINAL_STATES) for i, event in enumerate(EVENTS)}
+_ENTRY = struct.Struct("<dB")  # one transition in a task's history: when, the event's code
 _now = time.time
+_pack = _ENTRY.pack
 
 
 def _print_transition(task: Task, move: Transition) -> None:
@@ -113,9 +116,9 @@ class Task:
         self._track = _print_transition if track is True else (track or None)
         self._prereqs: list[Task] | dict[Task, None] | tuple[()] = ()
         self._dependents: list[Task] | tuple[()] = ()
-        # when, event code, when, event code, ...: an array of doubles holds no references, so it costs the
-        # garbage collector nothing and takes 16 bytes a transition
-        self._history = array("d")
+        # packed _ENTRY after _ENTRY: a bytearray holds no references, so the garbage collector does not track it
+        # (an array would cost a place in every collection), and takes 9 bytes a transition
+        self._history = bytearray()
         self._callbacks: list[Callable[[Task], Any]] | None = None
         self._owner: Callable[[Task], Any] | None = None
 
@@ -191,7 +194,6 @@ class Task:
         strict: bool = True,
         result: Any = None,
         exception: BaseException | None = None,
-        *,
         only_from: State | None = None,
         owner: Callable[[Task], Any] | None = None,
     ) -> bool:
@@ -210,22 +212,19 @@ class Task:
         Raises:
             TaskError: ``event`` is not allowed in the current state and ``strict`` is true.
         """
-        moves, code = _MOVES[event]
+        moves, code, final = _MOVES[event]
         with _LOCK:
             source = self.state
-            dest = moves.get(source)
-            if dest is None or (only_from is not None and source is not only_from):
+            if source not in moves or (only_from is not None and source is not only_from):
                 if not strict:
                     return False
                 raise self._refusal(event, source)
-            self.state = dest
+            self.state = dest = moves[source]
             self.result = result
             self.exception = exception
             when = _now()
-            history = self._history
-            history.append(when)
-            history.append(code)
-            if dest in FINAL_STATES:
+            self._history += _pack(when, code)
+            if final:
                 callbacks = self._callbacks
                 self._callbacks = None
                 owner = self._owner  # to be told below, if this is a cancel
@@ -257,7 +256,8 @@ class Task:
         """
         try:
             func = self.func
-            result = None if func is None else func(*self.args, **self.kwargs)
+            kwargs = self.kwargs  # ** on a mapping that is not a dict copies it: most tasks have none
+            result = None if func is None else func(*self.args, **kwargs) if kwargs else func(*self.args)
         except Exception as exc:
             self._finish(None, exc)
         except BaseException as exc:
@@ -411,11 +411,11 @@ class Task:
     def history(self) -> list[Transition]:
         """Every transition of this task, oldest first."""
         with _LOCK:
-            flat = self._history.tolist()
+            entries = list(_ENTRY.iter_unpack(self._history))
         moves = []
         state = PENDING
-        for i in range(0, len(flat), 2):
-            when, event = flat[i], EVENTS[int(flat[i + 1])]
+        for when, code in entries:
+            event = EVENTS[code]
             dest = NEXT[event][state]
             moves.append(Transition(when, state, event, dest))
             state = dest

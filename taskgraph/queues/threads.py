@@ -70,7 +70,8 @@ class ThreadQueue(BaseQueue):
             if call._report is not None:
                 call._report(call)
             try:
-                call._result = (call.func or nothing)(*call.args, **call.kwargs)
+                func, kwargs = call.func or nothing, call.kwargs  # ** copies a mapping that is not a dict: skip it
+                call._result = func(*call.args, **kwargs) if kwargs else func(*call.args)
             except BaseException as exc:  # SystemExit from a call too: it is the call's outcome; keep serving
                 call._exception = exc
             call._complete()

@@ -57,7 +57,7 @@ class Interruptible:
         self.abandoned = False  # a second Ctrl-C left running tasks behind
         self.interrupts = 0  # Ctrl-Cs caught by catch_sigint, not yet acted on
         self.in_loop = True  # False while the caller's code runs between two yields
-        self.inline_running = False  # True while an inline queue runs a task's function in this thread
+        self.inline_running: Any = None  # the task whose function an inline queue runs in this thread now
         self.catching = False  # catch_sigint's handler is installed: block on reports only briefly
 
     def catch_sigint(self, wake: Callable[[Any], Any], token: Any) -> Callable[[], None]:
@@ -78,7 +78,7 @@ class Interruptible:
             return nothing
 
         def on_sigint(signum: int, frame: Any) -> None:
-            if not self.in_loop or self.inline_running:
+            if not self.in_loop or self.inline_running is not None:
                 raise KeyboardInterrupt
             self.interrupts += 1
             wake(token)
@@ -118,7 +118,7 @@ class Scheduler(Rules, Interruptible):
         self.inline = bool(getattr(queue, "runs_inline", False))
         self.submit_call = getattr(queue, "submit_call", None)
         self.fallback_capacity = default_capacity(queue)
-        self.inflight: dict[Task, Any] = {}  # a task handed to the queue -> its call (None: run inline)
+        self.inflight: dict[Task, Any] = {}  # a task handed to the queue -> its call
         self.additions: deque[tuple[Task, ...]] = deque()
         self.recording: Task | None = None  # the task whose outcome this run is recording now
         self.number = next(_NUMBERS)  # names the run in the calls it hands out
@@ -139,7 +139,7 @@ class Scheduler(Rules, Interruptible):
             if self.inflight.get(task, _ABSENT) is not call:
                 return False  # a late report of a call already followed to its end
             if call._state is not FINISHED and call._state not in FUTURE_OVER:
-                task._fire("dispatch", False, only_from=QUEUED)
+                task._fire("dispatch", False, None, None, QUEUED)
                 return False
             del self.inflight[task]
             if call._exception is None and call._state is FINISHED and task.cancel_on_result is None:
@@ -157,7 +157,7 @@ class Scheduler(Rules, Interruptible):
         future = self.inflight.pop(task, _ABSENT)
         if future is _ABSENT:
             self.watched.discard(task)
-        elif future is not None:  # a user cancelled it: have the queue drop or stop its call
+        else:  # a user cancelled it: have the queue drop or stop its call
             future.cancel()
         self.settle(task)
         return True
@@ -208,21 +208,17 @@ class Scheduler(Rules, Interruptible):
                 continue
             if not inline:
                 # claimed, and owned: told if a user's cancel() ends it while its call is in the queue
-                if task._fire("queue", False, only_from=PENDING, owner=self.ended):
+                if task._fire("queue", False, None, None, PENDING, self.ended):  # only_from, owner
                     self.send(task)
                 else:
                     self.observe(task)  # another run or thread took it, or it was cancelled
                 continue
-            if not task._fire("dispatch", False, only_from=PENDING):
+            if not task._fire("dispatch", False, None, None, PENDING):  # only_from, positional: cheaper
                 self.observe(task)
                 continue
-            inflight[task] = None
-            self.inline_running = True
-            try:
-                task._call()
-            finally:
-                self.inline_running = False
-            del inflight[task]
+            self.inline_running = task  # left set if _call() raises: stop() then sees what was running
+            task._call()
+            self.inline_running = None
             self.settle(task)  # final: _call() records every outcome, or raises
             if self.finished or self.interrupts:
                 return
@@ -347,18 +343,18 @@ class Scheduler(Rules, Interruptible):
                     task._fire("cancel", False, None, _interrupted(task), only_from=PENDING)
         for task, future in list(inflight.items()):
             # not started: cancel it, unless the queue starts it this very moment
-            if task.state is QUEUED and future is not None and future.cancel():
+            if task.state is QUEUED and future.cancel():
                 why = _interrupted(task) if cancel_pending else CancelledError(
                     f"task {task.name!r} was cancelled: the run stopped before it started")
                 task._fire("cancel", False, None, why, only_from=QUEUED)
                 del inflight[task]
+        task, self.inline_running = self.inline_running, None
+        if task is not None:  # interrupted between its function and its transition, if not final yet
+            task._fire("cancel", False, None, _interrupted(task))
         try:
             while True:
                 for task in list(inflight):
                     if task.state in FINAL_STATES:
-                        del inflight[task]
-                    elif self.inline:  # interrupted between its function and its transition
-                        task._fire("cancel", False, None, _interrupted(task))
                         del inflight[task]
                 if not inflight:
                     return
@@ -376,8 +372,7 @@ class Scheduler(Rules, Interruptible):
             self.abandoned = True
             for task, future in list(inflight.items()):
                 task._fire("cancel", False, None, _interrupted(task))
-                if future is not None:
-                    future.cancel()
+                future.cancel()
             raise
 
 

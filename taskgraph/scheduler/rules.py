@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import filterfalse, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..task import Task
 
 __all__ = ["Rules", "all_done"]
 
+_OUTSIDE = -2  # the count of a task outside the run (-1: settled, 0: ready, running or observed, >0: waiting)
 _EDGES = attrgetter("_prereqs")  # a task's prerequisites as it keeps them, for walk()
 
 
@@ -47,26 +49,22 @@ class Rules:
     def admit(self, tasks: Iterable[Task], wanted: bool) -> None:
         """Take ``tasks`` into the run (and, for ``make``, their pending prerequisites)."""
         tasks = list(tasks)
-        for t in tasks:
-            if not isinstance(t, Task):
-                raise TypeError(f"make() and TaskQueue take tasks, not {type(t).__name__}")
+        if not all(map(isinstance, tasks, repeat(Task))):  # the loops over every task run in C, where they can
+            bad = next(t for t in tasks if not isinstance(t, Task))
+            raise TypeError(f"make() and TaskQueue take tasks, not {type(bad).__name__}")
         counts = self.counts
-        if wanted:
-            for t in tasks:
-                if counts.get(t) != -1:
-                    self.wanted[t] = None
+        if wanted:  # not a task this run has settled already
+            self.wanted.update(dict.fromkeys([t for t in tasks if counts.get(t) != -1] if counts else tasks))
         if self.make_prerequisites:
             order = walk(tasks, lambda t: t.state is PENDING and t not in counts, _EDGES)
         else:
             given = set(tasks)
             order = walk(tasks, lambda t: t in given and t.state is PENDING and t not in counts, _EDGES)
-        for t in order:
-            counts[t] = 0
+        counts.update(zip(order, repeat(0)))
         for t in order:
             self.evaluate(t)
-        for t in tasks:
-            if t not in counts:
-                self.observe(t)
+        for t in filterfalse(counts.__contains__, tasks):
+            self.observe(t)
 
     def observe(self, task: Task) -> None:
         """Note a task some other party moves: settle it if final, else wait for its end."""
@@ -89,6 +87,9 @@ class Rules:
         for p in task._prereqs:
             state = p.state
             if state is DONE:
+                continue
+            if state is PENDING and p in counts:  # the common case: a prerequisite of this run, to wait for
+                waiting += 1
                 continue
             if state is FAILED:
                 failed = p
@@ -124,37 +125,35 @@ class Rules:
     def settle(self, task: Task) -> None:
         """A task of interest is final: yield it if wanted, and apply the rules to the tasks waiting on it."""
         counts = self.counts
-        stack = [task]
-        while stack:
-            t = stack.pop()
-            if counts.get(t) == -1:
-                continue
-            counts[t] = -1
-            if t in self.wanted:
-                del self.wanted[t]
-                self.finished.append(t)
-            state = t.state
-            for d in t._dependents:
-                c = counts.get(d)
-                if c is None:
-                    if self.run_dependents and d.state is PENDING:
-                        self.admit((d,), wanted=True)
-                    continue
-                if c <= 0 or d.state is not PENDING:
-                    continue
-                if state is DONE:
-                    if c == 1:
-                        self.evaluate(d)
-                    else:
+        stack: list[Task] = []  # tasks this settle failed or cancelled in turn
+        t = task
+        while True:
+            if counts.get(t) != -1:
+                counts[t] = -1
+                if self.wanted.pop(t, 0) is None:
+                    self.finished.append(t)
+                state = t.state
+                for d in t._dependents:  # (one that is no longer PENDING is seen by the claim that fails)
+                    c = counts.get(d, _OUTSIDE)
+                    if c <= 0:
+                        if c == _OUTSIDE and self.run_dependents and d.state is PENDING:
+                            self.admit((d,), wanted=True)
+                        continue
+                    if state is DONE:
                         counts[d] = c - 1
-                    continue
-                event, error = _blocked(d, t)
-                d._fire(event, False, None, error, only_from=PENDING)
-                counts[d] = 0
-                if d.state in FINAL_STATES:
-                    stack.append(d)
-                else:
-                    self.observe(d)
+                        if c == 1:  # ready: dispatch checks again that every prerequisite is DONE
+                            self.ready.append(d)
+                        continue
+                    event, error = _blocked(d, t)
+                    d._fire(event, False, None, error, only_from=PENDING)
+                    counts[d] = 0
+                    if d.state in FINAL_STATES:
+                        stack.append(d)
+                    else:
+                        self.observe(d)
+            if not stack:
+                return
+            t = stack.pop()
 
     def unstick(self) -> None:
         """Nothing runs or can start, yet tasks wait: their prerequisites changed, lie outside a TaskQueue, or
