@@ -3,10 +3,10 @@ how Ctrl-C reaches it (:class:`Interruptible`)."""
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import itertools
 import signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,7 +27,6 @@ __all__ = ["Scheduler", "close_queue"]
 _WAKE = object()  # put into ``reports`` to wake a run that waits for one
 _ABSENT = object()
 _NUMBERS = itertools.count(1)
-_CANCELS = (asyncio.CancelledError, concurrent.futures.CancelledError)
 _SIGNAL_CHECK = 0.25  # seconds between chances for a Ctrl-C handler to run while the main thread waits
 
 
@@ -172,10 +171,14 @@ class Scheduler(Rules, Interruptible):
         try:
             result = future.result()
         except BaseException as exc:
-            if isinstance(exc, Exception) and not isinstance(exc, (CancelledError, *_CANCELS)):
+            # asyncio's CancelledError can only exist once asyncio is imported, which this module leaves to
+            # those who use it (it costs a third of the import of taskgraph)
+            aio = sys.modules.get("asyncio")
+            cancels = (concurrent.futures.CancelledError, aio.CancelledError if aio else CancelledError)
+            if isinstance(exc, Exception) and not isinstance(exc, (CancelledError, *cancels)):
                 task._finish(None, exc)
             else:  # a cancelled call, coroutine or job; KeyboardInterrupt, SystemExit
-                if isinstance(exc, _CANCELS):
+                if isinstance(exc, cancels):
                     exc = CancelledError(f"task {task.name!r} was cancelled")
                 task._fire("cancel", False, None, exc)
         else:
