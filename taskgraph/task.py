@@ -385,7 +385,8 @@ class Task:
         return self._fire("cancel", False, None, CancelledError(f"task {self.name!r} was cancelled"))
 
     def reset(self) -> Task:
-        """Take a FAILED or CANCELLED task back to PENDING, to be repaired and made again.
+        """Take a FAILED or CANCELLED task back to PENDING, to be repaired and made again; and with it the
+        dependents it blocked (failed or cancelled without running because of this task's end), and theirs.
 
         Returns:
             this task.
@@ -393,7 +394,14 @@ class Task:
         Raises:
             TaskError: the task is not FAILED or CANCELLED.
         """
+        ended = [(self, self.exception)]
         self._fire("retry")
+        while ended:
+            task, why = ended.pop()
+            for d in task._dependents if why is not None else ():
+                blocked = d.exception  # a blocked dependent's error has its prerequisite's error as its cause
+                if blocked is not None and blocked.__cause__ is why and d._fire("retry", False):
+                    ended.append((d, blocked))
         return self
 
     @property

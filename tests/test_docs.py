@@ -43,3 +43,24 @@ def test_every_doc_page_is_listed_in_the_index():
     for page in (ROOT / "docs").glob("*.md"):
         if page.name != "index.md":
             assert f"({page.name})" in index, page.name
+
+
+def test_the_readme_commands_after_make_demo_work_as_printed(tmp_path):
+    """The README's first shell block of `taskgraph` commands, run as printed after its `. .venv/bin/activate`
+    (this suite runs in that environment), with out/ moved to a scratch directory."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M) if "\ntaskgraph " in b)
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    assert lines[0] == ". .venv/bin/activate"
+    commands = [line.replace("out/", f"{tmp_path}/") for line in lines[1:] if line]
+    assert all(c.startswith("taskgraph ") for c in commands) and len(commands) >= 3
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for command in commands:
+        done = subprocess.run(command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+    assert (tmp_path / "review.html").stat().st_size > 0

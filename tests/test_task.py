@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from taskgraph import BlockedError, CancelledError, CycleError, State, Task, TaskError, Transition
+from taskgraph import BlockedError, CancelledError, CycleError, State, Task, TaskError, Transition, make_now
 
 
 def test_a_new_task_is_pending_with_nothing_recorded():
@@ -324,3 +324,47 @@ def test_duration_measures_the_last_run():
     assert t.duration is None  # PENDING again: nothing measured yet
     t.run()
     assert t.duration is not None and t.history[-1].when - t.history[-2].when == t.duration
+
+
+def test_reset_takes_back_the_dependents_it_blocked_and_theirs_but_not_others():
+    calls = []
+
+    def flaky():
+        calls.append("a")
+        if len(calls) == 1:
+            raise OSError("disk full")
+
+    def broken():
+        raise ValueError("its own bug")
+
+    a = Task("a", flaky)
+    b = a.then("b")
+    c = b.then("c")
+    own = Task("own", broken)
+    make_now(own)
+    d = Task("d").require(a, own)  # blocked by own, which failed first: a's reset leaves it
+    user = a.then("user")
+    user.cancel()  # cancelled by the user, not by a
+    make_now(c, d)
+    assert (a.state, b.state, c.state, d.state) == ("FAILED", "FAILED", "FAILED", "FAILED")
+    assert isinstance(b.exception, BlockedError) and b.exception.__cause__ is a.exception
+    assert d.exception.__cause__ is own.exception
+    a.reset()
+    assert (a.state, b.state, c.state) == ("PENDING", "PENDING", "PENDING")
+    assert (own.state, d.state, user.state) == ("FAILED", "FAILED", "CANCELLED")
+    make_now(c)
+    assert (a.state, b.state, c.state) == ("DONE", "DONE", "DONE") and calls == ["a", "a"]
+
+
+def test_reset_takes_back_the_dependents_a_cancel_blocked():
+    a = Task("a")
+    b = a.then("b")
+    c = b.then("c")
+    a.cancel()
+    make_now(c)
+    assert (b.state, c.state) == ("CANCELLED", "CANCELLED")
+    assert c.exception.__cause__ is b.exception and b.exception.__cause__ is a.exception
+    a.reset()
+    assert (a.state, b.state, c.state) == ("PENDING", "PENDING", "PENDING")
+    make_now(c)
+    assert c.state == "DONE"

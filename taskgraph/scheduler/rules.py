@@ -192,5 +192,6 @@ def _blocked(task: Task, prerequisite: Task) -> tuple[str, BaseException]:
         error = BlockedError(task.name, [(prerequisite.name, FAILED.value)])
         error.__cause__ = prerequisite.exception
         return "fail", error
-    return "cancel", CancelledError(
-        f"task {task.name!r} was cancelled: prerequisite {prerequisite.name!r} was cancelled")
+    cancel = CancelledError(f"task {task.name!r} was cancelled: prerequisite {prerequisite.name!r} was cancelled")
+    cancel.__cause__ = prerequisite.exception  # as for a failure: Task.reset() follows it to what it blocked
+    return "cancel", cancel
