@@ -559,7 +559,7 @@ def test_make_now_runs_a_graph_on_the_workers(q, tmp_path):
         assert [m.event for m in t.history] == ["queue", "dispatch", "done"], t
     assert lines(path) == ["c"]
     assert q.stats() == {"default": {"DONE": 4}}
-    assert sorted(r.key for r in q.list()) == ["a", "b", "c", "group"]
+    assert sorted(r.key.partition("@")[0] for r in q.list()) == ["a", "b", "c", "group"]
 
 
 def test_make_now_failures(q):
@@ -587,27 +587,43 @@ def test_make_now_refuses_two_tasks_with_one_key_in_flight(q, tmp_path):
     release = tmp_path / "release"
     q.task(jobs.wait_for_file)
     first = Task("same", jobs.wait_for_file, args=(str(release),))
-    second = Task("same", jobs.add, args=(1, 2))
+    second = Task("same", jobs.wait_for_file, args=(str(release),))  # the same job: the same key
     second.add_done_callback(lambda _: release.touch())  # first ends only after second was refused
     with serving(q):
         make_now(first, second, queue=q)
     assert first.state == "DONE" and first.result == "released"
     assert second.state == "FAILED"
-    with pytest.raises(TypeError, match="key 'same'.*distinct"):
+    with pytest.raises(TypeError, match="key 'same@[0-9a-f]{10}'.*distinct"):
         second.join(0)
 
 
 def test_make_now_refuses_two_tasks_with_one_key_in_one_graph(q):
     first = Task("same", jobs.add, args=(1, 2))
-    second = Task("same", jobs.add, args=(10, 20)).require(first)
+    second = Task("same", jobs.add, args=(1, 2)).require(first)
     with serving(q):
         make_now(second, queue=q)
     assert first.result == 3
     # the second must not silently take the first's result as its own
-    assert second.result != 3
-    assert second.state == "FAILED"
-    with pytest.raises(TypeError, match="distinct"):
+    assert second.state == "FAILED" and second.result is None
+    with pytest.raises(TypeError, match="same name, function and arguments.*distinct"):
         second.join(0)
+
+
+def test_a_task_of_one_name_whose_function_or_arguments_changed_is_a_new_job(q):
+    q.task(jobs.echo)
+    with serving(q):
+        first = Task("build", jobs.add, args=(1, 2))
+        make_now(first, queue=q)
+        again = Task("build", jobs.add, args=(1, 2))  # the same task: found again, not run again
+        make_now(again, queue=q)
+        other_args = Task("build", jobs.add, args=(100, 200))
+        make_now(other_args, queue=q)
+        other_func = Task("build", jobs.echo, args=(100, 200))
+        make_now(other_func, queue=q)
+    assert (first.result, again.result, other_args.result) == (3, 3, 300)
+    assert other_func.result == {"args": [100, 200], "kwargs": {}}
+    keys = sorted(r.key for r in q.list())
+    assert len(keys) == 3 and {k.partition("@")[0] for k in keys} == {"build"}
 
 
 def _rerun_graph(path, flaky_path):
@@ -640,7 +656,8 @@ def test_make_now_rerun_resumes_and_namespace_starts_afresh(q, store_url, tmp_pa
             make_now(d, queue=fresh)
             assert (a.result, f.result, d.result) == ("a", 3, "d")
             assert lines(path) == ["a", "d", "a", "d"]
-        assert sorted(r.key for r in q.list()) == ["a", "d", "f", "run2/a", "run2/d", "run2/f"]
+        keys = sorted(r.key.partition("@")[0] for r in q.list())
+        assert keys == ["a", "d", "f", "run2/a", "run2/d", "run2/f"]
     finally:
         fresh.close()
 
@@ -681,7 +698,7 @@ def test_make_later_failure_fails_down_the_graph_and_a_rerun_repairs_it(q, tmp_p
     ok = Task("ok", jobs.add, args=(5, 5))
     future = taskgraph.make_later(q, top, ok)
     burst(q)
-    assert future.result(timeout=15) == [top, ok]
+    assert sorted(future.result(timeout=15), key=lambda t: t.name) == [ok, top]  # in the order they ended
     assert ok.result == 10
     assert (bad.state, mid.state, top.state) == ("FAILED", "FAILED", "FAILED")
     assert isinstance(bad.exception, RuntimeError) and str(bad.exception) == "failure 1 of 1"

@@ -66,7 +66,8 @@ class JobFollower:
         """
         queue = self.queue
         job = queue.job_for(call)
-        key = queue.key_of(call) if call.token is not None else None
+        payload = queue.serializer.encode_call(call.name, call.args, dict(call.kwargs))
+        key = queue.key_of(call, job.name, payload) if call.token is not None else None
         if key is not None:
             with self._lock:
                 other = self._keys.get(key)
@@ -75,7 +76,6 @@ class JobFollower:
             if other is not None and other is not call.token and ((busy is not None and not busy.done()) or
                                                                   run == call.run):
                 raise _taken(call, key, name)
-        payload = queue.serializer.encode_call(call.name, call.args, dict(call.kwargs))
         options = job.options
         return NewJob(
             id=uuid.uuid5(_IDS, key).hex if key is not None else uuid.uuid4().hex, name=job.name, payload=payload,
@@ -255,6 +255,6 @@ class JobFollower:
 
 def _taken(call: Call, key: str, other: str) -> TypeError:
     return TypeError(
-        f"task {call.name!r}: task {other!r} of the same graph has the key {key!r} too, and a key names one job in "
-        "the store; give the tasks distinct names or keys"
+        f"task {call.name!r}: task {other!r} of the same graph has the key {key!r} too (the same name, function and "
+        "arguments), and a key names one job in the store; give the tasks distinct names or keys"
     )

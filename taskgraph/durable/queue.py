@@ -4,6 +4,7 @@ of every store scheme (`open_durable`)."""
 from __future__ import annotations
 
 import builtins
+import hashlib
 import logging
 import threading
 import time
@@ -303,9 +304,11 @@ class DurableQueue(BaseQueue):
             )
         return job
 
-    def key_of(self, call: Call) -> str:
-        """The store key of a task's call: its key, under the queue's namespace."""
-        return f"{self.namespace}/{call.key}" if self.namespace else call.key
+    def key_of(self, call: Call, job: str, payload: bytes) -> str:
+        """The store key of a task's call: its key and a digest of what it runs (the job's name and its encoded
+        arguments), under the queue's namespace; so a rerun finds the job again only if the task is the same."""
+        key = f"{call.key}@{hashlib.blake2b(job.encode() + b'@' + payload, digest_size=5).hexdigest()}"
+        return f"{self.namespace}/{key}" if self.namespace else key
 
     def close(self, wait: bool = True) -> None:
         """Stop following graphs and close every connection this queue opened."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import RemoteTaskError
+
+_DIGEST = re.compile(r"@[0-9a-f]{10}\Z")  # what DurableQueue.key_of appends to a task's key
 
 __all__ = [
     "JobRecord", "NewJob", "Event", "encode_error", "rebuild_error", "record_from_row", "blocked_error", "FIELDS",
@@ -113,9 +116,16 @@ def record_from_row(row: Sequence[Any]) -> JobRecord:
     )
 
 
+def label(key_or_name: str) -> str:
+    """How a job is named in messages: its key (without the digest of what it runs that a graph's task adds to
+    it: see ``DurableQueue.key_of``), or its name."""
+    return _DIGEST.sub("", key_or_name)
+
+
 def blocked_error(name: str, prereq: str, state: str) -> str:
     """The stored error (JSON text) of a job failed without running because a prerequisite FAILED or was
-    CANCELLED; it rebuilds as a :class:`~taskgraph.errors.BlockedError`."""
+    CANCELLED; it rebuilds as a :class:`~taskgraph.errors.BlockedError`. ``name`` and ``prereq`` are labels."""
+    name, prereq = label(name), label(prereq)
     return json.dumps({
         "type": "taskgraph.errors.BlockedError",
         "message": f"task {name!r} is blocked: prerequisite {prereq!r} is {state}",

@@ -38,6 +38,7 @@ from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
 from .common import fail_detail, lost, reason, refused, unique, unreachable
 from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, record_from_row
+from .records import label as job_label
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -177,8 +178,8 @@ class RedisStore(Store):
             return []
         meta: list[dict[str, Any]] = []  # every field of each job but its payload, for the script
         for job in jobs:
-            label = job.key if job.key is not None else job.name
-            own = job.key or job.name
+            label = job_label(job.key if job.key is not None else job.name)
+            own = job_label(job.key or job.name)
             fields = {
                 "id": job.id, "name": job.name, "label": label, "rlabel": repr(label), "own": own, "rown": repr(own),
                 "queue": job.queue, "priority": str(int(job.priority)), "pk": _priority_key(int(job.priority)),
