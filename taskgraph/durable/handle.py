@@ -105,10 +105,21 @@ class JobHandle:
             queue.patiently(methodcaller("wait", min(left, 1.0)), deadline)
 
     async def resolve(self, timeout: float | None = None) -> Any:
-        """``join`` for asyncio code: waits in a thread, so the event loop goes on."""
+        """``join`` for asyncio code. No thread waits for each caller: one thread per queue watches the store for
+        every job awaited (see :mod:`taskgraph.durable.awaiting`), so thousands of waits cost nothing but memory,
+        and a wait that is cancelled is forgotten at once.
+
+        Raises:
+            what :meth:`join` raises.
+        """
         import asyncio
 
-        return await asyncio.to_thread(self.join, timeout)
+        with self.queue._resolver().watch(self.id) as future:
+            try:
+                record = await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"job {self.id} is still not finished after {timeout} s") from None
+        return self.queue._outcome(record)
 
 
 def cancelled(record: JobRecord) -> CancelledError:

@@ -28,6 +28,7 @@ from .handle import JobHandle, cancelled, failure
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
 
 if TYPE_CHECKING:
+    from .awaiting import Resolver
     from .follower import JobFollower
 
 __all__ = ["DurableQueue", "open_durable", "QUEUE_OPTIONS"]
@@ -72,6 +73,7 @@ class DurableQueue(BaseQueue):
         self._lock = threading.Lock()
         self._jobs: dict[str, JobFunction] = {}
         self._calls: JobFollower | None = None
+        self._awaited: Resolver | None = None
         self._closed = False
         self.store  # connect now, so that a bad URL or a server that is down is reported here  # noqa: B018
         self._jobs[NOOP_NAME] = JobFunction(self, noop, JobOptions())
@@ -265,6 +267,16 @@ class DurableQueue(BaseQueue):
         seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
         return self.store.purge(seconds)
 
+    def _resolver(self) -> Resolver:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self!r} is closed")
+            if self._awaited is None:
+                from .awaiting import Resolver  # asyncio only for those who await
+
+                self._awaited = Resolver(self)
+            return self._awaited
+
     def _follower(self) -> JobFollower:
         with self._lock:
             if self._calls is None:
@@ -316,9 +328,11 @@ class DurableQueue(BaseQueue):
             if self._closed:
                 return
             self._closed = True
-            calls, stores = self._calls, list(self._stores)
+            calls, awaited, stores = self._calls, self._awaited, list(self._stores)
         if calls is not None:
             calls.stop()
+        if awaited is not None:
+            awaited.close()
         for store in stores:
             close_quietly(store)
 
