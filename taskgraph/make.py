@@ -18,7 +18,7 @@ from .task import Task
 __all__ = ["make", "make_now", "make_later", "TaskQueue"]
 
 
-def make(*tasks: Task, fail_fast: bool = False, queue: Any = None) -> Iterator[Task]:
+def make(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue: Any = None) -> Iterator[Task]:
     """Make tasks: run their pending prerequisites, then them, and yield each given task once, when final.
 
     A generator: nothing happens until it is iterated. The rules are in :mod:`taskgraph.scheduler` and
@@ -27,6 +27,8 @@ def make(*tasks: Task, fail_fast: bool = False, queue: Any = None) -> Iterator[T
     Args:
         tasks: the tasks to make.
         fail_fast: stop at the first yielded task that is not DONE.
+        keep_going: run every task of the graph that is not blocked, even once a failure has doomed what needs it
+            (a build then reports every broken file, not the first); the given tasks are still yielded as they end.
         queue: where tasks run: None (the calling thread), a queue, a URL such as ``"threads://4"``, or a
             :class:`concurrent.futures.Executor`. A queue opened from a URL is closed at the end.
 
@@ -35,9 +37,12 @@ def make(*tasks: Task, fail_fast: bool = False, queue: Any = None) -> Iterator[T
 
     Raises:
         CycleError: the tasks to make form a cycle; nothing has run.
+        ValueError: both ``fail_fast`` and ``keep_going``.
     """
+    _exclusive(fail_fast, keep_going)
     run_queue, owned = as_queue(queue)
-    run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast)
+    run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast,
+                    keep_going=keep_going)
     try:
         run.admit(tasks, wanted=True)
         yield from run.run()
@@ -46,15 +51,20 @@ def make(*tasks: Task, fail_fast: bool = False, queue: Any = None) -> Iterator[T
             close_queue(run_queue, run.abandoned)
 
 
-def make_now(*tasks: Task, fail_fast: bool = False, queue: Any = None) -> list[Task]:
+def make_now(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue: Any = None) -> list[Task]:
     """Make tasks and return them once final, in the order they finished.
 
     Takes the arguments of :func:`make`.
     """
-    return list(make(*tasks, fail_fast=fail_fast, queue=queue))
+    return list(make(*tasks, fail_fast=fail_fast, keep_going=keep_going, queue=queue))
 
 
-def make_later(queue: Any, *tasks: Task, fail_fast: bool = False) -> Future[list[Task]]:
+def _exclusive(fail_fast: bool, keep_going: bool) -> None:
+    if fail_fast and keep_going:
+        raise ValueError("fail_fast stops at the first failure and keep_going runs on past it: choose one")
+
+
+def make_later(queue: Any, *tasks: Task, fail_fast: bool = False, keep_going: bool = False) -> Future[list[Task]]:
     """Make tasks in the background and return at once.
 
     A thread runs the graph as :func:`make_now` does; the process does not exit before it ends. Join any task to
@@ -65,18 +75,21 @@ def make_later(queue: Any, *tasks: Task, fail_fast: bool = False) -> Future[list
     Args:
         queue: where tasks run, as for :func:`make`.
         tasks: the tasks to make.
-        fail_fast: as for :func:`make`.
+        fail_fast, keep_going: as for :func:`make` (a durable queue's workers run every task that is not
+            blocked anyway).
 
     Returns:
         a future of the list :func:`make_now` returns.
 
     Raises:
         CycleError: the tasks to make form a cycle; nothing has run.
-        ValueError: ``queue`` is a URL that cannot be opened.
+        ValueError: ``queue`` is a URL that cannot be opened; both ``fail_fast`` and ``keep_going``.
     """
+    _exclusive(fail_fast, keep_going)
     run_queue, owned = as_queue(queue)
     future: Future[list[Task]] = Future()
-    run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast)
+    run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast,
+                    keep_going=keep_going)
     hand_over = callable(getattr(run_queue, "submit_graph", None))
     try:
         run.admit(tasks, wanted=True)  # refuses a cycle here, before anything runs

@@ -707,3 +707,33 @@ def test_the_example_pipeline_when_a_step_breaks(tmp_path: Path) -> None:
     # to_eur may not have started when customers failed; once every target is settled nothing new starts
     assert rows["to_eur"] == ("PENDING", "not run") or rows["to_eur"][0] == "DONE"
     assert not (tmp_path / "out" / "report.md").exists()
+
+
+BROKEN_TREE = STEPS + """
+    objects = [Task(f"cc{{i}}", boom if i in (1, 4) else step, args=(f"cc{{i}}",)) for i in range(6)]
+    archive = Task("archive", step, args=("archive",)).require(*objects)
+    link = Task("link", step, args=("link",)).require(archive)
+"""
+
+
+def test_keep_going_runs_every_compile_and_lists_every_failure(tmp_path: Path) -> None:
+    path, out = write_pipeline(tmp_path, BROKEN_TREE)
+    result = invoke("run", path)
+    assert result.exit_code == 1, result.output
+    assert [p.name for p in out.iterdir()] == ["cc0.done"]  # without -k: nothing starts after the first failure
+    (out / "cc0.done").unlink()
+    result = invoke("run", path, "-k", "-j", "2")
+    assert result.exit_code == 1, result.output
+    assert sorted(p.name for p in out.iterdir()) == [f"cc{i}.done" for i in (0, 2, 3, 5)]
+    errors = result.stdout.split("errors:\n", 1)[1].splitlines()
+    assert errors[:2] == ["  cc1: ValueError: cc1 went boom", "  cc4: ValueError: cc4 went boom"]
+    rows = summary(result.stdout)
+    assert rows["archive"][0] == rows["link"][0] == "FAILED"
+    assert re.search(r"^failed: 4 DONE, 2 FAILED, 2 blocked in [\d.]+ s; not DONE: link$", result.stdout, re.M)
+
+
+def test_keep_going_and_fail_fast_are_refused_together(tmp_path: Path) -> None:
+    path, _ = write_pipeline(tmp_path, BROKEN_TREE)
+    result = CliRunner(env=dict.fromkeys(TERMINAL_VARIABLES)).invoke(main, ["run", str(path), "-k", "--fail-fast"])
+    assert result.exit_code == 2
+    assert "--fail-fast stops at the first failure and --keep-going runs on past it: give one of them" in result.output

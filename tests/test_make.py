@@ -323,3 +323,36 @@ def test_large_chain_does_not_recurse():
     tasks[0]._fire("fail", exception=ValueError("root"))
     assert make_now(tasks[-1]) == [tasks[-1]]
     assert all(t.state is State.FAILED for t in tasks)
+
+
+def test_keep_going_runs_every_task_not_downstream_of_a_failure(queue_url, tmp_path):
+    path = str(tmp_path / "ran")  # a file: the processes queue runs the functions in other processes
+    objects = [Task(n, jobs.fail, args=(f"{n} is broken",)) if n in "bd" else Task(n, jobs.count, args=(path, n))
+               for n in "abcdef"]
+    link = Task("link", jobs.count, args=(path, "link")).require(*objects)
+    test = link.then("test", jobs.count, args=(path, "test"))
+    docs = Task("docs", jobs.count, args=(path, "docs")).require(objects[0])
+    finished = make_now(test, docs, keep_going=True, queue=queue_url)
+    assert sorted(finished, key=lambda t: t.name) == [docs, test]
+    assert sorted(jobs.lines(path)) == ["a", "c", "docs", "e", "f"]
+    assert [t.name for t in objects if t.state == "FAILED"] == ["b", "d"]
+    assert (link.state, test.state, docs.state) == ("FAILED", "FAILED", "DONE")
+
+
+def test_without_keep_going_a_doomed_target_starts_nothing_more():
+    ran = []
+
+    def compile_(name):
+        ran.append(name)
+        if name == "a":
+            raise ValueError("broken")
+
+    objects = [Task(n, compile_, args=(n,)) for n in "abc"]
+    link = Task("link").require(*objects)
+    make_now(link)
+    assert ran == ["a"] and [t.state for t in objects] == ["FAILED", "PENDING", "PENDING"]
+
+
+def test_fail_fast_and_keep_going_are_refused_together():
+    with pytest.raises(ValueError, match="fail_fast stops at the first failure and keep_going runs on past it"):
+        make_now(Task("t"), fail_fast=True, keep_going=True)

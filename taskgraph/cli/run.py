@@ -41,13 +41,16 @@ def make_console() -> tuple[Console, bool]:
               help="Where tasks run: inline: (the default: one at a time, here), threads://N, processes://N, "
                    "asyncio:, or a durable store such as sqlite:///jobs.db (then a worker must run).")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first target that fails: start nothing more.")
+@click.option("-k", "--keep-going", is_flag=True,
+              help="Run every task that is not blocked, even once a failure has doomed the target that needs it; "
+                   "the summary lists every failure.")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Print what would run, in order; run nothing (and write no record).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Write a run record (JSON lines: every transition of every task) to PATH.")
 @verbosity
 def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_url: str | None, fail_fast: bool,
-                dry_run: bool, record: Path | None) -> None:
+                keep_going: bool, dry_run: bool, record: Path | None) -> None:
     """Make the TARGETs of PIPELINE, with live progress.
 
     PIPELINE is a Python file or an importable module, optionally with :OBJECT naming a task or a list of
@@ -67,18 +70,23 @@ def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_u
       taskgraph run examples/pipeline.py                  # every final task, one at a time
       taskgraph run examples/pipeline.py report -j 4      # report and what it needs, 4 at once
       taskgraph run examples/pipeline.py --dry-run        # what would run, in order
+      taskgraph run examples/pipeline.py -k -j 4          # after a failure, run all that is not blocked
       taskgraph run myapp.pipelines:nightly --queue processes://8 --record run.jsonl
     """
     verbose, quiet = setup_logging()
     try:
-        code = _run(pipeline, names, jobs, queue_url, fail_fast, dry_run, record, verbose, quiet)
+        if fail_fast and keep_going:
+            raise click.UsageError("--fail-fast stops at the first failure and --keep-going runs on past it: "
+                                   "give one of them")
+        rules = {"fail_fast": fail_fast, "keep_going": keep_going}
+        code = _run(pipeline, names, jobs, queue_url, rules, dry_run, record, verbose, quiet)
     except KeyboardInterrupt:  # before or after the run itself (make handles Ctrl-C while it runs)
         click.echo("interrupted", err=True)
         code = INTERRUPTED
     sys.exit(code)
 
 
-def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | None, fail_fast: bool,
+def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | None, rules: dict[str, bool],
          dry_run: bool, record: Path | None, verbose: int, quiet: int) -> int:
     from ..graph import closure, walk
     from ..queues.registry import open_queue, redact
@@ -108,7 +116,7 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
         except BaseException:
             close_queue(queue, False)
             raise
-    return run_targets(pipeline, targets, to_run, shown, queue, redact(url), fail_fast, recorder, verbose, quiet)
+    return run_targets(pipeline, targets, to_run, shown, queue, redact(url), rules, recorder, verbose, quiet)
 
 
 def dry_run_report(targets: Sequence[Task], to_run: Sequence[Task], shown: Sequence[Task]) -> int:
@@ -161,11 +169,11 @@ def tracking(tasks: Sequence[Task], observer: Callable[[Task, Transition], None]
             t.track = previous[t]
 
 
-def make_all(targets: Sequence[Task], fail_fast: bool, queue: Queue) -> None:
-    """Run ``make`` over ``targets`` to its end."""
+def make_all(targets: Sequence[Task], rules: dict[str, bool], queue: Queue) -> None:
+    """Run ``make`` over ``targets`` to its end, with ``rules`` (``fail_fast``, ``keep_going``)."""
     from ..make import make
 
-    steps = cast("Generator[Task, None, None]", make(*targets, fail_fast=fail_fast, queue=queue))
+    steps = cast("Generator[Task, None, None]", make(*targets, **rules, queue=queue))
     try:
         for _ in steps:
             pass
@@ -178,7 +186,7 @@ def make_all(targets: Sequence[Task], fail_fast: bool, queue: Queue) -> None:
 
 
 def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Task], shown: Sequence[Task],
-                queue: Queue, queue_name: str, fail_fast: bool, recorder: Any, verbose: int, quiet: int) -> int:
+                queue: Queue, queue_name: str, rules: dict[str, bool], recorder: Any, verbose: int, quiet: int) -> int:
     from rich.text import Text
 
     from ..scheduler import close_queue
@@ -212,7 +220,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     status = "failed"
     try:
         with tracking(pipeline.tasks, observe), display:
-            make_all(targets, fail_fast, queue)
+            make_all(targets, rules, queue)
         status = "done" if all(t.state is DONE for t in targets) else "failed"
     except KeyboardInterrupt:
         status = "interrupted"

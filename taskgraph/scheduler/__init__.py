@@ -19,7 +19,8 @@ The state of a run:
 * ``inflight``: tasks handed to the queue and not yet settled, each with its call (None while an inline queue's
   function runs in this thread). ``watched``: tasks some other run or thread is running, whose end this run waits
   for.
-* ``wanted``: the tasks to yield, each once, when it is final; ``finished``: those final and not yet yielded.
+* ``wanted``: the tasks to yield, each once, when it is final (and, with ``keep_going``, every task admitted, to
+  run but not yield); ``finished``: those final and not yet yielded.
 
 The rules, cs.taskqueue's ``make`` rules applied as facts arrive rather than by polling:
 
@@ -35,8 +36,9 @@ The rules, cs.taskqueue's ``make`` rules applied as facts arrive rather than by 
    an inline queue), which only one run can win. A queue with ``submit_graph`` is handed, at once, every task
    whose prerequisites are DONE or handed over with it, and releases them itself (:meth:`Scheduler.hand_over`).
 6. Once every wanted task has been yielded nothing new starts, and the run ends when the tasks it submitted
-   have ended. ``fail_fast`` ends it at the first yielded task that is not DONE; tasks it submitted that have
-   not started are cancelled, those running are waited for.
+   have ended; with ``keep_going``, every task of the run that is not blocked still runs (a build that reports
+   every broken file, not the first). ``fail_fast`` ends it at the first yielded task that is not DONE; tasks it
+   submitted that have not started are cancelled, those running are waited for.
 7. Ctrl-C cancels every task of the run that has not started, waits for the running ones and re-raises; a
    second Ctrl-C cancels the running ones too and re-raises at once.
 """

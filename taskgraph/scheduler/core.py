@@ -108,9 +108,10 @@ class Interruptible:
 class Scheduler(Rules, Interruptible):
     """The state of one scheduling run. Used by one thread at a time, except :attr:`reports`."""
 
-    def __init__(self, queue: Any, make_prerequisites: bool, run_dependents: bool, fail_fast: bool) -> None:
+    def __init__(self, queue: Any, make_prerequisites: bool, run_dependents: bool, fail_fast: bool,
+                 keep_going: bool = False) -> None:
         self.reports: SimpleQueue[Any] = SimpleQueue()
-        Rules.__init__(self, make_prerequisites, run_dependents, self.reports.put)
+        Rules.__init__(self, make_prerequisites, run_dependents, self.reports.put, keep_going)
         Interruptible.__init__(self)
         self.queue = queue
         self.fail_fast = fail_fast

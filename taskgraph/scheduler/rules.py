@@ -36,14 +36,16 @@ class Rules:
 
     inflight: dict[Task, Any]  # the tasks handed to the queue (kept by the scheduler)
 
-    def __init__(self, make_prerequisites: bool, run_dependents: bool, put: Callable[[Any], Any]) -> None:
+    def __init__(self, make_prerequisites: bool, run_dependents: bool, put: Callable[[Any], Any],
+                 keep_going: bool = False) -> None:
         self.make_prerequisites = make_prerequisites
         self.run_dependents = run_dependents
+        self.keep_going = keep_going
         self.put = put  # reports a task that ends elsewhere
         self.counts: dict[Task, int] = {}
         self.ready: deque[Task] = deque()
         self.watched: set[Task] = set()
-        self.wanted: dict[Task, None] = {}
+        self.wanted: dict[Task, bool | None] = {}  # None: to yield; False: to run only (keep going)
         self.finished: deque[Task] = deque()
 
     def admit(self, tasks: Iterable[Task], wanted: bool) -> None:
@@ -61,6 +63,9 @@ class Rules:
             given = set(tasks)
             order = walk(tasks, lambda t: t in given and t.state is PENDING and t not in counts, _EDGES)
         counts.update(zip(order, repeat(0)))
+        if self.keep_going:  # every task admitted runs if it can, whether or not what needs it can still run
+            for t in order:
+                self.wanted.setdefault(t, False)
         for t in order:
             self.evaluate(t)
         for t in filterfalse(counts.__contains__, tasks):
