@@ -17,6 +17,7 @@ from .errors import (
 )
 from .graph import closure, to_networkx
 from .make import TaskQueue, make, make_later, make_now
+from .pipeline import params
 from .queues import BaseQueue, Queue, open_queue, register_scheme
 from .render import tasks_as_dot, tasks_as_png, tasks_as_svg
 from .states import State
@@ -46,6 +47,7 @@ __all__ = [
     "make_now",
     "make_later",
     "TaskQueue",
+    "params",
     "open_queue",
     "register_scheme",
     "Queue",

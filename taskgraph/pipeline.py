@@ -13,24 +13,26 @@ The graph is those tasks and all their prerequisites. A file is run as a module 
 worker processes started with spawn or forkserver (``processes://N?start=spawn``) can import its functions. When
 that name is taken by another module or is not an identifier, the module is named ``"__taskgraph_pipeline__"``.
 Either way its ``if __name__ == "__main__":`` block does not run.
+
+A pipeline reads its parameters (``taskgraph run PIPELINE -D name=value``) from :data:`params`, a read-only mapping
+of strings filled before the pipeline is imported: ``src = params.get("src", "src")``.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import keyword
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .graph import closure
 from .task import Task
 
-__all__ = ["Pipeline", "PipelineError", "load_pipeline"]
+__all__ = ["Pipeline", "PipelineError", "load_pipeline", "params", "Params"]
 
 FILE_MODULE_NAME = "__taskgraph_pipeline__"
 _LOADED_MARK = "__taskgraph_loaded__"  # set on the modules load_pipeline made from files
@@ -38,6 +40,37 @@ _LOADED_MARK = "__taskgraph_loaded__"  # set on the modules load_pipeline made f
 
 class PipelineError(ValueError):
     """A pipeline cannot be loaded, or a target is not in it. The message says what to do."""
+
+
+class Params(Mapping[str, str]):
+    """The parameters given to the pipeline being loaded (``-D name=value``): names to strings, read-only."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise KeyError(f"pipeline parameter {name!r} is not set: give -D {name}=VALUE, or read it with "
+                           f"params.get({name!r}, DEFAULT)") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"params({self._values!r})"
+
+    def given(self, values: Mapping[str, str]) -> None:
+        """Set the parameters of the next pipeline loaded (the ``taskgraph`` command does, from ``-D``)."""
+        self._values = dict(values)
+
+
+#: The parameters of the pipeline being loaded.
+params = Params()
 
 
 @dataclass
@@ -64,6 +97,8 @@ class Pipeline:
         known = {t.name: t for t in reversed(self.tasks)}  # a name several tasks share: the first
         for name in names:
             if name not in known:
+                import difflib
+
                 close = difflib.get_close_matches(name, list(known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise PipelineError(f"no task named {name!r} in {self.spec}{hint} (`taskgraph list {self.spec}` "
@@ -125,14 +160,16 @@ def _tasks_in(value: Any) -> list[Task] | None:
     return None
 
 
-def load_pipeline(spec: str) -> Pipeline:
-    """Load ``PIPELINE`` (see the module docstring).
+def load_pipeline(spec: str, parameters: Mapping[str, str] | None = None) -> Pipeline:
+    """Load ``PIPELINE`` (see the module docstring), with ``parameters`` in :data:`params` if given.
 
     Raises:
         PipelineError: no such file or module, no such object, or no tasks found.
         CycleError: the tasks form a cycle.
         Exception: whatever the pipeline's own code raises while it is imported.
     """
+    if parameters is not None:
+        params.given(parameters)
     windows_path = len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"  # C:\pipelines\nightly.py
     where, _, attribute = (spec, "", "") if windows_path else spec.partition(":")
     module = _import(where)

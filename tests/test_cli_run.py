@@ -737,3 +737,26 @@ def test_keep_going_and_fail_fast_are_refused_together(tmp_path: Path) -> None:
     result = CliRunner(env=dict.fromkeys(TERMINAL_VARIABLES)).invoke(main, ["run", str(path), "-k", "--fail-fast"])
     assert result.exit_code == 2
     assert "--fail-fast stops at the first failure and --keep-going runs on past it: give one of them" in result.output
+
+
+PARAMETERS = STEPS + """
+    from taskgraph import params
+    SRC = params.get("src", "src")
+    build = Task(f"build-{{SRC}}", step, args=(f"build-{{SRC}}-{{params['mode']}}",))
+"""
+
+
+def test_pipeline_parameters_from_define(tmp_path: Path) -> None:
+    path, out = write_pipeline(tmp_path, PARAMETERS)
+    listed = invoke("list", path, "-D", "mode=debug", "-D", "src=lib")
+    assert listed.exit_code == 0, listed.output
+    assert "build-lib" in listed.stdout
+    result = invoke("run", path, "-D", "mode=debug", "--define", "src=lib=x")  # the value may hold '='
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == ["build-lib=x-debug.done"]
+    missing = invoke("run", path)
+    assert missing.exit_code == 2
+    assert f"loading {path} failed at {path}:" in missing.output
+    assert "pipeline parameter 'mode' is not set: give -D mode=VALUE" in missing.output
+    bad = CliRunner(env=dict.fromkeys(TERMINAL_VARIABLES)).invoke(main, ["list", str(path), "-D", "mode"])
+    assert bad.exit_code == 2 and "'mode' is not NAME=VALUE, NAME a Python identifier" in bad.output

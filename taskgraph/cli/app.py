@@ -79,7 +79,9 @@ def load(spec: str) -> Pipeline:
         if isinstance(exc, (PipelineError, CycleError)):
             raise UserError(str(exc)) from None
         # the pipeline's own code raised as it was imported
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+        ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the pipeline's line, not taskgraph's
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not f.filename.startswith(("<frozen", ours + os.sep))]
         where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
         hint = "" if is_verbose() else " (-v shows the traceback)"
         raise UserError(f"loading {spec} failed{where}: {describe_error(exc)}{hint}") from None
@@ -94,6 +96,25 @@ def exit_now(code: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def defines(func: F) -> F:
+    """Add ``-D NAME=VALUE`` (repeatable) to a command: the pipeline reads them from ``taskgraph.params``."""
+
+    def given(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
+        from ..pipeline import params
+
+        parsed = {}
+        for item in values:
+            name, equals, value = item.partition("=")
+            if not equals or not name.isidentifier():
+                raise click.BadParameter(f"{item!r} is not NAME=VALUE, NAME a Python identifier", param=param)
+            parsed[name] = value
+        params.given(parsed)
+
+    return click.option("-D", "--define", "defines", multiple=True, metavar="NAME=VALUE", expose_value=False,
+                        callback=given, help="A parameter for the pipeline, read as taskgraph.params['NAME'] "
+                        "(repeat for more).")(func)
 
 
 def verbosity(func: F) -> F:

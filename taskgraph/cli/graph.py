@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .app import UserError, load, main, setup_logging, user_errors, verbosity
+from .app import UserError, defines, load, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
     from ..runrecord import RunRecord
@@ -60,6 +60,7 @@ def _record(path: str) -> RunRecord:
               help="Draw the transitive reduction: leave out an edge a -> c that a path a -> b -> c already implies. "
                    "For big graphs.")
 @click.option("--legend", is_flag=True, help="Add a key of the state colours.")
+@defines
 @verbosity
 def graph_command(pipeline: str, targets: tuple[str, ...], output: str, record: str | None, highlight: bool,
                   reduce: bool, legend: bool) -> None:

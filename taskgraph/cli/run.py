@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from .app import UserError, exit_now, load, log, main, setup_logging, user_errors, verbosity
+from .app import UserError, defines, exit_now, load, log, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,6 +48,7 @@ def make_console() -> tuple[Console, bool]:
               help="Print what would run, in order; run nothing (and write no record).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Write a run record (JSON lines: every transition of every task) to PATH.")
+@defines
 @verbosity
 def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_url: str | None, fail_fast: bool,
                 keep_going: bool, dry_run: bool, record: Path | None) -> None:
@@ -257,6 +258,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
 
 @main.command("list")
 @click.argument("pipeline", metavar="PIPELINE")
+@defines
 @verbosity
 def list_command(pipeline: str) -> None:
     """List the tasks of PIPELINE, what each requires and what it does.
