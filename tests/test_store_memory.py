@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from taskgraph import DurableQueue, StoreError, Task, make_later, open_queue
+from taskgraph.cli import main
 from taskgraph.durable.worker import Worker
 from taskgraph.stores.memory import MemoryStore
 from taskgraph.testing import StoreContract, new_job, wakes
@@ -179,3 +181,15 @@ def test_process_jobs_fail_on_a_worker_without_its_app_saying_how_to_start_it():
         with pytest.raises(RuntimeError, match="process jobs need the worker started as .*MODULE:QUEUE"):
             handle.join(timeout=15)
         assert memory_app.add.delay(1, 1).join(timeout=15) == 2  # the worker goes on
+
+
+def test_the_commands_refuse_a_store_that_lives_in_another_process():
+    worker = CliRunner().invoke(main, ["worker", "tests.memory_app:queue", "--burst"])
+    assert worker.exit_code == 2
+    assert "tests.memory_app:queue is a queue on memory://tests-memory-app, a store in the memory of one process" in (
+        worker.output)
+    assert "Run Worker(queue) in a thread of the process that enqueues" in worker.output
+    status = CliRunner().invoke(main, ["status", "memory://jobs"])
+    assert status.exit_code == 2
+    assert "memory://jobs: an in-memory store lives in the memory of one process, and this command runs in " in (
+        status.output)
