@@ -23,10 +23,11 @@ from ..urls import redact, store_options
 from .base import Store, StoreError
 from .common import EnqueuePlan, fail_detail, in_order, unique
 from .memory_state import Job, Memory
-from .records import Event, JobRecord, NewJob
+from .records import FIELDS, Event, JobRecord, NewJob
 
 __all__ = ["MemoryStore", "open_memory"]
 
+_STORED = frozenset(FIELDS) - {"not_before", "finished"}  # those two are worked out from the plan's row
 _STORES: dict[str, Memory] = {}  # name -> store, for the life of the process
 _STORES_LOCK = threading.Lock()
 
@@ -81,9 +82,9 @@ class MemoryStore(Store):
                     stored = m.jobs[job_id] = Job(m.seq, now)
                 else:
                     m.count(stored, -1)
-                for name in ("id", "key", "name", "queue", "status", "priority", "payload", "options", "error",
-                             "waiting"):
-                    setattr(stored, name, row[name])
+                for name, value in row.items():
+                    if name in _STORED:  # the plan's columns that are fields of a record, as the other stores write
+                        setattr(stored, name, value)
                 stored.not_before = max(now + row["delay"], row["nb"] or 0.0)
                 stored.finished = now if row["final"] else None
                 stored.result = stored.worker = stored.lease_expires = stored.started = None
