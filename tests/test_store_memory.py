@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import threading
 import time
 import uuid
@@ -17,8 +18,12 @@ from click.testing import CliRunner
 from taskgraph import DurableQueue, StoreError, Task, make_later, open_queue
 from taskgraph.cli import main
 from taskgraph.durable.worker import Worker
+from taskgraph.stores.base import Store
 from taskgraph.stores.memory import MemoryStore
+from taskgraph.stores.records import JobRecord, NewJob
+from taskgraph.stores.sqlite import SQLiteStore
 from taskgraph.testing import StoreContract, new_job, wakes
+from taskgraph.testing.stores import ERROR
 from tests import jobs, memory_app
 
 
@@ -80,7 +85,7 @@ def test_one_name_is_one_store_and_names_are_independent():
 
 
 def test_urls_name_a_store_or_are_refused_saying_how_to_write_them():
-    assert MemoryStore("").url == "memory:"
+    assert MemoryStore("").url == "memory:" and MemoryStore("user:secret@x").url == "memory://user:***@x"
     for url, shown in [("memory:", "memory:"), ("memory://", "memory:"), ("memory://jobs", "memory://jobs"),
                        ("memory://jobs?serializer=pickle&namespace=x", "memory://jobs")]:
         queue = durable(url)
@@ -193,3 +198,80 @@ def test_the_commands_refuse_a_store_that_lives_in_another_process():
     assert status.exit_code == 2
     assert "memory://jobs: an in-memory store lives in the memory of one process, and this command runs in " in (
         status.output)
+
+
+# ------------------------------------------------------------------ the same answers as SQLite
+
+
+def _same(record: JobRecord) -> tuple[Any, ...]:
+    """What two stores must agree on in a record: all but the times, and whether each time is set."""
+    times = (record.started, record.finished, record.lease_expires)
+    return (record.id, record.name, record.status, record.queue, record.key, record.priority, record.payload,
+            record.options, record.result, record.error, record.attempts, record.lease_losses, record.waiting,
+            record.worker, record.progress, record.progress_message, *(t is None for t in times))
+
+
+def _answer(store: Store, method: str, *args: Any) -> Any:
+    """``store.method(*args)`` as two stores must agree on it: records by :func:`_same`, errors by message."""
+    try:
+        answer = getattr(store, method)(*args)
+    except StoreError as exc:
+        return str(exc).partition(": ")[2]  # the message without the store's URL
+    if method == "history":
+        return [(e.event, e.source, e.dest, e.worker, e.detail) for e in answer]
+    return [_same(r) if isinstance(r, JobRecord) else r for r in answer] if isinstance(answer, list) else answer
+
+
+def _random_call(
+    rnd: random.Random, ids: list[str], step: int, running: list[JobRecord]
+) -> tuple[str, tuple[Any, ...]]:
+    """A random call of a store's method: its name and arguments, mostly on a ``running`` job by its worker; new
+    jobs' ids are added to ``ids``."""
+    what = rnd.choice(["enqueue", "enqueue", "claim", "claim", "complete", "complete", "fail", "fail", "release",
+                       "cancel", "retry", "heartbeat", "set_progress"] + (["purge"] if step % 50 == 49 else []))
+    worker, job = rnd.choice(["w1", "w2"]), rnd.choice(ids) if ids else "none"
+    if running and rnd.random() < 0.7:
+        chosen = rnd.choice(running)
+        worker, job = chosen.worker or worker, chosen.id
+    if what == "enqueue":
+        batch: list[NewJob] = []
+        for _ in range(rnd.randint(1, 3)):
+            known = ids + [j.id for j in batch]
+            batch.append(new_job(
+                f"tests:n{rnd.randint(0, 3)}", id=job if rnd.random() < 0.1 else uuid.uuid4().hex,
+                payload=bytes([rnd.randint(0, 255)]), key=rnd.choice([None, None, "k1", "k2", "k3"]),
+                queue=rnd.choice(["default", "mail"]), priority=rnd.randint(0, 2),
+                after=rnd.sample(known, min(len(known), rnd.randint(0, 2))),
+            ))
+        ids += [j.id for j in batch if j.id not in ids]
+        return what, (batch,)
+    return what, {
+        "claim": (worker, rnd.sample(["default", "mail"], rnd.randint(1, 2)), rnd.randint(1, 3), 30),
+        "complete": (worker, [(job, b"r")]),
+        "fail": (worker, job, ERROR, rnd.choice([None, 0.0])),
+        "release": (worker, [job]),
+        "cancel": ([job],),
+        "retry": (rnd.sample(ids, min(3, len(ids))),),
+        "heartbeat": (worker, [job], 30),
+        "set_progress": (worker, job, 0.5, "half"),
+        "purge": (-1,),
+    }[what]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_calls_get_the_answers_sqlite_gives(tmp_path, seed):
+    """300 random calls (enqueues with keys, repeated ids and prerequisites, claims over two queues, reports,
+    retries later and by hand, releases, cancels, purges) made on both stores: every answer, record, listing,
+    count and history the same."""
+    rnd = random.Random(seed)
+    sqlite, memory = SQLiteStore(str(tmp_path / "jobs.db")), MemoryStore(f"random-{uuid.uuid4().hex}")
+    ids: list[str] = []
+    seen: set[str] = set()
+    for step in range(300):
+        method, args = _random_call(rnd, ids, step, memory.list_jobs("RUNNING"))
+        for check, check_args in [(method, args), ("get", (ids,)), ("list_jobs", (None, None, None, 1000)),
+                                  ("stats", ()), *(("history", (i,)) for i in ids[-5:])]:
+            assert _answer(sqlite, check, *check_args) == _answer(memory, check, *check_args), (step, method, check)
+        seen.update(r.status for r in memory.get(ids))
+    assert seen == {"PENDING", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED"}
+    sqlite.close()

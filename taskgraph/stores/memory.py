@@ -43,7 +43,7 @@ class MemoryStore(Store):
         with _STORES_LOCK:
             memory = _STORES.get(name)
             if memory is None:
-                memory = _STORES[name] = Memory(f"memory://{name}" if name else "memory:")
+                memory = _STORES[name] = Memory(redact(f"memory://{name}") if name else "memory:")
         self.name = name
         self.url = memory.url
         self._m = memory
