@@ -183,7 +183,9 @@ def test_process_jobs_run_in_worker_processes_of_a_worker_given_its_app():
 def test_process_jobs_fail_on_a_worker_without_its_app_saying_how_to_start_it():
     handle = memory_app.pid.delay()
     with serving(memory_app.queue):
-        with pytest.raises(RuntimeError, match="process jobs need the worker started as .*MODULE:QUEUE"):
+        with pytest.raises(RuntimeError, match=r"process jobs need a worker that knows its app, for its worker "
+                           r"processes to import: `taskgraph worker MODULE:QUEUE`, or "
+                           r"Worker\(queue, app='MODULE:QUEUE'\)"):
             handle.join(timeout=15)
         assert memory_app.add.delay(1, 1).join(timeout=15) == 2  # the worker goes on
 
