@@ -155,6 +155,25 @@ def test_an_embedded_worker_drains_thread_and_async_jobs_in_this_process():
         queue.close()
 
 
+def test_an_asyncio_app_runs_its_worker_as_a_task():
+    queue = durable(fresh_url())
+    async_add = queue.task(jobs.async_add)
+
+    async def app() -> list[int]:
+        worker = Worker(queue, threads=1)
+        serving = asyncio.create_task(asyncio.to_thread(worker.run))
+        try:
+            return list(await asyncio.gather(*(async_add.delay(i, i).resolve(timeout=15) for i in range(4))))
+        finally:
+            worker.stop()
+            assert await asyncio.wait_for(serving, 15) == 0
+
+    try:
+        assert asyncio.run(app()) == [0, 2, 4, 6]
+    finally:
+        queue.close()
+
+
 def test_make_later_on_a_url_runs_the_graph_on_an_embedded_worker():
     url = fresh_url()
     queue = durable(url)
