@@ -111,6 +111,7 @@ class Memory:
             self.changed.notify_all()
 
     def count(self, job: Job, step: int) -> None:
+        """Count ``job`` in (``step`` 1) or out of (-1) the jobs of its queue in its status."""
         counts = self.counts.setdefault(job.queue, {})
         counts[job.status] = counts.get(job.status, 0) + step
         if not counts[job.status]:
@@ -134,6 +135,7 @@ class Memory:
 
     def event(self, job_id: str, now: float, event: str, source: str | None, dest: str, worker: str | None = None,
               detail: str | None = None) -> None:
+        """Add an event to a job's history."""
         self.events.setdefault(job_id, []).append(Event(now, event, source, dest, worker, detail))
         self.dirty = True
 
@@ -147,6 +149,7 @@ class Memory:
         self.dirty = True
 
     def _ready(self, job: Job) -> None:
+        """Push a QUEUED job whose time has come on its queue's ready heap, and tell its queue's idle workers."""
         entry = (-job.priority, job.not_before, job.seq, job.ticket, job.id)
         heapq.heappush(self.ready.setdefault(job.queue, []), entry)
         self.work[job.queue] = self.work.get(job.queue, 0) + 1
@@ -244,6 +247,7 @@ class Memory:
             self.dependents.setdefault(prereq, {})[dependent] = None
 
     def unlink(self, dependent: str) -> None:
+        """Drop the edges from ``dependent``'s prerequisites to it."""
         for prereq in self.prereqs.pop(dependent, ()):
             self.dependents.get(prereq, {}).pop(dependent, None)
 
