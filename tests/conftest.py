@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -93,10 +94,23 @@ STORES = ["sqlite", "postgresql", "redis"]
 
 
 @pytest.fixture(params=STORES)
-def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A URL naming an empty, isolated store of each kind in turn (its own file, schema or key prefix); the store
     is removed after the test."""
-    kind = request.param
+    yield from _store_url(request, tmp_path, request.param)
+
+
+@pytest.fixture(params=[*STORES, "memory"])
+def in_process_store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """As ``store_url``, and an in-memory store (``memory://`` with a fresh name) too: for tests whose workers all
+    run in this process (threads, or worker processes that never touch the store)."""
+    yield from _store_url(request, tmp_path, request.param)
+
+
+def _store_url(request: pytest.FixtureRequest, tmp_path, kind: str) -> Iterator[str]:
+    if kind == "memory":
+        yield f"memory://{unique_name('tg')}"
+        return
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'jobs.db'}"
         return

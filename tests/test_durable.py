@@ -1,9 +1,10 @@
 """The durable-queue API, against each store: jobs, handles, workers, and graphs through the store.
 
-Every test gets an empty store of each kind (the ``store_url`` fixture) and a queue on it with the jobs of
-:mod:`tests.durable_app` registered. Jobs are run by a :class:`~taskgraph.durable.worker.Worker` in a thread of
-this process: ``burst`` runs one until the served queues hold no unfinished job; ``serving`` runs one in the
-background for the length of a ``with`` block (graphs: ``make_now`` blocks while the worker runs).
+Every test gets an empty store of each kind, ``memory://`` included (the ``store_url`` fixture), and a queue on
+it with the jobs of :mod:`tests.durable_app` registered. Jobs are run by a
+:class:`~taskgraph.durable.worker.Worker` in a thread of this process: ``burst`` runs one until the served queues
+hold no unfinished job; ``serving`` runs one in the background for the length of a ``with`` block (graphs:
+``make_now`` blocks while the worker runs).
 Process-mode jobs need ``app="tests.durable_app:queue"`` and ``TASKGRAPH_APP_URL``: see ``process_worker``.
 """
 
@@ -48,6 +49,12 @@ APP = "tests.durable_app:queue"
 def with_query(url: str, query: str) -> str:
     """``url`` with ``query`` added to its query string."""
     return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+@pytest.fixture
+def store_url(in_process_store_url):
+    """Every store, memory:// too: these tests run their workers in this process."""
+    return in_process_store_url
 
 
 @pytest.fixture

@@ -62,6 +62,11 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
         setup_logging(more=1)  # a worker logs what it does at INFO
     with user_errors():
         queue = load_queue(app)
+    if queue.url.startswith("memory:"):
+        raise UserError(f"{app} is a queue on {queue.url}, a store in the memory of one process: a worker started "
+                        "here would serve an empty store of its own. Run Worker(queue) in a thread of the process "
+                        "that enqueues (docs/queues.md, 'The in-memory store'), or use a store other processes "
+                        "reach, like sqlite:///jobs.db")
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise UserError("--queues names no queue")
@@ -102,6 +107,10 @@ def _opened(url: str) -> Iterator[DurableQueue]:
     shown = redact(url)
     with user_errors():
         parts = split(url.strip())
+        if parts.scheme.lower() == "memory":
+            raise UserError(f"{shown}: an in-memory store lives in the memory of one process, and this command runs "
+                            "in another, where it is empty: read it from that process (queue.list(), "
+                            "queue.stats()), or use a store other processes reach, like sqlite:///jobs.db")
         if parts.scheme.lower() == "sqlite" and not parts.netloc:
             path = file_path(parts)  # a store that is not there is a typo here, not a store to create
             if not os.path.exists(path):

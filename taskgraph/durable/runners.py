@@ -91,7 +91,8 @@ def prepare(queue: DurableQueue, app: str | None, record: JobRecord, processes: 
     queue.decode(record, None)  # refuses a payload written by another serializer
     if options.mode == "process":
         if not processes:
-            raise RuntimeError("process jobs need the worker started as `taskgraph worker MODULE:QUEUE`")
+            raise RuntimeError("process jobs need a worker that knows its app, for its worker processes to import: "
+                               "`taskgraph worker MODULE:QUEUE`, or Worker(queue, app='MODULE:QUEUE')")
         return JobRun(record, options)
     args, kwargs = queue.serializer.decode_call(record.payload)
     return JobRun(record, options, job.func, args, kwargs)

@@ -101,9 +101,9 @@ def open_queue(url: str) -> Queue:
 
     ``inline:`` (the calling thread), ``threads://N``, ``processes://N`` (``?start=spawn`` picks the start
     method), ``asyncio:`` (``?limit=N`` caps how many run at once), the durable stores ``sqlite:///PATH``,
-    ``postgresql://...`` and ``redis://...`` (see :class:`~taskgraph.durable.queue.DurableQueue`), a Dask cluster
-    ``dask://HOST:PORT`` or ``dask+tls://HOST:PORT`` (see :class:`~taskgraph.queues.dask.DaskQueue`), and what
-    plugins add.
+    ``postgresql://...``, ``redis://...`` and ``memory://NAME`` (in this process; see
+    :class:`~taskgraph.durable.queue.DurableQueue`), a Dask cluster ``dask://HOST:PORT`` or ``dask+tls://HOST:PORT``
+    (see :class:`~taskgraph.queues.dask.DaskQueue`), and what plugins add.
 
     Raises:
         ValueError: the URL is malformed or its scheme unknown; the message lists the known schemes.
@@ -235,6 +235,7 @@ _SCHEMES.update({
     "dask": Scheme("taskgraph.queues.dask:open_dask"),
     "dask+tls": Scheme("taskgraph.queues.dask:open_dask"),
     "sqlite": Scheme(_DURABLE, "taskgraph.stores.sqlite:open_sqlite"),
+    "memory": Scheme(_DURABLE, "taskgraph.stores.memory:open_memory"),
     "postgresql": Scheme(_DURABLE, "taskgraph.stores.postgres:open_postgres", "postgres"),
     "postgres": Scheme(_DURABLE, "taskgraph.stores.postgres:open_postgres", "postgres"),
     "redis": Scheme(_DURABLE, "taskgraph.stores.redis:open_redis", "redis"),

@@ -1,4 +1,5 @@
-"""Durable stores: SQLite (embedded), PostgreSQL and Redis, behind one contract (:mod:`taskgraph.stores.base`).
+"""Durable stores: SQLite (embedded), PostgreSQL and Redis, and an in-memory one for tests and single-process apps,
+behind one contract (:mod:`taskgraph.stores.base`).
 
 Their URL schemes are in the scheme registry (:func:`taskgraph.queues.registry.open_store`).
 """
