@@ -15,8 +15,8 @@ from tests.durable_app import make_queue
 
 
 @pytest.fixture
-def q(store_url):
-    queue = make_queue(store_url)
+def q(in_process_store_url):
+    queue = make_queue(in_process_store_url)
     yield queue
     queue.close()
 
