@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .safetext import shown
+
 __all__ = [
     "TaskError",
     "BlockedError",
@@ -91,8 +93,14 @@ class RenderError(RuntimeError):
 
 
 def describe(obj: Any) -> str:
-    """A short description of a value for error messages: its type and a clipped repr."""
-    text = repr(obj)
+    """A short description of a value for error messages: its type and a clipped repr (control characters
+    escaped), or what can be said of a value whose repr fails (an int past Python's digit limit)."""
+    try:
+        text = shown(repr(obj))
+    except Exception as exc:  # noqa: BLE001 - the message must still be made
+        if isinstance(obj, int):
+            return f"{type(obj).__name__} of {obj.bit_length()} bits, too long to show"
+        return f"{type(obj).__name__} whose repr raised {type(exc).__name__}"
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(obj).__name__} {text}"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from .errors import RenderError
 from .graph import closure
+from .safetext import shown
 
 if TYPE_CHECKING:
     import graphviz
@@ -32,8 +33,9 @@ INSTALL_GRAPHVIZ = ("Graphviz's 'dot' program is needed to render SVG and was no
 
 def _literal(text: str) -> str:
     """``text`` as Graphviz shows it literally: backslash escapes (``C:\\new``) and entities (``&amp;``)
-    are Graphviz syntax in labels, so both are escaped."""
-    return text.replace("\\", "\\\\").replace("&", "&amp;")
+    are Graphviz syntax in labels, so both are escaped; so are control characters (but tab and newline), which
+    no SVG may hold."""
+    return shown(text, lines=True).replace("\\", "\\\\").replace("&", "&amp;")
 
 
 class DrawOptions(TypedDict, total=False):

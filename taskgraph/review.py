@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from .graph import closure, to_networkx
 from .render import STATE_COLOURS, tasks_as_svg
 from .runrecord import RunRecord, TaskRecord, describe_error
+from .safetext import shown
 from .states import State
 from .task import Task
 from .timefmt import clock, duration
@@ -188,7 +189,7 @@ _NONE = "\u2014"  # shown for a time or duration not known
 
 
 def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(shown(str(value), lines=True), quote=True)
 
 
 def _inline(svg: str) -> str:

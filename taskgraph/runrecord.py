@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -116,7 +117,9 @@ class RunRecorder:
         self._lock = threading.Lock()
         #: records one transition (thread-safe; transitions that come out of order are put back in order)
         self.observe = InOrder(self._record, self.tasks)
-        self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
+        # a record holds task names, results and errors: created readable by its owner only
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._file: IO[str] | None = os.fdopen(fd, "w", encoding="utf-8")
         graph = [{"id": i, "name": t.name, "key": t.key,
                   "requires": [self.ids[p] for p in t.prerequisites if p in self.ids],
                   "doc": task_doc(t), "state": t.state.value} for i, t in enumerate(self.tasks)]

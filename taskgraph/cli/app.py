@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - the console script says what to instal
 
 from ..errors import CycleError, RenderError, TaskError
 from ..pipeline import PipelineError
+from ..safetext import shown
 from ..stores.base import StoreError
 
 if TYPE_CHECKING:
@@ -59,10 +60,23 @@ def log_level(verbose: int, quiet: int) -> int:
     return max(logging.WARNING - 10 * verbose + 10 * quiet, logging.DEBUG)
 
 
+class SafeFormatter(logging.Formatter):
+    """Log lines carry job names and error texts, which any code may set: their control characters are written as
+    escapes (``\\x1b``), so that no log line can act on the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(LOG_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return shown(super().format(record), lines=True)
+
+
 def setup_logging(more: int = 0) -> tuple[int, int]:
     """Log as the ``-v`` and ``-q`` given say, with ``more`` extra ``-v``; return how many of each were given."""
     verbose, quiet = levels()
-    logging.basicConfig(level=log_level(verbose + more, quiet), format=LOG_FORMAT)
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter())
+    logging.basicConfig(level=log_level(verbose + more, quiet), handlers=[handler])
     return verbose, quiet
 
 

@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import LOG_FORMAT, UserError, exit_now, levels, log, log_level, main, setup_logging, user_errors, verbosity
+from .app import (
+    SafeFormatter,
+    UserError,
+    exit_now,
+    levels,
+    log,
+    log_level,
+    main,
+    setup_logging,
+    user_errors,
+    verbosity,
+)
 
 if TYPE_CHECKING:
     from ..durable.queue import DurableQueue
@@ -80,8 +91,9 @@ def worker(app: str, threads: int | None, processes: int | None, concurrency: in
         from ..views.worker_view import ConsoleLogHandler, Dashboard
 
         console = Console(highlight=False)
-        handlers = [ConsoleLogHandler(console)]  # instead of any there are: log lines go above the dashboard
-        logging.basicConfig(level=log_level(verbose, quiet), format=LOG_FORMAT, handlers=handlers, force=True)
+        handler = ConsoleLogHandler(console)  # instead of any there are: log lines go above the dashboard
+        handler.setFormatter(SafeFormatter())
+        logging.basicConfig(level=log_level(verbose, quiet), handlers=[handler], force=True)
         board = Dashboard(runner, console)
         board.start()
         try:

@@ -10,6 +10,7 @@ every millisecond while the store is busy and every 10 ms once it has been quiet
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -87,6 +88,10 @@ class Database:
         if not os.path.isdir(folder):
             raise StoreError(f"{self.url}: the folder {folder!r} does not exist; create it first")
         try:
+            # the store holds job arguments and results: readable by its owner only (SQLite gives its -wal and
+            # -shm files the database's permissions)
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -95,7 +100,7 @@ class Database:
             raise StoreError(f"{self.url}: cannot open it as a taskgraph store: {exc}") from exc
         self._version = self._data_version()
         self._last_change = time.monotonic()
-        self._lock_fd: int | None = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644) if fcntl else None
+        self._lock_fd: int | None = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600) if fcntl else None
 
     def _migrate(self) -> None:
         """Create the tables where they are missing; refuse a newer schema."""

@@ -20,6 +20,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Column, Table
 from rich.text import Text
 
+from ..safetext import shown as safe
 from ..states import State
 from ..stores.records import JobRecord
 from ..timefmt import clock, duration
@@ -71,9 +72,9 @@ def read_status(store: Any, url: str) -> StoreStatus:
 
 def error_line(kind: str, message: str) -> str:
     """An error on one line, its type as people write it: ``ValueError: boom`` (builtins bare, others with their
-    module)."""
+    module), control characters written as escapes."""
     kind, message = kind.removeprefix("builtins."), message.strip().replace("\n", " ")
-    return f"{kind}: {message}" if message else kind
+    return safe(f"{kind}: {message}" if message else kind)
 
 
 def progress_cell(value: float | None, message: str | None, plain: bool, width: int = 10) -> RenderableType:
@@ -82,7 +83,7 @@ def progress_cell(value: float | None, message: str | None, plain: bool, width: 
     if value is not None:
         text.append(f"{max(0.0, min(value, 1.0)) * 100:3.0f}%")
     if message:
-        text.append(f"  {message}" if value is not None else message)
+        text.append(f"  {safe(message)}" if value is not None else safe(message))
     if plain or value is None:
         return text if text.plain else Text("-")
     grid = Table.grid(Column(width=width, no_wrap=True), Column(no_wrap=True, overflow="ellipsis"), padding=(0, 1))
@@ -106,7 +107,7 @@ def depth_table(counts: Mapping[str, Mapping[str, int]], plain: bool, served: Co
     names = list(dict.fromkeys([*served, *sorted(counts)]))
     for name in names:
         row = counts.get(name, {})
-        label = Text(name, style="" if plain or name in served or not served else "dim")
+        label = Text(safe(name), style="" if plain or name in served or not served else "dim")
         table.add_row(label, *(str(row.get(s, 0)) for s in STATUSES))
     if len(names) > 1:
         totals = [sum(counts.get(n, {}).get(s, 0) for n in names) for s in STATUSES]
@@ -126,7 +127,7 @@ def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
     now = status.at
     parts: list[RenderableType] = [_heading(f"Store {status.url} at {clock(now, now)}", plain)]
     if status.error is not None:
-        parts.append(Text(f"cannot read the store: {status.error}", style="" if plain else "bold red"))
+        parts.append(Text(f"cannot read the store: {safe(str(status.error))}", style="" if plain else "bold red"))
         return Group(*parts)
     parts += [Text(""), _heading("Jobs by status and queue", plain), depth_table(status.counts, plain)]
 
@@ -145,7 +146,7 @@ def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
         table.add_column("progress", no_wrap=True, overflow="ellipsis", ratio=None if plain else 1, min_width=12)
         for record in status.running:
             started = record.started
-            table.add_row(Text(record.name), Text(record.id), Text(record.worker or "-"),
+            table.add_row(Text(safe(record.name)), Text(safe(record.id)), Text(safe(record.worker or "-")),
                           clock(started, now) if started else "-", duration(now - started) if started else "-",
                           str(record.attempts), progress_cell(record.progress, record.progress_message, plain))
         parts.append(table)
@@ -163,7 +164,8 @@ def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
         for record in status.failures:
             error = record.error or {}
             text = error_line(str(error.get("type", "Exception")), str(error.get("message", "")))
-            table.add_row(clock(record.finished, now) if record.finished else "-", Text(record.name), Text(record.id),
+            table.add_row(clock(record.finished, now) if record.finished else "-", Text(safe(record.name)),
+                          Text(safe(record.id)),
                           Text(text, style="" if plain else "red"))
         parts.append(table)
     else:

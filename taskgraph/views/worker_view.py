@@ -27,6 +27,7 @@ from rich.text import Text
 from ..durable.snapshot import WorkerSnapshot
 from ..durable.worker import Worker
 from ..errors import first_line
+from ..safetext import shown as safe
 from ..stores.base import close_quietly
 from ..timefmt import clock, duration
 from .status_view import bare_table, depth_table, error_line, progress_cell
@@ -123,7 +124,7 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
     shown = snap.running[:room] if len(snap.running) <= room else snap.running[: room - 1]
     for job in shown:
         attempt = f" (try {job.attempt})" if job.attempt > 1 else ""
-        running.add_row(Text(job.name + attempt), Text(job.id[:8]), job.mode, duration(now - job.began),
+        running.add_row(Text(safe(job.name) + attempt), Text(safe(job.id[:8])), job.mode, duration(now - job.began),
                         progress_cell(job.progress, job.message, plain=False, width=bar))
     if len(shown) < len(snap.running):
         running.add_row(Text(f"... and {len(snap.running) - len(shown)} more", style="dim"), "", "", "", "")
@@ -145,14 +146,14 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
             what = error_line(failure.error, failure.message)
             if failure.retry_in is not None:
                 what += f" (will retry in {failure.retry_in:.3g} s)"
-            failures.add_row(clock(failure.at), Text(failure.name), Text(failure.id[:8]),
+            failures.add_row(clock(failure.at), Text(safe(failure.name)), Text(safe(failure.id[:8])),
                              Text(what, style="yellow" if failure.retry_in is not None else "red"))
         parts.append(failures)
     else:
         parts.append(Text("  none", style="dim"))
 
     if counts is None:
-        age = Text(f" (cannot read the store: {error})" if error else " (reading the store...)", style="dim")
+        age = Text(f" (cannot read the store: {safe(str(error))})" if error else " (reading the store...)", style="dim")
     else:
         age = Text(f" (read from the store {duration(now - read_at)} ago)", style="dim")
         if error:
