@@ -38,7 +38,7 @@ def refused(option: str, value: object, allowed: str) -> str:
 PRIORITY = "a whole number from -2147483648 to 2147483647"
 SECONDS = "a finite number of seconds > 0, or None for no limit"
 BACKOFF = "a finite number of seconds >= 0"
-QUEUE = "a non-empty name of at most 100 letters, digits, '_', '-', '.' or ':'"
+QUEUE = "a name of 1 to 100 printable characters without spaces or commas"
 
 BAD_OPTIONS = [
     ("priority", "high", PRIORITY),
@@ -62,6 +62,8 @@ BAD_OPTIONS = [
     ("queue", "a b", QUEUE),
     ("queue", "x" * 101, QUEUE),
     ("queue", "mail\n", QUEUE),
+    ("queue", "mail,sms", QUEUE),
+    ("queue", "nul\x00", QUEUE),
     ("queue", 3, QUEUE),
     ("mode", "fork", "one of thread, process, async"),
     ("daemon", "yes", "True or False"),

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import uuid
 from typing import Any
 
 __all__ = [
-    "MODES", "PRIORITY_MIN", "PRIORITY_MAX", "QUEUE_NAME", "MAX_ID", "MAX_METADATA", "check_option", "check_id",
+    "MODES", "PRIORITY_MIN", "PRIORITY_MAX", "MAX_QUEUE", "MAX_ID", "MAX_METADATA", "check_option", "check_id",
     "check_metadata", "canonical_id",
 ]
 
@@ -24,9 +23,9 @@ MODES = ("thread", "process", "async")
 #: key 64 bits) with room to spare.
 PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
-#: A queue name: 1 to 100 letters, digits, ``_``, ``-``, ``.`` or ``:``, so that it fits a CLI flag (``--queues
-#: a,b``), a Redis key and a log line as it is.
-QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+#: The longest queue name. A queue name is 1 to this many printable characters, without whitespace (which a log
+#: line or a shell would split) or commas (which separate the queues of ``taskgraph worker --queues a,b``).
+MAX_QUEUE = 100
 
 #: The longest job id a caller may give.
 MAX_ID = 200
@@ -37,6 +36,12 @@ MAX_METADATA = 64 * 1024
 
 def _job(name: str | None) -> str:
     return f" (job {name})" if name else ""
+
+
+def _printable(text: Any, longest: int) -> bool:
+    """Whether ``text`` is a string of 1 to ``longest`` printable characters without whitespace."""
+    return (isinstance(text, str) and 0 < len(text) <= longest and text.isprintable()
+            and not any(c.isspace() for c in text))
 
 
 def _number(value: Any) -> bool:
@@ -73,8 +78,8 @@ def check_option(job: str | None, option: str, value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or not PRIORITY_MIN <= value <= PRIORITY_MAX:
             allowed = f"a whole number from {PRIORITY_MIN} to {PRIORITY_MAX}"
     elif option == "queue":
-        if not isinstance(value, str) or not QUEUE_NAME.fullmatch(value):
-            allowed = "a non-empty name of at most 100 letters, digits, '_', '-', '.' or ':'"
+        if not _printable(value, MAX_QUEUE) or "," in value:
+            allowed = f"a name of 1 to {MAX_QUEUE} printable characters without spaces or commas"
     elif option == "daemon":
         if not isinstance(value, bool):
             allowed = "True or False"
@@ -101,8 +106,7 @@ def check_id(job: str | None, job_id: Any) -> str:
     Raises:
         ValueError: the id is not a string of 1 to :data:`MAX_ID` printable characters without whitespace.
     """
-    if (not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_ID or not job_id.isprintable()
-            or any(c.isspace() for c in job_id)):
+    if not _printable(job_id, MAX_ID):
         raise ValueError(f"id must be a string of 1 to {MAX_ID} printable characters without spaces, not "
                          f"{job_id!r}{_job(job)}")
     return canonical_id(job_id)
