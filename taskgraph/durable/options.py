@@ -92,7 +92,8 @@ def check_option(job: str | None, option: str, value: Any) -> None:
 def canonical_id(job_id: str) -> str:
     """The stored form of a job id: a UUID in any spelling (dashed, braced, ``urn:uuid:``) is its 32 hex digits,
     as taskgraph's own ids are written; any other id is as it is."""
-    if isinstance(job_id, str) and 32 <= len(job_id) <= 45:
+    if isinstance(job_id, str) and 32 <= len(job_id) <= 45 and not (len(job_id) == 32 and job_id.islower()):
+        # (32 lowercase characters: taskgraph's own form already, or not a UUID at all; either way as it is)
         try:
             return uuid.UUID(job_id).hex
         except ValueError:
