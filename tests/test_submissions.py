@@ -238,6 +238,15 @@ def test_an_id_is_an_idempotent_submit(q, tmp_path):
     assert after.record().metadata == {}
 
 
+def test_any_printable_id_round_trips(q):
+    add = q.task(jobs.add)
+    odd = "ünï'\";--*[x]:{}%s$1🙂" + "x" * 180
+    h = add.enqueue((1, 2), id=odd)
+    assert h.id == odd and q.get(odd) == h and add.enqueue((3, 4), id=odd) == h
+    burst(q)
+    assert h.join(timeout=5) == 3 and [r.id for r in q.list()] == [odd]
+
+
 @pytest.mark.parametrize("end", ["FAILED", "CANCELLED"])
 def test_an_id_does_not_run_a_failed_or_cancelled_job_again(q, end):
     # unlike a task's key, which queues a FAILED or CANCELLED job again
