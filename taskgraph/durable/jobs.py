@@ -32,8 +32,9 @@ class JobOptions:
         retries: how many times a failure is retried before the job is FAILED.
         backoff: seconds before the first retry; each later one waits twice as long.
         timeout: seconds a run may take before it fails (and, in a process, is killed); None for no limit.
-        priority: higher runs first.
-        queue: the named queue; a worker serves the queues it is told to.
+        priority: higher runs first; from -2**31 to 2**31-1.
+        queue: the named queue; a worker serves the queues it is told to. 1 to 100 printable characters without
+            whitespace or commas.
         daemon: True if a shutting-down worker may stop it at once instead of waiting for it.
     """
 

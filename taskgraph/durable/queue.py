@@ -149,7 +149,8 @@ class DurableQueue(BaseQueue):
 
         Raises:
             TypeError: the function has no import path (a lambda, a nested function) or its mode does not fit.
-            ValueError: an option is out of range.
+            ValueError: an option of the wrong type or out of range; the message names it, what is allowed, the
+                value and the job (see :func:`~taskgraph.durable.options.check_option`).
         """
         import inspect
 
