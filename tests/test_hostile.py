@@ -52,7 +52,7 @@ from taskgraph import (
 )
 from taskgraph.durable.jobs import JobOptions
 from taskgraph.durable.worker import Worker
-from taskgraph.stores.records import NewJob
+from taskgraph.stores.records import NewJob, label
 from tests import hostile_app as app
 from tests import jobs
 from tests.conftest import unique_name
@@ -163,7 +163,7 @@ def worker_thread(queue: DurableQueue) -> Iterator[Worker]:
 
 def keys_in(queue: DurableQueue) -> set[str | None]:
     """The keys of the jobs in the queue's store (None for a job without one)."""
-    return {r.key for r in queue.list(limit=10_000)}
+    return {label(r.key) if r.key else None for r in queue.list(limit=10_000)}  # without a graph task's digest
 
 
 # ------------------------------------------------------------------ cycles
@@ -827,14 +827,8 @@ def test_a_nul_byte_in_a_key_or_queue_name_round_trips_or_is_refused_clearly(q, 
         assert keyed.join(DEADLINE) == 3
         assert worker.wait(DEADLINE) == 0, worker.log()
         assert keys_in(q) == {s}
-    on_nul_queue = q.task(app.on_hostile_queue, queue=s)
-    try:
-        handle = on_nul_queue.delay("x")
-    except StoreError as exc:
-        assert re.search(r"NUL|0x00|\\x00", str(exc)), str(exc)
-    else:
-        assert handle.record().queue == s and q.stats()[s] == {"QUEUED": 1}
-        assert [r.id for r in q.list(queue=s)] == [handle.id]
+    with pytest.raises(ValueError, match=r"^queue must be .*printable.*, not 'a\\x00b'"):
+        q.task(app.on_hostile_queue, queue=s)  # refused at the caller, before any store sees it
 
 
 def test_status_shows_hostile_job_names_and_messages_as_they_are(q, store_url, spawn) -> None:
@@ -880,8 +874,8 @@ def test_two_prefixes_on_one_redis_never_see_each_others_jobs(two_prefixes, spaw
         same_a, same_b = Task("same", jobs.add, args=(1, 2)), Task("same", jobs.add, args=(10, 20))
         make_later(qa, same_a)
         make_later(qb, same_b)  # the same key in the other prefix: a job of its own
-        assert sorted(r.key or r.id for r in qa.list()) == sorted(["same", *(h.id for h in jobs_a)])
-        assert sorted(r.key or r.id for r in qb.list()) == sorted(["same", *(h.id for h in jobs_b)])
+        assert sorted(label(r.key) if r.key else r.id for r in qa.list()) == sorted(["same", *(h.id for h in jobs_a)])
+        assert sorted(label(r.key) if r.key else r.id for r in qb.list()) == sorted(["same", *(h.id for h in jobs_b)])
         assert qa.stats() == {"default": {"QUEUED": 4}} and qb.stats() == {"default": {"QUEUED": 3}}
         assert all(qa.get(h.id) is None for h in jobs_b) and all(qb.get(h.id) is None for h in jobs_a)
         assert qa.cancel([h.id for h in jobs_b]) == [] and qa.retry([h.id for h in jobs_b]) == []

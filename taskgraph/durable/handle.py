@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import CancelledError
 from ..stores.records import Event, JobRecord, rebuild_error
+from .options import canonical_id
 
 if TYPE_CHECKING:
     from .queue import DurableQueue
@@ -30,7 +31,7 @@ class JobHandle:
 
     def __init__(self, queue: DurableQueue, job_id: str) -> None:
         self.queue = queue
-        self.id = job_id
+        self.id = canonical_id(job_id)  # a UUID in any spelling names the job stored under its 32 hex digits
 
     def __repr__(self) -> str:
         return f"<JobHandle {self.id}>"

@@ -6,19 +6,21 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from .options import MODES, check_id, check_metadata, check_option
 
 if TYPE_CHECKING:
     from .handle import JobHandle
     from .queue import DurableQueue
 
 __all__ = ["JobOptions", "JobFunction", "import_path", "progress", "MODES"]
-
-MODES = ("thread", "process", "async")
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,9 @@ class JobOptions:
         retries: how many times a failure is retried before the job is FAILED.
         backoff: seconds before the first retry; each later one waits twice as long.
         timeout: seconds a run may take before it fails (and, in a process, is killed); None for no limit.
-        priority: higher runs first.
-        queue: the named queue; a worker serves the queues it is told to.
+        priority: higher runs first; from -2**31 to 2**31-1.
+        queue: the named queue; a worker serves the queues it is told to. 1 to 100 printable characters without
+            whitespace or commas.
         daemon: True if a shutting-down worker may stop it at once instead of waiting for it.
     """
 
@@ -44,16 +47,21 @@ class JobOptions:
     daemon: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if not isinstance(self.retries, int) or self.retries < 0:
-            raise ValueError(f"retries must be a whole number >= 0, not {self.retries!r}")
-        if not isinstance(self.backoff, (int, float)) or self.backoff < 0:
-            raise ValueError(f"backoff must be a number of seconds >= 0, not {self.backoff!r}")
-        if self.timeout is not None and (not isinstance(self.timeout, (int, float)) or self.timeout <= 0):
-            raise ValueError(f"timeout must be a positive number of seconds or None, not {self.timeout!r}")
-        if not isinstance(self.queue, str) or not self.queue:
-            raise ValueError(f"queue must be a non-empty name, not {self.queue!r}")
+        # what a worker needs to run it; queue and priority are checked where a job is declared or submitted
+        # (:meth:`checked`), so that a record stored by an older version under another queue name still runs
+        for option in ("mode", "retries", "backoff", "timeout"):
+            check_option(None, option, getattr(self, option))
+
+    @classmethod
+    def checked(cls, job: str | None, **values: Any) -> JobOptions:
+        """Options with every value checked, refusals naming ``job``.
+
+        Raises:
+            ValueError: a value of the wrong type or out of range (see :mod:`taskgraph.durable.options`).
+        """
+        for option, value in values.items():
+            check_option(job, option, value)
+        return cls(**values)
 
     def stored(self, serializer: str) -> dict[str, Any]:
         return {**asdict(self), "serializer": serializer}
@@ -112,14 +120,12 @@ class JobFunction:
     """
 
     def __init__(self, queue: DurableQueue, func: Callable[..., Any], options: JobOptions) -> None:
-        if options.mode == "async" and not inspect.iscoroutinefunction(func):
-            raise TypeError(f"{func.__qualname__} has mode='async' but is not an async def function")
-        if options.mode != "async" and inspect.iscoroutinefunction(func):
-            raise TypeError(f"{func.__qualname__} is an async def function: declare it with mode='async'")
+        _check_mode(func, options.mode)
         self.queue = queue
         self.func = func
         self.name = import_path(func)
         self.options = options
+        self._signature: inspect.Signature | None = None
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -134,17 +140,116 @@ class JobFunction:
         return (_find, (module, qualname))
 
     def delay(self, *args: Any, **kwargs: Any) -> JobHandle:
-        """Enqueue a run with these arguments and return its handle at once.
+        """Enqueue a run with these arguments and its declared options; return its handle at once. The short form
+        of :meth:`enqueue`.
 
         Raises:
+            TypeError: the arguments do not fit the function's signature; the message names the job.
             SerializationError: an argument cannot be encoded by the queue's serializer; the message names it.
         """
-        return self.queue._enqueue(self, args, kwargs)
+        return self.queue._enqueue(self, self.bind(args, kwargs), kwargs)
+
+    def enqueue(
+        self,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        priority: int | None = None,
+        queue: str | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
+        mode: str | None = None,
+        daemon: bool | None = None,
+        id: str | None = None,  # noqa: A002 - the name users expect: job.enqueue(id="order-42")
+        metadata: dict[str, Any] | None = None,
+        at: datetime | float | None = None,
+        delay: timedelta | float | None = None,
+    ) -> JobHandle:
+        """Enqueue a run with per-call options; every option left None is the job's declared one.
+
+        Args:
+            args: the positional arguments.
+            kwargs: the keyword arguments.
+            priority, queue, timeout, retries, backoff, mode, daemon: as in :class:`JobOptions`, for this run.
+            id: the job's id, chosen by the caller (see :func:`~taskgraph.durable.options.check_id`): if the store
+                already has a job of this id, in whatever status, its handle is returned and nothing is enqueued.
+            metadata: a JSON object kept with the job: ``handle.record().metadata``, ``queue.list(metadata=...)``.
+            at: when it may start: a datetime (a naive one is local time) or epoch seconds.
+            delay: seconds (or a timedelta) from now before it may start; with ``at`` too, the later wins.
+
+        Raises:
+            TypeError: the arguments do not fit the function's signature; the message names the job.
+            ValueError: an option, the id, the metadata or a time is refused; the message names it and the job.
+            SerializationError: an argument cannot be encoded by the queue's serializer; the message names it.
+        """
+        kwargs = dict(kwargs or {})
+        args = self.bind(args, kwargs)
+        given = {"priority": priority, "queue": queue, "timeout": timeout, "retries": retries, "backoff": backoff,
+                 "mode": mode, "daemon": daemon}
+        changes = {option: value for option, value in given.items() if value is not None}
+        options = self.options
+        if changes:
+            options = JobOptions.checked(self.name, **{**asdict(self.options), **changes})
+            if "mode" in changes:
+                _check_mode(self.func, options.mode)
+        return self.queue._enqueue(
+            self, args, kwargs, when=_seconds(self.name, "delay", delay), options=options,
+            job_id=None if id is None else check_id(self.name, id),
+            metadata=None if metadata is None else check_metadata(self.name, metadata),
+            at=_epoch(self.name, at),
+        )
 
     def schedule(self, when: Any, *args: Any, **kwargs: Any) -> JobHandle:
         """Enqueue a run that starts no earlier than ``when``: seconds (or a timedelta) from now, or a datetime
         (a naive one is local time)."""
-        return self.queue._enqueue(self, args, kwargs, when=when)
+        return self.queue._enqueue(self, self.bind(args, kwargs), kwargs, when=when)
+
+    def bind(self, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """``args`` as a tuple, once they and ``kwargs`` are known to fit the function's signature.
+
+        Raises:
+            TypeError: they do not fit; the message names the job and what is wrong.
+        """
+        if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+            raise TypeError(f"job {self.name}: args must be a list or tuple of arguments, not {type(args).__name__}")
+        if self._signature is None:
+            try:
+                self._signature = inspect.signature(self.func)
+            except (TypeError, ValueError):  # a builtin without one: the worker's call will tell
+                return tuple(args)
+        try:
+            self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"job {self.name}: {exc}") from None
+        return tuple(args)
+
+
+def _check_mode(func: Callable[..., Any], mode: str) -> None:
+    if mode == "async" and not inspect.iscoroutinefunction(func):
+        raise TypeError(f"{func.__qualname__} has mode='async' but is not an async def function")
+    if mode != "async" and inspect.iscoroutinefunction(func):
+        raise TypeError(f"{func.__qualname__} is an async def function: declare it with mode='async'")
+
+
+def _seconds(job: str, option: str, value: Any) -> Any:
+    """``value`` (seconds or a timedelta, or None) once it is known to be finite."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{option} must be a finite number of seconds or a timedelta, not {value!r} (job {job})")
+    return value
+
+
+def _epoch(job: str, at: Any) -> float | None:
+    """``at`` (a datetime or epoch seconds, or None) as epoch seconds."""
+    if at is None:
+        return None
+    if isinstance(at, datetime):
+        return at.timestamp()
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+        raise ValueError(f"at must be a datetime or finite epoch seconds, not {at!r} (job {job})")
+    return float(at)
 
 
 def _find(module: str, qualname: str) -> Any:

@@ -26,6 +26,7 @@ from ..stores.serializers import get_serializer
 from ..urls import redact, seconds, unsplit
 from .handle import JobHandle, cancelled, failure
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
+from .options import canonical_id, check_metadata
 
 if TYPE_CHECKING:
     from .awaiting import Resolver
@@ -151,13 +152,19 @@ class DurableQueue(BaseQueue):
 
         Raises:
             TypeError: the function has no import path (a lambda, a nested function) or its mode does not fit.
-            ValueError: an option is out of range.
+            ValueError: an option of the wrong type or out of range; the message names it, what is allowed, the
+                value and the job (see :func:`~taskgraph.durable.options.check_option`).
         """
         import inspect
 
         def decorate(f: Callable[..., Any]) -> JobFunction:
             chosen = mode or ("async" if inspect.iscoroutinefunction(f) else "thread")
-            options = JobOptions(chosen, retries, backoff, timeout, priority, queue, daemon)
+            try:
+                name: str | None = import_path(f)
+            except TypeError:
+                name = None  # JobFunction says why
+            options = JobOptions.checked(name, mode=chosen, retries=retries, backoff=backoff, timeout=timeout,
+                                         priority=priority, queue=queue, daemon=daemon)
             job = JobFunction(self, f, options)
             known = self._jobs.get(job.name)
             if known is not None and known.func is not f:
@@ -175,15 +182,21 @@ class DurableQueue(BaseQueue):
         return self._jobs.get(name)
 
     def _enqueue(
-        self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None
+        self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None, *,
+        options: JobOptions | None = None, job_id: str | None = None, metadata: dict[str, Any] | None = None,
+        at: float | None = None,
     ) -> JobHandle:
+        """Store a run of ``job``: its arguments and options already checked (see :meth:`JobFunction.enqueue`)."""
+        options = options or job.options
         payload = self.serializer.encode_call(job.name, tuple(args), kwargs)
         delay, not_before = _when(when)
+        if at is not None:
+            not_before = at if not_before is None else max(at, not_before)
         [record] = self.store.enqueue([
             NewJob(
-                id=uuid.uuid4().hex, name=job.name, payload=payload,
-                options=job.options.stored(self.serializer.name), queue=job.options.queue,
-                priority=job.options.priority, delay=delay, not_before=not_before,
+                id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
+                options=options.stored(self.serializer.name), queue=options.queue,
+                priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
             )
         ])
         return JobHandle(self, record.id)
@@ -215,18 +228,24 @@ class DurableQueue(BaseQueue):
             ) from None
 
     def get(self, job_id: str) -> JobHandle | None:
-        """The handle of a stored job, or None if the store has no such job."""
+        """The handle of a stored job, or None if the store has no such job. A UUID id may be given in any
+        spelling (dashed or not)."""
+        job_id = canonical_id(job_id)
         return JobHandle(self, job_id) if self.store.get([job_id]) else None
 
     def list(  # noqa: A003 - the name users expect: queue.list(status="FAILED")
-        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
+        metadata: dict[str, Any] | None = None,
     ) -> builtins.list[JobRecord]:
-        """Stored jobs, newest first, filtered by status, job name (``module:qualname``) and named queue; at most
-        ``limit`` of them.
+        """Stored jobs, newest first, filtered by status, job name (``module:qualname``), named queue and metadata
+        (jobs whose metadata holds each key of ``metadata`` with an equal value); at most ``limit`` of them.
 
         Raises:
-            ValueError: an unknown status, or a limit that is not a whole number >= 0.
+            ValueError: an unknown status, a limit that is not a whole number >= 0, or metadata that is not a
+                JSON object.
         """
+        if metadata is not None:
+            metadata = check_metadata(None, metadata)
         if status is not None:
             status = status.upper()
             if status not in State.__members__:
@@ -235,6 +254,8 @@ class DurableQueue(BaseQueue):
             raise ValueError(f"limit must be a whole number >= 0, not {limit!r}")
         if limit == 0:
             return []
+        if metadata:  # passed only when given, so a store written before metadata still lists
+            return self.store.list_jobs(status=status, name=name, queue=queue, limit=limit, metadata=metadata)
         return self.store.list_jobs(status=status, name=name, queue=queue, limit=limit)
 
     def stats(self) -> dict[str, dict[str, int]]:
@@ -248,7 +269,7 @@ class DurableQueue(BaseQueue):
         Returns:
             the ids that were queued again.
         """
-        return self.store.retry(builtins.list(ids))
+        return self.store.retry([canonical_id(i) for i in ids])
 
     def cancel(self, ids: Iterable[str]) -> builtins.list[str]:
         """Cancel jobs that are not finished, and their PENDING descendants (see :meth:`JobHandle.cancel`).
@@ -256,7 +277,7 @@ class DurableQueue(BaseQueue):
         Returns:
             the ids that this call cancelled.
         """
-        return self.store.cancel(builtins.list(ids))
+        return self.store.cancel([canonical_id(i) for i in ids])
 
     def purge(self, older_than: float | timedelta = 0.0) -> int:
         """Delete finished jobs that ended more than ``older_than`` ago (seconds or a timedelta).

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from .records import Event, JobRecord, NewJob
 
@@ -169,9 +170,14 @@ class Store(ABC):
 
     @abstractmethod
     def list_jobs(
-        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
+        metadata: dict[str, Any] | None = None,
     ) -> list[JobRecord]:
-        """Records matching all the filters given, newest first, at most ``limit``; payloads left out."""
+        """Records matching all the filters given, newest first, at most ``limit``; payloads left out.
+
+        ``metadata`` matches the jobs whose metadata holds each of its keys with an equal value
+        (:func:`~taskgraph.stores.records.metadata_matches`).
+        """
 
     @abstractmethod
     def stats(self) -> dict[str, dict[str, int]]:

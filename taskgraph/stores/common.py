@@ -6,12 +6,11 @@ scripts keep the same rules.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from .base import StoreError, StoreUnavailable
-from .records import JobRecord, NewJob, blocked_error
+from .records import JobRecord, NewJob, blocked_error, options_text
 
 __all__ = [
     "unique", "fail_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters", "reason",
@@ -98,7 +97,7 @@ class EnqueuePlan:
     def _row(job: NewJob, job_id: str, dest: str, waiting: int, blocked: tuple[str, str] | None) -> dict[str, Any]:
         return {
             "id": job_id, "key": job.key, "name": job.name, "queue": job.queue, "status": dest,
-            "priority": int(job.priority), "payload": bytes(job.payload), "options": json.dumps(job.options),
+            "priority": int(job.priority), "payload": bytes(job.payload), "options": options_text(job),
             "error": blocked_error(job.key or job.name, blocked[0], blocked[1]) if blocked else None,
             "waiting": waiting, "delay": float(job.delay),
             "nb": float(job.not_before) if job.not_before is not None else None, "final": blocked is not None,

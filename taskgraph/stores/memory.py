@@ -17,13 +17,14 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import SplitResult, unquote
 
 from ..urls import redact, store_options
 from .base import Store, StoreError
 from .common import EnqueuePlan, fail_detail, in_order, unique
 from .memory_state import Job, Memory
-from .records import FIELDS, Event, JobRecord, NewJob
+from .records import FIELDS, Event, JobRecord, NewJob, metadata_matches
 
 __all__ = ["MemoryStore", "open_memory"]
 
@@ -213,7 +214,8 @@ class MemoryStore(Store):
             return in_order(ids, (m.jobs[i].record() for i in set(ids) if i in m.jobs))
 
     def list_jobs(
-        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
+        metadata: dict[str, Any] | None = None,
     ) -> list[JobRecord]:
         found: list[JobRecord] = []
         with self._call() as (m, _):
@@ -222,7 +224,9 @@ class MemoryStore(Store):
                     break
                 if (status is None or job.status == status) and (name is None or job.name == name) and (
                         queue is None or job.queue == queue):
-                    found.append(job.record(whole=False))
+                    record = job.record(whole=False)
+                    if metadata_matches(record, metadata):
+                        found.append(record)
         return found
 
     def stats(self) -> dict[str, dict[str, int]]:

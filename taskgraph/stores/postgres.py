@@ -27,12 +27,23 @@ from ._postgres_sql import _LIGHT_COLS
 from .base import Store
 from .common import EnqueuePlan, answered, columns, fail_detail, filters, in_order, tally, unique
 from .postgres_session import DEFAULT_SCHEMA, SCHEMA_VERSION, Session
-from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
+from .records import (
+    FIELDS,
+    MAX_LEASE_LOSSES,
+    Event,
+    JobRecord,
+    NewJob,
+    blocked_error,
+    metadata_matches,
+    record_from_row,
+)
 
 __all__ = ["PostgresStore", "open_postgres", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
 _INT_MAX = 2**31 - 1
 
+
+_LIST_PAGE = 200  # rows read at a time by a listing filtered by metadata
 
 class PostgresStore(Store):
     """A store in a PostgreSQL database (13 or newer), through psycopg (3.2.4 or newer).
@@ -242,11 +253,28 @@ class PostgresStore(Store):
         return in_order(ids, map(record_from_row, self._exec(self._q["_Q_GET"], {"ids": unique(ids)})))
 
     def list_jobs(
-        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
+        metadata: dict[str, Any] | None = None,
     ) -> list[JobRecord]:
         clause, values = filters("%s::text", status=status, name=name, queue=queue)
-        query = f"SELECT {_LIGHT_COLS} FROM {self._pg.schema_sql}.jobs {clause} ORDER BY seq DESC LIMIT %s::int8"
-        return [record_from_row(r) for r in self._exec(query, [*values, max(int(limit), 0)])]
+        jobs = f"{self._pg.schema_sql}.jobs"
+        if not metadata:
+            query = f"SELECT {_LIGHT_COLS} FROM {jobs} {clause} ORDER BY seq DESC LIMIT %s::int8"
+            return [record_from_row(r) for r in self._exec(query, [*values, max(int(limit), 0)])]
+        # metadata is matched here, in Python (a damaged options text cannot fail the query as a cast to jsonb
+        # would), on the rows whose options name it, read newest first in pages until enough
+        clause = f"{clause} AND" if clause else "WHERE"
+        query = (f"SELECT {_LIGHT_COLS}, seq FROM {jobs} {clause} strpos(options, %s::text) > 0 AND seq < %s::int8 "
+                 f"ORDER BY seq DESC LIMIT {_LIST_PAGE}")
+        found: list[JobRecord] = []
+        before = 2**63 - 1
+        while len(found) < limit:
+            rows = self._exec(query, [*values, '"metadata"', before])
+            found += [r for r in map(record_from_row, rows) if metadata_matches(r, metadata)]
+            if len(rows) < _LIST_PAGE:
+                break
+            before = rows[-1][-1]
+        return found[: max(int(limit), 0)]
 
     def stats(self) -> dict[str, dict[str, int]]:
         return tally(self._exec(self._q["_Q_STATS"]))

@@ -17,7 +17,7 @@ _DIGEST = re.compile(r"@[0-9a-f]{10}\Z")  # what DurableQueue.key_of appends to 
 
 __all__ = [
     "JobRecord", "NewJob", "Event", "encode_error", "rebuild_error", "record_from_row", "blocked_error", "FIELDS",
-    "FINAL", "MAX_LEASE_LOSSES",
+    "FINAL", "MAX_LEASE_LOSSES", "options_text", "metadata_of", "metadata_matches",
 ]
 
 #: The statuses a job ends in; the others are PENDING (waiting for prerequisites), QUEUED and RUNNING.
@@ -44,6 +44,7 @@ class NewJob:
         delay: seconds from now (by the store's clock) before it may be claimed.
         not_before: an absolute time (epoch seconds) before which it may not be claimed; the later of the two wins.
         after: ids of prerequisites (jobs of this call or already stored): it stays PENDING until all are DONE.
+        metadata: a JSON object kept with the job, stored inside its options (see :func:`options_text`).
     """
 
     id: str
@@ -56,6 +57,7 @@ class NewJob:
     delay: float = 0.0
     not_before: float | None = None
     after: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class JobRecord:
     lease_expires: float | None = None
     progress: float | None = None
     progress_message: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # read from the options, not a field of the rows
 
     @property
     def final(self) -> bool:
@@ -90,7 +93,29 @@ class JobRecord:
 
 
 #: The fields of a record in order, as the stores' rows (SQL columns, Redis hash fields) hold them.
-FIELDS = tuple(f.name for f in fields(JobRecord))
+FIELDS = tuple(f.name for f in fields(JobRecord) if f.name != "metadata")
+
+
+def options_text(job: NewJob) -> str:
+    """The JSON text a store keeps as a new job's options: its options, with its metadata under ``"metadata"``
+    when it has any.
+
+    Metadata lives inside the options rather than in a column of its own so that databases created by earlier
+    versions need no migration (SQLite, PostgreSQL and Redis each keep the options as one JSON text), a worker
+    ignores it (it reads only the options it knows), and a row written without it reads as metadata ``{}``.
+    """
+    return json.dumps({**job.options, "metadata": job.metadata} if job.metadata else job.options)
+
+
+def metadata_of(options: dict[str, Any]) -> dict[str, Any]:
+    """The metadata kept in a job's stored options; ``{}`` if none (or if what is there is not an object)."""
+    metadata = options.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def metadata_matches(record: JobRecord, wanted: dict[str, Any] | None) -> bool:
+    """Whether ``record``'s metadata holds every key of ``wanted`` with an equal value."""
+    return not wanted or all(k in record.metadata and record.metadata[k] == v for k, v in wanted.items())
 
 
 @dataclass
@@ -106,10 +131,13 @@ class Event:
 
 
 def record_from_row(row: Sequence[Any]) -> JobRecord:
-    """A record from a row of :data:`FIELDS`, options and error as JSON text."""
+    """A record from a row of :data:`FIELDS`, options and error as JSON text; its metadata read from its
+    options."""
+    options = read_options(row[0], row[7])
     return JobRecord(
         id=row[0], name=row[1], status=row[2], queue=row[3], key=row[4], priority=row[5], payload=row[6] or b"",
-        options=read_options(row[0], row[7]), result=row[8], error=read_error(row[0], row[9]) if row[9] else None,
+        options=options, metadata=metadata_of(options), result=row[8],
+        error=read_error(row[0], row[9]) if row[9] else None,
         attempts=row[10], lease_losses=row[11], waiting=row[12], not_before=row[13], created=row[14],
         started=row[15], finished=row[16], worker=row[17], lease_expires=row[18], progress=row[19],
         progress_message=row[20],

@@ -37,7 +37,16 @@ from ..urls import redact, seconds, secrets, split, store_options
 from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
 from .common import fail_detail, lost, reason, refused, unique, unreachable
-from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, record_from_row
+from .records import (
+    FIELDS,
+    MAX_LEASE_LOSSES,
+    Event,
+    JobRecord,
+    NewJob,
+    metadata_matches,
+    options_text,
+    record_from_row,
+)
 from .records import label as job_label
 
 __all__ = ["RedisStore", "open_redis"]
@@ -183,7 +192,7 @@ class RedisStore(Store):
             fields = {
                 "id": job.id, "name": job.name, "label": label, "rlabel": repr(label), "own": own, "rown": repr(own),
                 "queue": job.queue, "priority": str(int(job.priority)), "pk": _priority_key(int(job.priority)),
-                "options": json.dumps(job.options), "key": job.key, "delay": repr(float(job.delay)),
+                "options": options_text(job), "key": job.key, "delay": repr(float(job.delay)),
                 "not_before": None if job.not_before is None else repr(float(job.not_before)),
                 "after": unique(job.after),
             }
@@ -258,11 +267,13 @@ class RedisStore(Store):
             return [_record(r) for r in self._rows(ids, FIELDS)] if ids else []
 
     def list_jobs(
-        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
+        metadata: dict[str, Any] | None = None,
     ) -> list[JobRecord]:
         def wanted(record: JobRecord) -> bool:
             return all(value is None or getattr(record, field) == value
-                       for field, value in (("status", status), ("name", name), ("queue", queue)))
+                       for field, value in (("status", status), ("name", name), ("queue", queue))
+                       ) and metadata_matches(record, metadata)
 
         found: list[JobRecord] = []
         with self._errors():
@@ -270,7 +281,7 @@ class RedisStore(Store):
                 rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*lua._LIGHT_FIELDS, "seq"])
                 found = [r for r in map(_record, sorted(rows, key=lambda r: -int(r[-1] or 0))) if wanted(r)]
                 return found if limit < 0 else found[:limit]
-            chunk = limit if limit > 0 and not (status or name or queue) else _LIST_CHUNK
+            chunk = limit if limit > 0 and not (status or name or queue or metadata) else _LIST_CHUNK
             start = 0
             while limit < 0 or len(found) < limit:
                 ids = self._client.zrevrange(self._k("all"), start, start + chunk - 1)

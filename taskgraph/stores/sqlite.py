@@ -6,6 +6,7 @@ write lock taken before anything is read), or one read.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Collection, Sequence
@@ -15,7 +16,16 @@ from urllib.parse import SplitResult
 from ..urls import file_path, redact, seconds, store_options, unsplit
 from .base import Store, StoreError
 from .common import EnqueuePlan, fail_detail, filters, in_order, tally, unique
-from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
+from .records import (
+    FIELDS,
+    MAX_LEASE_LOSSES,
+    Event,
+    JobRecord,
+    NewJob,
+    blocked_error,
+    metadata_matches,
+    record_from_row,
+)
 from .sqlite_file import Database
 
 __all__ = ["SQLiteStore", "open_sqlite"]
@@ -276,11 +286,22 @@ class SQLiteStore(Store):
         return in_order(ids, map(record_from_row, _select(self._db, _COLUMNS, "id", list(ids))))
 
     def list_jobs(
-        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100
+        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
+        metadata: dict[str, Any] | None = None,
     ) -> list[JobRecord]:
         clause, values = filters("?", status=status, name=name, queue=queue)
-        query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?"
-        return [record_from_row(r) for r in self._db.execute(query, (*values, limit))]
+        if not metadata:
+            query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?"
+            return [record_from_row(r) for r in self._db.execute(query, (*values, limit))]
+        # metadata is matched here, in Python, on the rows whose options name it, read newest first until enough
+        clause = f"{clause} AND" if clause else "WHERE"
+        query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} instr(options, ?) > 0 ORDER BY seq DESC"
+        cursor = self._db.execute(query, (*values, '"metadata"'))
+        try:
+            found = (r for r in map(record_from_row, cursor) if metadata_matches(r, metadata))
+            return list(itertools.islice(found, max(limit, 0)))
+        finally:
+            cursor.close()
 
     def stats(self) -> dict[str, dict[str, int]]:
         return tally(self._db.execute("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status"))

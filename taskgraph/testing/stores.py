@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 import pytest
 
 from ..stores.base import Store
-from ..stores.records import MAX_LEASE_LOSSES, NewJob
+from ..stores.records import MAX_LEASE_LOSSES
+from .submissions import ERROR, SubmissionContract, new_job
 
 __all__ = ["StoreContract", "new_job", "wakes"]
 
-ERROR = {"type": "builtins.ValueError", "message": "x", "traceback": ""}
 
 
 def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
@@ -46,14 +45,7 @@ def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
     return ok
 
 
-def new_job(name: str = "tests:job", **fields: object) -> NewJob:
-    """A NewJob with a fresh id; ``fields`` override the defaults."""
-    values: dict[str, object] = {"id": uuid.uuid4().hex, "name": name, "payload": b'{"v":1,"args":[],"kwargs":{}}'}
-    values.update(fields)
-    return NewJob(**values)  # type: ignore[arg-type]
-
-
-class StoreContract:
+class StoreContract(SubmissionContract):
     """The behaviour every store must have. Needs a ``connect`` fixture (see the module docstring)."""
 
     @pytest.fixture
