@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CancelledError, TaskError
+from ..errors import CancelledError, SerializationError, TaskError
 from ..stores.records import JobRecord, encode_error
 from .jobs import JobFunction, JobOptions, _reporter
+from .refusals import check_record
 
 if TYPE_CHECKING:
     from .queue import DurableQueue
@@ -83,17 +84,22 @@ def prepare(queue: DurableQueue, app: str | None, record: JobRecord, processes: 
     """The run of a claimed job; ``processes`` says whether this worker runs ``process`` jobs.
 
     Raises:
-        Exception: the job cannot run here (its options or payload cannot be read, no such job, or a ``process``
-            job on a worker without processes); the message says why.
+        Exception: the job cannot run here (a stored field it cannot use, see :mod:`.refusals`; no such job; a
+            payload it cannot read; a ``process`` job on a worker without processes); the message says why.
     """
-    options = JobOptions.from_stored(record.options)
-    job = find_job(queue, app, record.name)
-    queue.decode(record, None)  # refuses a payload written by another serializer
-    if options.mode == "process":
-        if not processes:
-            raise RuntimeError("process jobs need the worker started as `taskgraph worker MODULE:QUEUE`")
-        return JobRun(record, options)
-    args, kwargs = queue.serializer.decode_call(record.payload)
+    check_record(queue, record, None)  # the fields first: a name must be text before it is looked up
+    try:
+        job = find_job(queue, app, record.name)
+        options = check_record(queue, record, job)
+        queue.decode(record, None)  # refuses a payload written by another serializer
+        if options.mode == "process":
+            if not processes:
+                raise RuntimeError("process jobs need the worker started as `taskgraph worker MODULE:QUEUE`")
+            return JobRun(record, options)
+        args, kwargs = queue.serializer.decode_call(record.payload)
+    except (LookupError, SerializationError) as exc:  # its type kept, for callers that catch it
+        why = f"job {record.id}: {exc}; the job was refused: it was not run and will not be retried"
+        raise type(exc)(why) from None
     return JobRun(record, options, job.func, args, kwargs)
 
 

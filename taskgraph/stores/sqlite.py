@@ -7,6 +7,7 @@ write lock taken before anything is read), or one read.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -89,12 +90,13 @@ class SQLiteStore(Store):
             self._recover(db, now)
             rows = db.execute(
                 f"UPDATE jobs SET status = 'RUNNING', worker = ?, attempts = attempts + 1, started = ?, "
-                f"lease_expires = ? WHERE seq IN (SELECT seq FROM jobs WHERE status = 'QUEUED' AND queue IN "
-                f"({marks}) AND not_before <= ? ORDER BY priority DESC, not_before, seq LIMIT ?) "
+                f"lease_expires = ? WHERE seq IN (SELECT seq FROM jobs WHERE status = 'QUEUED' AND queue IN ({marks}) "
+                # a not_before that is not a time (infinite, text: damaged) is claimed, for the worker to refuse it
+                f"AND (not_before <= ? OR not_before >= 9e999) ORDER BY priority DESC, not_before, seq LIMIT ?) "
                 f"RETURNING {_COLUMNS}, seq",
                 (worker, now, now + lease, *queues, now, limit),
             ).fetchall()
-            rows.sort(key=lambda r: (-r[5], r[13], r[-1]))
+            rows.sort(key=_claim_order)
             _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
             return [record_from_row(r) for r in rows]
 
@@ -105,6 +107,7 @@ class SQLiteStore(Store):
             "SELECT id, worker, lease_losses FROM jobs WHERE status = 'RUNNING' AND lease_expires < ?", (now,)
         ).fetchall()
         for job_id, owner, losses in expired:
+            losses = losses if isinstance(losses, int) else MAX_LEASE_LOSSES  # damaged: out of chances
             detail = f"lease of worker {owner} expired"
             if losses + 1 < MAX_LEASE_LOSSES:
                 db.execute(
@@ -293,6 +296,14 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         self._file.close()
+
+
+def _claim_order(row: Sequence[Any]) -> tuple[float, float, int]:
+    """The contract's order of a claimed row. A damaged priority or not_before (text, a blob: SQLite keeps what it
+    is given) sorts first, as SQLite claims it, and must not stop the claim: the worker refuses that job."""
+    priority, not_before = row[5], row[13]
+    return (-priority if isinstance(priority, (int, float)) else -math.inf,
+            not_before if isinstance(not_before, (int, float)) else -math.inf, row[-1])
 
 
 def _events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None, str, Any, Any]]) -> None:
