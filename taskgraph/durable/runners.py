@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskgraph.worker")
 
-__all__ = ["JobRun", "Runners", "ThreadRunner", "ProcessRunner", "AsyncRunner", "load_queue", "prepare", "run_job"]
+__all__ = ["JobRun", "Runners", "ThreadRunner", "ProcessRunner", "AsyncRunner", "load_queue", "prepare", "run_job",
+           "importing_app"]
 
 
 @dataclass(eq=False)
@@ -225,12 +226,26 @@ def load_queue(spec: str) -> DurableQueue:
     return target
 
 
+_importing_app = False  # True in a worker process while it imports the app
+
+
+def importing_app() -> bool:
+    """Whether this process is a worker process still importing the app, or the main script of the process that
+    started it (as ``spawn`` does): no worker may start here then, or each worker process would start another."""
+    return _importing_app or bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+
+
 def _child(spec: str, conn: Any) -> None:
     """A worker process: import the app, then run the jobs sent down the pipe, one at a time, and send back what
     a runner posts to the worker's ``events`` (without the run, which the parent knows)."""
+    global _importing_app
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    queue = load_queue(spec)
+    _importing_app = True
+    try:
+        queue = load_queue(spec)
+    finally:
+        _importing_app = False
 
     def report(value: float, text: str | None) -> None:
         conn.send(("progress", value, text))
@@ -262,6 +277,8 @@ class _Slot:
         self.process.start()
         child_conn.close()
         self.run: JobRun | None = None
+        self.began = False  # its run has started: the process imported the app and has the job in hand
+        self.spec = spec
         self.events = events
         threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}").start()
 
@@ -273,11 +290,17 @@ class _Slot:
                 run = self.run
                 if run is not None:
                     self.process.join(1)
-                    died = TaskError(f"its worker process died (exit code {self.process.exitcode}) while it ran")
+                    code = self.process.exitcode
+                    died = TaskError(f"its worker process died (exit code {code}) while it ran" if self.began else
+                                     f"its worker process could not start (exit code {code}): it failed to import "
+                                     f"the app {self.spec} (its error is above, on the worker's output); a script "
+                                     "that starts a worker itself must do so under `if __name__ == \"__main__\":`, "
+                                     "since worker processes import it again")
                     self.events.put(("done", run, False, encode_error(died, "")))
                 return
             run = self.run
             if run is not None:
+                self.began = self.began or message[0] == "started"
                 self.events.put((message[0], run, *message[1:]))
 
     def kill(self) -> None:
@@ -299,7 +322,7 @@ class ProcessRunner(_Runner):
         if not slot.process.is_alive():
             slot = _Slot(self.spec, self.events)
         self.busy += 1
-        slot.run = run
+        slot.run, slot.began = run, False
         run.handle = slot
         slot.conn.send((run.record.name, run.record.payload))
 
