@@ -222,8 +222,8 @@ def test_a_thread_mode_record_of_an_async_function_is_refused_before_running(q, 
     [record] = q.store.get([hit.id])
     assert record.status == "FAILED" and record.error is not None, record
     assert record.error["type"] == "taskgraph.errors.RefusedJob", record.error
-    assert ("its stored mode is 'thread', but tests.jobs:async_add is registered with mode 'async'"
-            in record.error["message"]), record.error
+    assert ("its stored mode is 'thread', but tests.jobs:async_add is registered with mode 'async' (an async def "
+            "function)" in record.error["message"]), record.error
 
 
 def test_many_damaged_records_at_once_each_fail_alone(q, store_url) -> None:

@@ -5,12 +5,14 @@ Every field a worker relies on is checked here, so that a record it cannot use f
 :class:`~taskgraph.errors.RefusedJob` saying what is wrong with it, and the worker goes on serving other jobs. A
 refusal is never retried: the record would be refused again.
 
-The mode a job runs in is its function's, as registered with ``@queue.task``; a record that says another mode is
-refused, since running a plain function as a coroutine (or the other way round) fails half way through.
+A job runs in the mode its record says (a caller may choose ``thread`` or ``process`` per call), but only one its
+function can run in: a record that says ``async`` for a plain function, or ``thread`` or ``process`` for an
+``async def`` one, is refused before anything runs, since either would fail half way through.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +73,9 @@ def _check_options(options: dict[str, Any], job: JobFunction) -> str | None:
     mode = options.get("mode", "thread")
     if mode not in MODES:
         return f"its stored mode {_shown(mode)} is none of {', '.join(MODES)}"
-    if mode != job.options.mode:
-        return f"its stored mode is {mode!r}, but {job.name} is registered with mode {job.options.mode!r}"
+    if (mode == "async") != inspect.iscoroutinefunction(job.func):
+        return (f"its stored mode is {mode!r}, but {job.name} is registered with mode {job.options.mode!r}"
+                f"{'' if mode == 'async' else ' (an async def function)'}")
     retries = options.get("retries", 0)
     if not _whole(retries) or retries < 0:
         return f"its stored retries {_shown(retries)} is not a whole number >= 0"
@@ -104,7 +107,7 @@ def check_record(queue: DurableQueue, record: JobRecord, job: JobFunction | None
     if job is None:
         return JobOptions()
     stored = {k: v for k, v in record.options.items() if k in JobOptions.__dataclass_fields__}
-    stored.update(mode=job.options.mode, priority=0, queue=job.options.queue)  # the worker's own, checked above
+    stored.update(priority=0, queue=job.options.queue)  # not the worker's to use: checked above
     try:
         return JobOptions.from_stored(stored)
     except (TypeError, ValueError) as exc:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import SplitResult, unquote
 
-from ..urls import redact, seconds, secrets, split, store_options
+from ..urls import redact, seconds, secrets, split, store_options, written
 from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
 from .common import fail_detail, lost, reason, refused, unique, unreachable
@@ -417,4 +417,4 @@ def _parse(url: str, prefix: str | None = None) -> dict[str, Any]:
 
 def open_redis(url: SplitResult) -> RedisStore:
     """``redis://[user:password@]host[:port][/db][?prefix=NAME]``, or ``rediss://...`` for TLS."""
-    return RedisStore(url.geturl())
+    return RedisStore(written(url))

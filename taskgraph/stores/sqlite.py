@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..urls import file_path, redact, seconds, store_options, unsplit
+from ..urls import file_path, seconds, shown, store_options
 from .base import Store, StoreError
 from .common import EnqueuePlan, fail_detail, filters, in_order, tally, unique
 from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, NewJob, blocked_error, record_from_row
@@ -31,11 +31,12 @@ class SQLiteStore(Store):
     Args:
         path: the database file; created, with its schema, on first use.
         busy_timeout: seconds to wait for another process's write before giving up.
+        url: the URL to name it by in messages, as the user wrote it; ``sqlite:///PATH`` by default.
     """
 
-    def __init__(self, path: str, busy_timeout: float = 60.0) -> None:
+    def __init__(self, path: str, busy_timeout: float = 60.0, url: str | None = None) -> None:
         self.path = path
-        self._file = Database(path, busy_timeout)
+        self._file = Database(path, busy_timeout, url)
         self.url, self._db, self._write = self._file.url, self._file.db, self._file.write
 
     def wait(self, timeout: float) -> None:
@@ -346,8 +347,8 @@ def open_sqlite(url: SplitResult) -> SQLiteStore:
     """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with the option ``busy_timeout``."""
     try:
         path = file_path(url)
-        options = store_options(url, repr(redact(unsplit(url))), {"busy_timeout"})
-        busy = seconds(repr(redact(unsplit(url))), "busy_timeout", options.get("busy_timeout"), 60.0, zero=True)
+        options = store_options(url, repr(shown(url)), {"busy_timeout"})
+        busy = seconds(repr(shown(url)), "busy_timeout", options.get("busy_timeout"), 60.0, zero=True)
     except ValueError as exc:
         raise StoreError(str(exc)) from None
-    return SQLiteStore(path, busy_timeout=busy)
+    return SQLiteStore(path, busy_timeout=busy, url=shown(url._replace(query="", fragment="")))
