@@ -22,6 +22,7 @@ import pytest
 
 from taskgraph import DurableQueue, open_queue
 from taskgraph.durable.worker import Worker
+from taskgraph.errors import RefusedJob
 from tests import jobs
 
 DEADLINE = 30.0  # seconds: only a broken worker takes this long
@@ -224,6 +225,8 @@ def test_a_thread_mode_record_of_an_async_function_is_refused_before_running(q, 
     assert record.error["type"] == "taskgraph.errors.RefusedJob", record.error
     assert ("its stored mode is 'thread', but tests.jobs:async_add is registered with mode 'async' (an async def "
             "function)" in record.error["message"]), record.error
+    with pytest.raises(RefusedJob, match=r"was refused: its stored mode is 'thread'.*will not be retried$"):
+        hit.join(0)
 
 
 def test_many_damaged_records_at_once_each_fail_alone(q, store_url) -> None:
