@@ -180,6 +180,9 @@ CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "created text": (
         {"sqlite": ("created", "'yesterday'"), "redis": {"created": "yesterday"}},
         "taskgraph.errors.RefusedJob", "its stored created 'yesterday' is not a time"),
+    "progress text": (
+        {"sqlite": ("progress", "'half'"), "redis": {"progress": "half"}},
+        "taskgraph.errors.RefusedJob", "its stored progress 'half' is not a number"),
     "created NaN": (
         {"postgresql": ("created", "'NaN'::float8")},
         "taskgraph.errors.RefusedJob", "its stored created nan is not a time"),
@@ -263,3 +266,21 @@ def test_a_sqlite_record_with_damaged_lease_losses_is_taken_back_and_the_claim_g
         assert "its worker was lost" in record.error["message"], record.error
     finally:
         queue.close()
+
+
+def test_garbage_in_the_redis_ready_and_delayed_sets_is_dropped_and_the_claim_goes_on(q, store_url) -> None:
+    if _kind(store_url) != "redis":
+        pytest.skip("Redis keeps its queue order in sorted sets of its own")
+    import redis
+
+    base, prefix = _split_option(store_url, "prefix")
+    client = redis.Redis.from_url(base)
+    try:
+        client.zadd(f"{prefix}:ready:default", {"short": 0, "0" * 52 + "no-such-job": 0, b"\xff" * 60: 0})
+        client.zadd(f"{prefix}:delayed", {"no-such-job": 0, "": 0})
+        good = q.job("tests.jobs:add").delay(20, 22)
+        serve(q)
+        assert good.join(0) == 42
+        assert client.zcard(f"{prefix}:ready:default") == 0 and client.zcard(f"{prefix}:delayed") == 0
+    finally:
+        client.close()

@@ -61,6 +61,10 @@ def _check_fields(record: JobRecord) -> str | None:
             return f"its stored {field} {_shown(value)} is not a time (a finite number of seconds)"
     if not _whole(record.attempts) or record.attempts < 1:
         return f"its stored attempts {_shown(record.attempts)} is not a whole number >= 1"
+    if record.progress is not None and not _number(record.progress):
+        return f"its stored progress {_shown(record.progress)} is not a number"
+    if record.progress_message is not None and not isinstance(record.progress_message, str):
+        return f"its stored progress message {_shown(record.progress_message)} is not text"
     if not isinstance(record.payload, bytes):
         return f"its stored payload is {type(record.payload).__name__}, not bytes"
     return None
