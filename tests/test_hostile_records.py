@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +26,7 @@ from taskgraph import DurableQueue, open_queue
 from taskgraph.durable.worker import Worker
 from taskgraph.errors import RefusedJob
 from tests import jobs
+from tests.procs import ROOT
 
 DEADLINE = 30.0  # seconds: only a broken worker takes this long
 
@@ -163,6 +166,8 @@ CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "name of no registered job": (
         _all("name", "tests.jobs:not_a_job"), "builtins.LookupError",
         "no job named 'tests.jobs:not_a_job' is known to this worker"),
+    "name a blob": (
+        {"sqlite": ("name", "x'00ff'")}, "builtins.LookupError", "no job named '\\x00\ufffd' is known to this worker"),
     "payload not JSON": (
         {"sqlite": ("payload", "x'ff00'"), "postgresql": ("payload", "'\\xff00'::bytea"),
          "redis": {"payload": b"\xff\x00"}},
@@ -183,6 +188,9 @@ CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "progress text": (
         {"sqlite": ("progress", "'half'"), "redis": {"progress": "half"}},
         "taskgraph.errors.RefusedJob", "its stored progress 'half' is not a number"),
+    "progress message a blob": (
+        {"sqlite": ("priority", "'high', progress_message = x'01'")},
+        "taskgraph.errors.RefusedJob", "its stored priority 'high' is not a whole number of 64 bits"),
     "created NaN": (
         {"postgresql": ("created", "'NaN'::float8")},
         "taskgraph.errors.RefusedJob", "its stored created nan is not a time"),
@@ -248,6 +256,10 @@ def test_many_damaged_records_at_once_each_fail_alone(q, store_url) -> None:
         [record] = q.store.get([handle.id])
         assert record.status == "FAILED", (label, record)
         assert CASES[label][2] in record.error["message"], (label, record.error)
+    shown = subprocess.run([sys.executable, "-m", "taskgraph", "status", store_url], capture_output=True, text=True,
+                           timeout=60, cwd=ROOT)
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+    assert f" of {len(hit)} FAILED)" in shown.stdout, shown.stdout
 
 
 def test_a_sqlite_record_with_damaged_lease_losses_is_taken_back_and_the_claim_goes_on(tmp_path) -> None:
@@ -284,3 +296,25 @@ def test_garbage_in_the_redis_ready_and_delayed_sets_is_dropped_and_the_claim_go
         assert client.zcard(f"{prefix}:ready:default") == 0 and client.zcard(f"{prefix}:delayed") == 0
     finally:
         client.close()
+
+
+def test_a_queue_field_changed_by_hand_does_not_stop_a_worker(q, store_url) -> None:
+    """SQLite: a queue that is not text (a blob) names no queue a worker serves: the job is never claimed, and
+    the worker serves the others and finishes. Redis: a job is claimed from its queue's set, and its queue field,
+    changed by hand, is put back, so that the counts a burst worker waits on stay true."""
+    store = _kind(store_url)
+    if store == "postgresql":
+        pytest.skip("PostgreSQL's queue column holds text only, and any text is a queue name")
+    add = q.job("tests.jobs:add")
+    hit = add.delay(1, 2)
+    tamper(store_url, hit.id, ("queue", "x'00ff'") if store == "sqlite" else {"queue": ""})
+    good = add.delay(20, 22)
+    serve(q)
+    assert good.join(0) == 42
+    [record] = q.store.get([hit.id])
+    if store == "sqlite":
+        assert record.status == "QUEUED" and record.queue == "\x00\ufffd", record  # read as text, for display
+        assert q.stats() == {"b'\\x00\\xff'": {"QUEUED": 1}, "default": {"DONE": 1}}
+    else:
+        assert record.status == "DONE" and record.queue == "default" and hit.join(0) == 3, record
+        assert q.stats() == {"default": {"DONE": 2}}

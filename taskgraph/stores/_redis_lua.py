@@ -326,8 +326,10 @@ for x = 1, math.min(limit, #ready) do
   local r = record(id)
   if r[3] == 'QUEUED' then
     local attempts = tostring((tonumber(r[11] or '0') or 0) + 1)
+    -- its queue is the one whose set held it: a queue field changed by hand is put back, so counts stay true
     redis.call('HSET', jkey(id), 'status', 'RUNNING', 'worker', worker, 'attempts', attempts, 'started', NOW_S,
-      'lease_expires', exp_s)
+      'lease_expires', exp_s, 'queue', q)
+    r[4] = q
     redis.call('ZADD', P .. ':running', exp_s, id)
     event(id, 'dispatch', 'QUEUED', 'RUNNING', worker, nil)
     moved(q, 'QUEUED', 'RUNNING')
