@@ -145,6 +145,9 @@ CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "timeout negative": (
         _all("options", _options(timeout="-5")), "taskgraph.errors.RefusedJob",
         "its stored timeout -5 is not a finite number of seconds > 0"),
+    "timeout huge": (
+        _all("options", _options(timeout="1" + "0" * 400)), "taskgraph.errors.RefusedJob",
+        f"its stored timeout {'1' + '0' * 59}... is not a finite number"),
     "retries text": (
         _all("options", _options(retries='"3"')), "taskgraph.errors.RefusedJob",
         "its stored retries '3' is not a whole number >= 0"),

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import RefusedJob
 from ..stores.records import JobRecord
 from .jobs import MODES, JobFunction, JobOptions
-
-if TYPE_CHECKING:
-    from .queue import DurableQueue
 
 __all__ = ["check_record", "refused"]
 
@@ -44,7 +41,10 @@ def _whole(value: Any) -> bool:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number that a float holds (a huge whole number in JSON would overflow the worker's clocks)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _whole(value) and abs(value) <= 1 << 53
 
 
 def _check_fields(record: JobRecord) -> str | None:
@@ -96,7 +96,7 @@ def _check_options(options: dict[str, Any], job: JobFunction) -> str | None:
     return None
 
 
-def check_record(queue: DurableQueue, record: JobRecord, job: JobFunction | None) -> JobOptions:
+def check_record(record: JobRecord, job: JobFunction | None) -> JobOptions:
     """The options to run ``record`` with, once every field a worker relies on is checked; ``job`` is the function
     registered under its name, if any (None when the fields are checked before it is looked up).
 

@@ -88,10 +88,10 @@ def prepare(queue: DurableQueue, app: str | None, record: JobRecord, processes: 
         Exception: the job cannot run here (a stored field it cannot use, see :mod:`.refusals`; no such job; a
             payload it cannot read; a ``process`` job on a worker without processes); the message says why.
     """
-    check_record(queue, record, None)  # the fields first: a name must be text before it is looked up
+    check_record(record, None)  # the fields first: a name must be text before it is looked up
     try:
         job = find_job(queue, app, record.name)
-        options = check_record(queue, record, job)
+        options = check_record(record, job)
         queue.decode(record, None)  # refuses a payload written by another serializer
         if options.mode == "process":
             if not processes:
