@@ -14,6 +14,7 @@ __all__ = [
     "CancelledError",
     "RemoteTaskError",
     "SerializationError",
+    "RefusedJob",
     "RenderError",
 ]
 
@@ -86,6 +87,11 @@ class RemoteTaskError(TaskError):
 
 class SerializationError(TaskError, TypeError):
     """A task's function, an argument or a result cannot be sent where the task runs."""
+
+
+class RefusedJob(TaskError, ValueError):
+    """A worker refused a stored job record it cannot use (a damaged or hand-written field, a mode that is not its
+    function's): the job FAILED without running, and is not retried. The message names the field."""
 
 
 class RenderError(RuntimeError):

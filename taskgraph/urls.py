@@ -12,7 +12,8 @@ from collections.abc import Collection
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 __all__ = [
-    "redact", "secrets", "split", "unsplit", "query_options", "store_options", "worker_count", "seconds", "file_path",
+    "Url", "redact", "secrets", "split", "unsplit", "written", "shown", "query_options", "store_options",
+    "worker_count", "seconds", "file_path",
 ]
 
 
@@ -59,16 +60,51 @@ def secrets(url: str) -> list[str]:
     return sorted(values | {unquote(v) for v in values}, key=lambda v: (-len(v), v))
 
 
-def split(url: str) -> SplitResult:
-    """``url`` split by :func:`urllib.parse.urlsplit`, with a clear error in place of its own.
+class Url(SplitResult):
+    """A URL split by :func:`split` that remembers how it was written (``given``), so that messages show it as the
+    user spelled it (``sqlite:///jobs.db``, not ``sqlite:/jobs.db``; ``SQLite:...`` with its capitals). A copy
+    with other options or fragment (``_replace(query=...)``) keeps the spelling of what comes before them."""
+
+    given: str | None = None
+
+    def _replace(self, **changes: str) -> Url:
+        fields = {**self._asdict(), **changes}
+        new = Url(**fields)
+        given = self.given
+        if given is not None and set(changes) <= {"query", "fragment"}:
+            tail = (f"?{self.query}" if self.query else "") + (f"#{self.fragment}" if self.fragment else "")
+            if given.endswith(tail):
+                head = given[: len(given) - len(tail)].rstrip("?#")
+                new.given = head + (f"?{new.query}" if new.query else "") + (f"#{new.fragment}" if new.fragment
+                                                                             else "")
+        return new
+
+
+def written(url: SplitResult) -> str:
+    """The URL as it was written, if :func:`split` split it; else put together again by :func:`unsplit`."""
+    given = getattr(url, "given", None)
+    return given if isinstance(given, str) else unsplit(url)
+
+
+def shown(url: SplitResult) -> str:
+    """The URL for a message: as it was written, its passwords hidden."""
+    return redact(written(url))
+
+
+def split(url: str) -> Url:
+    """``url`` split by :func:`urllib.parse.urlsplit`, with a clear error in place of its own; the result keeps
+    the text as written (see :class:`Url`).
 
     Raises:
         ValueError: ``url`` cannot be split (an unclosed ``[`` in the host, say).
     """
     try:
-        return urlsplit(url)
+        parts = Url(*urlsplit(url))
     except ValueError as exc:
         reason = str(exc)
+    else:
+        parts.given = url
+        return parts
     if "Invalid IPv6 URL" in reason:
         why = "a '[' or ']' in its host has no pair; write an IPv6 address whole, in brackets, like [::1]"
     elif "IPv4 or IPv6 address" in reason:
@@ -95,7 +131,7 @@ def query_options(url: SplitResult, allowed: set[str] | frozenset[str]) -> dict[
     Raises:
         ValueError: an option not in ``allowed`` (the message lists the accepted ones), given twice, or unreadable.
     """
-    return store_options(url, repr(redact(url.geturl())), allowed)
+    return store_options(url, repr(shown(url)), allowed)
 
 
 def store_options(url: SplitResult, shown: str, allowed: Collection[str], others: bool = False) -> dict[str, str]:
@@ -163,11 +199,11 @@ def file_path(url: SplitResult) -> str:
     Raises:
         ValueError: the URL names a host, or no file.
     """
-    shown = repr(redact(unsplit(url)))
+    text = repr(shown(url))
     if url.netloc:
-        raise ValueError(f"{shown}: write {url.scheme}:///relative.db or {url.scheme}:////absolute/path.db")
+        raise ValueError(f"{text}: write {url.scheme}:///relative.db or {url.scheme}:////absolute/path.db")
     path = unquote(url.path)
     path = path[1:] if path.startswith("/") else path
     if not path or path == ":memory:":
-        raise ValueError(f"{shown}: give the path of a database file, like {url.scheme}:///jobs.db")
+        raise ValueError(f"{text}: give the path of a database file, like {url.scheme}:///jobs.db")
     return path

@@ -52,7 +52,8 @@ from taskgraph import (
 )
 from taskgraph.durable.jobs import JobOptions
 from taskgraph.durable.worker import Worker
-from taskgraph.stores.records import NewJob, label
+from taskgraph.stores.records import NewJob
+from taskgraph.stores.records import label as key_label
 from tests import hostile_app as app
 from tests import jobs
 from tests.conftest import unique_name
@@ -163,7 +164,7 @@ def worker_thread(queue: DurableQueue) -> Iterator[Worker]:
 
 def keys_in(queue: DurableQueue) -> set[str | None]:
     """The keys of the jobs in the queue's store (None for a job without one)."""
-    return {label(r.key) if r.key else None for r in queue.list(limit=10_000)}  # without a graph task's digest
+    return {key_label(r.key) if r.key else None for r in queue.list(limit=10_000)}  # without a graph task's digest
 
 
 # ------------------------------------------------------------------ cycles
@@ -874,8 +875,9 @@ def test_two_prefixes_on_one_redis_never_see_each_others_jobs(two_prefixes, spaw
         same_a, same_b = Task("same", jobs.add, args=(1, 2)), Task("same", jobs.add, args=(10, 20))
         make_later(qa, same_a)
         make_later(qb, same_b)  # the same key in the other prefix: a job of its own
-        assert sorted(label(r.key) if r.key else r.id for r in qa.list()) == sorted(["same", *(h.id for h in jobs_a)])
-        assert sorted(label(r.key) if r.key else r.id for r in qb.list()) == sorted(["same", *(h.id for h in jobs_b)])
+        for listed, handles in ((qa.list(), jobs_a), (qb.list(), jobs_b)):
+            named = sorted(key_label(r.key) if r.key else r.id for r in listed)
+            assert named == sorted(["same", *(h.id for h in handles)])
         assert qa.stats() == {"default": {"QUEUED": 4}} and qb.stats() == {"default": {"QUEUED": 3}}
         assert all(qa.get(h.id) is None for h in jobs_b) and all(qb.get(h.id) is None for h in jobs_a)
         assert qa.cancel([h.id for h in jobs_b]) == [] and qa.retry([h.id for h in jobs_b]) == []

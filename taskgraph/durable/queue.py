@@ -23,7 +23,7 @@ from ..stores import Store, StoreUnavailable
 from ..stores.base import close_quietly
 from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
-from ..urls import redact, seconds, unsplit
+from ..urls import seconds, shown
 from .handle import JobHandle, cancelled, failure
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
 from .options import canonical_id, check_metadata
@@ -383,14 +383,14 @@ def open_durable(url: SplitResult) -> DurableQueue:
         ValueError: a queue option has a bad value.
         StoreError: the store cannot be opened.
     """
-    shown = redact(unsplit(url))
+    text = shown(url)  # as the user wrote it, password hidden
     ours = {k: v for k, v in parse_qsl(url.query, keep_blank_values=True) if k in QUEUE_OPTIONS}
     rest = [item for item in url.query.split("&") if item and unquote(item.partition("=")[0]) not in QUEUE_OPTIONS]
     store_url = url._replace(query="&".join(rest))
     serializer = ours.get("serializer") or "json"
     get_serializer(serializer)  # a ValueError naming the known ones
-    patience = seconds(repr(shown), "patience", ours.get("patience"), 300.0, zero=True)
+    patience = seconds(repr(text), "patience", ours.get("patience"), 300.0, zero=True)
     return DurableQueue(
-        lambda: open_store(store_url), shown, serializer=serializer, namespace=ours.get("namespace", ""),
+        lambda: open_store(store_url), text, serializer=serializer, namespace=ours.get("namespace", ""),
         patience=patience,
     )

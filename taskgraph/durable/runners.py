@@ -24,16 +24,18 @@ from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CancelledError, TaskError
+from ..errors import CancelledError, SerializationError, TaskError
 from ..stores.records import JobRecord, encode_error
 from .jobs import JobFunction, JobOptions, _reporter
+from .refusals import check_record
 
 if TYPE_CHECKING:
     from .queue import DurableQueue
 
 log = logging.getLogger("taskgraph.worker")
 
-__all__ = ["JobRun", "Runners", "ThreadRunner", "ProcessRunner", "AsyncRunner", "load_queue", "prepare", "run_job"]
+__all__ = ["JobRun", "Runners", "ThreadRunner", "ProcessRunner", "AsyncRunner", "load_queue", "prepare", "run_job",
+           "importing_app"]
 
 
 @dataclass(eq=False)
@@ -83,18 +85,23 @@ def prepare(queue: DurableQueue, app: str | None, record: JobRecord, processes: 
     """The run of a claimed job; ``processes`` says whether this worker runs ``process`` jobs.
 
     Raises:
-        Exception: the job cannot run here (its options or payload cannot be read, no such job, or a ``process``
-            job on a worker without processes); the message says why.
+        Exception: the job cannot run here (a stored field it cannot use, see :mod:`.refusals`; no such job; a
+            payload it cannot read; a ``process`` job on a worker without processes); the message says why.
     """
-    options = JobOptions.from_stored(record.options)
-    job = find_job(queue, app, record.name)
-    queue.decode(record, None)  # refuses a payload written by another serializer
-    if options.mode == "process":
-        if not processes:
-            raise RuntimeError("process jobs need a worker that knows its app, for its worker processes to import: "
-                               "`taskgraph worker MODULE:QUEUE`, or Worker(queue, app='MODULE:QUEUE')")
-        return JobRun(record, options)
-    args, kwargs = queue.serializer.decode_call(record.payload)
+    check_record(record, None)  # the fields first: a name must be text before it is looked up
+    try:
+        job = find_job(queue, app, record.name)
+        options = check_record(record, job)
+        queue.decode(record, None)  # refuses a payload written by another serializer
+        if options.mode == "process":
+            if not processes:
+                raise RuntimeError("process jobs need a worker that knows its app, for its worker processes to "
+                                   "import: `taskgraph worker MODULE:QUEUE`, or Worker(queue, app='MODULE:QUEUE')")
+            return JobRun(record, options)
+        args, kwargs = queue.serializer.decode_call(record.payload)
+    except (LookupError, SerializationError) as exc:  # its type kept, for callers that catch it
+        why = f"job {record.id}: {exc}; the job was refused: it was not run and will not be retried"
+        raise type(exc)(why) from None
     return JobRun(record, options, job.func, args, kwargs)
 
 
@@ -220,12 +227,26 @@ def load_queue(spec: str) -> DurableQueue:
     return target
 
 
+_importing_app = False  # True in a worker process while it imports the app
+
+
+def importing_app() -> bool:
+    """Whether this process is a worker process still importing the app, or the main script of the process that
+    started it (as ``spawn`` does): no worker may start here then, or each worker process would start another."""
+    return _importing_app or bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+
+
 def _child(spec: str, conn: Any) -> None:
     """A worker process: import the app, then run the jobs sent down the pipe, one at a time, and send back what
     a runner posts to the worker's ``events`` (without the run, which the parent knows)."""
+    global _importing_app
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    queue = load_queue(spec)
+    _importing_app = True
+    try:
+        queue = load_queue(spec)
+    finally:
+        _importing_app = False
 
     def report(value: float, text: str | None) -> None:
         conn.send(("progress", value, text))
@@ -257,6 +278,8 @@ class _Slot:
         self.process.start()
         child_conn.close()
         self.run: JobRun | None = None
+        self.began = False  # its run has started: the process imported the app and has the job in hand
+        self.spec = spec
         self.events = events
         threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}").start()
 
@@ -268,11 +291,17 @@ class _Slot:
                 run = self.run
                 if run is not None:
                     self.process.join(1)
-                    died = TaskError(f"its worker process died (exit code {self.process.exitcode}) while it ran")
+                    code = self.process.exitcode
+                    died = TaskError(f"its worker process died (exit code {code}) while it ran" if self.began else
+                                     f"its worker process could not start (exit code {code}): it failed to import "
+                                     f"the app {self.spec} (its error is above, on the worker's output); a script "
+                                     "that starts a worker itself must do so under `if __name__ == \"__main__\":`, "
+                                     "since worker processes import it again")
                     self.events.put(("done", run, False, encode_error(died, "")))
                 return
             run = self.run
             if run is not None:
+                self.began = self.began or message[0] == "started"
                 self.events.put((message[0], run, *message[1:]))
 
     def kill(self) -> None:
@@ -294,7 +323,7 @@ class ProcessRunner(_Runner):
         if not slot.process.is_alive():
             slot = _Slot(self.spec, self.events)
         self.busy += 1
-        slot.run = run
+        slot.run, slot.began = run, False
         run.handle = slot
         slot.conn.send((run.record.name, run.record.payload))
 

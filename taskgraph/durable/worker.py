@@ -34,11 +34,11 @@ from collections.abc import Callable, Sequence
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from ..errors import first_line
+from ..errors import TaskError, first_line
 from ..stores.base import StoreError, close_quietly
 from ..stores.records import encode_error
 from .queue import DurableQueue
-from .runners import JobRun, Runners, prepare
+from .runners import JobRun, Runners, importing_app, prepare
 from .snapshot import RunningJob, SnapshotDesk, Tally, WorkerSnapshot
 from .wakeups import catch_stop_signals, watch_store
 
@@ -106,7 +106,17 @@ class Worker:
 
         Returns:
             the exit status: 0, or 1 when a burst worker gave up on a store that kept failing.
+
+        Raises:
+            RuntimeError: called in a worker process importing the app (a script that starts a worker without
+                an ``if __name__ == "__main__":`` guard): the message says so.
         """
+        if importing_app():
+            raise RuntimeError(
+                f"a worker was started in a worker process while it imported the app ({self.app}) or the script "
+                "that started it: start the worker under `if __name__ == \"__main__\":`, since worker processes "
+                "import that script again"
+            )
         restore = catch_stop_signals(self._on_signal, lambda: self.on_exit_now() if self.on_exit_now else None)
         self.tally.since = time.monotonic()
         self._snapshots.start()
@@ -242,7 +252,14 @@ class Worker:
                 run.deadline = time.monotonic() + run.options.timeout + startup
             self.running[run.id] = run
             run.began = time.monotonic()
-            runner.start(run)
+            try:
+                runner.start(run)
+            except Exception as exc:  # a process that cannot be started: that job's failure, not the store's
+                del self.running[run.id]
+                log.error("job %s (%s): cannot start a worker process: %s: %s", run.id, run.record.name,
+                          type(exc).__name__, exc)
+                self._failed(run, encode_error(TaskError(f"could not start a worker process to run it: "
+                                                         f"{type(exc).__name__}: {exc}"), ""))
         self.held = waiting
 
     def _wait(self, burst: bool) -> Any:

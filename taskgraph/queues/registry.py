@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import SplitResult
 
 from ..stores.base import StoreError
-from ..urls import query_options, redact, split, worker_count
+from ..urls import query_options, redact, shown, split, worker_count
 from .base import BaseQueue
 
 if TYPE_CHECKING:
@@ -134,14 +134,14 @@ def open_store(url: SplitResult | str) -> Store:
     name = parsed.scheme.lower()
     scheme = _scheme(name)
     if scheme is None or scheme.store is None:
-        raise ValueError(f"{redact(parsed.geturl())!r}: {name!r} is not the scheme of a store")
+        raise ValueError(f"{shown(parsed)!r}: {name!r} is not the scheme of a store")
     try:
         factory = _load(scheme.store)
     except ImportError as exc:
         if scheme.extra is None:
             raise
         raise StoreError(
-            f"{redact(parsed.geturl())}: {exc}; install the extra: pip install 'taskgraph-fsm[{scheme.extra}]'"
+            f"{shown(parsed)}: {exc}; install the extra: pip install 'taskgraph-fsm[{scheme.extra}]'"
         ) from None
     return factory(parsed)
 
@@ -197,7 +197,7 @@ def _open_inline(url: SplitResult) -> Queue:
 
     query_options(url, set())
     if url.netloc or url.path.strip("/"):
-        raise ValueError(f"{url.geturl()!r}: the inline queue takes nothing after 'inline:'")
+        raise ValueError(f"{shown(url)!r}: the inline queue takes nothing after 'inline:'")
     return InlineQueue()
 
 

@@ -144,6 +144,8 @@ WHERE (SELECT found FROM lapsed) AND lease_expires < {now} AND status = 'RUNNING
 """
 
 # Claim. The inner select runs once per named queue, so that each walks its own index (jobs_ready) in claim order.
+# A not_before that is not a time (infinite, NaN: damaged) is claimed at once, for the worker to refuse the job,
+# rather than left QUEUED for ever.
 # With gate, when a lease has expired (the same probe as above) it claims nothing and answers so: the store then
 # takes the leases back and claims in one transaction, as if the recovery had come first, which it would otherwise
 # be a no-op. So the common claim is one statement, and none claims around a job it should take back.
@@ -158,7 +160,8 @@ WITH lapsed AS (
         CROSS JOIN LATERAL (
             SELECT seq, priority, not_before FROM {s}.jobs
             WHERE NOT (%(gate)s::bool AND (SELECT found FROM lapsed))
-              AND status = 'QUEUED' AND queue = q.name AND not_before <= {now}
+              AND status = 'QUEUED' AND queue = q.name
+              AND (not_before <= {now} OR not_before >= 'Infinity'::float8)  -- NaN too: claimed, and refused
             ORDER BY priority DESC, not_before, seq LIMIT %(limit)s::int FOR UPDATE SKIP LOCKED) c
         ORDER BY c.priority DESC, c.not_before, c.seq LIMIT %(limit)s::int)
     RETURNING {cols_j}, j.seq

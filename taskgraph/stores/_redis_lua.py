@@ -51,9 +51,12 @@ end
 
 -- the ready-set member: priority key, not_before (µs) and sequence, fixed-width digits, then the id
 local function rank(pk, nb, seq, id)
+  -- a damaged priority key or sequence (written by hand) ranks as priority 0, first in line, never a script error
+  if type(pk) ~= 'string' or not string.match(pk, '^%d+$') or #pk ~= 20 then pk = '09223372036854775807' end
+  seq = tonumber(seq) or 0
   local us = math.floor(nb * 1000000 + 0.5)  -- to the nearest µs: a time read back from its text ranks the same
   if us < 0 then us = 0 elseif us > 9007199254740991 then us = 9007199254740991 end
-  return pk .. string.format('%016.0f', us) .. string.format('%016.0f', tonumber(seq)) .. id
+  return pk .. string.format('%016.0f', us) .. string.format('%016.0f', seq) .. id
 end
 
 -- a job becomes QUEUED: into its queue's ready set, or the delayed set until nb; returns its ready member
@@ -282,7 +285,7 @@ for _, id in ipairs(expired) do
   redis.call('ZREM', P .. ':running', id)
   local r = redis.call('HMGET', jkey(id), 'status', 'worker', 'queue', 'pk', 'seq', 'not_before', 'lease_losses')
   if r[1] == 'RUNNING' then
-    local losses = tostring(tonumber(r[7] or '0') + 1)
+    local losses = tostring((tonumber(r[7] or '0') or max_losses) + 1)  -- damaged: out of chances
     local detail = 'lease of worker ' .. (r[2] or 'None') .. ' expired'
     if tonumber(losses) >= max_losses then
       local err = cjson.encode({type = 'taskgraph.errors.TaskError', traceback = '',
@@ -322,9 +325,11 @@ for x = 1, math.min(limit, #ready) do
   local id = string.sub(m, 53)
   local r = record(id)
   if r[3] == 'QUEUED' then
-    local attempts = tostring(tonumber(r[11] or '0') + 1)
+    local attempts = tostring((tonumber(r[11] or '0') or 0) + 1)
+    -- its queue is the one whose set held it: a queue field changed by hand is put back, so counts stay true
     redis.call('HSET', jkey(id), 'status', 'RUNNING', 'worker', worker, 'attempts', attempts, 'started', NOW_S,
-      'lease_expires', exp_s)
+      'lease_expires', exp_s, 'queue', q)
+    r[4] = q
     redis.call('ZADD', P .. ':running', exp_s, id)
     event(id, 'dispatch', 'QUEUED', 'RUNNING', worker, nil)
     moved(q, 'QUEUED', 'RUNNING')
@@ -359,7 +364,7 @@ return each(3, 2, function(x)
     local dk = jkey(d)
     local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq')
     if dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
-      local nb = math.max(tonumber(dr[3]), NOW)
+      local nb = math.max(tonumber(dr[3]) or NOW, NOW)
       redis.call('HSET', dk, 'status', 'QUEUED', 'not_before', fmt(nb), 'rk', place(d, dr[2], dr[4], dr[5], nb))
       moved(dr[2], 'PENDING', 'QUEUED')
       event(d, 'release', 'PENDING', 'QUEUED', worker, nil)
@@ -391,7 +396,7 @@ local worker = ARGV[2]
 return each(3, 1, function(x)
   local r = held(ARGV[x], worker, 'queue', 'pk', 'seq', 'not_before', 'attempts')
   if not r then return false end
-  local attempts = tostring(math.max(tonumber(r[7] or '0') - 1, 0))
+  local attempts = tostring(math.max((tonumber(r[7] or '0') or 1) - 1, 0))
   requeue(ARGV[x], r, nil, 'requeue', worker, 'handed back', 'attempts', attempts)  -- keeps its place
   return true
 end)

@@ -124,8 +124,9 @@ def answered(ids: Iterable[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 def tally(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
     """``{queue: {status: count}}`` from ``(queue, status, count)`` rows."""
     counts: dict[str, dict[str, int]] = {}
-    for queue, status, n in rows:
-        counts.setdefault(queue, {})[status] = n
+    for queue, status, n in rows:  # a queue or status that is not text (damaged by hand) is counted by its repr
+        counts.setdefault(queue if isinstance(queue, str) else repr(queue), {})[
+            status if isinstance(status, str) else repr(status)] = n
     return counts
 
 

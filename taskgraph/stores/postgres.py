@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..urls import unsplit
+from ..urls import written
 from ._postgres_sql import _LIGHT_COLS
 from .base import Store
 from .common import EnqueuePlan, answered, columns, fail_detail, filters, in_order, tally, unique
@@ -294,4 +294,4 @@ class PostgresStore(Store):
 
 def open_postgres(url: SplitResult) -> PostgresStore:
     """``postgresql://USER:PASSWORD@HOST:PORT/DATABASE?schema=NAME&connect_timeout=SECONDS``."""
-    return PostgresStore(unsplit(url))
+    return PostgresStore(written(url))

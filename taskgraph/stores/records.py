@@ -130,17 +130,25 @@ class Event:
     detail: str | None = None
 
 
+def _text(value: Any) -> Any:
+    """A text field as text: one damaged by hand (a blob, where SQLite keeps what it is given) is read as text too,
+    so that whatever shows a record can; its other fields are left as they are, for a worker to refuse."""
+    if value is None or type(value) is str:
+        return value
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
 def record_from_row(row: Sequence[Any]) -> JobRecord:
     """A record from a row of :data:`FIELDS`, options and error as JSON text; its metadata read from its
     options."""
     options = read_options(row[0], row[7])
     return JobRecord(
-        id=row[0], name=row[1], status=row[2], queue=row[3], key=row[4], priority=row[5], payload=row[6] or b"",
-        options=options, metadata=metadata_of(options), result=row[8],
+        id=_text(row[0]), name=_text(row[1]), status=_text(row[2]), queue=_text(row[3]), key=_text(row[4]),
+        priority=row[5], payload=row[6] or b"", options=options, metadata=metadata_of(options), result=row[8],
         error=read_error(row[0], row[9]) if row[9] else None,
         attempts=row[10], lease_losses=row[11], waiting=row[12], not_before=row[13], created=row[14],
-        started=row[15], finished=row[16], worker=row[17], lease_expires=row[18], progress=row[19],
-        progress_message=row[20],
+        started=row[15], finished=row[16], worker=_text(row[17]), lease_expires=row[18], progress=row[19],
+        progress_message=_text(row[20]),
     )
 
 

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import SplitResult, unquote
 
-from ..urls import redact, seconds, secrets, split, store_options
+from ..urls import redact, seconds, secrets, split, store_options, written
 from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
 from .common import fail_detail, lost, reason, refused, unique, unreachable
@@ -67,11 +67,28 @@ _TEXT = frozenset({0, 1, 2, 3, 4, 17, 20})
 _NUMBER = {5: int, 10: int, 11: int, 12: int, 13: float, 14: float, 15: float, 16: float, 18: float, 19: float}
 
 
+def _field(i: int, value: Any) -> Any:
+    """A field of a job hash as a record holds it. A damaged one (a number that is not one, text that is not
+    UTF-8) is kept as text, so that reading it never fails: a worker refuses the job, saying which field."""
+    if value is None or (i not in _TEXT and i not in _NUMBER):
+        return value
+    text = value.decode(errors="replace")
+    if i in _TEXT:
+        return text
+    try:
+        return _NUMBER[i](text)
+    except ValueError:
+        return text
+
+
 def _record(row: Sequence[Any]) -> JobRecord:
-    return record_from_row([
-        v if v is None else v.decode() if i in _TEXT else _NUMBER[i](v) if i in _NUMBER else v
-        for i, v in enumerate(row)
-    ])
+    try:
+        return record_from_row([
+            v if v is None else v.decode() if i in _TEXT else _NUMBER[i](v) if i in _NUMBER else v
+            for i, v in enumerate(row)
+        ])
+    except ValueError:  # a damaged field (UnicodeDecodeError is one too)
+        return record_from_row([_field(i, v) for i, v in enumerate(row)])
 
 
 def _priority_key(priority: int) -> str:
@@ -412,4 +429,4 @@ def _parse(url: str, prefix: str | None = None) -> dict[str, Any]:
 
 def open_redis(url: SplitResult) -> RedisStore:
     """``redis://[user:password@]host[:port][/db][?prefix=NAME]``, or ``rediss://...`` for TLS."""
-    return RedisStore(url.geturl())
+    return RedisStore(written(url))

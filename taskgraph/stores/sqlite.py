@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..urls import file_path, redact, seconds, store_options, unsplit
+from ..urls import file_path, seconds, shown, store_options
 from .base import Store, StoreError
 from .common import EnqueuePlan, fail_detail, filters, in_order, tally, unique
 from .records import (
@@ -40,11 +41,12 @@ class SQLiteStore(Store):
     Args:
         path: the database file; created, with its schema, on first use.
         busy_timeout: seconds to wait for another process's write before giving up.
+        url: the URL to name it by in messages, as the user wrote it; ``sqlite:///PATH`` by default.
     """
 
-    def __init__(self, path: str, busy_timeout: float = 60.0) -> None:
+    def __init__(self, path: str, busy_timeout: float = 60.0, url: str | None = None) -> None:
         self.path = path
-        self._file = Database(path, busy_timeout)
+        self._file = Database(path, busy_timeout, url)
         self.url, self._db, self._write = self._file.url, self._file.db, self._file.write
 
     def wait(self, timeout: float) -> None:
@@ -99,12 +101,13 @@ class SQLiteStore(Store):
             self._recover(db, now)
             rows = db.execute(
                 f"UPDATE jobs SET status = 'RUNNING', worker = ?, attempts = attempts + 1, started = ?, "
-                f"lease_expires = ? WHERE seq IN (SELECT seq FROM jobs WHERE status = 'QUEUED' AND queue IN "
-                f"({marks}) AND not_before <= ? ORDER BY priority DESC, not_before, seq LIMIT ?) "
+                f"lease_expires = ? WHERE seq IN (SELECT seq FROM jobs WHERE status = 'QUEUED' AND queue IN ({marks}) "
+                # a not_before that is not a time (infinite, text: damaged) is claimed, for the worker to refuse it
+                f"AND (not_before <= ? OR not_before >= 9e999) ORDER BY priority DESC, not_before, seq LIMIT ?) "
                 f"RETURNING {_COLUMNS}, seq",
                 (worker, now, now + lease, *queues, now, limit),
             ).fetchall()
-            rows.sort(key=lambda r: (-r[5], r[13], r[-1]))
+            rows.sort(key=_claim_order)
             _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
             return [record_from_row(r) for r in rows]
 
@@ -115,6 +118,7 @@ class SQLiteStore(Store):
             "SELECT id, worker, lease_losses FROM jobs WHERE status = 'RUNNING' AND lease_expires < ?", (now,)
         ).fetchall()
         for job_id, owner, losses in expired:
+            losses = losses if isinstance(losses, int) else MAX_LEASE_LOSSES  # damaged: out of chances
             detail = f"lease of worker {owner} expired"
             if losses + 1 < MAX_LEASE_LOSSES:
                 db.execute(
@@ -316,6 +320,14 @@ class SQLiteStore(Store):
         self._file.close()
 
 
+def _claim_order(row: Sequence[Any]) -> tuple[float, float, int]:
+    """The contract's order of a claimed row. A damaged priority or not_before (text, a blob: SQLite keeps what it
+    is given) sorts first, as SQLite claims it, and must not stop the claim: the worker refuses that job."""
+    priority, not_before = row[5], row[13]
+    return (-priority if isinstance(priority, (int, float)) else -math.inf,
+            not_before if isinstance(not_before, (int, float)) else -math.inf, row[-1])
+
+
 def _events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None, str, Any, Any]]) -> None:
     """Record events ``(job, at, event, source, dest, worker, detail)``."""
     if rows:
@@ -356,8 +368,8 @@ def open_sqlite(url: SplitResult) -> SQLiteStore:
     """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with the option ``busy_timeout``."""
     try:
         path = file_path(url)
-        options = store_options(url, repr(redact(unsplit(url))), {"busy_timeout"})
-        busy = seconds(repr(redact(unsplit(url))), "busy_timeout", options.get("busy_timeout"), 60.0, zero=True)
+        options = store_options(url, repr(shown(url)), {"busy_timeout"})
+        busy = seconds(repr(shown(url)), "busy_timeout", options.get("busy_timeout"), 60.0, zero=True)
     except ValueError as exc:
         raise StoreError(str(exc)) from None
-    return SQLiteStore(path, busy_timeout=busy)
+    return SQLiteStore(path, busy_timeout=busy, url=shown(url._replace(query="", fragment="")))

@@ -82,8 +82,8 @@ class Database:
         db: the connection, in autocommit mode (reads use it as it is).
     """
 
-    def __init__(self, path: str, busy_timeout: float = 60.0) -> None:
-        self.url = f"sqlite:///{path}"
+    def __init__(self, path: str, busy_timeout: float = 60.0, url: str | None = None) -> None:
+        self.url = url or f"sqlite:///{path}"
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise StoreError(f"{self.url}: the folder {folder!r} does not exist; create it first")

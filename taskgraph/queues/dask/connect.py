@@ -8,7 +8,7 @@ import os
 from typing import Any
 from urllib.parse import SplitResult
 
-from ...urls import query_options, redact
+from ...urls import query_options, shown
 
 __all__ = ["INSTALL_HINT", "import_distributed", "parse_url", "connect", "total_threads"]
 
@@ -43,7 +43,7 @@ def parse_url(url: SplitResult) -> tuple[str, dict[str, Any]]:
         ValueError: the URL is malformed or has an unknown option.
         ImportError: ``distributed`` is not installed (for ``dask+tls://``).
     """
-    text = redact(url.geturl())
+    text = shown(url)
     tls = url.scheme.lower() == "dask+tls"
     example = f"{url.scheme}://127.0.0.1:8786"
     if "@" in url.netloc:
