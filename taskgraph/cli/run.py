@@ -170,7 +170,7 @@ def tracking(tasks: Sequence[Task], observer: Callable[[Task, Transition], None]
             t.track = previous[t]
 
 
-def make_all(targets: Sequence[Task], rules: dict[str, bool], queue: Queue) -> None:
+def make_all(targets: Sequence[Task], rules: dict[str, Any], queue: Queue) -> None:
     """Run ``make`` over ``targets`` to its end, with ``rules`` (``fail_fast``, ``keep_going``)."""
     from ..make import make
 
