@@ -16,7 +16,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import describe
 from .errors import BuildError
 
 __all__ = ["identity", "canonical", "import_path"]
@@ -58,8 +57,9 @@ def canonical(value: Any) -> Any:
         fields = [[f.name, canonical(getattr(value, f.name))] for f in dataclasses.fields(value)]
         return ["dataclass", import_path(type(value)), fields]
     if type(value).__repr__ is object.__repr__:
-        raise TypeError(f"{describe(value)} has no stable value to key a build on: pass plain values (str, "
-                        "numbers, paths, lists, dicts, dataclasses) or give its class a __repr__")
+        raise TypeError(f"an argument of type {type(value).__qualname__!r} has no stable value to key a build on: "
+                        "pass plain values (str, numbers, paths, lists, dicts, dataclasses) or give its class a "
+                        "__repr__")
     return ["repr", import_path(type(value)), repr(value)]
 
 
