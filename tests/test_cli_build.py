@@ -111,3 +111,26 @@ def test_the_live_display_and_the_last_line_count_up_to_date_tasks(tmp_path: Pat
     assert (snap.done, snap.uptodate, snap.failed) == (2, 2, 1)  # t2 made no 2.out
     assert "0 running, 2 up to date, 1 failed" in to_text([render_snapshot(snap)], width=100)
     assert status_line(progress, "failed", tasks).plain.startswith("failed: 0 DONE, 2 up to date, 1 FAILED in ")
+
+
+BROKEN = """
+    from taskgraph import shell
+
+    ok = shell("ok", ["true"])
+    bad = shell("bad", ["sh", "-c", "echo 'bad.c:1: error: oops' >&2; echo 'compilation terminated.' >&2; exit 2"])
+    link = shell("link", ["true"]).require(ok, bad)
+"""
+
+
+def test_a_failed_command_shows_its_stderr_once_in_the_errors_section(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, BROKEN)
+    result = command("run", pipeline)
+    assert result.returncode == 1
+    first = ("sh -c 'echo '\"'\"'bad.c:1: error: oops'\"'\"' >&2; echo '\"'\"'compilation terminated.'\"'\"' >&2; "
+             "exit 2'")
+    lines = result.stdout.splitlines()
+    assert re.match(rf"^\S+ FAILED +bad +[\d.]+ s  CommandError: {re.escape(first)}: exit status 2$", lines[3])
+    errors = lines.index("errors:")
+    assert lines[errors + 1:errors + 4] == [f"  bad: CommandError: {first}: exit status 2",
+                                            "    bad.c:1: error: oops", "    compilation terminated."]
+    assert lines.count("    compilation terminated.") == 1  # not after the progress and summary lines too

@@ -51,7 +51,7 @@ class TaskView(LastRun):
 
     @property
     def reason(self) -> str:
-        """Why a task that is not DONE ended as it did, in a few words."""
+        """Why a task that is not DONE ended as it did, in a few words, on one line."""
         error = self.error
         if self.state is FAILED and isinstance(error, BlockedError):
             return "blocked: " + ", ".join(f"{name} is {st}" for name, st in error.prerequisites) + error.why
@@ -59,7 +59,7 @@ class TaskView(LastRun):
             return "interrupted"
         if isinstance(error, CancelledError):
             return str(error).removeprefix(f"task {self.name!r} was cancelled").lstrip(": ") or "cancelled"
-        return describe_error(error) or ""
+        return (describe_error(error) or "").split("\n", 1)[0]  # one line: the errors section shows it whole
 
 
 @dataclass
