@@ -134,12 +134,15 @@ class TaskQueue:
     Args:
         tasks: the first tasks.
         run_dependent_tasks: take in the dependents of completed tasks too.
-        queue: where tasks run, as for :func:`make`.
+        queue, force, state: as for :func:`make`.
     """
 
-    def __init__(self, *tasks: Task, run_dependent_tasks: bool = False, queue: Any = None) -> None:
+    def __init__(self, *tasks: Task, run_dependent_tasks: bool = False, queue: Any = None, force: bool = False,
+                 state: str | os.PathLike[str] | None = None) -> None:
         self.run_dependent_tasks = run_dependent_tasks
         self.queue = queue
+        self.force = force
+        self.state = state
         self._tasks: dict[Task, None] = {}
         self._run: Scheduler | None = None
         self.add(*tasks)
@@ -161,7 +164,8 @@ class TaskQueue:
     def run(self) -> Iterator[Task]:
         """Dispatch the tasks as they become ready; yield each one once, when it is final."""
         run_queue, owned = as_queue(self.queue)
-        run = Scheduler(run_queue, make_prerequisites=False, run_dependents=self.run_dependent_tasks, fail_fast=False)
+        run = Scheduler(run_queue, make_prerequisites=False, run_dependents=self.run_dependent_tasks, fail_fast=False,
+                        force=self.force, state=self.state)
         try:
             run.admit(list(self._tasks), wanted=True)
             self._run = run

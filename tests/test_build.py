@@ -301,3 +301,15 @@ def test_a_c_program_rebuilds_only_what_a_change_touches(tmp_path):
     again = program()
     assert ran(again) == ["link", "util"] and up_to_date(again) == ["main"]
     assert subprocess.run([tmp_path / "prog"], capture_output=True, text=True).stdout == "43\n"
+
+
+def test_a_task_queue_skips_up_to_date_tasks_too(root):
+    from taskgraph import TaskQueue
+
+    build(root)
+    tasks = graph(root)
+    assert sorted(t.name for t in TaskQueue(*tasks.values(), state=root / "state.sqlite").run()) == ["A", "B", "C"]
+    assert up_to_date(tasks) == ["A", "B", "C"]
+    tasks = graph(root)
+    list(TaskQueue(*tasks.values(), state=root / "state.sqlite", force=True).run())
+    assert ran(tasks) == ["A", "B", "C"]
