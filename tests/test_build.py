@@ -313,3 +313,12 @@ def test_a_task_queue_skips_up_to_date_tasks_too(root):
     tasks = graph(root)
     list(TaskQueue(*tasks.values(), state=root / "state.sqlite", force=True).run())
     assert ran(tasks) == ["A", "B", "C"]
+
+
+def test_a_state_database_that_cannot_be_made_is_a_warning_and_the_build_runs(root, caplog):
+    (root / "blocker").write_text("a file where the state's folder should be")
+    with caplog.at_level(logging.WARNING, logger="taskgraph.build"):
+        tasks = graph(root)
+        make_now(tasks["C"], state=root / "blocker" / "state.sqlite")
+    assert ran(tasks) == ["A", "B", "C"]
+    assert "cannot use the build state" in caplog.text and "building without it" in caplog.text

@@ -96,7 +96,9 @@ class StateDB:
                 return files, tasks
             except (sqlite3.DatabaseError, ValueError, OSError) as exc:
                 self.close()
-                if attempt == 1 and not isinstance(exc, sqlite3.OperationalError) and self._set_aside(exc):
+                corrupt = isinstance(exc, ValueError) or (isinstance(exc, sqlite3.DatabaseError)
+                                                          and not isinstance(exc, sqlite3.OperationalError))
+                if attempt == 1 and corrupt and self._set_aside(exc):
                     continue
                 log.warning("cannot use the build state %s (%s): building without it", self.path, exc)
                 self.broken = True
@@ -106,15 +108,15 @@ class StateDB:
     def _set_aside(self, why: BaseException) -> bool:
         """Move a corrupt database aside (to ``state.sqlite.corrupt``), so that a new one is made."""
         aside = self.path.with_name(self.path.name + ".corrupt")
-        log.warning("the build state %s is unreadable (%s): moved it to %s and starting afresh; every task that "
-                    "declares files runs once", self.path, why, aside.name)
         try:
             os.replace(self.path, aside)
             for suffix in ("-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         except OSError as exc:
-            log.warning("cannot move %s aside: %s", self.path, exc)
+            log.warning("the build state %s is unreadable (%s) and cannot be moved aside: %s", self.path, why, exc)
             return False
+        log.warning("the build state %s is unreadable (%s): moved it to %s and starting afresh; every task that "
+                    "declares files runs once", self.path, why, aside.name)
         return True
 
     def write(self, files: dict[str, FileState], tasks: dict[str, TaskState]) -> None:
