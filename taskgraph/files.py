@@ -1,26 +1,19 @@
-"""What the core knows of files: the paths a task declares, and the hook through which builds plug in.
+"""What a task knows of files: the paths it declares (``Task(..., inputs=[...], outputs=[...])``), checked and
+normalised when the task is made.
 
-A task may declare the files it reads and writes (``Task(..., inputs=[...], outputs=[...])``). The core only keeps
-them (:class:`Files`, normalised here when the task is made) and asks, through one hook, whether such a task is up
-to date. The answer comes from :mod:`taskgraph.build`, which registers itself with :func:`register` when it is
-imported (``import taskgraph`` does so); the core never imports it, so imports keep pointing down.
-
-The scheduler opens one :class:`Builder` per run that admits a task declaring files, and calls it for those tasks
-only: a task that declares none costs the run one attribute test.
+Nothing more happens here: the scheduler asks whether such a task is up to date through the hook in
+:mod:`taskgraph.scheduler.builds`, which :mod:`taskgraph.build` fills when it is imported.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from .errors import describe
 
-if TYPE_CHECKING:
-    from .task import Task
-
-__all__ = ["Files", "declare_files", "Builder", "register", "open_builder", "GLOB_CHARS"]
+__all__ = ["Files", "declare_files", "GLOB_CHARS"]
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -58,50 +51,3 @@ def declare_files(name: str, inputs: Iterable[Any], outputs: Iterable[Any]) -> F
             raise ValueError(f"task {name!r}: {path!r} is both an input and an output; a task must not rewrite "
                              "its own input")
     return files
-
-
-class Builder(Protocol):
-    """What the scheduler asks of the build package, for the tasks of one run that declare files."""
-
-    def admit(self, tasks: list[Task]) -> None:
-        """Take in tasks admitted to the run (any of them may declare files), before they run.
-
-        Raises:
-            Exception: the declarations cannot work (two tasks write one file, an input exists nowhere); the run
-                refuses to start.
-        """
-
-    def uptodate(self, task: Task) -> bool:
-        """Whether ``task``, whose prerequisites are DONE, is up to date and need not run.
-
-        Raises:
-            Exception: it cannot be known (an input is missing): the task fails with this error.
-        """
-
-    def verify(self, task: Task) -> BaseException | None:
-        """After ``task``'s function returned: the error to fail it with (an output is missing), or None."""
-
-    def ran(self, task: Task) -> None:
-        """``task`` ran and is DONE: record its state."""
-
-    def close(self) -> None:
-        """The run is over: write what is recorded."""
-
-
-_factory: list[Callable[[bool, Any], Builder]] = []
-
-
-def register(factory: Callable[[bool, Any], Builder]) -> None:
-    """Make ``factory(force, state)`` the maker of each run's :class:`Builder` (done by :mod:`taskgraph.build`)."""
-    _factory[:] = [factory]
-
-
-def open_builder(force: bool, state: Any) -> Builder:
-    """A :class:`Builder` for one run.
-
-    Raises:
-        RuntimeError: no build package registered itself (``taskgraph.build`` was not imported).
-    """
-    if not _factory:
-        raise RuntimeError("tasks declare files but taskgraph.build is not imported: import taskgraph")
-    return _factory[0](force, state)

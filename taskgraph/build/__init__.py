@@ -6,10 +6,10 @@ in a small SQLite database (``.taskgraph/state.sqlite``). See ``docs/builds.md``
 
 How this plugs into the core, with imports pointing down: :class:`~taskgraph.task.Task` keeps the declared paths
 (:class:`taskgraph.files.Files`) and knows nothing more. The scheduler asks, right before it would claim a task
-that declares files, the run's :class:`taskgraph.files.Builder` whether the task is up to date, and after it ran
-whether its outputs exist. Builders are made by the factory this package registers with
-:func:`taskgraph.files.register` when it is imported, which ``import taskgraph`` does. The core never imports
-this package.
+that declares files, the run's :class:`taskgraph.scheduler.builds.Builder` whether the task is up to date, and
+after it ran whether its outputs exist. Builders are made by the factory this package registers with
+:func:`taskgraph.scheduler.builds.register` when it is imported, which ``import taskgraph`` does. The core never
+imports this package.
 
 * :mod:`.check`: the up-to-date check and what a run records (:class:`~.check.FileBuilder`);
 * :mod:`.state`: the state database;
@@ -19,7 +19,7 @@ this package.
 
 from __future__ import annotations
 
-from ..files import register
+from ..scheduler.builds import register
 from .check import FileBuilder
 from .errors import BuildError, CommandError
 from .shell import command_of, shell

@@ -1,4 +1,4 @@
-"""The up-to-date check: :class:`FileBuilder`, the :class:`~taskgraph.files.Builder` of one run.
+"""The up-to-date check: :class:`FileBuilder`, the :class:`~taskgraph.scheduler.builds.Builder` of one run.
 
 A task that declares files is up to date when every output exists and, since its last successful run, neither
 its identity (:func:`~.identity.identity`) nor the content of any input has changed. Its inputs are the files its
@@ -95,7 +95,8 @@ class FileBuilder:
         self.hashed = 0  # files read to hash them, in this run
 
     def admit(self, tasks: list[Task]) -> None:
-        """Refuse, before anything runs, declarations that cannot work (see :class:`~taskgraph.files.Builder`)."""
+        """Refuse, before anything runs, declarations that cannot work (see
+        :class:`~taskgraph.scheduler.builds.Builder`)."""
         declaring = [t for t in tasks if t.files is not None]
         for t in declaring:
             assert t.files is not None

@@ -1,28 +1,77 @@
-"""How the scheduler runs tasks that declare files (``Task(..., inputs=..., outputs=...)``).
+"""How the scheduler runs tasks that declare files (``Task(..., inputs=..., outputs=...)``), and the hook through
+which builds plug in.
 
-Right before it would claim such a task, the scheduler asks the run's :class:`~taskgraph.files.Builder` (supplied by
-:mod:`taskgraph.build`, which this module never imports) whether it is up to date: if so the task moves
-PENDING -> DONE by the ``uptodate`` event and does not run. Otherwise it runs as any task does, but its outcome is
-checked before it is DONE: once its function has returned, every output must exist, or the task FAILS with the
-builder's error. Its call goes to the queue as a :class:`BuildCall`, so that the scheduler tells those outcomes
-apart by type, and a task that declares no files costs nothing here.
+Right before it would claim such a task, the scheduler asks the run's :class:`Builder` whether it is up to date: if
+so the task moves PENDING -> DONE by the ``uptodate`` event and does not run. Otherwise it runs as any task does,
+but its outcome is checked before it is DONE: once its function has returned, every output must exist, or the task
+FAILS with the builder's error. Its call goes to the queue as a :class:`BuildCall`, so that the scheduler tells those
+outcomes apart by type, and a task that declares no files costs nothing here.
+
+Builders are made by the factory given to :func:`register`: :mod:`taskgraph.build` registers itself when it is
+imported (``import taskgraph`` does so). The core never imports it, so imports keep pointing down.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from ..files import Builder, open_builder
 from ..queues.base import Call
 from ..queues.futures import FINISHED, FUTURE_OVER
 from ..states import DONE, PENDING, QUEUED, RUNNING
 from ..task import Task
 from .rules import Rules
 
-__all__ = ["Builds", "BuildCall"]
+__all__ = ["Builds", "BuildCall", "Builder", "register", "open_builder"]
 
 _ABSENT = object()
+
+
+class Builder(Protocol):
+    """What the scheduler asks of the build package, for the tasks of one run that declare files."""
+
+    def admit(self, tasks: list[Task]) -> None:
+        """Take in tasks admitted to the run (any of them may declare files), before they run.
+
+        Raises:
+            Exception: the declarations cannot work (two tasks write one file, an input exists nowhere); the run
+                refuses to start.
+        """
+
+    def uptodate(self, task: Task) -> bool:
+        """Whether ``task``, whose prerequisites are DONE, is up to date and need not run.
+
+        Raises:
+            Exception: it cannot be known (an input is missing): the task fails with this error.
+        """
+
+    def verify(self, task: Task) -> BaseException | None:
+        """After ``task``'s function returned: the error to fail it with (an output is missing), or None."""
+
+    def ran(self, task: Task) -> None:
+        """``task`` ran and is DONE: record its state."""
+
+    def close(self) -> None:
+        """The run is over: write what is recorded."""
+
+
+_factory: list[Callable[[bool, Any], Builder]] = []
+
+
+def register(factory: Callable[[bool, Any], Builder]) -> None:
+    """Make ``factory(force, state)`` the maker of each run's :class:`Builder` (done by :mod:`taskgraph.build`)."""
+    _factory[:] = [factory]
+
+
+def open_builder(force: bool, state: Any) -> Builder:
+    """A :class:`Builder` for one run.
+
+    Raises:
+        RuntimeError: no build package registered itself (``taskgraph.build`` was not imported).
+    """
+    if not _factory:
+        raise RuntimeError("tasks declare files but taskgraph.build is not imported: import taskgraph")
+    return _factory[0](force, state)
 
 
 class BuildCall(Call):
