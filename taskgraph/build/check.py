@@ -9,8 +9,6 @@ computed (BLAKE2b) otherwise: touching a file without changing it reruns nothing
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import os
 import stat
 import time
@@ -38,6 +36,9 @@ def show(path: str) -> str:
 
 
 def file_digest(path: str) -> str:
+    """The BLAKE2b digest of a file's content, in hex."""
+    import hashlib  # here, not at import: most programs that import taskgraph never build
+
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -134,6 +135,8 @@ class FileBuilder:
         paths: list[str] = []
         for pattern in task.files.inputs:
             if GLOB_CHARS & set(pattern):
+                import glob
+
                 paths.extend(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
             else:
                 paths.append(pattern)

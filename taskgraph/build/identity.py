@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -73,5 +72,7 @@ def identity(task: Any) -> str:
         data = [canonical(task.func), canonical(task.args), canonical(dict(task.kwargs))]
     except TypeError as exc:
         raise BuildError(f"task {task.name!r}: {exc}") from None
+    import hashlib
+
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import describe
 from ..task import Task
 from .errors import CommandError
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["shell", "run_command", "command_of", "quote", "failure_message"]
 
@@ -85,6 +86,8 @@ def quote(command: Sequence[str] | str) -> str:
 def failure_message(command: Sequence[str] | str, returncode: int, stdout: str, stderr: str) -> str:
     """``COMMAND: exit status N``, then the last lines of stderr (or of stdout, if stderr is empty), indented."""
     if returncode < 0:
+        import signal
+
         try:
             how = f"killed by {signal.Signals(-returncode).name}"
         except ValueError:
@@ -105,6 +108,8 @@ def run_command(command: Sequence[str] | str, cwd: str | None = None, env: Mappi
     Raises:
         CommandError: it could not start, or exited with a non-zero status.
     """
+    import subprocess  # here, not at import: most programs that import taskgraph run no command
+
     try:
         done = subprocess.run(command, cwd=cwd, env={**os.environ, **env} if env else None, shell=use_shell,
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")

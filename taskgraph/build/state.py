@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["StateDB", "TaskState", "FileState", "default_path", "VERSION"]
 
@@ -64,6 +66,8 @@ class StateDB:
         self.broken = False  # no database can be used: nothing is read or written
 
     def _connect(self) -> sqlite3.Connection:
+        import sqlite3  # here, not at import: most programs that import taskgraph never build
+
         folder = self.path.parent
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
@@ -86,6 +90,8 @@ class StateDB:
 
     def load(self) -> tuple[dict[str, FileState], dict[str, TaskState]]:
         """Everything the database holds: the file cache and each task's last state."""
+        import sqlite3
+
         for attempt in (1, 2):
             try:
                 if self._db is None:
@@ -124,6 +130,8 @@ class StateDB:
         with no mtime, so it is hashed again next time: a write within the same mtime tick would go unseen."""
         if self.broken or self._db is None or not (files or tasks):
             return
+        import sqlite3
+
         racy = time.time_ns() - 2_000_000_000
         now = time.time()
         try:
@@ -145,10 +153,7 @@ class StateDB:
 
     def close(self) -> None:
         if self._db is not None:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
+            self._db.close()
             self._db = None
 
 
