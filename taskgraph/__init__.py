@@ -5,6 +5,7 @@ The public API is what this module exports; everything else is internal.
 
 from typing import Any
 
+from .build import BuildError, CommandError, shell
 from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
 from .errors import (
     BlockedError,
@@ -42,6 +43,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Task",
     "Transition",
+    "shell",
     "State",
     "make",
     "make_now",
@@ -78,4 +80,6 @@ __all__ = [
     "RemoteTaskError",
     "SerializationError",
     "RenderError",
+    "BuildError",
+    "CommandError",
 ]

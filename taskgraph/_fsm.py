@@ -14,11 +14,17 @@ state, so it costs no memory for the machine and nothing to create.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable
+
 from transitions import Machine
 
-from .states import TRANSITIONS, State
+from .states import EVENTS, FINAL_STATES, PENDING, RUNNING, TRANSITIONS, State, Transition
 
-__all__ = ["MACHINE", "NEXT", "allowed_events"]
+__all__ = ["MACHINE", "NEXT", "ENTRY", "allowed_events", "decode_history", "run_time"]
+
+#: one transition in a task's packed history: when, the event's index in EVENTS
+ENTRY = struct.Struct("<dB")
 
 
 def _build() -> Machine:
@@ -47,3 +53,28 @@ NEXT: dict[str, dict[State, State]] = {
 def allowed_events(state: State) -> list[str]:
     """The events the machine accepts in ``state``, in declaration order."""
     return list(MACHINE.get_triggers(state.value))
+
+
+def decode_history(entries: bytes) -> list[Transition]:
+    """A task's packed history (:data:`ENTRY` after :data:`ENTRY`, from PENDING) as transitions."""
+    moves = []
+    state = PENDING
+    for when, code in ENTRY.iter_unpack(entries):
+        event = EVENTS[code]
+        dest = NEXT[event][state]
+        moves.append(Transition(when, state, event, dest))
+        state = dest
+    return moves
+
+
+def run_time(moves: Iterable[Transition]) -> float | None:
+    """Seconds from the last start to its end in ``moves``, or None if there is no run to an end."""
+    started = ended = None
+    for move in moves:
+        if move.dest is RUNNING:
+            started, ended = move.when, None
+        elif started is not None and move.dest in FINAL_STATES:
+            ended = move.when
+        elif move.dest is PENDING:  # reset: a run that starts later is the one to measure
+            started = ended = None
+    return None if started is None or ended is None else ended - started

@@ -6,6 +6,7 @@ Each is a thin layer over one :class:`~taskgraph.scheduler.Scheduler`; the rules
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -18,7 +19,8 @@ from .task import Task
 __all__ = ["make", "make_now", "make_later", "TaskQueue"]
 
 
-def make(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue: Any = None) -> Iterator[Task]:
+def make(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue: Any = None, force: bool = False,
+         state: str | os.PathLike[str] | None = None) -> Iterator[Task]:
     """Make tasks: run their pending prerequisites, then them, and yield each given task once, when final.
 
     A generator: nothing happens until it is iterated. The rules are in :mod:`taskgraph.scheduler` and
@@ -31,6 +33,9 @@ def make(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue:
             (a build then reports every broken file, not the first); the given tasks are still yielded as they end.
         queue: where tasks run: None (the calling thread), a queue, a URL such as ``"threads://4"``, or a
             :class:`concurrent.futures.Executor`. A queue opened from a URL is closed at the end.
+        force: run the tasks that declare files even when they are up to date.
+        state: the state database of the tasks that declare files (``docs/builds.md``); by default
+            ``.taskgraph/state.sqlite`` in the current directory.
 
     Yields:
         each of ``tasks``, once, when it is DONE, FAILED or CANCELLED.
@@ -42,7 +47,7 @@ def make(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue:
     _exclusive(fail_fast, keep_going)
     run_queue, owned = as_queue(queue)
     run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast,
-                    keep_going=keep_going)
+                    keep_going=keep_going, force=force, state=state)
     try:
         run.admit(tasks, wanted=True)
         yield from run.run()
@@ -51,12 +56,13 @@ def make(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue:
             close_queue(run_queue, run.abandoned)
 
 
-def make_now(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue: Any = None) -> list[Task]:
+def make_now(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue: Any = None, force: bool = False,
+             state: str | os.PathLike[str] | None = None) -> list[Task]:
     """Make tasks and return them once final, in the order they finished.
 
     Takes the arguments of :func:`make`.
     """
-    return list(make(*tasks, fail_fast=fail_fast, keep_going=keep_going, queue=queue))
+    return list(make(*tasks, fail_fast=fail_fast, keep_going=keep_going, queue=queue, force=force, state=state))
 
 
 def _exclusive(fail_fast: bool, keep_going: bool) -> None:
@@ -64,7 +70,8 @@ def _exclusive(fail_fast: bool, keep_going: bool) -> None:
         raise ValueError("fail_fast stops at the first failure and keep_going runs on past it: choose one")
 
 
-def make_later(queue: Any, *tasks: Task, fail_fast: bool = False, keep_going: bool = False) -> Future[list[Task]]:
+def make_later(queue: Any, *tasks: Task, fail_fast: bool = False, keep_going: bool = False, force: bool = False,
+               state: str | os.PathLike[str] | None = None) -> Future[list[Task]]:
     """Make tasks in the background and return at once.
 
     A thread runs the graph as :func:`make_now` does; the process does not exit before it ends. Join any task to
@@ -77,6 +84,7 @@ def make_later(queue: Any, *tasks: Task, fail_fast: bool = False, keep_going: bo
         tasks: the tasks to make.
         fail_fast, keep_going: as for :func:`make` (a durable queue's workers run every task that is not
             blocked anyway).
+        force, state: as for :func:`make`.
 
     Returns:
         a future of the list :func:`make_now` returns.
@@ -89,7 +97,7 @@ def make_later(queue: Any, *tasks: Task, fail_fast: bool = False, keep_going: bo
     run_queue, owned = as_queue(queue)
     future: Future[list[Task]] = Future()
     run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast,
-                    keep_going=keep_going)
+                    keep_going=keep_going, force=force, state=state)
     hand_over = callable(getattr(run_queue, "submit_graph", None))
     try:
         run.admit(tasks, wanted=True)  # refuses a cycle here, before anything runs
@@ -126,12 +134,15 @@ class TaskQueue:
     Args:
         tasks: the first tasks.
         run_dependent_tasks: take in the dependents of completed tasks too.
-        queue: where tasks run, as for :func:`make`.
+        queue, force, state: as for :func:`make`.
     """
 
-    def __init__(self, *tasks: Task, run_dependent_tasks: bool = False, queue: Any = None) -> None:
+    def __init__(self, *tasks: Task, run_dependent_tasks: bool = False, queue: Any = None, force: bool = False,
+                 state: str | os.PathLike[str] | None = None) -> None:
         self.run_dependent_tasks = run_dependent_tasks
         self.queue = queue
+        self.force = force
+        self.state = state
         self._tasks: dict[Task, None] = {}
         self._run: Scheduler | None = None
         self.add(*tasks)
@@ -153,7 +164,8 @@ class TaskQueue:
     def run(self) -> Iterator[Task]:
         """Dispatch the tasks as they become ready; yield each one once, when it is final."""
         run_queue, owned = as_queue(self.queue)
-        run = Scheduler(run_queue, make_prerequisites=False, run_dependents=self.run_dependent_tasks, fail_fast=False)
+        run = Scheduler(run_queue, make_prerequisites=False, run_dependents=self.run_dependent_tasks, fail_fast=False,
+                        force=self.force, state=self.state)
         try:
             run.admit(list(self._tasks), wanted=True)
             self._run = run

@@ -80,10 +80,12 @@ class Pipeline:
     Attributes:
         spec: the ``PIPELINE`` it was loaded from.
         tasks: the tasks collected from the module and all their prerequisites, each after its prerequisites.
+        path: the file of the pipeline's module, if it has one.
     """
 
     spec: str
     tasks: list[Task]
+    path: str | None = None
 
     def targets(self, names: Sequence[str] = ()) -> list[Task]:
         """The tasks to make: those named, or, with no names, every task no other task of the pipeline requires.
@@ -193,4 +195,5 @@ def load_pipeline(spec: str, parameters: Mapping[str, str] | None = None) -> Pip
         if not given:
             raise PipelineError(f"no tasks found in {spec}: define Task objects (or lists of them) at module level, "
                                 f"or name one with {spec}:OBJECT")
-    return Pipeline(spec, closure(given))
+    where_from = getattr(module, "__file__", None)
+    return Pipeline(spec, closure(given), os.path.abspath(where_from) if where_from else None)

@@ -54,6 +54,7 @@ def _own_record(task: Task) -> TaskRecord:
     own = TaskRecord(id=-1, name=task.name, key=task.key, state=task.state.value)
     for move in task.history:
         own.moved(move.dest, move.when)
+        own.moves.append({"at": move.when, "from": move.source.value, "event": move.event, "to": move.dest.value})
     if task.state in (State.FAILED, State.CANCELLED):
         own.error = describe_error(task.exception)
     return own
@@ -250,7 +251,8 @@ def _page(review: Review, title: str, svg: str) -> str:
         f'<tr class="task{" critical" if t in chain.tasks else ""}" data-state="{_esc(f.state)}">'
         f'<td class="name">{_esc(t.name)}</td><td class="state">{_chip(f.state)}</td>'
         f'<td class="num started">{_clock(f.started, since)}</td>'
-        f'<td class="num duration">{_duration(f.duration)}</td><td class="error">{_esc(f.error or "")}</td></tr>'
+        f'<td class="num duration">{"up to date" if f.uptodate else _duration(f.duration)}</td>'
+        f'<td class="error">{_esc(f.error or "")}</td></tr>'
         for t, f in ((t, facts[t]) for t in review.tasks)
     )
     if chain.by == "count":
@@ -278,6 +280,9 @@ def _page(review: Review, title: str, svg: str) -> str:
         ("Sum of durations", _duration(sum(durations)) if durations else _NONE),
         ("Critical path", path_total),
     ]
+    fresh = sum(f.uptodate for f in facts.values())
+    if fresh:
+        totals.insert(2, ("Up to date", f"{fresh} (DONE without running: their declared files were up to date)"))
     totals_rows = "".join(f'<tr><th>{name}</th><td class="total">{value}</td></tr>' for name, value in totals)
     header = "<thead><tr><th>Task</th><th>State</th><th>Started</th><th>Duration</th><th>Error</th></tr></thead>"
     sections = "\n".join([

@@ -194,6 +194,11 @@ class TaskRecord(LastRun):
     error: str | None = None
     moves: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def uptodate(self) -> bool:
+        """DONE by the ``uptodate`` event: not run, its declared files were up to date."""
+        return bool(self.moves) and self.moves[-1].get("event") == "uptodate"
+
 
 @dataclass
 class RunRecord:

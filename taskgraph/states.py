@@ -47,6 +47,8 @@ TRANSITIONS: tuple[tuple[str, tuple[State, ...], State], ...] = (
     ("dispatch", (PENDING, QUEUED), RUNNING),
     # its function returned
     ("done", (RUNNING,), DONE),
+    # not run: the files it declares are up to date (taskgraph.build)
+    ("uptodate", (PENDING,), DONE),
     # its function raised; or, without running, a prerequisite failed
     ("fail", (PENDING, QUEUED, RUNNING), FAILED),
     # stopped by a user, by Ctrl-C, or because a prerequisite was cancelled

@@ -10,16 +10,16 @@ outcome and history change together and two parties that race to move a task can
 from __future__ import annotations
 
 import logging
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ._fsm import NEXT, allowed_events
+from ._fsm import ENTRY, NEXT, allowed_events, decode_history, run_time
 from .errors import BlockedError, CancelledError, CycleError, TaskError, describe
-from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING, State, Transition
+from .files import Files, declare_files
+from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, QUEUED, State, Transition
 
 __all__ = ["Task", "Transition"]
 
@@ -31,9 +31,8 @@ _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _LIST_LIMIT = 8  # prerequisite lists longer than this become dicts, so require() stays O(1)
 # event -> its moves, its code in a history, and whether it ends the task (each event has one destination)
 _MOVES = {event: (NEXT[event], i, set(NEXT[event].values()) <= FINAL_STATES) for i, event in enumerate(EVENTS)}
-_ENTRY = struct.Struct("<dB")  # one transition in a task's history: when, the event's code
 _now = time.time
-_pack = _ENTRY.pack
+_pack = ENTRY.pack
 
 
 def _print_transition(task: Task, move: Transition) -> None:
@@ -59,15 +58,18 @@ class Task:
             and a :class:`Transition` instead.
         key: a stable key naming the task's job in a durable store; the name by default. A rerun finds the job
             again by it, and does not run again what is DONE there.
+        inputs, outputs: files the task reads (paths or glob patterns) and writes (paths): ``make`` then does not
+            run it while they are up to date (see ``docs/builds.md``). A prerequisite's outputs are inputs too.
 
     Raises:
-        TypeError: the name is not a non-empty string, ``func`` is not callable, or ``args``/``kwargs`` are not
-            a sequence/mapping.
+        TypeError: the name is not a non-empty string, ``func`` is not callable, ``args``/``kwargs`` are not
+            a sequence/mapping, or a file is not a path.
+        ValueError: an output is a glob pattern, or also an input.
     """
 
     __slots__ = ("name", "key", "func", "args", "kwargs", "state", "result", "exception", "cancel_on_exception",
                  "cancel_on_result", "_track", "_prereqs", "_dependents", "_history", "_callbacks", "_owner",
-                 "__weakref__")
+                 "files", "__weakref__")
 
     name: str
     #: The state's name: ``task.state == "DONE"``.
@@ -76,6 +78,8 @@ class Task:
     result: Any
     #: The exception the function raised (FAILED), or why the task was failed or cancelled; None otherwise.
     exception: BaseException | None
+    #: The files it declares, or None.
+    files: Files | None
 
     def __init__(
         self,
@@ -88,6 +92,8 @@ class Task:
         cancel_on_result: Callable[[Any], bool] | None = None,
         track: bool | Callable[[Task, Transition], Any] = False,
         key: str | None = None,
+        inputs: Iterable[Any] = (),
+        outputs: Iterable[Any] = (),
     ) -> None:
         if type(name) is not str and not isinstance(name, str) or not name:
             raise TypeError(f"a task's name must be a non-empty string, not {describe(name)}")
@@ -116,11 +122,12 @@ class Task:
         self._track = _print_transition if track is True else (track or None)
         self._prereqs: list[Task] | dict[Task, None] | tuple[()] = ()
         self._dependents: list[Task] | tuple[()] = ()
-        # packed _ENTRY after _ENTRY: a bytearray holds no references, so the garbage collector does not track it
+        # packed ENTRY after ENTRY: a bytearray holds no references, so the garbage collector does not track it
         # (an array would cost a place in every collection), and takes 9 bytes a transition
         self._history = bytearray()
         self._callbacks: list[Callable[[Task], Any]] | None = None
         self._owner: Callable[[Task], Any] | None = None
+        self.files = declare_files(name, inputs, outputs) if inputs or outputs else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r},{self.func!r},state={self.state.value!r})"
@@ -419,28 +426,13 @@ class Task:
     def history(self) -> list[Transition]:
         """Every transition of this task, oldest first."""
         with _LOCK:
-            entries = list(_ENTRY.iter_unpack(self._history))
-        moves = []
-        state = PENDING
-        for when, code in entries:
-            event = EVENTS[code]
-            dest = NEXT[event][state]
-            moves.append(Transition(when, state, event, dest))
-            state = dest
-        return moves
+            entries = bytes(self._history)
+        return decode_history(entries)
 
     @property
     def duration(self) -> float | None:
         """Seconds from the task's last start to its end, or None if it has not run to an end."""
-        started = ended = None
-        for move in self.history:
-            if move.dest is RUNNING:
-                started, ended = move.when, None
-            elif started is not None and move.dest in FINAL_STATES:
-                ended = move.when
-            elif move.dest is PENDING:  # reset: a run that starts later is the one to measure
-                started = ended = None
-        return None if started is None or ended is None else ended - started
+        return run_time(self.history)
 
 
 def _call_back(fn: Callable[[Task], Any], task: Task) -> None:

@@ -18,7 +18,7 @@ def test_states_are_their_names():
 
 
 def test_events_as_cs_taskqueue_names_them():
-    assert EVENTS == ("queue", "dispatch", "done", "fail", "cancel", "retry")
+    assert EVENTS == ("queue", "dispatch", "done", "uptodate", "fail", "cancel", "retry")
 
 
 def test_machine_is_built_from_the_declaration():
@@ -67,7 +67,8 @@ def test_illegal_event_message_names_task_state_event_and_what_is_allowed():
     task = Task("link")
     with pytest.raises(TaskError) as info:
         task._fire("done")
-    assert str(info.value) == "task 'link': cannot 'done' while PENDING (it allows: queue, dispatch, fail, cancel)"
+    assert str(info.value) == ("task 'link': cannot 'done' while PENDING (it allows: queue, dispatch, uptodate, fail, "
+                               "cancel)")
     task._fire("dispatch")
     task._fire("done")
     with pytest.raises(TaskError, match=r"cannot .cancel. while DONE \(DONE is final\)"):

@@ -44,6 +44,8 @@ def make_console() -> tuple[Console, bool]:
 @click.option("-k", "--keep-going", is_flag=True,
               help="Run every task that is not blocked, even once a failure has doomed the target that needs it; "
                    "the summary lists every failure.")
+@click.option("-B", "--force", is_flag=True,
+              help="Run every task, even those whose declared files are up to date.")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Print what would run, in order; run nothing (and write no record).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
@@ -51,7 +53,7 @@ def make_console() -> tuple[Console, bool]:
 @defines
 @verbosity
 def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_url: str | None, fail_fast: bool,
-                keep_going: bool, dry_run: bool, record: Path | None) -> None:
+                keep_going: bool, force: bool, dry_run: bool, record: Path | None) -> None:
     """Make the TARGETs of PIPELINE, with live progress.
 
     PIPELINE is a Python file or an importable module, optionally with :OBJECT naming a task or a list of
@@ -59,8 +61,12 @@ def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_u
     every task that no other task requires is made. Prerequisites run first; a task whose prerequisite failed
     fails without running (blocked).
 
+    A task that declares files (inputs and outputs, as shell tasks do) does not run while they are up to date;
+    their state is kept in .taskgraph/state.sqlite beside the pipeline file. -B runs them all.
+
     On a terminal a live display shows done/total, the running tasks and how long each has run, failures,
     elapsed time and an estimate of what is left; otherwise one line is printed as each task starts and ends.
+    With -v, each shell task's command is printed as it starts.
     A summary follows. Ctrl-C starts nothing more and waits for the running tasks; a second Ctrl-C stops
     waiting.
 
@@ -72,6 +78,7 @@ def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_u
       taskgraph run examples/pipeline.py report -j 4      # report and what it needs, 4 at once
       taskgraph run examples/pipeline.py --dry-run        # what would run, in order
       taskgraph run examples/pipeline.py -k -j 4          # after a failure, run all that is not blocked
+      taskgraph run examples/pipeline.py -B               # run even what is up to date
       taskgraph run myapp.pipelines:nightly --queue processes://8 --record run.jsonl
     """
     verbose, quiet = setup_logging()
@@ -79,7 +86,7 @@ def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_u
         if fail_fast and keep_going:
             raise click.UsageError("--fail-fast stops at the first failure and --keep-going runs on past it: "
                                    "give one of them")
-        rules = {"fail_fast": fail_fast, "keep_going": keep_going}
+        rules: dict[str, Any] = {"fail_fast": fail_fast, "keep_going": keep_going, "force": force}
         code = _run(pipeline, names, jobs, queue_url, rules, dry_run, record, verbose, quiet)
     except KeyboardInterrupt:  # before or after the run itself (make handles Ctrl-C while it runs)
         click.echo("interrupted", err=True)
@@ -87,7 +94,7 @@ def run_command(pipeline: str, names: tuple[str, ...], jobs: int | None, queue_u
     sys.exit(code)
 
 
-def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | None, rules: dict[str, bool],
+def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | None, rules: dict[str, Any],
          dry_run: bool, record: Path | None, verbose: int, quiet: int) -> int:
     from ..graph import closure, walk
     from ..queues.registry import open_queue, redact
@@ -98,6 +105,8 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
         raise UserError("-j and --queue both say where tasks run; give one of them (-j N is --queue threads://N)")
     url = f"threads://{jobs}" if jobs is not None else queue_url if queue_url is not None else "inline:"
     pipeline = load(spec)
+    if pipeline.path is not None:  # the state of builds lives beside the pipeline
+        rules["state"] = Path(pipeline.path).parent / ".taskgraph" / "state.sqlite"
     with user_errors():
         targets = list(dict.fromkeys(pipeline.targets(names)))
     to_run = walk(targets, lambda t: t.state is PENDING)  # what make will run: the pending tasks the targets need
@@ -121,6 +130,7 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
 
 
 def dry_run_report(targets: Sequence[Task], to_run: Sequence[Task], shown: Sequence[Task]) -> int:
+    from ..build import command_of
     from ..states import DONE
 
     names = ", ".join(t.name for t in targets)
@@ -132,6 +142,9 @@ def dry_run_report(targets: Sequence[Task], to_run: Sequence[Task], shown: Seque
             requires = ", ".join(p.name for p in task.prerequisites)
             line = f"  {number:>{digits}}. {task.name:<{width}}"
             click.echo(f"{line}  requires {requires}" if requires else line.rstrip())
+            command = command_of(task)
+            if command:
+                click.echo(f"  {'':>{digits}}  $ {command}")
     else:
         click.echo(f"nothing to run for {names}")
     skipped = [t for t in shown if t.state is DONE]
@@ -140,6 +153,8 @@ def dry_run_report(targets: Sequence[Task], to_run: Sequence[Task], shown: Seque
     other = [t for t in shown if t.state is not DONE and t not in set(to_run)]
     if other:
         click.echo("not run, as they are not PENDING: " + ", ".join(f"{t.name} ({t.state})" for t in other))
+    if any(t.files is not None for t in to_run):
+        click.echo("tasks that declare files run only if those are out of date")
     click.echo("nothing was run (--dry-run)")
     return 0
 
@@ -170,8 +185,9 @@ def tracking(tasks: Sequence[Task], observer: Callable[[Task, Transition], None]
             t.track = previous[t]
 
 
-def make_all(targets: Sequence[Task], rules: dict[str, bool], queue: Queue) -> None:
-    """Run ``make`` over ``targets`` to its end, with ``rules`` (``fail_fast``, ``keep_going``)."""
+def make_all(targets: Sequence[Task], rules: dict[str, Any], queue: Queue) -> None:
+    """Run ``make`` over ``targets`` to its end, with ``rules`` (``fail_fast``, ``keep_going``, ``force``,
+    ``state``)."""
     from ..make import make
 
     steps = cast("Generator[Task, None, None]", make(*targets, **rules, queue=queue))
@@ -187,9 +203,10 @@ def make_all(targets: Sequence[Task], rules: dict[str, bool], queue: Queue) -> N
 
 
 def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Task], shown: Sequence[Task],
-                queue: Queue, queue_name: str, rules: dict[str, bool], recorder: Any, verbose: int, quiet: int) -> int:
+                queue: Queue, queue_name: str, rules: dict[str, Any], recorder: Any, verbose: int, quiet: int) -> int:
     from rich.text import Text
 
+    from ..build import command_of
     from ..scheduler import close_queue
     from ..states import CANCELLED, DONE, RUNNING
     from ..views.run_progress import RunProgress, was_interrupted
@@ -209,6 +226,10 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
         if recorder is not None:
             recorder.observe(task, move)
         progress.observe(task, move)
+        if verbose and move.dest is RUNNING:
+            command = command_of(task)
+            if command:
+                click.echo(f"$ {command}")
         if (move.source is RUNNING and move.dest is CANCELLED and not getattr(queue, "runs_inline", False)
                 and was_interrupted(task.exception)):
             left_running.append(task.name)

@@ -35,6 +35,9 @@ The rules, cs.taskqueue's ``make`` rules applied as facts arrive rather than by 
    catches edges added while the run goes on). Claiming it is a transition, PENDING->QUEUED (PENDING->RUNNING on
    an inline queue), which only one run can win. A queue with ``submit_graph`` is handed, at once, every task
    whose prerequisites are DONE or handed over with it, and releases them itself (:meth:`Scheduler.hand_over`).
+   A task that declares files (``inputs=``, ``outputs=``) is first asked of the run's builder
+   (:mod:`.builds`): if it is up to date it moves PENDING->DONE by ``uptodate`` and does not run; if it runs, its
+   outputs must exist when it returns, or it fails.
 6. Once every wanted task has been yielded nothing new starts, and the run ends when the tasks it submitted
    have ended; with ``keep_going``, every task of the run that is not blocked still runs (a build that reports
    every broken file, not the first). ``fail_fast`` ends it at the first yielded task that is not DONE; tasks it

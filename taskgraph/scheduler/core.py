@@ -20,6 +20,7 @@ from ..queues.base import Call, chain, nothing
 from ..queues.futures import FINISHED, FUTURE_OVER
 from ..states import DONE, FINAL_STATES, PENDING, QUEUED, RUNNING
 from ..task import Task
+from .builds import BuildCall, Builds
 from .rules import Rules, all_done
 
 __all__ = ["Scheduler", "close_queue"]
@@ -105,14 +106,19 @@ class Interruptible:
                 pass  # back in the interpreter: a pending handler runs here, and wakes the loop
 
 
-class Scheduler(Rules, Interruptible):
-    """The state of one scheduling run. Used by one thread at a time, except :attr:`reports`."""
+class Scheduler(Builds, Interruptible):
+    """The state of one scheduling run. Used by one thread at a time, except :attr:`reports`.
+
+    ``force`` and ``state`` go to the run's builder, if tasks declare files: run them even if up to date; where
+    their state is kept (see :mod:`taskgraph.build`).
+    """
 
     def __init__(self, queue: Any, make_prerequisites: bool, run_dependents: bool, fail_fast: bool,
-                 keep_going: bool = False) -> None:
+                 keep_going: bool = False, force: bool = False, state: Any = None) -> None:
         self.reports: SimpleQueue[Any] = SimpleQueue()
         Rules.__init__(self, make_prerequisites, run_dependents, self.reports.put, keep_going)
         Interruptible.__init__(self)
+        self.init_builds(force, state)
         self.queue = queue
         self.fail_fast = fail_fast
         self.inline = bool(getattr(queue, "runs_inline", False))
@@ -153,6 +159,8 @@ class Scheduler(Rules, Interruptible):
             return True
         if item is _WAKE:
             return True
+        if type(item) is BuildCall:
+            return self.report_built(item)
         task = item  # a task that ended elsewhere
         future = self.inflight.pop(task, _ABSENT)
         if future is _ABSENT:
@@ -210,6 +218,11 @@ class Scheduler(Rules, Interruptible):
             if not all_done(task):  # an edge was added while it waited for room
                 self.evaluate(task)
                 continue
+            if task.files is not None:  # it may be up to date (see .builds)
+                self.build(task)
+                if inline and (self.finished or self.interrupts):
+                    return
+                continue
             if not inline:
                 # claimed, and owned: told if a user's cancel() ends it while its call is in the queue
                 if task._fire("queue", False, None, None, PENDING, self.ended):  # only_from, owner
@@ -227,10 +240,10 @@ class Scheduler(Rules, Interruptible):
             if self.finished or self.interrupts:
                 return
 
-    def send(self, task: Task) -> None:
+    def send(self, task: Task, kind: type[Call] = Call) -> None:
         """Hand a QUEUED task's call to the queue, and follow it through its :class:`Call`, which the queue settles
         (or which follows the future a queue returned instead, or a queue without ``submit_call``)."""
-        call = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task, self.number, self.put)
+        call = kind(task.name, task.key or task.name, task.func, task.args, task.kwargs, task, self.number, self.put)
         try:
             if self.submit_call is not None:
                 future = self.submit_call(call)
@@ -264,8 +277,8 @@ class Scheduler(Rules, Interruptible):
         """
         batch: dict[Task, Call] = {}
         for task, count in self.counts.items():
-            if count < 0 or task.state is not PENDING:
-                continue
+            if count < 0 or task.state is not PENDING or task.files is not None:
+                continue  # (a task that declares files is checked here first; what needs it follows it)
             after = [batch.get(p) for p in task._prereqs if p.state is not DONE]
             if None not in after:
                 batch[task] = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task,
@@ -334,6 +347,7 @@ class Scheduler(Rules, Interruptible):
             raise
         finally:
             restore()
+            self.close_builds()
 
     def stop(self, cancel_pending: bool) -> None:
         """Stop early: cancel what the queue has not started (and, on Ctrl-C, every PENDING task of the run),
@@ -365,11 +379,15 @@ class Scheduler(Rules, Interruptible):
                 if self.interrupts > seen:
                     raise KeyboardInterrupt
                 call: Any = self.next_report(self.reports)
-                if type(call) is not Call or inflight.get(call.token, _ABSENT) is not call:
+                if not isinstance(call, Call) or inflight.get(call.token, _ABSENT) is not call:
                     continue
                 if call._state in FUTURE_OVER:
                     del inflight[call.token]
-                    self.record(call.token, call)  # recorded, not passed on: what waits for it stays as it is
+                    # recorded, not passed on: what waits for it stays as it is
+                    if type(call) is BuildCall:
+                        self.record_built(call.token, call)
+                    else:
+                        self.record(call.token, call)
                 else:
                     call.token._fire("dispatch", False, only_from=QUEUED)
         except KeyboardInterrupt:

@@ -21,6 +21,7 @@ __all__ = ["Rules", "all_done"]
 
 _OUTSIDE = -2  # the count of a task outside the run (-1: settled, 0: ready, running or observed, >0: waiting)
 _EDGES = attrgetter("_prereqs")  # a task's prerequisites as it keeps them, for walk()
+_FILES = attrgetter("files")
 
 
 def all_done(task: Task) -> bool:
@@ -63,6 +64,8 @@ class Rules:
             given = set(tasks)
             order = walk(tasks, lambda t: t in given and t.state is PENDING and t not in counts, _EDGES)
         counts.update(zip(order, repeat(0)))
+        if any(map(_FILES, order)):  # checked before anything runs: two tasks that write one file, ...
+            self.admit_files(order)
         if self.keep_going:  # every task admitted runs if it can, whether or not what needs it can still run
             for t in order:
                 self.wanted.setdefault(t, False)
@@ -70,6 +73,10 @@ class Rules:
             self.evaluate(t)
         for t in filterfalse(counts.__contains__, tasks):
             self.observe(t)
+
+    def admit_files(self, tasks: list[Task]) -> None:
+        """Take in admitted tasks, some of which declare files (:class:`~.builds.Builds` does)."""
+        raise NotImplementedError
 
     def observe(self, task: Task) -> None:
         """Note a task some other party moves: settle it if final, else wait for its end."""

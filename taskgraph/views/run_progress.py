@@ -37,6 +37,8 @@ class TaskView(LastRun):
     finished: float | None = None
     error: BaseException | None = None
     ran: bool = False
+    #: DONE without running: its files were up to date
+    uptodate: bool = False
 
     @property
     def name(self) -> str:
@@ -49,7 +51,7 @@ class TaskView(LastRun):
 
     @property
     def reason(self) -> str:
-        """Why a task that is not DONE ended as it did, in a few words."""
+        """Why a task that is not DONE ended as it did, in a few words, on one line."""
         error = self.error
         if self.state is FAILED and isinstance(error, BlockedError):
             return "blocked: " + ", ".join(f"{name} is {st}" for name, st in error.prerequisites) + error.why
@@ -57,7 +59,7 @@ class TaskView(LastRun):
             return "interrupted"
         if isinstance(error, CancelledError):
             return str(error).removeprefix(f"task {self.name!r} was cancelled").lstrip(": ") or "cancelled"
-        return describe_error(error) or ""
+        return (describe_error(error) or "").split("\n", 1)[0]  # one line: the errors section shows it whole
 
 
 @dataclass
@@ -75,6 +77,8 @@ class Snapshot:
     queued: int = 0
     running: list[tuple[str, float]] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: of ``done``, those DONE without running, their files up to date
+    uptodate: int = 0
 
     @property
     def finished(self) -> int:
@@ -118,6 +122,7 @@ class RunProgress:
             view.state = move.dest
             view.moved(move.dest, move.when, None if move.dest is DONE else task.exception)
             view.ran = view.ran or move.dest is RUNNING
+            view.uptodate = move.event == "uptodate"
             self.interrupted = self.interrupted or was_interrupted(view.error)
         for listener in self._listeners:
             listener(view, move)
@@ -137,6 +142,7 @@ class RunProgress:
         with self._lock:
             views = [self.views[t] for t in self.order if self.views[t].wanted]
             done = sum(v.state is DONE for v in views)
+            uptodate = sum(v.uptodate for v in views)
             blocked = sum(v.blocked for v in views)
             failed = sum(v.state is FAILED for v in views) - blocked
             cancelled = sum(v.state == "CANCELLED" for v in views)
@@ -150,4 +156,4 @@ class RunProgress:
         left = self.total - finished
         eta = 0.0 if left == 0 else (elapsed / finished * left if finished and not interrupted else None)
         return Snapshot(self.total, done, failed, blocked, cancelled, elapsed, eta, interrupted, queued, running,
-                        failures)
+                        failures, uptodate)

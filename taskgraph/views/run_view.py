@@ -36,7 +36,8 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     head = Table.grid(Column(no_wrap=True), Column(no_wrap=True), padding=(0, 2))
     head.add_row(ProgressBar(total=max(snap.total, 1), completed=snap.finished, width=32), status)
     counts = Text(f"{len(snap.running)} running")
-    for count, word, style in ((snap.queued, "queued", STATE_STYLES["QUEUED"]),
+    for count, word, style in ((snap.uptodate, "up to date", STATE_STYLES["DONE"]),
+                               (snap.queued, "queued", STATE_STYLES["QUEUED"]),
                                (snap.failed, "failed", STATE_STYLES["FAILED"]),
                                (snap.blocked, "blocked", STATE_STYLES["FAILED"]),
                                (snap.cancelled, "cancelled", STATE_STYLES["CANCELLED"])):
@@ -117,6 +118,8 @@ class PlainLines:
                            "(Ctrl-C again to stop waiting)")
         if move.dest is RUNNING or (self.queued and move.dest == "QUEUED"):
             text = f"{clock(move.when)} {move.dest.value:<9} {view.name}"
+        elif move.event == "uptodate":
+            text = f"{clock(move.when)} {move.dest.value:<9} {view.name:<{self.width}}  up to date"
         elif move.dest in FINAL_STATES:
             text = f"{clock(move.when)} {move.dest.value:<9} {view.name:<{self.width}}  {duration(view.duration)}"
             if move.dest is not DONE and view.reason:
@@ -157,7 +160,7 @@ def summary_lines(progress: RunProgress, status: str, targets: Sequence[Task], *
         elif v.state is PENDING:
             line.append("not run", style="dim")
         else:
-            line.append(duration(v.duration) if v.ran else "-")
+            line.append(duration(v.duration) if v.ran else "up to date" if v.uptodate else "-")
             if v.state is not DONE and v.reason:
                 line.append(f"  {v.reason}", style="dim" if v.blocked or v.state != "FAILED" else "")
         lines.append(line)
@@ -182,14 +185,18 @@ def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> 
     snap = progress.snapshot()
     skipped = sum(1 for v in progress.views.values() if not v.wanted and v.state is DONE)
     not_run = snap.total - snap.finished - len(snap.running)
-    parts = [f"{snap.done} DONE"] + [
-        f"{count} {word}" for count, word in ((snap.failed, "FAILED"), (snap.blocked, "blocked"),
+    ran = snap.done - snap.uptodate
+    parts = [f"{ran} DONE"] + [
+        f"{count} {word}" for count, word in ((snap.uptodate, "up to date"), (snap.failed, "FAILED"),
+                                              (snap.blocked, "blocked"),
                                               (snap.cancelled, "CANCELLED"), (not_run, "not run"),
                                               (skipped, "already DONE")) if count
     ]
     took = f" in {duration(snap.elapsed)}"
     if status == "done":
         also = f", {skipped} already DONE" if skipped else ""
+        if snap.uptodate:  # a build: "done: 12 up to date, 3 ran in 0.41 s"
+            return Text(f"done: {snap.uptodate} up to date, {ran} ran{also}{took}", style="bold green")
         return Text(f"done: {snap.done} task{'s' if snap.done != 1 else ''} DONE{also}{took}", style="bold green")
     text = f"{status}: {', '.join(parts)}{took}"
     missing = [t.name for t in targets if t.state is not DONE]
@@ -199,13 +206,16 @@ def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> 
 
 
 def task_table(tasks: Sequence[Task], plain: bool) -> Table:
-    """The table of ``taskgraph list``: each task's name, what it requires and the first line of its function's
-    docstring."""
+    """The table of ``taskgraph list``: each task's name, what it requires and what it does: a shell task's
+    command, or the first line of its function's docstring."""
+    from ..build import command_of
+
     table = bare_table(plain)
     table.add_column("TASK", style="" if plain else "bold", no_wrap=True)
     table.add_column("REQUIRES")
     table.add_column("DESCRIPTION")
     for t in tasks:
         requires = ", ".join(p.name for p in t.prerequisites) or "-"
-        table.add_row(Text(t.name), Text(requires), Text(task_doc(t)))  # names are text, never markup
+        command = command_of(t)
+        table.add_row(Text(t.name), Text(requires), Text(f"$ {command}" if command else task_doc(t)))  # never markup
     return table

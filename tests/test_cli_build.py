@@ -1,0 +1,136 @@
+"""``taskgraph run``, ``list`` and the review on a pipeline of shell tasks that declare files: up-to-date tasks
+are shown as such, the state lives beside the pipeline, ``-B`` reruns everything, commands are printed."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from taskgraph import Task, make_now, shell
+from taskgraph.review import Review
+from taskgraph.runrecord import read_record
+from taskgraph.views.run_progress import RunProgress
+from taskgraph.views.run_view import render_snapshot, status_line
+from taskgraph.views.status_view import to_text
+
+from .test_cli_run import command, invoke, summary, write_pipeline
+
+BUILD = """
+    import sys
+    from pathlib import Path
+    from taskgraph import shell
+
+    HERE = Path(__file__).parent
+    copy = shell("copy", [sys.executable, "-c", "import shutil; shutil.copy('src.txt', 'copy.txt')"], cwd=HERE,
+                 inputs=[HERE / "src.txt"], outputs=[HERE / "copy.txt"])
+    final = shell("final", [sys.executable, "-c", "open('final.txt', 'w').write(2 * open('copy.txt').read())"],
+                  cwd=HERE, outputs=[HERE / "final.txt"]).require(copy)
+"""
+LAST_LINE = re.compile(r"^done: (?P<what>.*) in [\d.]+ s$")
+
+
+def last_line(output: str) -> str:
+    match = LAST_LINE.match(output.strip().splitlines()[-1])
+    assert match, output
+    return match["what"]
+
+
+def test_a_rerun_shows_every_task_up_to_date_and_force_reruns_them(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, BUILD)
+    (tmp_path / "src.txt").write_text("x")
+    first = command("run", pipeline)  # from the repository: the state goes beside the pipeline all the same
+    assert first.returncode == 0, first.stderr
+    assert last_line(first.stdout) == "2 tasks DONE" and (tmp_path / "final.txt").read_text() == "xx"
+    assert (tmp_path / ".taskgraph" / "state.sqlite").is_file()
+
+    again = command("run", pipeline)
+    assert last_line(again.stdout) == "2 up to date, 0 ran"
+    assert summary(again.stdout) == {"copy": ("DONE", "up to date"), "final": ("DONE", "up to date")}
+    assert re.search(r"^\d\d:\d\d:\d\d DONE +copy +up to date$", again.stdout, re.M)
+    assert "RUNNING" not in again.stdout
+
+    (tmp_path / "src.txt").write_text("y")
+    assert last_line(command("run", pipeline, "copy").stdout) == "1 task DONE"
+    assert last_line(command("run", pipeline).stdout) == "1 up to date, 1 ran"
+    assert last_line(command("run", pipeline, "-B").stdout) == "2 tasks DONE"
+    assert last_line(command("run", pipeline, "--force").stdout) == "2 tasks DONE"
+
+
+def test_verbose_echoes_each_command_as_it_starts(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, BUILD)
+    (tmp_path / "src.txt").write_text("x")
+    result = command("run", pipeline, "-v")
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"^\S+ RUNNING +copy$", line))
+    assert lines[start + 1] == (f"$ cd {tmp_path} && {sys.executable} -c 'import shutil; "
+                                "shutil.copy('\"'\"'src.txt'\"'\"', '\"'\"'copy.txt'\"'\"')'")
+    assert "$ " not in command("run", pipeline, "-B").stdout  # only with -v
+
+
+def test_list_and_dry_run_print_the_commands(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, BUILD)
+    listed = invoke("list", pipeline)
+    assert re.search(rf"^final +copy +\$ cd {re.escape(str(tmp_path))} && \S+ -c 'open", listed.output, re.M)
+    dry = invoke("run", pipeline, "--dry-run").output.splitlines()
+    assert dry[1] == "  1. copy"
+    assert dry[2].startswith(f"     $ cd {tmp_path} && {sys.executable} -c 'import shutil;")
+    assert dry[3] == "  2. final  requires copy"
+    assert "tasks that declare files run only if those are out of date" in dry
+    assert not (tmp_path / ".taskgraph").exists()
+
+
+def test_a_record_and_the_review_show_up_to_date_tasks(tmp_path: Path, dot: str) -> None:
+    pipeline, _ = write_pipeline(tmp_path, BUILD)
+    (tmp_path / "src.txt").write_text("x")
+    assert command("run", pipeline).returncode == 0
+    result = command("run", pipeline, "--record", tmp_path / "run.jsonl")
+    assert result.returncode == 0, result.stderr
+    record = read_record(tmp_path / "run.jsonl")
+    assert [(t.name, t.state, t.uptodate, t.duration) for t in record.tasks] == [
+        ("copy", "DONE", True, None), ("final", "DONE", True, None)]
+    assert [m["event"] for m in record.tasks[0].moves] == ["uptodate"]
+    tasks = [shell(t.name, ["true"]) for t in record.tasks]
+    page = Review(tasks, record).html()
+    assert page.count('<td class="num duration">up to date</td>') == 2
+    assert "<th>Up to date</th>" in page
+
+
+def test_the_live_display_and_the_last_line_count_up_to_date_tasks(tmp_path: Path) -> None:
+    tasks = [Task(f"t{i}", outputs=[tmp_path / f"{i}.out"]) for i in range(3)]
+    for i in range(2):
+        (tmp_path / f"{i}.out").write_text("")
+    make_now(*tasks[:2], state=tmp_path / "state.sqlite", force=True)  # recorded; t2 has never run
+    tasks = [Task(f"t{i}", outputs=[tmp_path / f"{i}.out"]) for i in range(3)]
+    progress = RunProgress(tasks, tasks)
+    for t in tasks:
+        t.track = progress.observe
+    make_now(*tasks, state=tmp_path / "state.sqlite")
+    progress.finish()
+    snap = progress.snapshot()
+    assert (snap.done, snap.uptodate, snap.failed) == (2, 2, 1)  # t2 made no 2.out
+    assert "0 running, 2 up to date, 1 failed" in to_text([render_snapshot(snap)], width=100)
+    assert status_line(progress, "failed", tasks).plain.startswith("failed: 0 DONE, 2 up to date, 1 FAILED in ")
+
+
+BROKEN = """
+    from taskgraph import shell
+
+    ok = shell("ok", ["true"])
+    bad = shell("bad", ["sh", "-c", "echo 'bad.c:1: error: oops' >&2; echo 'compilation terminated.' >&2; exit 2"])
+    link = shell("link", ["true"]).require(ok, bad)
+"""
+
+
+def test_a_failed_command_shows_its_stderr_once_in_the_errors_section(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, BROKEN)
+    result = command("run", pipeline)
+    assert result.returncode == 1
+    first = ("sh -c 'echo '\"'\"'bad.c:1: error: oops'\"'\"' >&2; echo '\"'\"'compilation terminated.'\"'\"' >&2; "
+             "exit 2'")
+    lines = result.stdout.splitlines()
+    assert re.match(rf"^\S+ FAILED +bad +[\d.]+ s  CommandError: {re.escape(first)}: exit status 2$", lines[3])
+    errors = lines.index("errors:")
+    assert lines[errors + 1:errors + 4] == [f"  bad: CommandError: {first}: exit status 2",
+                                            "    bad.c:1: error: oops", "    compilation terminated."]
+    assert lines.count("    compilation terminated.") == 1  # not after the progress and summary lines too
