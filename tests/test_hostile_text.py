@@ -111,3 +111,25 @@ def test_the_sqlite_store_and_run_records_are_created_readable_by_their_owner_on
         assert _private(tmp_path / "run.jsonl")
     finally:
         os.umask(old)
+
+
+def test_run_list_and_dry_run_show_hostile_task_names_and_errors_escaped(tmp_path):
+    pipeline = tmp_path / "pipe.py"
+    pipeline.write_text(
+        "from taskgraph import Task\n"
+        "def boom():\n"
+        f"    raise ValueError({HOSTILE_ERROR!r})\n"
+        "first = Task('esc\\x1b[2Jname\\u202e', boom)\n"
+        "then = Task('after\\x07', print).require(first)\n",
+        encoding="utf-8",
+    )
+    outputs = []
+    for args in (["run", str(pipeline)], ["run", str(pipeline), "-k", "-v"], ["list", str(pipeline)],
+                 ["run", str(pipeline), "--dry-run"]):
+        done = subprocess.run([sys.executable, "-m", "taskgraph", *args], cwd=ROOT, capture_output=True, timeout=120)
+        assert done.returncode in (0, 1), done.stderr
+        outputs.append(done.stdout + done.stderr)
+    for output in outputs:
+        assert not RAW & set(output.decode("utf-8", "surrogateescape").replace("\n", "").replace("\t", ""))
+        assert b"esc\\x1b[2Jname\\u202e" in output
+    assert b"\\x1b]0;owned\\x07\\x1b[2J" in outputs[0]  # the failure's error in the summary

@@ -131,31 +131,35 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
 
 def dry_run_report(targets: Sequence[Task], to_run: Sequence[Task], shown: Sequence[Task]) -> int:
     from ..build import command_of
+    from ..safetext import shown as safe
     from ..states import DONE
+
+    def say(text: str) -> None:  # names and commands may hold any character: shown as escapes
+        click.echo(safe(text))
 
     names = ", ".join(t.name for t in targets)
     if to_run:
-        click.echo(f"would run {len(to_run)} task{'s' if len(to_run) != 1 else ''} for {names}, in this order:")
+        say(f"would run {len(to_run)} task{'s' if len(to_run) != 1 else ''} for {names}, in this order:")
         width = max(len(t.name) for t in to_run)
         digits = len(str(len(to_run)))
         for number, task in enumerate(to_run, 1):
             requires = ", ".join(p.name for p in task.prerequisites)
             line = f"  {number:>{digits}}. {task.name:<{width}}"
-            click.echo(f"{line}  requires {requires}" if requires else line.rstrip())
+            say(f"{line}  requires {requires}" if requires else line.rstrip())
             command = command_of(task)
             if command:
-                click.echo(f"  {'':>{digits}}  $ {command}")
+                say(f"  {'':>{digits}}  $ {command}")
     else:
-        click.echo(f"nothing to run for {names}")
+        say(f"nothing to run for {names}")
     skipped = [t for t in shown if t.state is DONE]
     listed = f": {', '.join(t.name for t in skipped)}" if skipped else ""
-    click.echo(f"{len(skipped)} already DONE, skipped{listed}")
+    say(f"{len(skipped)} already DONE, skipped{listed}")
     other = [t for t in shown if t.state is not DONE and t not in set(to_run)]
     if other:
-        click.echo("not run, as they are not PENDING: " + ", ".join(f"{t.name} ({t.state})" for t in other))
+        say("not run, as they are not PENDING: " + ", ".join(f"{t.name} ({t.state})" for t in other))
     if any(t.files is not None for t in to_run):
-        click.echo("tasks that declare files run only if those are out of date")
-    click.echo("nothing was run (--dry-run)")
+        say("tasks that declare files run only if those are out of date")
+    say("nothing was run (--dry-run)")
     return 0
 
 

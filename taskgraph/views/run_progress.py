@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import BlockedError, CancelledError
 from ..runrecord import InOrder, LastRun, describe_error
+from ..safetext import shown
 from ..states import DONE, FAILED, RUNNING, State
 from ..task import Task, Transition
 
@@ -42,7 +43,8 @@ class TaskView(LastRun):
 
     @property
     def name(self) -> str:
-        return self.task.name
+        """The task's name, safe to show: control characters written as escapes."""
+        return shown(self.task.name)
 
     @property
     def blocked(self) -> bool:
@@ -51,14 +53,17 @@ class TaskView(LastRun):
 
     @property
     def reason(self) -> str:
-        """Why a task that is not DONE ended as it did, in a few words, on one line."""
+        """Why a task that is not DONE ended as it did, in a few words, on one line, safe to show."""
+        return shown(self._why())
+
+    def _why(self) -> str:
         error = self.error
         if self.state is FAILED and isinstance(error, BlockedError):
             return "blocked: " + ", ".join(f"{name} is {st}" for name, st in error.prerequisites) + error.why
         if isinstance(error, KeyboardInterrupt):
             return "interrupted"
         if isinstance(error, CancelledError):
-            return str(error).removeprefix(f"task {self.name!r} was cancelled").lstrip(": ") or "cancelled"
+            return str(error).removeprefix(f"task {self.task.name!r} was cancelled").lstrip(": ") or "cancelled"
         return (describe_error(error) or "").split("\n", 1)[0]  # one line: the errors section shows it whole
 
 

@@ -17,6 +17,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from ..runrecord import describe_error, task_doc
+from ..safetext import shown
 from ..states import DONE, FAILED, FINAL_STATES, PENDING, RUNNING
 from ..task import Task, Transition
 from ..timefmt import clock, duration, stopwatch
@@ -172,10 +173,10 @@ def summary_lines(progress: RunProgress, status: str, targets: Sequence[Task], *
         for v in failures:
             assert v.error is not None
             line = Text(f"  {v.name}: ")
-            line.append(describe_error(v.error) or "", style=STATE_STYLES["FAILED"])
+            line.append(shown(describe_error(v.error) or "", lines=True), style=STATE_STYLES["FAILED"])
             lines.append(line)
             if verbose:
-                lines.extend(Text("    " + text, style="dim") for text in _error_text(v.error))
+                lines.extend(Text("    " + shown(text, lines=True), style="dim") for text in _error_text(v.error))
     lines.append(status_line(progress, status, targets))
     return lines
 
@@ -199,7 +200,7 @@ def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> 
             return Text(f"done: {snap.uptodate} up to date, {ran} ran{also}{took}", style="bold green")
         return Text(f"done: {snap.done} task{'s' if snap.done != 1 else ''} DONE{also}{took}", style="bold green")
     text = f"{status}: {', '.join(parts)}{took}"
-    missing = [t.name for t in targets if t.state is not DONE]
+    missing = [shown(t.name) for t in targets if t.state is not DONE]
     if missing:
         text += f"; not DONE: {', '.join(missing)}"
     return Text(text, style="bold red" if status == "failed" else "bold " + STATE_STYLES["CANCELLED"])
@@ -215,7 +216,8 @@ def task_table(tasks: Sequence[Task], plain: bool) -> Table:
     table.add_column("REQUIRES")
     table.add_column("DESCRIPTION")
     for t in tasks:
-        requires = ", ".join(p.name for p in t.prerequisites) or "-"
+        requires = ", ".join(shown(p.name) for p in t.prerequisites) or "-"
         command = command_of(t)
-        table.add_row(Text(t.name), Text(requires), Text(f"$ {command}" if command else task_doc(t)))  # never markup
+        doc = f"$ {command}" if command else task_doc(t)
+        table.add_row(Text(shown(t.name)), Text(requires), Text(shown(doc)))  # never markup
     return table
