@@ -133,3 +133,24 @@ def test_run_list_and_dry_run_show_hostile_task_names_and_errors_escaped(tmp_pat
         assert not RAW & set(output.decode("utf-8", "surrogateescape").replace("\n", "").replace("\t", ""))
         assert b"esc\\x1b[2Jname\\u202e" in output
     assert b"\\x1b]0;owned\\x07\\x1b[2J" in outputs[0]  # the failure's error in the summary
+
+
+def test_libpq_options_in_a_postgresql_url_reach_the_server_as_written(postgres_url):
+    import psycopg
+
+    from tests.conftest import unique_name
+
+    schema, short = unique_name("tgopt"), unique_name("tgopt")
+    sep = "&" if "?" in postgres_url else "?"
+    q = open_queue(f"{postgres_url}{sep}options=-c%20statement_timeout%3D4321&schema={schema}")
+    try:
+        session = q.store._pg  # type: ignore[attr-defined]
+        assert session.conn.execute("SHOW statement_timeout").fetchone() == ("4321ms",)
+        with pytest.raises(Exception, match="statement timeout") as info:  # 1 ms: too short to make the tables
+            open_queue(f"{postgres_url}{sep}options=-c%20statement_timeout%3D1&schema={short}")
+        assert "cannot reach" not in str(info.value)
+    finally:
+        q.close()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            for name in (schema, short):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
