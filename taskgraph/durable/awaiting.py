@@ -39,6 +39,7 @@ class Resolver:
         self._lock = threading.Lock()
         self._waiters: dict[str, list[asyncio.Future[JobRecord]]] = {}
         self._thread: threading.Thread | None = None
+        self._store: Any = None  # the thread's connection, while it runs
         self._closed = False
 
     @contextmanager
@@ -62,22 +63,34 @@ class Resolver:
                     if not futures:
                         del self._waiters[job_id]
 
-    def close(self) -> None:
-        """Stop the thread; the futures still waiting fail."""
+    def close(self, timeout: float = 2.0) -> Any:
+        """Stop the thread, waiting up to ``timeout`` seconds for it; the futures still waiting fail.
+
+        Returns:
+            the thread's store connection if the thread is still using it (then no other thread may close it:
+            closing a SQLite connection another thread is using crashes the process), else None.
+        """
         with self._lock:
             self._closed = True
             waiting = [f for futures in self._waiters.values() for f in futures]
             self._waiters.clear()
+            thread = self._thread
         for future in waiting:
             _settle(future, exception=RuntimeError(f"{self.queue!r} was closed while a job was awaited"))
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                return self._store
+        return None
 
     def _run(self) -> None:
         queue = self.queue
         try:
+            self._store = queue.store
             while True:
                 with self._lock:
                     ids = list(self._waiters)
-                    if not ids:
+                    if not ids or self._closed:
                         self._thread = None  # the next waiter starts another
                         return
                 try:

@@ -353,7 +353,8 @@ class DurableQueue(BaseQueue):
         if calls is not None:
             calls.stop()
         if awaited is not None:
-            awaited.close()
+            busy = awaited.close()  # its thread ends first: it may be using its connection
+            stores = [s for s in stores if s is not busy]
         for store in stores:
             close_quietly(store)
 
