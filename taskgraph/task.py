@@ -256,8 +256,9 @@ class Task:
         hint = f"it allows: {allowed}" if allowed else f"{state} is final"
         return TaskError(f"task {self.name!r}: cannot {event!r} while {state} ({hint})")
 
-    def _call(self) -> None:
-        """Call the function of this RUNNING task here and record how it ended.
+    def _call(self, returned: Callable[[Task, Any], Any] | None = None) -> None:
+        """Call the function of this RUNNING task here and record how it ended; ``returned(task, result)``, if
+        given, records a result instead (a build checks the outputs first).
 
         A ``KeyboardInterrupt`` or ``SystemExit`` raised by the function cancels the task and propagates.
         """
@@ -271,7 +272,9 @@ class Task:
             self._fire("cancel", False, None, exc)
             raise
         else:
-            if self.cancel_on_result is None:
+            if returned is not None:
+                returned(self, result)
+            elif self.cancel_on_result is None:
                 self._fire("done", False, result)
             else:
                 self._finish(result)

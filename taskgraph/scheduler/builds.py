@@ -125,17 +125,8 @@ class Builds(Rules):
         if not task._fire("dispatch", False, None, None, PENDING):
             self.observe(task)
             return
-        self.inline_running = task
-        try:
-            func = task.func
-            result = None if func is None else func(*task.args, **task.kwargs)
-        except Exception as exc:
-            task._finish(None, exc)
-        except BaseException as exc:
-            task._fire("cancel", False, None, exc)
-            raise
-        else:
-            self.finish_built(task, result)
+        self.inline_running = task  # left set if _call() raises, as in dispatch
+        task._call(self.finish_built)
         self.inline_running = None
         self.settle(task)
 
