@@ -25,6 +25,7 @@ from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
 from ..urls import seconds, shown
 from .handle import JobHandle, cancelled, failure
+from .hooks import Hooks
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
 from .options import canonical_id, check_metadata
 
@@ -76,6 +77,7 @@ class DurableQueue(BaseQueue):
         self._calls: JobFollower | None = None
         self._awaited: Resolver | None = None
         self._closed = False
+        self.hooks = Hooks()
         self.store  # connect now, so that a bad URL or a server that is down is reported here  # noqa: B018
         self._jobs[NOOP_NAME] = JobFunction(self, noop, JobOptions())
 
@@ -177,6 +179,12 @@ class DurableQueue(BaseQueue):
 
         return decorate(func) if func is not None else decorate
 
+    def add_hook(self, hook: Any) -> None:
+        """Add a lifecycle hook: an object with any of ``on_enqueue(job)``, ``before_run(ctx)``,
+        ``after_run(ctx, outcome)`` and ``on_state_change(record, old, new)``. See :mod:`taskgraph.durable.hooks`
+        for where each runs; an ``on_enqueue`` that raises refuses the submission."""
+        self.hooks.add(hook)
+
     def job(self, name: str) -> JobFunction | None:
         """The job registered under ``name`` (``module:qualname``), or None."""
         return self._jobs.get(name)
@@ -192,13 +200,14 @@ class DurableQueue(BaseQueue):
         delay, not_before = _when(when)
         if at is not None:
             not_before = at if not_before is None else max(at, not_before)
-        [record] = self.store.enqueue([
-            NewJob(
-                id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
-                options=options.stored(self.serializer.name), queue=options.queue,
-                priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
-            )
-        ])
+        new = NewJob(
+            id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
+            options=options.stored(self.serializer.name), queue=options.queue,
+            priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
+        )
+        if self.hooks:
+            self.hooks.refuse(new)
+        [record] = self.store.enqueue([new])
         return JobHandle(self, record.id)
 
     def _outcome(self, record: JobRecord) -> Any:
