@@ -45,9 +45,15 @@ def make(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue:
         ValueError: both ``fail_fast`` and ``keep_going``.
     """
     _exclusive(fail_fast, keep_going)
+    yield from _made(tasks, fail_fast, keep_going, queue, force, state, eager=False)
+
+
+def _made(tasks: tuple[Task, ...], fail_fast: bool, keep_going: bool, queue: Any, force: bool, state: Any,
+          eager: bool) -> Iterator[Task]:
     run_queue, owned = as_queue(queue)
     run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast,
                     keep_going=keep_going, force=force, state=state)
+    run.eager = eager
     try:
         run.admit(tasks, wanted=True)
         yield from run.run()
@@ -62,7 +68,9 @@ def make_now(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, qu
 
     Takes the arguments of :func:`make`.
     """
-    return list(make(*tasks, fail_fast=fail_fast, keep_going=keep_going, queue=queue, force=force, state=state))
+    _exclusive(fail_fast, keep_going)
+    # no caller's code runs between two tasks' ends here, so an inline queue runs on without yielding each one
+    return list(_made(tasks, fail_fast, keep_going, queue, force, state, eager=not fail_fast))
 
 
 def _exclusive(fail_fast: bool, keep_going: bool) -> None:

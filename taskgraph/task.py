@@ -19,7 +19,7 @@ from typing import Any
 from ._fsm import ENTRY, NEXT, allowed_events, decode_history, run_time
 from .errors import BlockedError, CancelledError, CycleError, TaskError, describe
 from .files import Files, declare_files
-from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, QUEUED, State, Transition
+from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING, State, Transition
 
 __all__ = ["Task", "Transition"]
 
@@ -33,6 +33,8 @@ _LIST_LIMIT = 8  # prerequisite lists longer than this become dicts, so require(
 _MOVES = {event: (NEXT[event], i, set(NEXT[event].values()) <= FINAL_STATES) for i, event in enumerate(EVENTS)}
 _now = time.time
 _pack = ENTRY.pack
+_DISPATCH = _MOVES["dispatch"][1]
+_DONE = _MOVES["done"][1]
 
 
 def _print_transition(task: Task, move: Transition) -> None:
@@ -255,6 +257,51 @@ class Task:
         allowed = ", ".join(allowed_events(state))
         hint = f"it allows: {allowed}" if allowed else f"{state} is final"
         return TaskError(f"task {self.name!r}: cannot {event!r} while {state} ({hint})")
+
+    def _run_here(self) -> bool:
+        """Claim this task from PENDING and run it here: ``_fire("dispatch", only_from=PENDING)`` then
+        :meth:`_call`, fused for the scheduler's inline dispatch, where it is most of the cost per task.
+
+        Returns:
+            False if the task was not PENDING (another party took it, or it was cancelled): nothing ran.
+        """
+        with _LOCK:
+            if self.state is not PENDING:
+                return False
+            self.state = RUNNING
+            when = _now()
+            self._history += _pack(when, _DISPATCH)
+        if self._track is not None:
+            self._track(self, Transition(when, PENDING, "dispatch", RUNNING))
+        try:
+            func = self.func
+            kwargs = self.kwargs  # ** on a mapping that is not a dict copies it: most tasks have none
+            result = None if func is None else func(*self.args, **kwargs) if kwargs else func(*self.args)
+        except Exception as exc:
+            self._finish(None, exc)
+        except BaseException as exc:
+            self._fire("cancel", False, None, exc)
+            raise
+        else:
+            if self.cancel_on_result is not None:
+                self._finish(result)
+                return True
+            with _LOCK:  # RUNNING -> DONE, unless cancelled meanwhile (the function's thread is this one)
+                if self.state is not RUNNING:
+                    return True
+                self.state = DONE
+                self.result = result
+                when = _now()
+                self._history += _pack(when, _DONE)
+                callbacks = self._callbacks
+                self._callbacks = None
+                self._owner = None
+            if self._track is not None:
+                self._track(self, Transition(when, RUNNING, "done", DONE))
+            if callbacks:
+                for callback in callbacks:
+                    _call_back(callback, self)
+        return True
 
     def _call(self, returned: Callable[[Task, Any], Any] | None = None) -> None:
         """Call the function of this RUNNING task here and record how it ended; ``returned(task, result)``, if

@@ -128,6 +128,7 @@ class Scheduler(Builds, Interruptible):
         self.additions: deque[tuple[Task, ...]] = deque()
         self.recording: Task | None = None  # the task whose outcome this run is recording now
         self.number = next(_NUMBERS)  # names the run in the calls it hands out
+        self.eager = False  # no caller's code waits for each end (make_now): run inline tasks on without yielding
 
     @property
     def capacity(self) -> int | None:
@@ -230,14 +231,14 @@ class Scheduler(Builds, Interruptible):
                 else:
                     self.observe(task)  # another run or thread took it, or it was cancelled
                 continue
-            if not task._fire("dispatch", False, None, None, PENDING):  # only_from, positional: cheaper
+            self.inline_running = task  # left set if the call raises: stop() then sees what was running
+            if not task._run_here():  # claimed from PENDING, called, its outcome recorded
+                self.inline_running = None
                 self.observe(task)
                 continue
-            self.inline_running = task  # left set if _call() raises: stop() then sees what was running
-            task._call()
             self.inline_running = None
-            self.settle(task)  # final: _call() records every outcome, or raises
-            if self.finished or self.interrupts:
+            self.settle(task)  # final: _run_here() records every outcome, or raises
+            if self.interrupts or self.finished and not (self.eager and self.wanted):
                 return
 
     def send(self, task: Task, kind: type[Call] = Call) -> None:

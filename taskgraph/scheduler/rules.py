@@ -59,20 +59,69 @@ class Rules:
         if wanted:  # not a task this run has settled already
             self.wanted.update(dict.fromkeys([t for t in tasks if counts.get(t) != -1] if counts else tasks))
         if self.make_prerequisites:
-            order = walk(tasks, lambda t: t.state is PENDING and t not in counts, _EDGES)
+            order, later, stop = self.admit_in_order(tasks)
+            walked = walk(tasks[stop:], lambda t: t.state is PENDING and t not in counts, _EDGES) \
+                if stop < len(tasks) else []
         else:
+            order, later = [], []
             given = set(tasks)
-            order = walk(tasks, lambda t: t in given and t.state is PENDING and t not in counts, _EDGES)
-        counts.update(zip(order, repeat(0)))
+            walked = walk(tasks, lambda t: t in given and t.state is PENDING and t not in counts, _EDGES)
+        counts.update(zip(walked, repeat(0)))
+        if order:
+            order += walked
+        else:
+            order = walked
         if any(map(_FILES, order)):  # checked before anything runs: two tasks that write one file, ...
             self.admit_files(order)
         if self.keep_going:  # every task admitted runs if it can, whether or not what needs it can still run
             for t in order:
                 self.wanted.setdefault(t, False)
-        for t in order:
+        for t in later:
+            self.evaluate(t)
+        for t in walked:
             self.evaluate(t)
         for t in filterfalse(counts.__contains__, tasks):
             self.observe(t)
+
+    def admit_in_order(self, tasks: list[Task]) -> tuple[list[Task], list[Task], int]:
+        """Admit the longest start of ``tasks`` in which every PENDING prerequisite of a task is admitted already
+        (by this run, or earlier in ``tasks``): most graphs are given in such an order, and then no walk is needed
+        to order them or to look for a cycle, since every edge among them points back to an earlier task.
+
+        Only counts and the ready queue change here: a task with a prerequisite that is neither DONE nor PENDING
+        (failed, cancelled, another run's) is left to :meth:`evaluate`, after the checks of ``admit``.
+
+        Returns:
+            the tasks admitted, those of them left to evaluate, and where in ``tasks`` it stopped.
+        """
+        counts, ready = self.counts, self.ready
+        admitted: list[Task] = []
+        later: list[Task] = []
+        stop = 0
+        for t in tasks:
+            if t.state is PENDING and t not in counts:
+                waiting = 0
+                odd = False  # a prerequisite failed, cancelled or another run's: for evaluate()
+                for p in t._prereqs:
+                    state = p.state
+                    if state is DONE:
+                        continue
+                    if state is not PENDING:
+                        odd = True
+                    elif p not in counts:
+                        return admitted, later, stop
+                    waiting += 1
+                if odd:
+                    counts[t] = 0
+                    later.append(t)
+                elif waiting:
+                    counts[t] = waiting
+                else:
+                    counts[t] = 0
+                    ready.append(t)
+                admitted.append(t)
+            stop += 1
+        return admitted, later, stop
 
     def admit_files(self, tasks: list[Task]) -> None:
         """Take in admitted tasks, some of which declare files (:class:`~.builds.Builds` does)."""
@@ -137,32 +186,43 @@ class Rules:
     def settle(self, task: Task) -> None:
         """A task of interest is final: yield it if wanted, and apply the rules to the tasks waiting on it."""
         counts = self.counts
-        stack: list[Task] = []  # tasks this settle failed or cancelled in turn
+        stack: list[Task] | None = None  # tasks this settle failed or cancelled in turn
         t = task
         while True:
             if counts.get(t) != -1:
                 counts[t] = -1
                 if self.wanted.pop(t, 0) is None:
                     self.finished.append(t)
-                state = t.state
-                for d in t._dependents:  # (one that is no longer PENDING is seen by the claim that fails)
+                if t.state is DONE:  # the common case: one less to wait for
+                    ready = self.ready
+                    for d in t._dependents:  # (one that is no longer PENDING is seen by the claim that fails)
+                        c = counts.get(d, _OUTSIDE)
+                        if c > 1:
+                            counts[d] = c - 1
+                        elif c == 1:  # ready: dispatch checks again that every prerequisite is DONE
+                            counts[d] = 0
+                            ready.append(d)
+                        elif c == _OUTSIDE and self.run_dependents and d.state is PENDING:
+                            self.admit((d,), wanted=True)
+                    if not stack:
+                        return
+                    t = stack.pop()
+                    continue
+                for d in t._dependents:
                     c = counts.get(d, _OUTSIDE)
                     if c <= 0:
                         if c == _OUTSIDE and self.run_dependents and d.state is PENDING:
                             self.admit((d,), wanted=True)
                         continue
-                    if state is DONE:
-                        counts[d] = c - 1
-                        if c == 1:  # ready: dispatch checks again that every prerequisite is DONE
-                            self.ready.append(d)
-                        continue
                     event, error = _blocked(d, t)
                     d._fire(event, False, None, error, only_from=PENDING)
                     counts[d] = 0
-                    if d.state in FINAL_STATES:
-                        stack.append(d)
-                    else:
+                    if d.state not in FINAL_STATES:
                         self.observe(d)
+                    elif stack is None:
+                        stack = [d]
+                    else:
+                        stack.append(d)
             if not stack:
                 return
             t = stack.pop()
