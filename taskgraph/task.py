@@ -29,6 +29,9 @@ log = logging.getLogger("taskgraph")
 _LOCK = threading.Lock()
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _LIST_LIMIT = 8  # prerequisite lists longer than this become dicts, so require() stays O(1)
+#: How many times require() has added edges, in any task: the scheduler checks a ready task's prerequisites again
+#: at dispatch only if this changed since its run began.
+edges_added = 0
 # event -> its moves, its code in a history, and whether it ends the task (each event has one destination)
 _MOVES = {event: (NEXT[event], i, set(NEXT[event].values()) <= FINAL_STATES) for i, event in enumerate(EVENTS)}
 _now = time.time
@@ -144,13 +147,25 @@ class Task:
             TypeError: something other than a Task was given.
             CycleError: a task was asked to require itself.
         """
+        global edges_added
         for t in tasks:
             if not isinstance(t, Task):
                 raise TypeError(f"task {self.name!r}: require() takes tasks, not {describe(t)}")
-            if t is self:
-                raise CycleError([self.name, self.name], [self])
+        if self in tasks:
+            raise CycleError([self.name, self.name], [self])
         with _LOCK:
+            edges_added += 1
             pre = self._prereqs
+            # the common case: a new task's one or two prerequisites, at once (a dedup would allocate a dict)
+            if not pre and (len(tasks) == 1 or len(tasks) == 2 and tasks[0] is not tasks[1]):
+                self._prereqs = pre = list(tasks)
+                for t in pre:
+                    deps = t._dependents  # () until the first, then a list that is never empty
+                    if deps:
+                        deps.append(self)
+                    else:
+                        t._dependents = [self]
+                return self
             for t in tasks:
                 if not pre:  # the first: () becomes a list
                     pre = self._prereqs = [t]

@@ -356,3 +356,16 @@ def test_without_keep_going_a_doomed_target_starts_nothing_more():
 def test_fail_fast_and_keep_going_are_refused_together():
     with pytest.raises(ValueError, match="fail_fast stops at the first failure and keep_going runs on past it"):
         make_now(Task("t"), fail_fast=True, keep_going=True)
+
+
+def test_a_given_task_done_before_the_run_is_not_counted_off_its_dependents():
+    """A DONE task given to make is not waited for by its dependents, so its being yielded must not count it off
+    them: a failure later must still reach every dependent (found by the property tests)."""
+    first = [Task(f"t{i}", None) for i in range(4)]
+    broken = Task("broken", jobs.fail, args=("broken",))
+    middle = Task("middle").require(*first, broken)
+    top = Task("top").require(*first, broken, middle)
+    make_now(first[0])
+    finished = make_now(first[0], top)
+    assert [t.name for t in finished] == ["t0", "top"]
+    assert (broken.state, middle.state, top.state) == ("FAILED", "FAILED", "FAILED")

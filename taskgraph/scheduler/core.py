@@ -15,6 +15,7 @@ from functools import partial
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from .. import task as _task
 from ..errors import CancelledError, TaskError, describe
 from ..queues.base import Call, chain, nothing
 from ..queues.futures import FINISHED, FUTURE_OVER
@@ -128,6 +129,7 @@ class Scheduler(Builds, Interruptible):
         self.additions: deque[tuple[Task, ...]] = deque()
         self.recording: Task | None = None  # the task whose outcome this run is recording now
         self.number = next(_NUMBERS)  # names the run in the calls it hands out
+        self.edges_seen = _task.edges_added  # tasks' edges as counted; changed: check a ready task at dispatch
         self.eager = False  # no caller's code waits for each end (make_now): run inline tasks on without yielding
 
     @property
@@ -212,11 +214,11 @@ class Scheduler(Builds, Interruptible):
 
     def dispatch(self) -> None:
         """Hand ready tasks to the queue while it has room."""
-        ready, inflight, inline = self.ready, self.inflight, self.inline
+        ready, inflight, inline, edges_seen = self.ready, self.inflight, self.inline, self.edges_seen
         capacity = None if inline else self.capacity  # an inline queue runs one at a time in this thread anyway
         while ready and (capacity is None or len(inflight) < capacity):
             task = ready.popleft()
-            if not all_done(task):  # an edge was added while it waited for room
+            if edges_seen != _task.edges_added and not all_done(task):  # an edge was added since the run began
                 self.evaluate(task)
                 continue
             if task.files is not None:  # it may be up to date (see .builds)

@@ -80,8 +80,13 @@ class Rules:
             self.evaluate(t)
         for t in walked:
             self.evaluate(t)
-        for t in filterfalse(counts.__contains__, tasks):
-            self.observe(t)
+        for t in filterfalse(counts.__contains__, tasks):  # given, but not PENDING (or a task settled already)
+            if t.state in FINAL_STATES and t not in self.watched:  # ended before the run: no task of it counts it
+                counts[t] = -1
+                if self.wanted.pop(t, 0) is None:
+                    self.finished.append(t)
+            else:
+                self.observe(t)
 
     def admit_in_order(self, tasks: list[Task]) -> tuple[list[Task], list[Task], int]:
         """Admit the longest start of ``tasks`` in which every PENDING prerequisite of a task is admitted already
