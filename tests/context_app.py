@@ -70,8 +70,12 @@ def child_then_wait(started: str, release: str) -> str:
 async def await_release(started: str, release: str) -> str:
     """Record that it started, then wait for ``release`` (an async job that a cancel must stop)."""
     record(started, "started")
-    while not os.path.exists(release):
-        await asyncio.sleep(0.01)
+    try:
+        while not os.path.exists(release):
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:
+        record(started, "cancelled")
+        raise
     return "released"
 
 
