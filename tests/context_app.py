@@ -55,6 +55,13 @@ def burn(seconds: float, path: str, name: str) -> str:
     return name
 
 
+def nap(seconds: float, started: str) -> str:
+    """Record that it started, then sleep ``seconds`` (a thread job a graceful stop waits for)."""
+    record(started, "started")
+    time.sleep(seconds)
+    return "rested"
+
+
 def plain_int(x: int) -> int:
     """A plain function; a record that says ``async`` for it must not have its int awaited."""
     return x + 1
@@ -95,7 +102,7 @@ class FileHook:
 def make_queue(url: str) -> DurableQueue:
     queue = open_queue(url)
     assert isinstance(queue, DurableQueue)
-    for func in (whoami, boom, burn, plain_int):
+    for func in (whoami, boom, burn, plain_int, nap):
         queue.task(func)
     queue.task(awhoami, mode="async")
     queue.task(await_release, mode="async")
