@@ -18,8 +18,8 @@ The loop calls the queue's ``on_state_change`` hooks as it changes a job's statu
 On SIGTERM or SIGINT it stops claiming, hands back what it has not started, stops daemon jobs, waits up to the
 grace period for the others, hands back what is left, and exits 0. A daemon ``thread`` job is waited for like the
 others: a thread cannot be stopped, and one handed back at once would run on here while another worker runs it
-again. A second signal exits at once; the leases of
-whatever was running run out, and other workers take those jobs again.
+again. A second signal exits at once; the leases of whatever was running run out, and other workers take those
+jobs again.
 
 Other threads (the dashboard of ``taskgraph worker``) see what the loop does through :meth:`Worker.snapshot`:
 the request goes to ``events``, and the loop answers with a :class:`~.snapshot.WorkerSnapshot` built in its own
