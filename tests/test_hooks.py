@@ -213,3 +213,17 @@ def test_failing_hooks_are_logged_and_never_lose_block_or_repeat_a_job(cq, caplo
     assert f"hook {where}.after_run failed: SystemExit: 3" in caplog.text
     assert f"hook {where}.on_state_change failed: ValueError: state hook broke at RUNNING" in caplog.text
     assert f"hook {where}.on_state_change failed: ValueError: state hook broke at DONE" in caplog.text
+
+
+def test_job_context_progress_checks_its_value_and_reports_through_the_worker():
+    import taskgraph
+
+    reported: list[tuple[float, str | None]] = []
+    ctx = taskgraph.JobContext("id1", "m:f", 1, "default", {}, "w1", lambda v, t: reported.append((v, t)))
+    ctx.progress(1, 42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="progress must be a number from 0 to 1, not 1.5"):
+        ctx.progress(1.5)
+    with pytest.raises(ValueError, match="progress must be a number from 0 to 1, not 'half'"):
+        ctx.progress("half")  # type: ignore[arg-type]
+    assert reported == [(1.0, "42")]
+    assert taskgraph.current_job is current_job
