@@ -81,6 +81,7 @@ def test_cancelling_a_running_async_job_stops_it_within_a_second_under_a_long_le
         h.join(5)
 
 
+@pytest.mark.slow
 def test_cpu_bound_thread_jobs_do_not_starve_the_heartbeat_at_the_shortest_lease(q, spawn, files):
     """``--lease 0.1`` (once the minimum) is raised to the minimum lease, which the heartbeat thread keeps while
     eight threads per worker, in three workers on the machine, hold the GIL in pure Python: no lease is lost, every
