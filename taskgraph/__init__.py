@@ -7,6 +7,7 @@ from typing import Any
 
 from .build import BuildError, CommandError, shell
 from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
+from .durable.context import JobContext, current_job
 from .errors import (
     BlockedError,
     CancelledError,
@@ -66,6 +67,8 @@ __all__ = [
     "JobHandle",
     "Progress",
     "progress",
+    "current_job",
+    "JobContext",
     "StoreError",
     "StoreUnavailable",
     "closure",

@@ -193,17 +193,24 @@ def test_sigterm_grace_runs_out_job_handed_back_and_worker_exits_promptly(q, spa
     assert lines(record) == []
 
 
-def test_sigterm_hands_back_a_daemon_thread_job_at_once(q, spawn, files):
+def test_sigterm_waits_for_a_daemon_thread_job_which_ends_once_and_is_not_run_again(q, spawn, files):
+    """A thread cannot be stopped: a daemon thread job handed back at once would run on here while another worker
+    ran it again. So a graceful stop waits for it, like any thread job, and it ends DONE, run once."""
     started, release = files["started"], files["release"]
     daemon = q.task(jobs.wait_for_file, daemon=True)
     h = daemon.delay(str(release), str(started))
     w = spawn("--grace", "20")
     wait_lines(started, 1, logs=w.log)
     w.signal(signal.SIGTERM)
-    assert w.wait(5) == 0  # not the 20 s of grace: a daemon job is not waited for
+    w.wait_log("signal 15")
+    assert h.record().status == "RUNNING"  # not handed back while its thread runs
+    release.touch()
+    assert w.wait(10) == 0
     r = h.record()
-    assert r.status == "QUEUED" and r.attempts == 0, r
-    assert h.history()[-1].event == "requeue"
+    assert r.status == "DONE" and r.attempts == 1, r
+    assert h.join(1) == "released"
+    assert "requeue" not in [e.event for e in h.history()]
+    assert len(lines(started)) == 1
 
 
 def test_sigterm_kills_a_daemon_process_job_and_hands_it_back(q, spawn, files):

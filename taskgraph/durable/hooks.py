@@ -8,8 +8,14 @@ A hook is any object with some of these methods; each is called where its event 
 - ``before_run(ctx)`` and ``after_run(ctx, outcome)``: in the worker, around each run of a job (``ctx`` is the
   :class:`~taskgraph.JobContext` that :func:`taskgraph.current_job` returns inside the job; ``outcome`` is
   ``("DONE", result)`` or ``("FAILED", error)``).
+  For ``thread`` jobs they run in the job's thread, for ``async`` jobs on the worker's event loop (hold it briefly),
+  for ``process`` jobs in the job's worker process: there only the hooks the app adds as it is imported
+  (``queue.add_hook`` at module level) are known.
 - ``on_state_change(record, old, new)``: in the process that changed the job's status (a worker claiming or
-  finishing it, a caller cancelling or retrying it).
+  finishing it, a caller cancelling or retrying it). A worker calls it in its loop's thread (a slow hook slows the
+  worker) with the record as it claimed it: ``QUEUED -> RUNNING`` at each claim, then ``RUNNING -> DONE`` (once
+  the store accepted the result), ``RUNNING -> FAILED``, or ``RUNNING -> QUEUED`` (a retry, or a job handed back
+  at a stop).
 
 Hooks run in the order they were added. Outside ``on_enqueue``, an exception in a hook is logged with the hook's
 name and is otherwise ignored: it never loses, blocks or repeats a job.
@@ -70,7 +76,7 @@ class Hooks:
                 continue
             try:
                 method(*args)
-            except Exception as exc:  # noqa: BLE001 - a hook's failure must not touch the job
+            except BaseException as exc:  # noqa: BLE001 - a hook's failure (even a SystemExit) must not touch the job
                 log.error("hook %s.%s failed: %s: %s", _name(hook), event, type(exc).__name__, exc,
                           exc_info=exc)
 

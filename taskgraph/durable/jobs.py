@@ -3,7 +3,6 @@ progress."""
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import math
@@ -14,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .context import _current
 from .options import MODES, check_id, check_metadata, check_option
 
 if TYPE_CHECKING:
@@ -261,15 +261,11 @@ def _find(module: str, qualname: str) -> Any:
     return target
 
 
-#: Set by the worker around each run: a function taking (value, message).
-_reporter: contextvars.ContextVar[Callable[[float, str | None], None] | None]
-_reporter = contextvars.ContextVar("taskgraph_progress", default=None)
-
-
 def progress(value: float, message: str | None = None) -> bool:
     """Report how far the running job has got, from 0 to 1, with an optional message.
 
-    Handles and ``queue.list()`` show it. Outside a job run by a worker it does nothing.
+    Handles and ``queue.list()`` show it. Outside a job run by a worker it does nothing. The same as
+    ``taskgraph.current_job().progress(value, message)``.
 
     Returns:
         whether there was a job to report for.
@@ -277,12 +273,12 @@ def progress(value: float, message: str | None = None) -> bool:
     Raises:
         ValueError: ``value`` is not between 0 and 1.
     """
-    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"progress must be a number from 0 to 1, not {value!r}")
-    report = _reporter.get()
-    if report is None:
+    job = _current.get()
+    if job is None:
+        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"progress must be a number from 0 to 1, not {value!r}")
         return False
-    report(float(value), None if message is None else str(message))
+    job.progress(value, message)
     return True
 
 

@@ -8,12 +8,14 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from ..stores.base import close_quietly
 
-__all__ = ["watch_store", "catch_stop_signals"]
+__all__ = ["watch_store", "catch_stop_signals", "pause_for_store"]
 
 log = logging.getLogger("taskgraph.worker")
 
@@ -65,3 +67,29 @@ def catch_stop_signals(first: Callable[[int], None], last: Callable[[], None]) -
     for s in previous:
         signal.signal(s, on_signal)
     return restore
+
+
+def pause_for_store(events: SimpleQueue[Any], seconds: float, stopping: Callable[[], bool],
+                    answer: Callable[[Any], None]) -> None:
+    """Pause a worker's loop (the back-off after a store failure), but wake for a signal (``stopping()``), and
+    answer snapshot requests meanwhile. Ends of runs and progress that arrive meanwhile are kept in ``events`` for
+    the next pass, which reports them: they must not cut the pause short, or a store outage becomes a busy loop of
+    failing passes."""
+    deadline = time.monotonic() + seconds
+    kept: list[Any] = []
+    try:
+        while not stopping():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                message = events.get(timeout=left)
+            except Empty:
+                return
+            if message[0] == "snapshot":
+                answer(message[1])
+            elif message[0] != "wake":
+                kept.append(message)
+    finally:
+        for message in kept:
+            events.put(message)

@@ -9,12 +9,17 @@ pass of the loop:
    finds delayed jobs that have come due);
 2. starts what it holds as slots of each mode free up;
 3. reports ends in batches: all successes in one ``complete`` call, each failure with its retry decision;
-4. extends its leases every third of a lease, and stops runs whose job was cancelled or lost;
+4. stops runs whose job was cancelled or lost, as its heartbeat thread (:mod:`.heartbeat`, which keeps the
+   leases on a connection of its own) tells it;
 5. fails runs past their timeout (killing a process, cancelling a coroutine).
 
+The loop calls the queue's ``on_state_change`` hooks as it changes a job's status (see :mod:`.hooks`).
+
 On SIGTERM or SIGINT it stops claiming, hands back what it has not started, stops daemon jobs, waits up to the
-grace period for the others, hands back what is left, and exits 0. A second signal exits at once; the leases of
-whatever was running run out, and other workers take those jobs again.
+grace period for the others, hands back what is left, and exits 0. A daemon ``thread`` job is waited for like the
+others: a thread cannot be stopped, and one handed back at once would run on here while another worker runs it
+again. A second signal exits at once; the leases of whatever was running run out, and other workers take those
+jobs again.
 
 Other threads (the dashboard of ``taskgraph worker``) see what the loop does through :meth:`Worker.snapshot`:
 the request goes to ``events``, and the loop answers with a :class:`~.snapshot.WorkerSnapshot` built in its own
@@ -37,10 +42,15 @@ from typing import Any
 from ..errors import TaskError, first_line
 from ..stores.base import StoreError, close_quietly
 from ..stores.records import encode_error
+from .describe import build_snapshot, deregister, register, worker_info
+from .embedded import Embeddable, Stopping
+from .heartbeat import Heartbeat, checked_lease
+from .modes import Runners
+from .processes import importing_app
 from .queue import DurableQueue
-from .runners import JobRun, Runners, importing_app, prepare
-from .snapshot import RunningJob, SnapshotDesk, Tally, WorkerSnapshot
-from .wakeups import catch_stop_signals, watch_store
+from .runners import JobRun, prepare
+from .snapshot import SnapshotDesk, Tally, WorkerSnapshot
+from .wakeups import catch_stop_signals, pause_for_store, watch_store
 
 __all__ = ["Worker"]
 
@@ -53,7 +63,7 @@ _REPORT_BATCH = 16  # results reported to the store at once, at most
 _REPORT_WAIT = 0.002  # seconds a result may wait for others to be reported with it
 
 
-class Worker:
+class Worker(Embeddable):
     """Runs the jobs of a durable queue.
 
     Args:
@@ -63,7 +73,8 @@ class Worker:
         processes: processes for ``process`` jobs, started when the first one arrives.
         concurrency: coroutines at once for ``async`` jobs.
         queues: the named queues to serve.
-        lease: seconds a claim lasts without a heartbeat.
+        lease: seconds a claim lasts without a heartbeat; at least :data:`~.heartbeat.MIN_LEASE` (a shorter one
+            is raised to it, with a warning).
         grace: seconds to wait for running jobs when asked to stop.
         batch: the most jobs claimed at once.
     """
@@ -75,12 +86,13 @@ class Worker:
         self.queue = queue
         self.app = app
         self.queues = list(queues)
-        self.lease = lease
+        self.lease = checked_lease(lease)
         self.grace = grace
         self.batch = batch
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.events: SimpleQueue[Any] = SimpleQueue()
-        self.runners = Runners(queue, app, threads or 2 * cpus, processes or cpus, concurrency, self.events)
+        self.runners = Runners(queue, app, threads or 2 * cpus, processes or cpus, concurrency, self.events,
+                               self.id)
         self.running: dict[str, JobRun] = {}
         self.held: deque[JobRun] = deque()  # claimed, waiting for a slot
         self.tally = Tally()  # how runs ended: tally.finished["DONE"], ["FAILED"], ["retried"]
@@ -94,9 +106,10 @@ class Worker:
         self._mean_run = 0.0  # seconds a run takes, a moving average
         self._store: Any = None  # the loop's own connection, tuned for_worker(); see the store property
         self._first_success = 0.0  # when the oldest result not yet reported came in
-        self._next_beat = 0.0
+        self._heartbeat: Heartbeat | None = None
+        self.started = 0.0  # epoch seconds it started serving
         self._store_error: str | None = None  # why the store failed, while it keeps failing
-        self._snapshots = SnapshotDesk(self._build_snapshot, lambda request: self.events.put(("snapshot", request)))
+        self._snapshots = SnapshotDesk(lambda: build_snapshot(self), lambda r: self.events.put(("snapshot", r)))
         #: Called (in the signal handler) before a second signal ends the process at once: a dashboard restores
         #: the terminal there. Keep it short and free of locks.
         self.on_exit_now: Callable[[], None] | None = None
@@ -118,11 +131,16 @@ class Worker:
                 "import that script again"
             )
         restore = catch_stop_signals(self._on_signal, lambda: self.on_exit_now() if self.on_exit_now else None)
-        self.tally.since = time.monotonic()
+        self.tally.since, self.started = time.monotonic(), time.time()
         self._snapshots.start()
         threading.Thread(target=watch_store, daemon=True, name="taskgraph-notifier", args=(
             self.queue._connect, self.queues, lambda: self.events.put(_WAKE), lambda: self._stopping, self._finished,
         )).start()
+        self._heartbeat = Heartbeat(
+            self.queue._connect, self.id, self.lease, lambda: [*self.running, *(r.id for r in tuple(self.held))],
+            lambda: [r.id for r in tuple(self.running.values()) if r.options.mode != "thread"], self.events,
+            lambda store: register(self, store))
+        self._heartbeat.start()
         log.info("worker %s serving %s on %s (threads %d, processes %s)", self.id, ",".join(self.queues),
                  self.queue.url, self.runners.threads.size,
                  self.runners.processes.size if self.runners.processes else "off")
@@ -148,9 +166,10 @@ class Worker:
                     what = first_line(exc) if isinstance(exc, StoreError) else f"store {self.queue.url}: {error}"
                     log.warning("%s; trying again in %.3g s", what, pause, exc_info=log.isEnabledFor(logging.DEBUG))
                     self._reconnect()
-                    self._sleep(pause)
+                    pause_for_store(self.events, pause, lambda: self._stopping, self._snapshots.answer)
         finally:
             self._finished.set()
+            self._heartbeat.stop()
             try:
                 self._close()
             finally:
@@ -171,10 +190,7 @@ class Worker:
         self._start_held()
         self._handle_events(self._wait(burst))
         self._flush(store)
-        now = time.monotonic()
-        if now >= self._next_beat:
-            self._beat(store, now)
-        self._expire(now)
+        self._expire(time.monotonic())
         return burst and not self._stopping and self._idle(store)
 
     @property
@@ -189,29 +205,6 @@ class Worker:
     def _reconnect(self) -> None:
         store, self._store = self._store, None
         close_quietly(store)
-
-    def _sleep(self, seconds: float) -> None:
-        """Pause (the back-off after a store failure), but wake for a signal. Ends of runs and progress that
-        arrive meanwhile are kept for the next pass, which reports them: they must not cut the pause short, or a
-        store outage becomes a busy loop of failing passes."""
-        deadline = time.monotonic() + seconds
-        kept: list[Any] = []
-        try:
-            while not self._stopping:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                try:
-                    message = self.events.get(timeout=left)
-                except Empty:
-                    return
-                if message[0] == "snapshot":
-                    self._snapshots.answer(message[1])
-                elif message is not _WAKE:
-                    kept.append(message)
-        finally:
-            for message in kept:
-                self.events.put(message)
 
     def _free(self) -> int:
         """How many jobs to claim now. Claims wait until fewer jobs are held than there are slots; then, for
@@ -228,14 +221,21 @@ class Worker:
         claimed = store.claim(self.id, self.queues, want, self.lease)
         self._last_claim = now
         self._work_hint = len(claimed) == want  # a full batch: there may be more
+        hooks, when = self.queue.hooks, time.monotonic()
         for record in claimed:
+            if hooks:
+                hooks.call("on_state_change", record, "QUEUED", "RUNNING")
             try:
-                self.held.append(prepare(self.queue, self.app, record, self.runners.processes is not None))
+                run = prepare(self.queue, self.app, record, self.runners.processes is not None)
             except Exception as exc:  # it cannot run here: failed for good, saying why
                 log.error("job %s (%s) cannot run: %s", record.id, record.name, exc)
                 error = encode_error(exc, "")
-                self.store.fail(self.id, record.id, error, None)
+                if self.store.fail(self.id, record.id, error, None) and hooks:
+                    hooks.call("on_state_change", record, "RUNNING", "FAILED")
                 self.tally.failed(record, error, None)
+                continue
+            run.claimed = when
+            self.held.append(run)
 
     def _start_held(self) -> None:
         waiting: deque[JobRun] = deque()
@@ -269,7 +269,7 @@ class Worker:
             return None
         if not self._stopping and self._free() > 0 and self._work_hint:
             return None
-        deadlines = [self._next_beat] + [r.deadline for r in self.running.values() if r.deadline is not None]
+        deadlines = [time.monotonic() + 1.0] + [r.deadline for r in self.running.values() if r.deadline is not None]
         if self._successes:
             deadlines.append(self._first_success + _REPORT_WAIT)
         if self._stopping:
@@ -309,6 +309,8 @@ class Worker:
                     run.deadline = time.monotonic() + run.options.timeout
             elif kind == "done":
                 self._ended(message[1], message[2], message[3])
+            elif kind == "lost":
+                self._lost(message[1], message[2])
 
     def _ended(self, run: JobRun, ok: bool, data: Any) -> None:
         self.runners.of(run).ended(run)
@@ -329,6 +331,9 @@ class Worker:
     def _failed(self, run: JobRun, error: dict[str, str]) -> None:
         retry_in = run.options.retry_in(run.record.attempts)
         if self.store.fail(self.id, run.id, error, retry_in):
+            if self.queue.hooks:
+                self.queue.hooks.call("on_state_change", run.record, "RUNNING", "FAILED" if retry_in is None
+                                      else "QUEUED")
             self.tally.failed(run.record, error, retry_in)
             log.log(logging.WARNING if retry_in is None else logging.INFO, "job %s (%s) %s: %s: %s", run.id,
                     run.record.name, "failed" if retry_in is None else f"will retry in {retry_in:.3g} s",
@@ -348,20 +353,25 @@ class Worker:
         if self._successes and due:
             accepted = store.complete(self.id, [(run.id, data) for run, data in self._successes])
             self.tally.count("DONE", len(accepted))
+            if self.queue.hooks:
+                self._changed([run for run, _ in self._successes], "DONE", accepted)
             self._successes.clear()  # only now: if the store failed, the results are sent again
 
-    def _beat(self, store: Any, now: float) -> None:
-        self._next_beat = now + self.lease / 3
-        mine = list(self.running) + [r.id for r in self.held]
-        if not mine:
-            return
-        held = store.heartbeat(self.id, mine, self.lease)
-        for job_id in set(mine) - held:
+    def _lost(self, ids: set[str], since: float) -> None:
+        """Stop the runs of ``ids`` that the heartbeat found cancelled or lost (claimed before ``since``)."""
+        for job_id in ids:
             run = self.running.get(job_id)
-            if run is not None:
+            if run is not None and run.claimed <= since:
                 log.info("job %s (%s) was cancelled or its lease lost: stopping it", job_id, run.record.name)
                 self._abandon(run)
-        self.held = deque(r for r in self.held if r.id in held)
+        self.held = deque(r for r in self.held if r.id not in ids or r.claimed > since)
+
+    def _changed(self, runs: list[JobRun], new: str, ids: Sequence[str]) -> None:
+        """``on_state_change(record, "RUNNING", new)`` for each of ``runs`` whose id is in ``ids``."""
+        done = set(ids)
+        for run in runs:
+            if run.id in done:
+                self.queue.hooks.call("on_state_change", run.record, "RUNNING", new)
 
     def _expire(self, now: float) -> None:
         for run in [r for r in self.running.values() if r.deadline is not None and r.deadline <= now]:
@@ -388,43 +398,42 @@ class Worker:
         """What the worker is doing now, safe to call from any thread; see :meth:`.SnapshotDesk.get`."""
         return self._snapshots.get(timeout)
 
-    def _build_snapshot(self) -> WorkerSnapshot:
-        running = tuple(
-            RunningJob(run.id, run.record.name, run.options.mode, run.record.attempts, run.began,
-                       *(run.progress or (run.record.progress, run.record.progress_message)))
-            for run in sorted(self.running.values(), key=lambda r: r.began)
-        )
-        now, tally = time.monotonic(), self.tally
-        return WorkerSnapshot(
-            id=self.id, url=self.queue.url, app=self.app, queues=tuple(self.queues), taken=now, since=tally.since,
-            slots=self.runners.slots(), held=len(self.held), running=running, done=tally.finished["DONE"],
-            failed=tally.finished["FAILED"], retried=tally.finished["retried"], rate=tally.rate(now),
-            failures=tuple(tally.failures), stopping=self._stopping,
-            stopped=self._finished.is_set() and self._snapshots.loop is None, store_error=self._store_error)
+    def worker_info(self) -> dict[str, Any]:
+        """What the worker registers in a store that keeps live workers; see :func:`.describe.worker_info`."""
+        return worker_info(self)
 
     def _on_signal(self, signum: int) -> None:
         log.info("signal %d: finishing running jobs (up to %s s), then stopping", signum, self.grace)
         self.stop()
 
-    def stop(self) -> None:
-        """Ask the worker to stop, as SIGTERM does."""
+    def stop(self) -> Stopping:
+        """Ask the worker to stop, as SIGTERM does; ``await`` what it returns (or call its ``wait()``) to wait for
+        the worker to finish what it runs, up to its grace, and stop."""
         self._stopping = True
         self._stop_at = time.monotonic() + self.grace
         self.events.put(_WAKE)
+        return Stopping(self._embedded)
 
     def _drain(self, now: float) -> bool:
-        """Shut down step by step; True once nothing is left."""
+        """Shut down step by step; True once nothing is left. Daemon jobs are stopped and handed back at once,
+        except ``thread`` ones (see the module docstring); at the end of the grace, whatever is left."""
         store = self.store
         if self.held:
-            store.release(self.id, [r.id for r in self.held])
+            self._release(store, list(self.held))
             self.held.clear()
-        give_back = [r for r in self.running.values() if r.options.daemon or now >= self._stop_at]
+        give_back = [r for r in self.running.values()
+                     if (r.options.daemon and r.options.mode != "thread") or now >= self._stop_at]
         for run in give_back:
             self._abandon(run)
         if give_back:
-            store.release(self.id, [r.id for r in give_back])
+            self._release(store, give_back)
             log.info("handed back %d job(s) that will not finish here", len(give_back))
         return not self.running
+
+    def _release(self, store: Any, runs: list[JobRun]) -> None:
+        released = store.release(self.id, [r.id for r in runs])
+        if self.queue.hooks:
+            self._changed(runs, "QUEUED", released)
 
     def _close(self) -> None:
         try:
@@ -432,9 +441,9 @@ class Worker:
             self._handle_events()
             self._flush(store, force=True)
             if self.running:
-                store.release(self.id, list(self.running))
+                self._release(store, list(self.running.values()))
+            deregister(self, store)
         except Exception as exc:  # the leases will run out and other workers take the jobs
             log.warning("could not report to %s while stopping: %s", self.queue.url, exc)
         self.runners.close()
         self._reconnect()  # closes the loop's connection
-

@@ -1,0 +1,134 @@
+"""A worker inside an application: ``async with Worker(queue)``, ``start()`` and an awaitable ``stop()`` from an
+event loop; and the registration of a live worker in a store that keeps them (``register_worker``, called only when
+the store has it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from taskgraph.durable.jobs import import_path
+from taskgraph.durable.worker import Worker
+from tests import context_app
+from tests.jobs import lines
+from tests.procs import wait_for
+
+
+@pytest.fixture
+def q(in_process_store_url):
+    queue = context_app.make_queue(in_process_store_url)
+    yield queue
+    queue.close()
+
+
+def named(queue, func):
+    found = queue.job(import_path(func))
+    assert found is not None
+    return found
+
+
+def test_async_with_worker_serves_jobs_and_its_end_drains_without_blocking_the_loop(q, tmp_path):
+    started = tmp_path / "started"
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def main() -> tuple[Worker, Any, Any, int]:
+        ticker = asyncio.create_task(tick())
+        async with Worker(q, threads=1, grace=30) as worker:
+            about = await named(q, context_app.whoami).delay().resolve(15)
+            slow = named(q, context_app.nap).delay(0.5, str(started))
+            while not lines(started):
+                await asyncio.sleep(0.01)
+            before = ticks
+        during = ticks - before  # the loop kept running while the block's end waited for the job
+        ticker.cancel()
+        return worker, about, slow, during
+
+    worker, about, slow, during = asyncio.run(main())
+    assert about["worker_id"] == worker.id
+    assert slow.record().status == "DONE"  # drained: waited for, not handed back
+    assert slow.join(1) == "rested"
+    assert during >= 10, f"the event loop ran only {during} ticks of 10 ms while the worker stopped"
+    assert worker.snapshot().stopped
+
+
+def test_start_twice_is_refused_and_stop_wait_returns_the_exit_status(q):
+    worker = Worker(q, threads=1).start()
+    try:
+        with pytest.raises(RuntimeError, match=f"worker {worker.id} was started already: a worker runs once"):
+            worker.start()
+        assert named(q, context_app.plain_int).delay(41).join(15) == 42
+    finally:
+        assert worker.stop().wait(15) == 0
+
+
+class Registry:
+    """What a store that keeps live workers was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.lock = threading.Lock()
+
+    def add(self, *call: Any) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+    def seen(self) -> list[tuple[Any, ...]]:
+        with self.lock:
+            return list(self.calls)
+
+
+class Registering:
+    """A real store connection, with the live-worker methods that other stores will have (tests the worker's
+    side of them only)."""
+
+    def __init__(self, store: Any, registry: Registry) -> None:
+        self._store = store
+        self._registry = registry
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def register_worker(self, info: dict[str, Any], ttl: float) -> None:
+        self._registry.add("register", info, ttl)
+
+    def deregister_worker(self, worker_id: str) -> None:
+        self._registry.add("deregister", worker_id)
+
+
+def test_a_worker_registers_at_start_and_each_heartbeat_and_deregisters_at_stop(q, tmp_path, monkeypatch):
+    registry = Registry()
+    connect = q._connect
+    monkeypatch.setattr(q, "_connect", lambda: Registering(connect(), registry))
+    started = tmp_path / "started"
+    worker = Worker(q, threads=2, lease=3.0).start()
+    try:
+        h = named(q, context_app.nap).delay(1.5, str(started))
+        wait_for(lambda: any(c[0] == "register" and h.id in c[1]["running"] for c in registry.seen()), 10,
+                 "a registration naming the running job")
+        assert h.join(15) == "rested"
+    finally:
+        assert worker.stop().wait(15) == 0
+    calls = registry.seen()
+    assert calls[-1] == ("deregister", worker.id)
+    registrations = [c for c in calls if c[0] == "register"]
+    assert len(registrations) >= 2  # at start, then at each heartbeat
+    info, ttl = registrations[-1][1], registrations[-1][2]
+    assert ttl == worker.lease == 3.0
+    assert set(info) == {"id", "host", "pid", "queues", "concurrency", "started", "last_heartbeat", "running",
+                         "done", "failed"}
+    assert (info["id"], info["host"], info["pid"], info["queues"]) == (worker.id, socket.gethostname(),
+                                                                       os.getpid(), ["default"])
+    assert info["concurrency"] == {"thread": 2, "async": 100}
+    assert info["started"] <= info["last_heartbeat"]
+    assert worker.worker_info()["done"] == 1
