@@ -10,23 +10,22 @@ outcome and history change together and two parties that race to move a task can
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ._fsm import ENTRY, NEXT, allowed_events, decode_history, run_time
+from ._fsm import ENTRY, NEXT, allowed_events
 from .errors import BlockedError, CancelledError, CycleError, TaskError, describe
 from .files import Files, declare_files
-from .states import CANCELLED, DONE, EVENTS, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING, State, Transition
+from .outcome import LOCK as _LOCK
+from .outcome import Outcome, call_back, print_transition
+from .states import CANCELLED, DONE, EVENTS, FINAL_STATES, PENDING, QUEUED, RUNNING, State, Transition
 
 __all__ = ["Task", "Transition"]
 
 log = logging.getLogger("taskgraph")
 
-# Guards the state, outcome, history, callbacks and edges of every task.
-_LOCK = threading.Lock()
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _LIST_LIMIT = 8  # prerequisite lists longer than this become dicts, so require() stays O(1)
 #: How many times require() has added edges, in any task: the scheduler checks a ready task's prerequisites again
@@ -40,11 +39,7 @@ _DISPATCH = _MOVES["dispatch"][1]
 _DONE = _MOVES["done"][1]
 
 
-def _print_transition(task: Task, move: Transition) -> None:
-    print(f"{task.name} {move.source}->{move.event}->{move.dest}")
-
-
-class Task:
+class Task(Outcome):
     """A unit of work that may require other tasks, and a finite-state machine.
 
     A task starts PENDING. ``make`` runs it once its prerequisites are DONE, and it ends DONE (its function
@@ -124,7 +119,7 @@ class Task:
         self.exception = None
         self.cancel_on_exception = bool(cancel_on_exception)
         self.cancel_on_result = cancel_on_result
-        self._track = _print_transition if track is True else (track or None)
+        self._track = print_transition if track is True else (track or None)
         self._prereqs: list[Task] | dict[Task, None] | tuple[()] = ()
         self._dependents: list[Task] | tuple[()] = ()
         # packed ENTRY after ENTRY: a bytearray holds no references, so the garbage collector does not track it
@@ -265,7 +260,7 @@ class Task:
             owner(self)
         if callbacks:
             for callback in callbacks:
-                _call_back(callback, self)
+                call_back(callback, self)
         return True
 
     def _refusal(self, event: str, state: State) -> TaskError:
@@ -273,9 +268,12 @@ class Task:
         hint = f"it allows: {allowed}" if allowed else f"{state} is final"
         return TaskError(f"task {self.name!r}: cannot {event!r} while {state} ({hint})")
 
-    def _run_here(self) -> bool:
-        """Claim this task from PENDING and run it here: ``_fire("dispatch", only_from=PENDING)`` then
-        :meth:`_call`, fused for the scheduler's inline dispatch, where it is most of the cost per task.
+    def _run_here(self, returned: Callable[[Task, Any], Any] | None = None) -> bool:
+        """Claim this task from PENDING, call its function here and record how it ended (``returned(task,
+        result)``, if given, records a result instead: a build checks the outputs first). One step, for
+        :meth:`run` and the scheduler's inline dispatch, where it is most of the cost per task.
+
+        A ``KeyboardInterrupt`` or ``SystemExit`` raised by the function cancels the task and propagates.
 
         Returns:
             False if the task was not PENDING (another party took it, or it was cancelled): nothing ran.
@@ -298,6 +296,9 @@ class Task:
             self._fire("cancel", False, None, exc)
             raise
         else:
+            if returned is not None:
+                returned(self, result)
+                return True
             if self.cancel_on_result is not None:
                 self._finish(result)
                 return True
@@ -315,31 +316,8 @@ class Task:
                 self._track(self, Transition(when, RUNNING, "done", DONE))
             if callbacks:
                 for callback in callbacks:
-                    _call_back(callback, self)
+                    call_back(callback, self)
         return True
-
-    def _call(self, returned: Callable[[Task, Any], Any] | None = None) -> None:
-        """Call the function of this RUNNING task here and record how it ended; ``returned(task, result)``, if
-        given, records a result instead (a build checks the outputs first).
-
-        A ``KeyboardInterrupt`` or ``SystemExit`` raised by the function cancels the task and propagates.
-        """
-        try:
-            func = self.func
-            kwargs = self.kwargs  # ** on a mapping that is not a dict copies it: most tasks have none
-            result = None if func is None else func(*self.args, **kwargs) if kwargs else func(*self.args)
-        except Exception as exc:
-            self._finish(None, exc)
-        except BaseException as exc:
-            self._fire("cancel", False, None, exc)
-            raise
-        else:
-            if returned is not None:
-                returned(self, result)
-            elif self.cancel_on_result is None:
-                self._fire("done", False, result)
-            else:
-                self._finish(result)
 
     def _finish(self, result: Any = None, exception: BaseException | None = None) -> bool:
         """Record the outcome of running: DONE, FAILED, or CANCELLED as the cancel options say.
@@ -373,77 +351,11 @@ class Task:
         blocked = [(p.name, p.state.value) for p in self._prereqs if p.state is not DONE]
         if blocked:
             raise BlockedError(self.name, blocked)
-        if not self._fire("dispatch", False, only_from=PENDING):
+        if not self._run_here():
             if self.state is QUEUED:
                 raise TaskError(f"task {self.name!r}: cannot run it while QUEUED: a queue holds it; join() it instead")
             raise self._refusal("dispatch", self.state)
-        self._call()
         return self._outcome()
-
-    def join(self, timeout: float | None = None) -> Any:
-        """Wait until the task is final and return its result.
-
-        Args:
-            timeout: seconds to wait at most; None waits for ever.
-
-        Returns:
-            the function's result, if the task is DONE.
-
-        Raises:
-            TimeoutError: the task was not final within ``timeout`` seconds.
-            CancelledError: the task was cancelled; its cause, if any, is chained.
-            Exception: the task FAILED: the exception its function raised, or a :class:`BlockedError` naming the
-                prerequisite that failed.
-        """
-        if self.state not in FINAL_STATES:
-            finished = threading.Event()
-
-            def wake(_: Task) -> None:
-                finished.set()
-
-            self.add_done_callback(wake)
-            if not finished.wait(timeout):
-                self.remove_done_callback(wake)
-                raise TimeoutError(f"task {self.name!r} is still {self.state} after {timeout} s")
-        return self._outcome()
-
-    def _outcome(self) -> Any:
-        with _LOCK:
-            state, result, exc = self.state, self.result, self.exception
-        if state is DONE:
-            return result
-        if state is FAILED:
-            assert exc is not None
-            raise exc
-        if state is CANCELLED:
-            if isinstance(exc, CancelledError):
-                raise exc
-            raise CancelledError(f"task {self.name!r} was cancelled") from exc
-        raise TaskError(f"task {self.name!r} is {state}, not finished")
-
-    def add_done_callback(self, fn: Callable[[Task], Any]) -> None:
-        """Call ``fn(task)`` once, when the task becomes DONE, FAILED or CANCELLED.
-
-        It is called at once, in this thread, if the task is already final; otherwise in the thread that
-        finishes the task (for a task ``make`` runs, ``make``'s thread). An exception from ``fn`` is logged and
-        ignored.
-        """
-        with _LOCK:
-            if self.state not in FINAL_STATES:
-                if self._callbacks is None:
-                    self._callbacks = [fn]
-                else:
-                    self._callbacks.append(fn)
-                return
-        _call_back(fn, self)
-
-    def remove_done_callback(self, fn: Callable[[Task], Any]) -> bool:
-        """Forget a callback given to :meth:`add_done_callback`. Returns whether it was still registered."""
-        with _LOCK:
-            if self._callbacks and fn in self._callbacks:
-                self._callbacks.remove(fn)
-                return True
-        return False
 
     def cancel(self) -> bool:
         """Cancel the task unless it is already final.
@@ -485,23 +397,5 @@ class Task:
     def track(self, value: bool | Callable[[Task, Transition], Any] | None) -> None:
         if value is not None and value is not False and value is not True and not callable(value):
             raise TypeError(f"task {self.name!r}: track must be True, False, None or a callable, not {describe(value)}")
-        self._track = _print_transition if value is True else (value or None)
+        self._track = print_transition if value is True else (value or None)
 
-    @property
-    def history(self) -> list[Transition]:
-        """Every transition of this task, oldest first."""
-        with _LOCK:
-            entries = bytes(self._history)
-        return decode_history(entries)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from the task's last start to its end, or None if it has not run to an end."""
-        return run_time(self.history)
-
-
-def _call_back(fn: Callable[[Task], Any], task: Task) -> None:
-    try:
-        fn(task)
-    except Exception:
-        log.exception("a done-callback of task %r raised", task.name)

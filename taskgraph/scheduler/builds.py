@@ -122,11 +122,11 @@ class Builds(Rules):
             else:
                 self.observe(task)
             return
-        if not task._fire("dispatch", False, None, None, PENDING):
+        self.inline_running = task  # left set if the call raises, as in dispatch
+        if not task._run_here(self.finish_built):
+            self.inline_running = None
             self.observe(task)
             return
-        self.inline_running = task  # left set if _call() raises, as in dispatch
-        task._call(self.finish_built)
         self.inline_running = None
         self.settle(task)
 
