@@ -143,7 +143,8 @@ WHERE (SELECT found FROM lapsed) AND lease_expires < {now} AND status = 'RUNNING
   AND lease_losses + 1 >= %(max)s::int
 """
 
-# Claim. The inner select runs once per named queue, so that each walks its own index (jobs_ready) in claim order.
+# Claim. The inner select runs once per named queue, so that each walks its own index (jobs_ready) in claim order;
+# the queues are taken in the order named: a later one's jobs only when the earlier ones have too few ready.
 # A not_before that is not a time (infinite, NaN: damaged) is claimed at once, for the worker to refuse the job,
 # rather than left QUEUED for ever.
 # With gate, when a lease has expired (the same probe as above) it claims nothing and answers so: the store then
@@ -156,21 +157,21 @@ WITH lapsed AS (
     UPDATE {s}.jobs j SET status = 'RUNNING', worker = %(worker)s::text, attempts = j.attempts + 1,
         started = {now}, lease_expires = {now} + %(lease)s::float8
     WHERE j.seq IN (
-        SELECT c.seq FROM unnest(%(queues)s::text[]) AS q(name)
+        SELECT c.seq FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, ord)
         CROSS JOIN LATERAL (
-            SELECT seq, priority, not_before FROM {s}.jobs
+            SELECT seq, priority, not_before, q.ord FROM {s}.jobs
             WHERE NOT (%(gate)s::bool AND (SELECT found FROM lapsed))
               AND status = 'QUEUED' AND queue = q.name
               AND (not_before <= {now} OR not_before >= 'Infinity'::float8)  -- NaN too: claimed, and refused
             ORDER BY priority DESC, not_before, seq LIMIT %(limit)s::int FOR UPDATE SKIP LOCKED) c
-        ORDER BY c.priority DESC, c.not_before, c.seq LIMIT %(limit)s::int)
+        ORDER BY c.ord, c.priority DESC, c.not_before, c.seq LIMIT %(limit)s::int)
     RETURNING {cols_j}, j.seq
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
     SELECT id, {now}, 'dispatch', 'QUEUED', 'RUNNING', %(worker)s::text, NULL FROM moved
 ), {note_changes}
 SELECT g.*, l.found, (SELECT n FROM note) FROM lapsed l LEFT JOIN moved g ON true
-ORDER BY g.priority DESC, g.not_before, g.seq
+ORDER BY array_position(%(queues)s::text[], g.queue), g.priority DESC, g.not_before, g.seq
 """
 
 _Q_FAIL_LOST = """
@@ -322,13 +323,13 @@ SELECT id, (SELECT n FROM note) FROM moved
 # becomes DONE unseen while the count is taken), then move them in a statement of its own, whose snapshot sees
 # every prerequisite as it is once locked.
 _Q_RETRY_BY_HAND_LOCK = """
-SELECT seq FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) AND status IN ('FAILED', 'CANCELLED') ORDER BY id FOR UPDATE
+SELECT seq FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) AND status = ANY(%(again)s::text[]) ORDER BY id FOR UPDATE
 """
 
 _Q_RETRY_BY_HAND_PREREQS = """
 SELECT p.seq FROM {s}.jobs p
 WHERE p.id IN (SELECT e.prereq FROM {s}.edges e JOIN {s}.jobs d ON d.id = e.dependent
-               WHERE e.dependent = ANY(%(ids)s::text[]) AND d.status IN ('FAILED', 'CANCELLED'))
+               WHERE e.dependent = ANY(%(ids)s::text[]) AND d.status = ANY(%(again)s::text[]))
 ORDER BY p.id FOR SHARE
 """
 
@@ -337,7 +338,7 @@ WITH t AS (
     SELECT j.seq, j.status AS old,
         (SELECT count(*) FROM {s}.edges e JOIN {s}.jobs p ON p.id = e.prereq
          WHERE e.dependent = j.id AND p.status <> 'DONE')::int AS waiting
-    FROM {s}.jobs j WHERE j.id = ANY(%(ids)s::text[]) AND j.status IN ('FAILED', 'CANCELLED')
+    FROM {s}.jobs j WHERE j.id = ANY(%(ids)s::text[]) AND j.status = ANY(%(again)s::text[])
 ), moved AS (
     UPDATE {s}.jobs j SET status = CASE WHEN t.waiting > 0 THEN 'PENDING' ELSE 'QUEUED' END, result = NULL,
         error = NULL, attempts = 0, lease_losses = 0, waiting = t.waiting, not_before = {now}, started = NULL,
@@ -346,7 +347,8 @@ WITH t AS (
     RETURNING j.id, j.seq, j.queue, j.status, t.old
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'retry', old, status, NULL, 'retried by hand' FROM moved ORDER BY seq
+    SELECT id, {now}, 'retry', old, status, NULL,
+        CASE WHEN old = 'DONE' THEN 'run again by hand' ELSE 'retried by hand' END FROM moved ORDER BY seq
 ), {note_ready}
 SELECT id, (SELECT n FROM note) FROM moved
 """
@@ -374,6 +376,33 @@ WITH gone AS (
 )
 SELECT count(*) FROM gone
 """
+
+_Q_DELETE = """
+WITH gone AS (
+    DELETE FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) AND status IN ('DONE', 'FAILED', 'CANCELLED')
+    RETURNING id
+), ev AS (
+    DELETE FROM {s}.events WHERE job IN (SELECT id FROM gone)
+), up AS (
+    DELETE FROM {s}.edges WHERE prereq IN (SELECT id FROM gone)
+), down AS (
+    DELETE FROM {s}.edges WHERE dependent IN (SELECT id FROM gone)
+)
+SELECT id FROM gone
+"""
+
+# live workers: a table made on first use, so that a schema made before workers registered needs no new version
+_Q_WORKERS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {s}.workers (id text PRIMARY KEY, info text NOT NULL, expires float8 NOT NULL)"
+)
+_Q_WORKER_PRUNE = "DELETE FROM {s}.workers WHERE expires < {now}"
+_Q_WORKER_PUT = """
+INSERT INTO {s}.workers (id, info, expires) VALUES (%(id)s::text, %(info)s::text, %(expires)s::float8)
+ON CONFLICT (id) DO UPDATE SET info = excluded.info, expires = excluded.expires
+"""
+_Q_WORKER_DROP = "DELETE FROM {s}.workers WHERE id = %(id)s::text RETURNING expires >= {now}"
+_Q_WORKERS = "SELECT info FROM {s}.workers WHERE expires >= {now}"
+_Q_NOW = "SELECT {now}"
 
 # enqueue: look (and lock) before writing
 _Q_KEYS = "SELECT id, key, status FROM {s}.jobs WHERE key = ANY(%(keys)s::text[]) ORDER BY id FOR UPDATE"
@@ -419,6 +448,10 @@ _Q_NOTIFY = "SELECT count(pg_notify(c, p)) FROM unnest(%(c)s::text[], %(p)s::tex
 # reading
 _Q_GET = "SELECT {cols} FROM {s}.jobs WHERE id = ANY(%(ids)s::text[])"
 _Q_STATS = "SELECT queue, status, count(*) FROM {s}.jobs GROUP BY queue, status"
+_Q_SCHEDULED = """
+SELECT queue, count(*) FROM {s}.jobs
+WHERE status = 'QUEUED' AND not_before > {now} AND not_before < 'Infinity'::float8 GROUP BY queue
+"""
 _Q_HISTORY = "SELECT at, event, source, dest, worker, detail FROM {s}.events WHERE job = %(id)s::text ORDER BY seq"
 # When the next delayed job of some queues comes due and when the next lease expires, in seconds from now.
 _Q_DUE = """

@@ -136,6 +136,23 @@ local function cascade(root, state)
   end
 end
 
+-- delete a job with its history and edges
+local function drop(id)
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'key')
+  if r[1] then count(r[2], r[1], -1) end
+  redis.call('DEL', jkey(id), P .. ':events:' .. id)
+  for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
+    redis.call('SREM', P .. ':edges:' .. p, id)
+  end
+  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+    redis.call('SREM', P .. ':after:' .. d, id)
+  end
+  redis.call('DEL', P .. ':after:' .. id, P .. ':edges:' .. id)
+  if r[3] and redis.call('HGET', P .. ':keys', r[3]) == id then redis.call('HDEL', P .. ':keys', r[3]) end
+  redis.call('ZREM', P .. ':all', id)
+  redis.call('ZREM', P .. ':finished', id)
+end
+
 -- counters, wake-ups and the change stream, once per script
 local function flush()
   for f, d in pairs(counts) do
@@ -307,15 +324,16 @@ for _, id in ipairs(due) do
   if r[1] == 'QUEUED' and r[3] then redis.call('ZADD', P .. ':ready:' .. r[2], 0, r[3]) end
 end
 
--- the first `limit` ready jobs of the queues, in order (none for a limit of 0 or less): {member, queue, key}
+-- the first `limit` ready jobs of the queues, the queues in the order named (none for a limit of 0 or less):
+-- {member, queue}
 local ready = {}
 for qi = 1, (limit > 0) and nq or 0 do
   local q = ARGV[6 + qi]
-  for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit)) do
-    ready[#ready + 1] = {m, q, string.sub(m, 1, 52)}
+  if #ready >= limit then break end
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit - #ready)) do
+    ready[#ready + 1] = {m, q}
   end
 end
-if nq > 1 then table.sort(ready, function(a, b) return a[3] < b[3] end) end
 
 local exp_s = fmt(NOW + lease)
 local out = {}
@@ -419,14 +437,16 @@ return each(2, 1, function(x)
 end)
 """
 
-# ARGV: prefix, ids... (FAILED or CANCELLED jobs queued again by hand; others left as they are)
-# A prerequisite counts as unfinished unless it is DONE; one purged is no longer among the job's prerequisites.
+# ARGV: prefix, force (1/0), ids... (FAILED or CANCELLED jobs, and DONE ones with force, queued again by hand;
+# others left as they are). A prerequisite counts as unfinished unless it is DONE; one purged is no longer among the
+# job's prerequisites.
 _RETRY = r"""
-return each(2, 1, function(x)
+local force = ARGV[2] == '1'
+return each(3, 1, function(x)
   local id = ARGV[x]
   local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'pk', 'seq')
   local status = r[1]
-  if status ~= 'FAILED' and status ~= 'CANCELLED' then return false end
+  if status ~= 'FAILED' and status ~= 'CANCELLED' and not (force and status == 'DONE') then return false end
   local waiting = 0
   for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
     local ps = redis.call('HGET', jkey(p), 'status')
@@ -438,7 +458,7 @@ return each(2, 1, function(x)
   if dest == 'QUEUED' then push(f, 'rk', place(id, r[2], r[3], r[4], NOW)) end
   redis.call('HSET', jkey(id), unpack(f))
   moved(r[2], status, dest)
-  event(id, 'retry', status, dest, nil, 'retried by hand')
+  event(id, 'retry', status, dest, nil, status == 'DONE' and 'run again by hand' or 'retried by hand')
   return true
 end)
 """
@@ -462,22 +482,50 @@ return 1
 _PURGE = r"""
 local cutoff = NOW - tonumber(ARGV[2])
 local ids = redis.call('ZRANGEBYSCORE', P .. ':finished', '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do
-  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'key')
-  if r[1] then count(r[2], r[1], -1) end
-  redis.call('DEL', jkey(id), P .. ':events:' .. id)
-  for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
-    redis.call('SREM', P .. ':edges:' .. p, id)
-  end
-  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
-    redis.call('SREM', P .. ':after:' .. d, id)
-  end
-  redis.call('DEL', P .. ':after:' .. id, P .. ':edges:' .. id)
-  if r[3] and redis.call('HGET', P .. ':keys', r[3]) == id then redis.call('HDEL', P .. ':keys', r[3]) end
-  redis.call('ZREM', P .. ':all', id)
-  redis.call('ZREM', P .. ':finished', id)
-end
+for _, id in ipairs(ids) do drop(id) end
 if #ids > 0 then changed = true end
 flush()
 return #ids
+"""
+
+# ARGV: prefix, ids... Deletes the final ones; returns their ids.
+_DELETE = r"""
+return each(2, 1, function(x)
+  local status = redis.call('HGET', jkey(ARGV[x]), 'status')
+  if status ~= 'DONE' and status ~= 'FAILED' and status ~= 'CANCELLED' then return false end
+  drop(ARGV[x])
+  changed = true
+  return true
+end)
+"""
+
+# ARGV: prefix. The queue of each QUEUED job whose not_before is still to come.
+_SCHEDULED = r"""
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':delayed', '(' .. NOW_S, '+inf')) do
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue')
+  if r[1] == 'QUEUED' then out[#out + 1] = r[2] end
+end
+return out
+"""
+
+# Live workers: P:workers (a hash, id -> info as JSON) and P:workers:expires (a sorted set, id by expiry).
+# ARGV: prefix, op ('put' id info expires, 'drop' id, or 'list'). Expired entries are deleted first.
+_WORKERS = r"""
+local W, E = P .. ':workers', P .. ':workers:expires'
+local gone = redis.call('ZRANGEBYSCORE', E, '-inf', '(' .. NOW_S)
+if #gone > 0 then
+  redis.call('HDEL', W, unpack(gone))
+  redis.call('ZREM', E, unpack(gone))
+end
+local op = ARGV[2]
+if op == 'put' then
+  redis.call('HSET', W, ARGV[3], ARGV[4])
+  redis.call('ZADD', E, ARGV[5], ARGV[3])
+  return 1
+elseif op == 'drop' then
+  redis.call('ZREM', E, ARGV[3])
+  return redis.call('HDEL', W, ARGV[3])
+end
+return redis.call('HVALS', W)
 """

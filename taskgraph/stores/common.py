@@ -6,6 +6,8 @@ scripts keep the same rules.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
@@ -13,8 +15,8 @@ from .base import StoreError, StoreUnavailable
 from .records import JobRecord, NewJob, blocked_error, options_text
 
 __all__ = [
-    "unique", "fail_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters", "reason",
-    "unreachable", "refused", "lost", "newer_schema",
+    "unique", "fail_detail", "retried_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters",
+    "reason", "unreachable", "refused", "lost", "newer_schema", "worker_entry", "read_worker", "by_start",
 ]
 
 BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its dependents for good
@@ -23,6 +25,11 @@ BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its depende
 def unique(items: Iterable[str]) -> list[str]:
     """``items`` without repeats, in their order."""
     return list(dict.fromkeys(items))
+
+
+def retried_detail(status: str) -> str:
+    """The history detail of a job queued again by hand from ``status``."""
+    return "run again by hand" if status == "DONE" else "retried by hand"
 
 
 def fail_detail(error: dict[str, Any], retry_in: float | None) -> str:
@@ -173,3 +180,41 @@ def newer_schema(what: str, version: int, known: int) -> StoreError:
 def lost(url: str, server: str, why: str) -> StoreUnavailable:
     """The error of a connection lost in a call; the next call connects again."""
     return StoreUnavailable(f"{url}: lost the connection to the {server} server ({why}); the next call connects again")
+
+
+def worker_entry(info: Any, ttl: Any, now: float) -> tuple[str, str, float]:
+    """``(id, JSON text, expires)`` of a worker's registration: its ``info`` with ``heartbeat`` (``now``) and
+    ``expires`` (``now + ttl``) added.
+
+    Raises:
+        ValueError: ``info`` is not a JSON object with a text ``id``, or ``ttl`` is not a finite number > 0.
+    """
+    if not isinstance(info, dict) or not isinstance(info.get("id"), str) or not info["id"]:
+        raise ValueError(f"a worker's info must be a dict with its id (text), not {info!r:.200}")
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not (0 < ttl < math.inf):
+        raise ValueError(f"a worker's ttl must be a finite number of seconds > 0, not {ttl!r}")
+    expires = now + float(ttl)
+    try:
+        text = json.dumps({**info, "heartbeat": now, "expires": expires}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"worker {info['id']!r}: its info is not plain JSON ({exc})") from None
+    return info["id"], text, expires
+
+
+def read_worker(text: Any) -> dict[str, Any] | None:
+    """A registered worker's info from its JSON text; None if it is damaged (not listed)."""
+    try:
+        info = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return info if isinstance(info, dict) and isinstance(info.get("id"), str) else None
+
+
+def by_start(workers: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Workers oldest started first (a missing or damaged start time first), then by id."""
+    def key(info: dict[str, Any]) -> tuple[float, str]:
+        started = info.get("started")
+        return (float(started) if isinstance(started, (int, float)) and not isinstance(started, bool) else 0.0,
+                info["id"])
+    return sorted(workers, key=key)
+

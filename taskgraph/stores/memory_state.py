@@ -102,6 +102,12 @@ class Memory:
         self.delayed: list[tuple[float, int, str]] = []  # (not_before, ticket, id)
         self.leases: list[tuple[float, str]] = []  # (lease_expires, id)
         self.seq = 0
+        self.workers: dict[str, tuple[str, float]] = {}  # live workers: id -> (info as JSON, expires)
+
+    def prune_workers(self, now: float) -> None:
+        """Forget the workers whose entry expired."""
+        for worker_id in [i for i, (_, expires) in self.workers.items() if expires < now]:
+            del self.workers[worker_id]
 
     def changes(self) -> None:
         """End a call: if it changed something, count the change and wake every waiter."""

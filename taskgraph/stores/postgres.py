@@ -23,9 +23,21 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from ..urls import written
-from ._postgres_sql import _LIGHT_COLS
+from ._postgres_sql import _LIGHT_COLS, render
 from .base import Store
-from .common import EnqueuePlan, answered, columns, fail_detail, filters, in_order, tally, unique
+from .common import (
+    EnqueuePlan,
+    answered,
+    by_start,
+    columns,
+    fail_detail,
+    filters,
+    in_order,
+    read_worker,
+    tally,
+    unique,
+    worker_entry,
+)
 from .postgres_session import DEFAULT_SCHEMA, SCHEMA_VERSION, Session
 from .records import (
     FIELDS,
@@ -58,6 +70,7 @@ class PostgresStore(Store):
         self._pg = pg = Session(url)
         self.url, self.schema, self.connect_timeout = pg.url, pg.schema, pg.connect_timeout
         self._q, self._params, self._exec, self._run, self._batch = pg.q, pg.params, pg.exec, pg.run, pg.batch
+        self._workers_table = False  # known to exist (see _has_workers_table)
 
     def for_worker(self) -> None:
         """Commit a worker's claims and reports without waiting for the WAL to reach the disk
@@ -228,13 +241,14 @@ class PostgresStore(Store):
 
         return self._batch(work) if ids else []
 
-    def retry(self, ids: Collection[str]) -> list[str]:
+    def retry(self, ids: Collection[str], force: bool = False) -> list[str]:
         ids = unique(ids)
+        again = ["FAILED", "CANCELLED", "DONE"] if force else ["FAILED", "CANCELLED"]
 
         def work() -> Callable[[], list[str]]:
-            self._run("_Q_RETRY_BY_HAND_LOCK", {"ids": ids})
-            self._run("_Q_RETRY_BY_HAND_PREREQS", {"ids": ids})
-            moved = self._run("_Q_RETRY_BY_HAND", self._params(ids=ids))
+            self._run("_Q_RETRY_BY_HAND_LOCK", {"ids": ids, "again": again})
+            self._run("_Q_RETRY_BY_HAND_PREREQS", {"ids": ids, "again": again})
+            moved = self._run("_Q_RETRY_BY_HAND", self._params(ids=ids, again=again))
             return lambda: answered(ids, moved.fetchall())
 
         return self._batch(work) if ids else []
@@ -247,6 +261,46 @@ class PostgresStore(Store):
     def purge(self, older_than: float) -> int:
         return int(self._exec(self._q["_Q_PURGE"], {"older": float(older_than)})[0][0])
 
+    def delete(self, ids: Collection[str]) -> list[str]:
+        ids = unique(ids)
+        return answered(ids, self._exec(self._q["_Q_DELETE"], {"ids": ids})) if ids else []
+
+    def scheduled(self) -> dict[str, int]:
+        return {queue: int(n) for queue, n in self._exec(self._q["_Q_SCHEDULED"])}
+
+    def register_worker(self, info: dict[str, Any], ttl: float) -> None:
+        [(now,)] = self._exec(self._q["_Q_NOW"])
+        worker_id, text, expires = worker_entry(info, ttl, now)
+
+        def work() -> Callable[[], None]:
+            if not self._workers_table:
+                self._run("_Q_WORKERS_TABLE")
+            self._run("_Q_WORKER_PRUNE")
+            self._run("_Q_WORKER_PUT", {"id": worker_id, "info": text, "expires": expires})
+            return lambda: None
+
+        self._batch(work)
+        self._workers_table = True
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        if not self._has_workers_table():
+            return False
+        rows = self._exec(self._q["_Q_WORKER_DROP"], {"id": worker_id})
+        return bool(rows and rows[0][0])  # an expired entry was not registered any more
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        if not self._has_workers_table():
+            return []
+        return by_start(info for info in (read_worker(r[0]) for r in self._exec(self._q["_Q_WORKERS"]))
+                        if info is not None)
+
+    def _has_workers_table(self) -> bool:
+        """Whether the schema has its workers table (made by the first worker that registered)."""
+        if not self._workers_table:
+            found = self._exec("SELECT to_regclass(%s::text) IS NOT NULL", [f"{self._pg.schema_sql}.workers"])
+            self._workers_table = bool(found[0][0])
+        return self._workers_table
+
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         if not ids:
             return []
@@ -254,13 +308,22 @@ class PostgresStore(Store):
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, offset: int = 0, older_than: float | None = None,
+        newer_than: float | None = None,
     ) -> list[JobRecord]:
         clause, values = filters("%s::text", status=status, name=name, queue=queue)
+        params: list[Any] = list(values)
+        for condition, value in (("created < {now} - %s::float8", older_than), ("created > {now} - %s::float8",
+                                                                                newer_than)):
+            if value is not None:
+                clause = f"{clause} AND {condition}" if clause else f"WHERE {condition}"
+                params.append(float(value))
+        clause = render(clause, self._pg.schema_sql)
         jobs = f"{self._pg.schema_sql}.jobs"
+        offset, limit = max(int(offset), 0), max(int(limit), 0)
         if not metadata:
-            query = f"SELECT {_LIGHT_COLS} FROM {jobs} {clause} ORDER BY seq DESC LIMIT %s::int8"
-            return [record_from_row(r) for r in self._exec(query, [*values, max(int(limit), 0)])]
+            query = f"SELECT {_LIGHT_COLS} FROM {jobs} {clause} ORDER BY seq DESC LIMIT %s::int8 OFFSET %s::int8"
+            return [record_from_row(r) for r in self._exec(query, [*params, limit, offset])]
         # metadata is matched here, in Python (a damaged options text cannot fail the query as a cast to jsonb
         # would), on the rows whose options name it, read newest first in pages until enough
         clause = f"{clause} AND" if clause else "WHERE"
@@ -268,13 +331,13 @@ class PostgresStore(Store):
                  f"ORDER BY seq DESC LIMIT {_LIST_PAGE}")
         found: list[JobRecord] = []
         before = 2**63 - 1
-        while len(found) < limit:
-            rows = self._exec(query, [*values, '"metadata"', before])
+        while len(found) < offset + limit:
+            rows = self._exec(query, [*params, '"metadata"', before])
             found += [r for r in map(record_from_row, rows) if metadata_matches(r, metadata)]
             if len(rows) < _LIST_PAGE:
                 break
             before = rows[-1][-1]
-        return found[: max(int(limit), 0)]
+        return found[offset : offset + limit]
 
     def stats(self) -> dict[str, dict[str, int]]:
         return tally(self._exec(self._q["_Q_STATS"]))

@@ -10,13 +10,25 @@ import itertools
 import json
 import math
 import sqlite3
+import time
 from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import SplitResult
 
 from ..urls import file_path, seconds, shown, store_options
 from .base import Store, StoreError
-from .common import EnqueuePlan, fail_detail, filters, in_order, tally, unique
+from .common import (
+    EnqueuePlan,
+    by_start,
+    fail_detail,
+    filters,
+    in_order,
+    read_worker,
+    retried_detail,
+    tally,
+    unique,
+    worker_entry,
+)
 from .records import (
     FIELDS,
     MAX_LEASE_LOSSES,
@@ -27,12 +39,15 @@ from .records import (
     metadata_matches,
     record_from_row,
 )
-from .sqlite_file import Database
+from .sqlite_file import Database, chunks, marks, select
 
 __all__ = ["SQLiteStore", "open_sqlite"]
 
 _COLUMNS = ", ".join(FIELDS)
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
+_AGAIN, _AGAIN_FORCED = ("FAILED", "CANCELLED"), ("FAILED", "CANCELLED", "DONE")
+# made on first use: a store file made before workers registered has no such table
+_WORKERS_TABLE = "CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL)"
 
 
 class SQLiteStore(Store):
@@ -58,13 +73,13 @@ class SQLiteStore(Store):
             ids = unique([*(p for j in jobs for p in j.after), *(j.id for j in jobs)])
             plan = EnqueuePlan(
                 self.url,
-                {key: (i, status) for i, key, status in _select(db, "id, key, status", "key", keys)},
-                {i: (label, status) for i, label, status in _select(db, "id, COALESCE(key, name), status", "id", ids)},
+                {key: (i, status) for i, key, status in select(db, "id, key, status", "key", keys)},
+                {i: (label, status) for i, label, status in select(db, "id, COALESCE(key, name), status", "id", ids)},
             )
             for job in jobs:
                 plan.add(job)
-            for chunk in _chunks(list(plan.resets)):
-                db.execute(f"DELETE FROM edges WHERE dependent IN ({_marks(chunk)})", chunk)
+            for chunk in chunks(list(plan.resets)):
+                db.execute(f"DELETE FROM edges WHERE dependent IN ({marks(chunk)})", chunk)
 
             def values(r: dict[str, Any]) -> tuple[Any, ...]:
                 return (r["status"], r["name"], r["queue"], r["priority"], r["payload"], r["options"], r["error"],
@@ -95,21 +110,25 @@ class SQLiteStore(Store):
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         if limit <= 0 or not queues:
             return []
-        marks = _marks(queues)
 
         def work(db: sqlite3.Connection, now: float) -> list[JobRecord]:
             self._recover(db, now)
-            rows = db.execute(
-                f"UPDATE jobs SET status = 'RUNNING', worker = ?, attempts = attempts + 1, started = ?, "
-                f"lease_expires = ? WHERE seq IN (SELECT seq FROM jobs WHERE status = 'QUEUED' AND queue IN ({marks}) "
-                # a not_before that is not a time (infinite, text: damaged) is claimed, for the worker to refuse it
-                f"AND (not_before <= ? OR not_before >= 9e999) ORDER BY priority DESC, not_before, seq LIMIT ?) "
-                f"RETURNING {_COLUMNS}, seq",
-                (worker, now, now + lease, *queues, now, limit),
-            ).fetchall()
-            rows.sort(key=_claim_order)
-            _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
-            return [record_from_row(r) for r in rows]
+            claimed: list[tuple[Any, ...]] = []
+            for queue in unique(queues):  # in order: a later queue only when the earlier ones have no ready job
+                rows = db.execute(
+                    f"UPDATE jobs SET status = 'RUNNING', worker = ?, attempts = attempts + 1, started = ?, "
+                    f"lease_expires = ? WHERE seq IN (SELECT seq FROM jobs WHERE status = 'QUEUED' AND queue = ? "
+                    # a not_before that is not a time (infinite, text: damaged) is claimed, for the worker to refuse
+                    f"AND (not_before <= ? OR not_before >= 9e999) ORDER BY priority DESC, not_before, seq LIMIT ?) "
+                    f"RETURNING {_COLUMNS}, seq",
+                    (worker, now, now + lease, queue, now, limit - len(claimed)),
+                ).fetchall()
+                rows.sort(key=_claim_order)
+                claimed += rows
+                if len(claimed) >= limit:
+                    break
+            _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in claimed])
+            return [record_from_row(r) for r in claimed]
 
         return self._write(work)
 
@@ -244,14 +263,14 @@ class SQLiteStore(Store):
 
         return self._write(work)
 
-    def retry(self, ids: Collection[str]) -> list[str]:
+    def retry(self, ids: Collection[str], force: bool = False) -> list[str]:
         ids = unique(ids)
 
         def work(db: sqlite3.Connection, now: float) -> list[str]:
             retried = []
             for job_id in ids:
                 row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                if row is None or row[0] not in ("FAILED", "CANCELLED"):
+                if row is None or row[0] not in (_AGAIN_FORCED if force else _AGAIN):
                     continue
                 [waiting] = db.execute(
                     "SELECT COUNT(*) FROM edges e JOIN jobs p ON p.id = e.prereq "
@@ -265,7 +284,7 @@ class SQLiteStore(Store):
                     "lease_expires = NULL, progress = NULL, progress_message = NULL WHERE id = ?",
                     (dest, waiting, now, job_id),
                 )
-                _events(db, [(job_id, now, "retry", row[0], dest, None, "retried by hand")])
+                _events(db, [(job_id, now, "retry", row[0], dest, None, retried_detail(row[0]))])
                 retried.append(job_id)
             return retried
 
@@ -286,24 +305,83 @@ class SQLiteStore(Store):
 
         return self._write(work)
 
+    def delete(self, ids: Collection[str]) -> list[str]:
+        ids = unique(ids)
+
+        def work(db: sqlite3.Connection, now: float) -> list[str]:
+            gone: list[str] = []
+            for chunk in chunks(ids):
+                found = [r[0] for r in db.execute(
+                    f"DELETE FROM jobs WHERE id IN ({marks(chunk)}) AND status IN ('DONE', 'FAILED', 'CANCELLED') "
+                    "RETURNING id", chunk)]
+                if found:
+                    held = marks(found)
+                    db.execute(f"DELETE FROM events WHERE job IN ({held})", found)
+                    db.execute(f"DELETE FROM edges WHERE prereq IN ({held}) OR dependent IN ({held})", found * 2)
+                gone += found
+            return [i for i in ids if i in set(gone)]
+
+        return self._write(work) if ids else []
+
+    def scheduled(self) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT queue, COUNT(*) FROM jobs WHERE status = 'QUEUED' AND not_before > ? AND not_before < 9e999 "
+            "GROUP BY queue", (time.time(),))
+        return {queue if isinstance(queue, str) else repr(queue): n for queue, n in rows}
+
+    def register_worker(self, info: dict[str, Any], ttl: float) -> None:
+        def work(db: sqlite3.Connection, now: float) -> None:
+            worker_id, text, expires = worker_entry(info, ttl, now)
+            db.execute(_WORKERS_TABLE)
+            db.execute("DELETE FROM workers WHERE expires < ?", (now,))
+            db.execute("INSERT OR REPLACE INTO workers (id, info, expires) VALUES (?, ?, ?)",
+                       (worker_id, text, expires))
+
+        self._write(work)
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        def work(db: sqlite3.Connection, now: float) -> bool:
+            db.execute(_WORKERS_TABLE)
+            row = db.execute("DELETE FROM workers WHERE id = ? RETURNING expires >= ?", (worker_id, now)).fetchone()
+            return bool(row and row[0])  # an expired entry was not registered any more
+
+        return self._write(work)
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        try:
+            rows = self._db.execute("SELECT info FROM workers WHERE expires >= ?", (time.time(),)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # no worker registered yet
+            raise
+        return by_start(info for info in map(read_worker, (r[0] for r in rows)) if info is not None)
+
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
-        return in_order(ids, map(record_from_row, _select(self._db, _COLUMNS, "id", list(ids))))
+        return in_order(ids, map(record_from_row, select(self._db, _COLUMNS, "id", list(ids))))
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, offset: int = 0, older_than: float | None = None,
+        newer_than: float | None = None,
     ) -> list[JobRecord]:
         clause, values = filters("?", status=status, name=name, queue=queue)
+        now = time.time()
+        ages = [("created < ?", now - older_than) if older_than is not None else None,
+                ("created > ?", now - newer_than) if newer_than is not None else None]
+        for condition, value in filter(None, ages):
+            clause = f"{clause} AND {condition}" if clause else f"WHERE {condition}"
+            values.append(value)  # type: ignore[arg-type]
+        offset, limit = max(int(offset), 0), max(int(limit), 0)
         if not metadata:
-            query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?"
-            return [record_from_row(r) for r in self._db.execute(query, (*values, limit))]
+            query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
+            return [record_from_row(r) for r in self._db.execute(query, (*values, limit, offset))]
         # metadata is matched here, in Python, on the rows whose options name it, read newest first until enough
         clause = f"{clause} AND" if clause else "WHERE"
         query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} instr(options, ?) > 0 ORDER BY seq DESC"
         cursor = self._db.execute(query, (*values, '"metadata"'))
         try:
             found = (r for r in map(record_from_row, cursor) if metadata_matches(r, metadata))
-            return list(itertools.islice(found, max(limit, 0)))
+            return list(itertools.islice(found, offset, offset + limit))
         finally:
             cursor.close()
 
@@ -336,32 +414,16 @@ def _events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None
         )
 
 
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ", ".join("?" * len(values))
-
-
 def _owned(db: sqlite3.Connection, worker: str, ids: list[str], assignments: str, *values: object) -> set[str]:
     """``UPDATE jobs SET assignments`` (with ``values``) on the jobs of ``ids`` RUNNING under ``worker``'s lease;
     the ids updated."""
     done: set[str] = set()
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         done.update(r[0] for r in db.execute(
-            f"UPDATE jobs SET {assignments} WHERE status = 'RUNNING' AND worker = ? AND id IN ({_marks(chunk)}) "
+            f"UPDATE jobs SET {assignments} WHERE status = 'RUNNING' AND worker = ? AND id IN ({marks(chunk)}) "
             "RETURNING id", (*values, worker, *chunk)
         ))
     return done
-
-
-def _select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) -> list[tuple[Any, ...]]:
-    """``SELECT columns FROM jobs WHERE where IN values``, in chunks."""
-    rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(values):
-        rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({_marks(chunk)})", chunk)
-    return rows
 
 
 def open_sqlite(url: SplitResult) -> SQLiteStore:

@@ -14,8 +14,8 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from .base import StoreError, StoreUnavailable
 from .common import newer_schema
@@ -25,7 +25,7 @@ try:
 except ImportError:  # not on Windows: there SQLite's own busy handler does the waiting
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Database", "SCHEMA_VERSION"]
+__all__ = ["Database", "SCHEMA_VERSION", "chunks", "marks", "select"]
 
 SCHEMA_VERSION = 1
 _T = TypeVar("_T")
@@ -177,3 +177,21 @@ class Database:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """``items`` in lists of ``size`` at most (SQLite limits the parameters of a statement)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def marks(values: Sequence[object]) -> str:
+    """As many ``?`` as ``values``, comma-separated."""
+    return ", ".join("?" * len(values))
+
+
+def select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) -> list[tuple[Any, ...]]:
+    """``SELECT columns FROM jobs WHERE where IN values``, in chunks."""
+    rows: list[tuple[Any, ...]] = []
+    for chunk in chunks(values):
+        rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({marks(chunk)})", chunk)
+    return rows
