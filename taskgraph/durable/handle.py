@@ -57,8 +57,9 @@ class JobHandle:
         return found[0]
 
     def status(self) -> str:
-        """The job's status: PENDING, QUEUED, RUNNING, DONE, FAILED or CANCELLED."""
-        return self.record().status
+        """The job's status: PENDING (waiting for prerequisites), SCHEDULED (waiting for its time: delayed, or for
+        a retry), QUEUED (waiting for a worker), RUNNING, DONE, FAILED or CANCELLED."""
+        return self.record().shown_status()
 
     def __bool__(self) -> bool:
         return self.record().final
@@ -81,7 +82,7 @@ class JobHandle:
         Returns:
             whether this call cancelled it.
         """
-        return bool(self.queue.store.cancel([self.id]))
+        return bool(self.queue.cancel([self.id]))
 
     def join(self, timeout: float | None = None) -> Any:
         """Wait for the job to finish and return its result.

@@ -448,6 +448,7 @@ _Q_NOTIFY = "SELECT count(pg_notify(c, p)) FROM unnest(%(c)s::text[], %(p)s::tex
 # reading
 _Q_GET = "SELECT {cols} FROM {s}.jobs WHERE id = ANY(%(ids)s::text[])"
 _Q_STATS = "SELECT queue, status, count(*) FROM {s}.jobs GROUP BY queue, status"
+_Q_MATCH_IDS = "SELECT id FROM {s}.jobs WHERE starts_with(id, %(prefix)s::text) ORDER BY id LIMIT %(limit)s::int8"
 _Q_SCHEDULED = """
 SELECT queue, count(*) FROM {s}.jobs
 WHERE status = 'QUEUED' AND not_before > {now} AND not_before < 'Infinity'::float8 GROUP BY queue

@@ -194,6 +194,11 @@ class Store(ABC):
         """
         raise StoreError(f"{self.url}: this store cannot delete single jobs; use purge")
 
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids of stored jobs that start with ``prefix``, in id order (for people who type a short
+        id). Optional: by default, none but ``prefix`` itself if the store has that job."""
+        return [prefix] if limit > 0 and self.get([prefix]) else []
+
     def scheduled(self) -> dict[str, int]:
         """How many QUEUED jobs of each queue wait for their ``not_before`` (by the store's clock): delayed jobs,
         and failures waiting to be retried. They are among the QUEUED jobs :meth:`stats` counts. Optional:

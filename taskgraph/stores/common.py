@@ -17,6 +17,7 @@ from .records import JobRecord, NewJob, blocked_error, options_text
 __all__ = [
     "unique", "fail_detail", "retried_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters",
     "reason", "unreachable", "refused", "lost", "newer_schema", "worker_entry", "read_worker", "by_start",
+    "split_scheduled",
 ]
 
 BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its dependents for good
@@ -218,3 +219,20 @@ def by_start(workers: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 info["id"])
     return sorted(workers, key=key)
 
+
+
+def split_scheduled(counts: dict[str, dict[str, int]], scheduled: dict[str, int]) -> dict[str, dict[str, int]]:
+    """``counts`` (:meth:`~taskgraph.stores.base.Store.stats`) with the QUEUED jobs whose time is to come
+    (:meth:`~taskgraph.stores.base.Store.scheduled`) counted as SCHEDULED, and QUEUED only those ready to run. The
+    two were read one after the other: a count that went below 0 meanwhile is 0, and statuses at 0 are left out."""
+    split: dict[str, dict[str, int]] = {}
+    for queue, row in counts.items():
+        row = dict(row)
+        waiting = min(scheduled.get(queue, 0), row.get("QUEUED", 0))
+        if waiting:
+            row["QUEUED"] -= waiting
+            row["SCHEDULED"] = waiting
+            if not row["QUEUED"]:
+                del row["QUEUED"]
+        split[queue] = row
+    return split

@@ -253,6 +253,10 @@ class MemoryStore(Store):
                 m.drop(m.jobs[job_id])
             return gone
 
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        with self._call() as (m, _):
+            return sorted(i for i in m.jobs if i.startswith(prefix))[: max(int(limit), 0)]
+
     def scheduled(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self._call() as (m, now):

@@ -265,6 +265,10 @@ class PostgresStore(Store):
         ids = unique(ids)
         return answered(ids, self._exec(self._q["_Q_DELETE"], {"ids": ids})) if ids else []
 
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        params = {"prefix": prefix.replace("\x00", ""), "limit": max(int(limit), 0)}
+        return [r[0] for r in self._exec(self._q["_Q_MATCH_IDS"], params)] if "\x00" not in prefix else []
+
     def scheduled(self) -> dict[str, int]:
         return {queue: int(n) for queue, n in self._exec(self._q["_Q_SCHEDULED"])}
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import builtins
 import json
+import math
 import re
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -90,6 +92,14 @@ class JobRecord:
     @property
     def final(self) -> bool:
         return self.status in FINAL
+
+    def shown_status(self, now: float | None = None) -> str:
+        """Its status as shown to people: SCHEDULED for a QUEUED job whose ``not_before`` is still to come at
+        ``now`` (epoch seconds; this machine's clock by default): delayed, or waiting to be retried."""
+        due = self.not_before
+        if self.status == "QUEUED" and isinstance(due, (int, float)) and due < math.inf:
+            return "SCHEDULED" if due > (time.time() if now is None else now) else "QUEUED"
+        return self.status
 
 
 #: The fields of a record in order, as the stores' rows (SQL columns, Redis hash fields) hold them.
@@ -182,6 +192,16 @@ def encode_error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
         error["args"] = list(exc.args)
     except (TypeError, ValueError):
         pass
+    attrs = {}
+    for name, value in getattr(exc, "__dict__", {}).items():  # what its constructor set: a code, a field name...
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(name, str) and not name.startswith("__"):
+            attrs[name] = value
+    if attrs:
+        error["attrs"] = attrs
     return error
 
 
@@ -210,18 +230,40 @@ def rebuild_error(error: dict[str, str]) -> BaseException:
     for part in qualname.split("."):
         kind = getattr(kind, part, None)
     if isinstance(kind, type) and issubclass(kind, Exception):
-        args = error.get("args")
-        try:
-            rebuilt = kind(*args) if isinstance(args, list) else kind(message)
-        except Exception:
-            rebuilt = None
-        if rebuilt is not None and str(rebuilt) != message:
-            rebuilt = None  # its constructor does not take a message as it is: do not pretend
+        rebuilt = _rebuilt(kind, error, message)
     if rebuilt is None:
         rebuilt = RemoteTaskError(type_name, message, text)
     if text:
         rebuilt.__cause__ = RemoteTraceback(text)
     return rebuilt
+
+
+def _rebuilt(kind: type[Exception], error: dict[str, Any], message: str) -> Exception | None:
+    """An exception of ``kind`` from its stored arguments and attributes, if it reads as its message did: built by
+    its constructor, or, when the constructor takes other arguments than the exception keeps (``Custom(code,
+    where)`` keeping one message), made without it, with its arguments and attributes set as they were."""
+    args = error.get("args")
+    attrs = error.get("attrs")
+    attrs = attrs if isinstance(attrs, dict) else {}
+    try:
+        rebuilt = kind(*args) if isinstance(args, list) else kind(message)
+    except Exception:
+        rebuilt = None
+    if rebuilt is None and isinstance(args, list):
+        try:
+            rebuilt = kind.__new__(kind, *args)
+            rebuilt.args = tuple(args)
+        except Exception:
+            rebuilt = None
+    if rebuilt is None:
+        return None
+    try:
+        for name, value in attrs.items():
+            setattr(rebuilt, name, value)
+        same = str(rebuilt) == message
+    except Exception:
+        return None
+    return rebuilt if same else None  # it does not read as it did: do not pretend
 
 
 def read_options(job_id: str, text: Any) -> dict[str, Any]:

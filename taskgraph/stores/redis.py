@@ -261,6 +261,13 @@ class RedisStore(Store):
     def delete(self, ids: Collection[str]) -> list[str]:
         return self._ids(self._delete, [self.prefix], unique(ids))
 
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+        with self._errors():
+            found = {m.decode(errors="replace") for m, _ in self._client.zscan_iter(self._k("all"), match=pattern,
+                                                                                  count=1000)}
+        return sorted(found)[: max(int(limit), 0)]
+
     def scheduled(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self._errors():

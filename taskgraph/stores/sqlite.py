@@ -323,6 +323,11 @@ class SQLiteStore(Store):
 
         return self._write(work) if ids else []
 
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        rows = self._db.execute("SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                                (prefix, prefix + "\U0010ffff", max(int(limit), 0)))
+        return [r[0] for r in rows if isinstance(r[0], str) and r[0].startswith(prefix)]
+
     def scheduled(self) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT queue, COUNT(*) FROM jobs WHERE status = 'QUEUED' AND not_before > ? AND not_before < 9e999 "

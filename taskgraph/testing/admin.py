@@ -156,3 +156,14 @@ class AdminContract:
         with pytest.raises(ValueError, match=message.replace("(", r"\(")):
             store.register_worker(info, ttl)  # type: ignore[arg-type]
         assert store.list_workers() == []
+
+    def test_ids_are_found_by_prefix(self, store: Store) -> None:
+        ids = ["abc-1", "abc-2", "abd", "x*y", "x?z", "%_\\", "é-1"]
+        store.enqueue([new_job(id=i) for i in ids])
+        assert store.match_ids("abc", 10) == ["abc-1", "abc-2"]
+        assert store.match_ids("ab", 10) == ["abc-1", "abc-2", "abd"]
+        assert store.match_ids("ab", 2) == ["abc-1", "abc-2"]
+        assert store.match_ids("abd", 10) == ["abd"] and store.match_ids("abdx", 10) == []
+        assert store.match_ids("x*", 10) == ["x*y"] and store.match_ids("x?", 10) == ["x?z"]  # no wildcards
+        assert store.match_ids("%", 10) == ["%_\\"] and store.match_ids("é", 10) == ["é-1"]
+        assert store.match_ids("zzz", 10) == [] and store.match_ids("abc", 0) == []
