@@ -6,7 +6,7 @@ pieces in ``_PIECES``; :func:`render` fills them in, once per store. Statement n
 
 from __future__ import annotations
 
-from .records import FIELDS
+from .records import FIELDS, ON_TEXT
 
 _COLS = ", ".join(FIELDS)
 _LIGHT_COLS = _COLS.replace("payload", "''::bytea").replace("result,", "NULL::bytea,")
@@ -92,6 +92,8 @@ _PIECES = {
         "AS u(id, key, name, queue, status, priority, payload, options, error, waiting, delay, nb, final, ord)"
     ),
     "{cols}": _COLS,
+    "{on_failure_len}": str(len(ON_TEXT["failure"])),
+    "{on_failure}": ON_TEXT["failure"].replace("'", "''"),
     "{cols_j}": ", ".join(f"j.{c}" for c in FIELDS),
     # the server's clock, in epoch seconds, fixed for the duration of one statement
     "{now}": "extract(epoch FROM statement_timestamp())::float8",
@@ -229,15 +231,38 @@ WITH d AS (
     GROUP BY dependent
 ), rel AS (
     UPDATE {s}.jobs j SET waiting = j.waiting - d.n,
-        status = CASE WHEN j.waiting - d.n <= 0 THEN 'QUEUED' ELSE 'PENDING' END,
+        status = CASE WHEN left(j.options, {on_failure_len}) = '{on_failure}' THEN 'CANCELLED'
+                      WHEN j.waiting - d.n <= 0 THEN 'QUEUED' ELSE 'PENDING' END,
+        finished = CASE WHEN left(j.options, {on_failure_len}) = '{on_failure}' THEN {now} ELSE j.finished END,
         not_before = CASE WHEN j.waiting - d.n <= 0 THEN greatest(j.not_before, {now}) ELSE j.not_before END
     FROM d WHERE j.id = d.dependent AND j.status = 'PENDING'
     RETURNING j.id, j.queue, j.status
 ), moved AS (
-    SELECT * FROM rel WHERE status = 'QUEUED'
+    SELECT * FROM rel WHERE status IN ('QUEUED', 'CANCELLED')
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'release', 'PENDING', 'QUEUED', %(worker)s::text, NULL FROM moved
+    SELECT m.id, {now}, CASE WHEN m.status = 'QUEUED' THEN 'release' ELSE 'cancel' END, 'PENDING', m.status,
+        %(worker)s::text,
+        CASE WHEN m.status = 'CANCELLED' THEN (
+            SELECT 'prerequisite ''' || coalesce(p.key, p.name) || ''' is DONE' FROM {s}.edges e
+            JOIN {s}.jobs p ON p.id = e.prereq WHERE e.dependent = m.id LIMIT 1) END
+    FROM moved m
+), {note_ready}
+SELECT (SELECT n FROM note), (SELECT array_agg(id) FROM moved WHERE status = 'CANCELLED')
+"""
+
+# The PENDING continuations a cascade queues instead of failing or cancelling them (they run on that end).
+_Q_CASCADE_RELEASE = """
+WITH u AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(details)s::text[]) WITH ORDINALITY AS u(id, detail, ord)
+), moved AS (
+    UPDATE {s}.jobs j SET status = 'QUEUED', waiting = 0, not_before = greatest(j.not_before, {now})
+    FROM u WHERE j.id = ANY(%(ids)s::text[]) AND j.id = u.id AND j.status = 'PENDING'
+    RETURNING j.id, j.queue, j.status
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT u.id, {now}, 'release', 'PENDING', 'QUEUED', NULL, u.detail FROM u JOIN moved m ON m.id = u.id
+    ORDER BY u.ord
 ), {note_ready}
 SELECT (SELECT n FROM note)
 """
@@ -270,7 +295,7 @@ SELECT id, (SELECT n FROM note) FROM moved
 # One level of a cascade: the PENDING dependents of parents that are FAILED (or CANCELLED), with the labels the
 # error and the event name them by.
 _Q_CASCADE_FIND = """
-SELECT e.dependent, coalesce(d.key, d.name), coalesce(p.key, p.name)
+SELECT e.dependent, coalesce(d.key, d.name), coalesce(p.key, p.name), p.status, left(d.options, 20)
 FROM {s}.edges e JOIN {s}.jobs d ON d.id = e.dependent JOIN {s}.jobs p ON p.id = e.prereq
 WHERE e.prereq = ANY(%(ids)s::text[]) AND d.status = 'PENDING' AND p.status = %(state)s::text
 ORDER BY array_position(%(ids)s::text[], e.prereq), d.seq

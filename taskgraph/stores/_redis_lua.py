@@ -6,7 +6,7 @@ moves a job makes between statuses); :class:`RedisStore` registers each once per
 
 from __future__ import annotations
 
-from .records import FIELDS
+from .records import FIELDS, ON_TEXT
 
 #: The fields of a record, with payload and result read from a field that never exists (for list()).
 _LIGHT_FIELDS = tuple("-" if f in ("payload", "result") else f for f in FIELDS)
@@ -19,6 +19,7 @@ local NOW_S = T[1] .. '.' .. string.format('%06d', tonumber(T[2]))
 local NULL = cjson.null
 local FIELDS = {__FIELDS__}
 local WAKE_MAX = 16
+local ON_FAILURE, ON_ANY = __ON_FAILURE__, __ON_ANY__
 local counts, wakes, changed = {}, {}, false
 
 local function fmt(x) return string.format('%.6f', x) end
@@ -111,7 +112,16 @@ local function blocked_error(label, rlabel, plabel, prlabel, state)
   })
 end
 
--- fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED
+-- when a job whose options text is opts runs: 'failure', 'any' or 'success' (see records.runs_on)
+local function runs_on(opts)
+  if type(opts) ~= 'string' then return 'success' end
+  if string.sub(opts, 1, #ON_FAILURE) == ON_FAILURE then return 'failure' end
+  if string.sub(opts, 1, #ON_ANY) == ON_ANY then return 'any' end
+  return 'success'
+end
+
+-- fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED; a continuation that runs on
+-- that end is QUEUED instead
 local function cascade(root, state)
   local todo, head = {root}, 1
   while head <= #todo do
@@ -120,8 +130,16 @@ local function cascade(root, state)
     local deps = redis.call('SMEMBERS', P .. ':edges:' .. node)
     local parent = #deps > 0 and redis.call('HMGET', jkey(node), 'label', 'rlabel')
     for _, d in ipairs(deps) do
-      local r = redis.call('HMGET', jkey(d), 'status', 'queue', 'label', 'rlabel')
-      if r[1] == 'PENDING' then
+      local r = redis.call('HMGET', jkey(d), 'status', 'queue', 'label', 'rlabel', 'options', 'not_before', 'pk',
+        'seq')
+      local on = r[1] == 'PENDING' and runs_on(r[5])
+      if on == 'any' or (on == 'failure' and state == 'FAILED') then
+        local nb = math.max(tonumber(r[6]) or NOW, NOW)
+        redis.call('HSET', jkey(d), 'status', 'QUEUED', 'waiting', '0', 'not_before', fmt(nb),
+          'rk', place(d, r[2], r[7], r[8], nb))
+        moved(r[2], 'PENDING', 'QUEUED')
+        event(d, 'release', 'PENDING', 'QUEUED', nil, 'prerequisite ' .. parent[2] .. ' is ' .. state)
+      elseif r[1] == 'PENDING' then
         local detail = 'prerequisite ' .. parent[2]
         if state == 'FAILED' then
           finish(d, r[2], 'PENDING', state, 'fail', nil, detail,
@@ -182,7 +200,8 @@ local function each(first, by, step)
   flush()
   return out
 end
-""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in FIELDS))
+""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in FIELDS)).replace(
+    "__ON_FAILURE__", f"'{ON_TEXT['failure']}'").replace("__ON_ANY__", f"'{ON_TEXT['any']}'")
 
 # ARGV: prefix, the jobs as a JSON array of objects (id, name, label, repr(label) as rlabel, own label, repr(own
 # label) as rown, queue, priority, priority key as pk, options, key if any, delay, not_before if any, after: the
@@ -226,6 +245,17 @@ for j, job in ipairs(jobs) do
     plans[j] = {id = id}
   elseif not old and look(id) then
     plans[j] = {id = id}  -- the same job enqueued again (a retried call): as it is
+  elseif job.on then  -- a continuation: one prerequisite, and what it runs on
+    local s = look(job.after[1])
+    if not s then return {0, job.after[1]} end
+    local dest, w = 'PENDING', 1
+    if s.status == 'DONE' or s.status == 'FAILED' or s.status == 'CANCELLED' then
+      w = 0
+      dest = (job.on == 'any' or s.status == 'FAILED') and 'QUEUED' or 'CANCELLED'
+    end
+    plans[j] = {id = id, job = job, old = old, waiting = w, dest = dest}
+    sim[id] = {status = dest, label = job.label, rlabel = job.rlabel}
+    if job.key then simkeys[job.key] = id end
   else
     local w, b, missing = check(job.after)
     if missing then return {0, missing} end
@@ -272,6 +302,9 @@ for j, plan in ipairs(plans) do
     if plan.blocker then
       local b = plan.blocker
       push(f, 'error', blocked_error(job.own, job.rown, b.label, b.rlabel, b.status), 'finished', NOW_S)
+      redis.call('ZADD', P .. ':finished', NOW_S, id)
+    elseif plan.dest == 'CANCELLED' then  -- a continuation whose prerequisite did not end its way
+      push(f, 'finished', NOW_S)
       redis.call('ZADD', P .. ':finished', NOW_S, id)
     elseif plan.dest == 'QUEUED' then
       push(f, 'rk', place(id, job.queue, job.pk, seq, nb))
@@ -378,10 +411,15 @@ return each(3, 2, function(x)
   local r = held(id, worker, 'queue')
   if not r then return false end
   finish(id, r[3], 'RUNNING', 'DONE', 'done', worker, nil, 'result', ARGV[x + 1], 'progress', '1.0')
-  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+  local deps = redis.call('SMEMBERS', P .. ':edges:' .. id)
+  local label = #deps > 0 and redis.call('HGET', jkey(id), 'rlabel')
+  for _, d in ipairs(deps) do
     local dk = jkey(d)
-    local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq')
-    if dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
+    local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq', 'options')
+    if dr[1] == 'PENDING' and runs_on(dr[6]) == 'failure' then  -- runs on failure only: CANCELLED, and below it
+      finish(d, dr[2], 'PENDING', 'CANCELLED', 'cancel', worker, 'prerequisite ' .. (label or '?') .. ' is DONE')
+      cascade(d, 'CANCELLED')
+    elseif dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
       local nb = math.max(tonumber(dr[3]) or NOW, NOW)
       redis.call('HSET', dk, 'status', 'QUEUED', 'not_before', fmt(nb), 'rk', place(d, dr[2], dr[4], dr[5], nb))
       moved(dr[2], 'PENDING', 'QUEUED')

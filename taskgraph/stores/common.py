@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from .base import StoreError, StoreUnavailable
-from .records import JobRecord, NewJob, blocked_error, options_text
+from .records import JobRecord, NewJob, after_end, blocked_error, options_text
 
 __all__ = [
     "unique", "fail_detail", "retried_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters",
@@ -73,6 +73,17 @@ class EnqueuePlan:
                 waiting += 1
         return waiting, None
 
+    def _continuation(self, job: NewJob, after: list[str]) -> tuple[str, int]:
+        """``(status, waiting)`` of a new continuation (a job that runs on ``failure`` or ``any``)."""
+        if len(after) != 1:
+            raise StoreError(f"{self.url}: job {job.id!r} runs on {job.on}: it must have one prerequisite, not "
+                             f"{len(after)}")
+        found = self.known.get(after[0])
+        if found is None:
+            raise StoreError(f"{self.url}: prerequisite job {after[0]!r} is not in the store")
+        move = after_end(job.on, found[1])
+        return ("PENDING", 1) if move is None else (move, 0)
+
     def add(self, job: NewJob) -> None:
         """Plan ``job``: returned as stored (a known id, or a key whose job is not FAILED or CANCELLED), reset (a
         key whose job is), or inserted; PENDING while a prerequisite is unfinished, FAILED or CANCELLED at once
@@ -86,9 +97,15 @@ class EnqueuePlan:
             self.result.append(stored[0])
             return
         job_id = job.id if stored is None else stored[0]
-        waiting, blocked = self._waiting(after)
-        dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
-        row = self._row(job, job_id, dest, waiting, blocked)
+        if job.on != "success":
+            dest, waiting = self._continuation(job, after)
+            blocked = None
+            row = self._row(job, job_id, dest, waiting, None)
+            row["final"] = dest == "CANCELLED"
+        else:
+            waiting, blocked = self._waiting(after)
+            dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
+            row = self._row(job, job_id, dest, waiting, blocked)
         if stored is None:
             self.inserts[job_id] = row
             self.events.append((job_id, "queue", None, dest, None))

@@ -18,7 +18,7 @@ import json
 import threading
 from typing import Any
 
-from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, blocked_error, record_from_row
+from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, after_end, blocked_error, record_from_row, runs_on
 
 __all__ = ["Job", "Memory"]
 
@@ -221,18 +221,24 @@ class Memory:
         return sum(1 for p in self.prereqs.get(job_id, ()) if p in self.jobs and self.jobs[p].status != "DONE")
 
     def released(self, job: Job, now: float, worker: str) -> None:
-        """``job`` is DONE: each PENDING dependent waits for one less, and is QUEUED at none."""
+        """``job`` is DONE: each PENDING dependent waits for one less, and is QUEUED at none; a continuation that
+        runs on failure only is CANCELLED, with its PENDING descendants."""
         for dependent_id in self.dependents.get(job.id, ()):
             dependent = self.jobs[dependent_id]
             if dependent.status != "PENDING":
+                continue
+            if runs_on(dependent.options) == "failure":
+                self.move(dependent, "CANCELLED", now, "cancel", worker, f"prerequisite {job.label!r} is DONE",
+                          finished=now)
+                self.cascade(dependent, "CANCELLED", now)
                 continue
             dependent.waiting -= 1
             if dependent.waiting <= 0:
                 self.move(dependent, "QUEUED", now, "release", worker, not_before=max(dependent.not_before, now))
 
     def cascade(self, job: Job, state: str, now: float) -> None:
-        """Fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED."""
-        event = "fail" if state == "FAILED" else "cancel"
+        """Fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED; a continuation that
+        runs on that end is QUEUED instead (and its own dependents wait for it)."""
         parents = [job]
         while parents:
             parent = parents.pop(0)
@@ -240,8 +246,15 @@ class Memory:
                 dependent = self.jobs[dependent_id]
                 if dependent.status != "PENDING":
                     continue
-                error = blocked_error(dependent.label, parent.label, state) if state == "FAILED" else None
-                self.move(dependent, state, now, event, None, f"prerequisite {parent.label!r}", error=error,
+                detail = f"prerequisite {parent.label!r}"
+                move = after_end(runs_on(dependent.options), parent.status)
+                if move == "QUEUED":
+                    self.move(dependent, "QUEUED", now, "release", None, f"{detail} is {parent.status}", waiting=0,
+                              not_before=max(dependent.not_before, now))
+                    continue
+                dest = move if move in ("FAILED", "CANCELLED") else state
+                error = blocked_error(dependent.label, parent.label, dest) if dest == "FAILED" else None
+                self.move(dependent, dest, now, "fail" if dest == "FAILED" else "cancel", None, detail, error=error,
                           finished=now)
                 parents.append(dependent)
 

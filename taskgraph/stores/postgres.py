@@ -45,10 +45,13 @@ from .records import (
     Event,
     JobRecord,
     NewJob,
+    after_end,
     blocked_error,
     metadata_matches,
     record_from_row,
+    runs_on,
 )
+from .records import label as job_label
 
 __all__ = ["PostgresStore", "open_postgres", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
@@ -173,12 +176,24 @@ class PostgresStore(Store):
             return []
         params = self._params(ids=list(first), results=list(first.values()), worker=worker)
 
-        def work() -> Callable[[], list[str]]:
+        def work() -> Callable[[], tuple[list[str], list[str] | None]]:
             done = self._run("_Q_COMPLETE", params)
-            self._run("_Q_RELEASE", params)
-            return lambda: answered(first, done.fetchall())
+            released = self._run("_Q_RELEASE", params)
+            def finish() -> tuple[list[str], list[str] | None]:
+                row = released.fetchone()  # one row: aggregates
+                return answered(first, done.fetchall()), row[1] if row else None
 
-        return self._batch(work)
+            return finish
+
+        accepted, dropped = self._batch(work)
+        if dropped:  # continuations on failure only, CANCELLED: then their PENDING descendants, right after
+
+            def cascade() -> Callable[[], None]:
+                self._cascade(dropped, "CANCELLED")
+                return lambda: None
+
+            self._batch(cascade)
+        return accepted
 
     def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
         detail = fail_detail(error, retry_in).replace("\x00", "\\x00")
@@ -207,9 +222,17 @@ class PostgresStore(Store):
             if found is None:
                 found = self._run("_Q_CASCADE_FIND", {"ids": parents, "state": state}).fetchall()
             chosen: dict[str, tuple[str, str]] = {}
-            for dependent, label, parent_label in found:
-                chosen.setdefault(dependent, (label, parent_label))
+            queued: dict[str, str] = {}  # continuations that run on this end: QUEUED
+            for dependent, label, parent_label, parent_status, options in found:
+                if dependent in chosen or dependent in queued:
+                    continue
+                if after_end(runs_on(options), parent_status) == "QUEUED":
+                    queued[dependent] = f"prerequisite {job_label(parent_label)!r} is {parent_status}"
+                else:
+                    chosen[dependent] = (label, parent_label)
             found = None
+            if queued:
+                self._run("_Q_CASCADE_RELEASE", self._params(ids=list(queued), details=list(queued.values())))
             if not chosen:
                 return
             moved = self._run("_Q_CASCADE_MOVE", self._params(

@@ -19,7 +19,8 @@ _DIGEST = re.compile(r"@[0-9a-f]{10}\Z")  # what DurableQueue.key_of appends to 
 
 __all__ = [
     "JobRecord", "NewJob", "Event", "encode_error", "rebuild_error", "record_from_row", "blocked_error", "FIELDS",
-    "FINAL", "MAX_LEASE_LOSSES", "options_text", "metadata_of", "metadata_matches",
+    "FINAL", "MAX_LEASE_LOSSES", "options_text", "metadata_of", "metadata_matches", "CONDITIONS", "ON_TEXT",
+    "runs_on", "after_end",
 ]
 
 #: The statuses a job ends in; the others are PENDING (waiting for prerequisites), QUEUED and RUNNING.
@@ -47,6 +48,9 @@ class NewJob:
         not_before: an absolute time (epoch seconds) before which it may not be claimed; the later of the two wins.
         after: ids of prerequisites (jobs of this call or already stored): it stays PENDING until all are DONE.
         metadata: a JSON object kept with the job, stored inside its options (see :func:`options_text`).
+        on: when it runs, with one prerequisite in ``after`` (a continuation): ``success`` (the default: once all
+            of ``after`` are DONE), ``failure`` (once its prerequisite FAILED; CANCELLED if it is DONE or was
+            CANCELLED) or ``any`` (once its prerequisite is finished, however it ended).
     """
 
     id: str
@@ -60,6 +64,11 @@ class NewJob:
     not_before: float | None = None
     after: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    on: str = "success"
+
+
+#: The conditions a continuation may run on (:attr:`NewJob.on`).
+CONDITIONS = ("success", "failure", "any")
 
 
 @dataclass
@@ -114,7 +123,38 @@ def options_text(job: NewJob) -> str:
     versions need no migration (SQLite, PostgreSQL and Redis each keep the options as one JSON text), a worker
     ignores it (it reads only the options it knows), and a row written without it reads as metadata ``{}``.
     """
-    return json.dumps({**job.options, "metadata": job.metadata} if job.metadata else job.options)
+    options = {**job.options, "metadata": job.metadata} if job.metadata else job.options
+    if job.on != "success":  # first, where a store's SQL finds it by the start of the text (see runs_on)
+        options = {"on": job.on, **{k: v for k, v in options.items() if k != "on"}}
+    return json.dumps(options)
+
+
+#: The start of the options text of a continuation that runs on ``failure`` or ``any`` (see :func:`options_text`).
+ON_TEXT = {"failure": '{"on": "failure"', "any": '{"on": "any"'}
+
+
+def runs_on(options: Any) -> str:
+    """When a job whose stored options text is ``options`` runs: ``failure``, ``any`` or ``success``."""
+    if isinstance(options, bytes):
+        options = options.decode(errors="replace")
+    if isinstance(options, str):
+        for on, start in ON_TEXT.items():
+            if options.startswith(start):
+                return on
+    return "success"
+
+
+def after_end(on: str, prereq: str) -> str | None:
+    """What a PENDING job that runs ``on`` does when a prerequisite ends as ``prereq``: ``"release"`` (one
+    prerequisite less to wait for: QUEUED at none), ``"QUEUED"`` at once, ``"FAILED"`` or ``"CANCELLED"`` (with
+    its own PENDING descendants), or None (not finished: it waits)."""
+    if prereq not in FINAL:
+        return None
+    if on == "failure":
+        return "QUEUED" if prereq == "FAILED" else "CANCELLED"
+    if on == "any":
+        return "QUEUED"
+    return "release" if prereq == "DONE" else prereq
 
 
 def metadata_of(options: dict[str, Any]) -> dict[str, Any]:

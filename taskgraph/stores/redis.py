@@ -211,8 +211,11 @@ class RedisStore(Store):
                 "queue": job.queue, "priority": str(int(job.priority)), "pk": _priority_key(int(job.priority)),
                 "options": options_text(job), "key": job.key, "delay": repr(float(job.delay)),
                 "not_before": None if job.not_before is None else repr(float(job.not_before)),
-                "after": unique(job.after),
+                "after": unique(job.after), "on": job.on if job.on != "success" else None,
             }
+            if job.on != "success" and len(fields["after"]) != 1:  # type: ignore[arg-type]
+                raise StoreError(f"{self.url}: job {job.id!r} runs on {job.on}: it must have one prerequisite, not "
+                                 f"{len(job.after)}")
             meta.append({name: value for name, value in fields.items() if value is not None})
         args = [self.prefix, json.dumps(meta, ensure_ascii=False), *(job.payload for job in jobs)]
         with self._errors():

@@ -32,22 +32,25 @@ from .common import (
 from .records import (
     FIELDS,
     MAX_LEASE_LOSSES,
+    ON_TEXT,
     Event,
     JobRecord,
     NewJob,
+    after_end,
     blocked_error,
     metadata_matches,
     record_from_row,
+    runs_on,
 )
-from .sqlite_file import Database, chunks, marks, select
+from .records import label as job_label
+from .sqlite_file import Database, chunks, drop_worker, live_workers, marks, put_worker, select
 
 __all__ = ["SQLiteStore", "open_sqlite"]
 
 _COLUMNS = ", ".join(FIELDS)
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
+_ON_FAILURE = ON_TEXT["failure"]
 _AGAIN, _AGAIN_FORCED = ("FAILED", "CANCELLED"), ("FAILED", "CANCELLED", "DONE")
-# made on first use: a store file made before workers registered has no such table
-_WORKERS_TABLE = "CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL)"
 
 
 class SQLiteStore(Store):
@@ -178,14 +181,24 @@ class SQLiteStore(Store):
                     continue
                 accepted.append(job_id)
                 _events(db, [(job_id, now, "done", "RUNNING", "DONE", worker, None)])
+                # a continuation that runs on failure only is CANCELLED instead, with its PENDING descendants
                 released = db.execute(
-                    "UPDATE jobs SET waiting = waiting - 1, status = IIF(waiting <= 1, 'QUEUED', status), "
+                    "UPDATE jobs SET waiting = waiting - 1, "
+                    "status = IIF(substr(options, 1, ?) = ?, 'CANCELLED', IIF(waiting <= 1, 'QUEUED', status)), "
+                    "finished = IIF(substr(options, 1, ?) = ?, ?, finished), "
                     "not_before = IIF(waiting <= 1, MAX(not_before, ?), not_before) WHERE status = 'PENDING' AND id IN "
                     "(SELECT dependent FROM edges WHERE prereq = ?) RETURNING id, status",
-                    (now, job_id),
+                    (len(_ON_FAILURE), _ON_FAILURE, len(_ON_FAILURE), _ON_FAILURE, now, now, job_id),
                 ).fetchall()
                 ready = [r[0] for r in released if r[1] == "QUEUED"]
                 _events(db, [(r, now, "release", "PENDING", "QUEUED", worker, None) for r in ready])
+                dropped = [r[0] for r in released if r[1] == "CANCELLED"]
+                if dropped:
+                    [label] = db.execute("SELECT COALESCE(key, name) FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                    _events(db, [(r, now, "cancel", "PENDING", "CANCELLED", worker,
+                                  f"prerequisite {job_label(label)!r} is DONE") for r in dropped])
+                    for dependent in dropped:
+                        self._cascade(db, now, dependent, "CANCELLED")
             return accepted
 
         return self._write(work)
@@ -210,26 +223,33 @@ class SQLiteStore(Store):
         return self._write(work)
 
     def _cascade(self, db: sqlite3.Connection, now: float, job_id: str, state: str) -> None:
-        """Fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED."""
-        rows = db.execute(
-            "WITH RECURSIVE down(id, parent) AS ("
-            " SELECT e.dependent, e.prereq FROM edges e JOIN jobs j ON j.id = e.dependent AND j.status = 'PENDING'"
-            " WHERE e.prereq = ?"
-            " UNION SELECT e.dependent, e.prereq FROM edges e JOIN down ON e.prereq = down.id"
-            " JOIN jobs j ON j.id = e.dependent AND j.status = 'PENDING')"
-            " SELECT down.id, down.parent, COALESCE(d.key, d.name), COALESCE(p.key, p.name) FROM down"
-            " JOIN jobs d ON d.id = down.id"
-            " JOIN jobs p ON p.id = down.parent",
-            (job_id,),
-        ).fetchall()
-        event = "fail" if state == "FAILED" else "cancel"
-        for dependent, _, name, parent_name in rows:
-            moved = db.execute(
-                "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ? AND status = 'PENDING' RETURNING id",
-                (state, blocked_error(name, parent_name, state) if state == "FAILED" else None, now, dependent),
-            ).fetchone()
-            if moved is not None:
-                _events(db, [(dependent, now, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
+        """Fail or cancel, level by level, the PENDING descendants of a job that just FAILED or was CANCELLED; a
+        continuation that runs on that end is QUEUED instead."""
+        parents = [job_id]
+        while parents:
+            parent = parents.pop(0)
+            rows = db.execute(
+                "SELECT d.id, COALESCE(d.key, d.name), COALESCE(p.key, p.name), p.status, d.options FROM edges e "
+                "JOIN jobs d ON d.id = e.dependent AND d.status = 'PENDING' JOIN jobs p ON p.id = e.prereq "
+                "WHERE e.prereq = ? ORDER BY d.seq", (parent,),
+            ).fetchall()
+            for dependent, name, parent_name, parent_status, options in rows:
+                detail = f"prerequisite {job_label(parent_name)!r}"
+                move = after_end(runs_on(options), parent_status) or state
+                if move == "QUEUED":
+                    db.execute("UPDATE jobs SET status = 'QUEUED', waiting = 0, not_before = MAX(not_before, ?) "
+                               "WHERE id = ?", (now, dependent))
+                    _events(db, [(dependent, now, "release", "PENDING", "QUEUED", None,
+                                  f"{detail} is {parent_status}")])
+                    continue
+                dest = move if move in ("FAILED", "CANCELLED") else state
+                db.execute(
+                    "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ?",
+                    (dest, blocked_error(name, parent_name, dest) if dest == "FAILED" else None, now, dependent),
+                )
+                _events(db, [(dependent, now, "fail" if dest == "FAILED" else "cancel", "PENDING", dest, None,
+                              detail)])
+                parents.append(dependent)
 
     def release(self, worker: str, ids: Collection[str]) -> list[str]:
         ids = unique(ids)
@@ -335,31 +355,13 @@ class SQLiteStore(Store):
         return {queue if isinstance(queue, str) else repr(queue): n for queue, n in rows}
 
     def register_worker(self, info: dict[str, Any], ttl: float) -> None:
-        def work(db: sqlite3.Connection, now: float) -> None:
-            worker_id, text, expires = worker_entry(info, ttl, now)
-            db.execute(_WORKERS_TABLE)
-            db.execute("DELETE FROM workers WHERE expires < ?", (now,))
-            db.execute("INSERT OR REPLACE INTO workers (id, info, expires) VALUES (?, ?, ?)",
-                       (worker_id, text, expires))
-
-        self._write(work)
+        self._write(lambda db, now: put_worker(db, now, *worker_entry(info, ttl, now)))
 
     def deregister_worker(self, worker_id: str) -> bool:
-        def work(db: sqlite3.Connection, now: float) -> bool:
-            db.execute(_WORKERS_TABLE)
-            row = db.execute("DELETE FROM workers WHERE id = ? RETURNING expires >= ?", (worker_id, now)).fetchone()
-            return bool(row and row[0])  # an expired entry was not registered any more
-
-        return self._write(work)
+        return self._write(lambda db, now: drop_worker(db, now, worker_id))
 
     def list_workers(self) -> list[dict[str, Any]]:
-        try:
-            rows = self._db.execute("SELECT info FROM workers WHERE expires >= ?", (time.time(),)).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []  # no worker registered yet
-            raise
-        return by_start(info for info in map(read_worker, (r[0] for r in rows)) if info is not None)
+        return by_start(info for info in map(read_worker, live_workers(self._db, time.time())) if info is not None)
 
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         return in_order(ids, map(record_from_row, select(self._db, _COLUMNS, "id", list(ids))))

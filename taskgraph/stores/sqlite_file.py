@@ -25,7 +25,9 @@ try:
 except ImportError:  # not on Windows: there SQLite's own busy handler does the waiting
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Database", "SCHEMA_VERSION", "chunks", "marks", "select"]
+__all__ = [
+    "Database", "SCHEMA_VERSION", "chunks", "marks", "select", "put_worker", "drop_worker", "live_workers",
+]
 
 SCHEMA_VERSION = 1
 _T = TypeVar("_T")
@@ -195,3 +197,31 @@ def select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) 
     for chunk in chunks(values):
         rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({marks(chunk)})", chunk)
     return rows
+
+
+# Live workers: a table made on first use, so that a store file made before workers registered needs no new version.
+_WORKERS_TABLE = "CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL)"
+
+
+def put_worker(db: sqlite3.Connection, now: float, worker_id: str, info: str, expires: float) -> None:
+    """Register a worker or refresh its entry (in a write transaction), deleting the expired ones."""
+    db.execute(_WORKERS_TABLE)
+    db.execute("DELETE FROM workers WHERE expires < ?", (now,))
+    db.execute("INSERT OR REPLACE INTO workers (id, info, expires) VALUES (?, ?, ?)", (worker_id, info, expires))
+
+
+def drop_worker(db: sqlite3.Connection, now: float, worker_id: str) -> bool:
+    """Forget a worker (in a write transaction); whether it was registered and not expired."""
+    db.execute(_WORKERS_TABLE)
+    row = db.execute("DELETE FROM workers WHERE id = ? RETURNING expires >= ?", (worker_id, now)).fetchone()
+    return bool(row and row[0])
+
+
+def live_workers(db: sqlite3.Connection, now: float) -> list[Any]:
+    """The info texts of the workers not expired at ``now``."""
+    try:
+        return [r[0] for r in db.execute("SELECT info FROM workers WHERE expires >= ?", (now,))]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []  # no worker registered yet
+        raise

@@ -23,6 +23,7 @@ import pytest
 from ..stores.base import Store
 from ..stores.records import MAX_LEASE_LOSSES
 from .admin import AdminContract
+from .continuations import ContinuationContract
 from .submissions import ERROR, SubmissionContract, new_job
 
 __all__ = ["StoreContract", "new_job", "wakes"]
@@ -46,7 +47,7 @@ def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
     return ok
 
 
-class StoreContract(SubmissionContract, AdminContract):
+class StoreContract(SubmissionContract, AdminContract, ContinuationContract):
     """The behaviour every store must have. Needs a ``connect`` fixture (see the module docstring)."""
 
     @pytest.fixture
