@@ -192,9 +192,10 @@ class DurableQueue(QueueAdmin, BaseQueue):
     def _enqueue(
         self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None, *,
         options: JobOptions | None = None, job_id: str | None = None, metadata: dict[str, Any] | None = None,
-        at: float | None = None,
+        at: float | None = None, after: Sequence[str] = (), on: str = "success",
     ) -> JobHandle:
-        """Store a run of ``job``: its arguments and options already checked (see :meth:`JobFunction.enqueue`)."""
+        """Store a run of ``job``: its arguments and options already checked (see :meth:`JobFunction.enqueue`);
+        with ``after``, PENDING until those jobs end as ``on`` says (see :meth:`JobHandle.then`)."""
         options = options or job.options
         payload = self.serializer.encode_call(job.name, tuple(args), kwargs)
         delay, not_before = _when(when)
@@ -204,6 +205,7 @@ class DurableQueue(QueueAdmin, BaseQueue):
             id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
             options=options.stored(self.serializer.name), queue=options.queue,
             priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
+            after=list(after), on=on,
         )
         if self.hooks:
             self.hooks.refuse(new)
