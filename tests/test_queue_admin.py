@@ -13,7 +13,7 @@ from taskgraph.durable.admin import WorkerInfo
 from tests import jobs
 from tests.durable_app import make_queue
 from tests.procs import job
-from tests.test_durable import burst
+from tests.test_durable import burst, serving
 
 
 @pytest.fixture
@@ -189,3 +189,46 @@ def test_a_result_json_cannot_encode_fails_saying_what_to_do(q):
     assert "its result (set {1, 2, 3}) cannot be encoded as json" in message
     assert "Object of type set is not JSON serializable" in message
     assert "Return JSON values" in message and "?serializer=pickle" in message
+
+
+class Refuse:
+    """Refuses the jobs of tests.jobs:fail."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, list[str]]] = []
+
+    def on_enqueue(self, new):
+        self.seen.append((new.name, list(new.after)))
+        if new.name == "tests.jobs:fail":
+            raise PermissionError("no failing jobs here")
+
+
+def test_on_enqueue_hears_of_a_graph_handed_to_the_store_and_may_refuse_it(q):
+    from taskgraph import Task, make_later
+
+    hook = Refuse()
+    q.add_hook(hook)
+    a = Task("a", jobs.add, args=(1, 2))
+    b = Task("b", jobs.add, args=(3, 4)).require(a)
+    with serving(q):
+        make_later(q, b).result(timeout=30)
+    assert [name for name, _ in hook.seen] == ["tests.jobs:add", "tests.jobs:add"]
+    assert hook.seen[1][1] == [r.id for r in q.list() if r.key.startswith("a@")]  # with its prerequisites
+    bad = Task("bad", jobs.fail, args=("x",))
+    with pytest.raises(PermissionError, match="no failing jobs here"):
+        make_later(q, Task("c", jobs.add, args=(5, 6)).require(bad)).result(timeout=30)
+    assert len(q.list()) == 2 and b.result == 7  # nothing of the refused graph was stored
+
+
+def test_on_enqueue_may_refuse_a_task_of_a_graph_run_here(q):
+    from taskgraph import Task, make_now
+
+    q.add_hook(Refuse())
+    bad = Task("bad", jobs.fail, args=("x",))
+    good = Task("good", jobs.add, args=(1, 1))
+    with serving(q):
+        make_now(bad, good, queue=q)
+    assert good.result == 2 and bad.state == "FAILED"
+    with pytest.raises(PermissionError, match="no failing jobs here"):
+        bad.join(0)
+    assert [r.name for r in q.list()] == ["tests.jobs:add"]
