@@ -244,7 +244,8 @@ WITH d AS (
     SELECT m.id, {now}, CASE WHEN m.status = 'QUEUED' THEN 'release' ELSE 'cancel' END, 'PENDING', m.status,
         %(worker)s::text,
         CASE WHEN m.status = 'CANCELLED' THEN (
-            SELECT 'prerequisite ''' || coalesce(p.key, p.name) || ''' is DONE' FROM {s}.edges e
+            SELECT 'prerequisite ''' || regexp_replace(coalesce(p.key, p.name), '@[0-9a-f]{10}$', '') || ''' is DONE'
+            FROM {s}.edges e
             JOIN {s}.jobs p ON p.id = e.prereq WHERE e.dependent = m.id LIMIT 1) END
     FROM moved m
 ), {note_ready}

@@ -18,7 +18,17 @@ import json
 import threading
 from typing import Any
 
-from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, after_end, blocked_error, record_from_row, runs_on
+from .records import (
+    FIELDS,
+    MAX_LEASE_LOSSES,
+    Event,
+    JobRecord,
+    after_end,
+    blocked_error,
+    label,
+    record_from_row,
+    runs_on,
+)
 
 __all__ = ["Job", "Memory"]
 
@@ -228,7 +238,7 @@ class Memory:
             if dependent.status != "PENDING":
                 continue
             if runs_on(dependent.options) == "failure":
-                self.move(dependent, "CANCELLED", now, "cancel", worker, f"prerequisite {job.label!r} is DONE",
+                self.move(dependent, "CANCELLED", now, "cancel", worker, f"prerequisite {label(job.label)!r} is DONE",
                           finished=now)
                 self.cascade(dependent, "CANCELLED", now)
                 continue
@@ -249,7 +259,8 @@ class Memory:
                 detail = f"prerequisite {parent.label!r}"
                 move = after_end(runs_on(dependent.options), parent.status)
                 if move == "QUEUED":
-                    self.move(dependent, "QUEUED", now, "release", None, f"{detail} is {parent.status}", waiting=0,
+                    why = f"prerequisite {label(parent.label)!r} is {parent.status}"
+                    self.move(dependent, "QUEUED", now, "release", None, why, waiting=0,
                               not_before=max(dependent.not_before, now))
                     continue
                 dest = move if move in ("FAILED", "CANCELLED") else state

@@ -46,7 +46,8 @@ class ContinuationContract:
         assert [r.status for r in store.get([ok, bad, whatever, then])] == [
             "QUEUED", "CANCELLED", "QUEUED", "CANCELLED"]
         assert store.get([bad])[0].finished is not None
-        assert [(e.event, e.dest) for e in store.history(bad)][-1] == ("cancel", "CANCELLED")
+        assert [(e.event, e.dest, e.detail) for e in store.history(bad)][-1] == (
+            "cancel", "CANCELLED", "prerequisite 'tests:a' is DONE")
         assert store.stats() == {"default": {"DONE": 1, "QUEUED": 2, "CANCELLED": 2}}
 
     def test_a_cancel_runs_only_the_any_continuation(self, store: Store) -> None:
