@@ -277,6 +277,12 @@ def test_retry_force_runs_a_done_job_again_and_ids_may_be_prefixes(q):
     assert (result.exit_code, result.output) == (0, f"{done}: cancelled (it was QUEUED)\n")
 
 
+def test_cancel_of_a_scheduled_job_says_it_was_scheduled(q):
+    later = job(q, jobs.add).schedule(3600, 1, 1)
+    result = invoke("cancel", q.url, str(uuid.UUID(later.id)))  # the dashed form names it too
+    assert (result.exit_code, result.output) == (0, f"{later.id}: cancelled (it was SCHEDULED)\n")
+
+
 def test_an_ambiguous_id_prefix_lists_the_ids_it_starts(q):
     add = job(q, jobs.add)
     a, b = add.enqueue((1, 1), id="order-17"), add.enqueue((1, 1), id="order-18")

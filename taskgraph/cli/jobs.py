@@ -290,7 +290,7 @@ def cancel(url: str, ids: tuple[str, ...]) -> None:
     setup_logging()
     with _opened(url) as queue, user_errors():
         wanted = resolve_ids(queue, ids)
-        before = {r.id: r.status for r in queue.store.get(wanted)}
+        before = {r.id: r.shown_status() for r in queue.store.get(wanted)}
         cancelled = set(queue.cancel(wanted))
         after = {r.id: r.status for r in queue.store.get([i for i in wanted if i not in cancelled])}
     for job_id in wanted:
