@@ -94,6 +94,8 @@ _PIECES = {
     "{cols}": _COLS,
     "{on_failure_len}": str(len(ON_TEXT["failure"])),
     "{on_failure}": ON_TEXT["failure"].replace("'", "''"),
+    "{on_any_len}": str(len(ON_TEXT["any"])),
+    "{on_any}": ON_TEXT["any"].replace("'", "''"),
     "{cols_j}": ", ".join(f"j.{c}" for c in FIELDS),
     # the server's clock, in epoch seconds, fixed for the duration of one statement
     "{now}": "extract(epoch FROM statement_timestamp())::float8",
@@ -363,7 +365,11 @@ _Q_RETRY_BY_HAND = """
 WITH t AS (
     SELECT j.seq, j.status AS old,
         (SELECT count(*) FROM {s}.edges e JOIN {s}.jobs p ON p.id = e.prereq
-         WHERE e.dependent = j.id AND p.status <> 'DONE')::int AS waiting
+         WHERE e.dependent = j.id AND p.status <> 'DONE'
+           -- a continuation waits for its prerequisite to end, however: retried by hand, it runs then
+           AND NOT (p.status IN ('FAILED', 'CANCELLED') AND (left(j.options, {on_failure_len}) = '{on_failure}'
+                                                           OR left(j.options, {on_any_len}) = '{on_any}')))::int
+        AS waiting
     FROM {s}.jobs j WHERE j.id = ANY(%(ids)s::text[]) AND j.status = ANY(%(again)s::text[])
 ), moved AS (
     UPDATE {s}.jobs j SET status = CASE WHEN t.waiting > 0 THEN 'PENDING' ELSE 'QUEUED' END, result = NULL,

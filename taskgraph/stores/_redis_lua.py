@@ -486,9 +486,13 @@ return each(3, 1, function(x)
   local status = r[1]
   if status ~= 'FAILED' and status ~= 'CANCELLED' and not (force and status == 'DONE') then return false end
   local waiting = 0
+  -- a continuation waits for its prerequisite to end, however: retried by hand, it runs then
+  local any_end = runs_on(redis.call('HGET', jkey(id), 'options')) ~= 'success'
   for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
     local ps = redis.call('HGET', jkey(p), 'status')
-    if ps and ps ~= 'DONE' then waiting = waiting + 1 end
+    if ps and ps ~= 'DONE' and not (any_end and (ps == 'FAILED' or ps == 'CANCELLED')) then
+      waiting = waiting + 1
+    end
   end
   local dest = (waiting > 0) and 'PENDING' or 'QUEUED'
   clear(id)

@@ -227,8 +227,10 @@ class Memory:
         self.dirty = True
 
     def unfinished(self, job_id: str) -> int:
-        """How many of a job's prerequisites the store holds and are not DONE."""
-        return sum(1 for p in self.prereqs.get(job_id, ()) if p in self.jobs and self.jobs[p].status != "DONE")
+        """How many of a job's prerequisites the store holds and are not DONE (for a continuation: not finished,
+        as it runs however they end once retried by hand)."""
+        ended = ("DONE",) if runs_on(self.jobs[job_id].options) == "success" else ("DONE", "FAILED", "CANCELLED")
+        return sum(1 for p in self.prereqs.get(job_id, ()) if p in self.jobs and self.jobs[p].status not in ended)
 
     def released(self, job: Job, now: float, worker: str) -> None:
         """``job`` is DONE: each PENDING dependent waits for one less, and is QUEUED at none; a continuation that

@@ -289,12 +289,14 @@ class SQLiteStore(Store):
         def work(db: sqlite3.Connection, now: float) -> list[str]:
             retried = []
             for job_id in ids:
-                row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                row = db.execute("SELECT status, options FROM jobs WHERE id = ?", (job_id,)).fetchone()
                 if row is None or row[0] not in (_AGAIN_FORCED if force else _AGAIN):
                     continue
+                # a continuation waits for its prerequisite to end, however: retried by hand, it runs then
+                ended = "('DONE')" if runs_on(row[1]) == "success" else "('DONE', 'FAILED', 'CANCELLED')"
                 [waiting] = db.execute(
                     "SELECT COUNT(*) FROM edges e JOIN jobs p ON p.id = e.prereq "
-                    "WHERE e.dependent = ? AND p.status <> 'DONE'",
+                    f"WHERE e.dependent = ? AND p.status NOT IN {ended}",
                     (job_id,),
                 ).fetchone()
                 dest = "PENDING" if waiting else "QUEUED"

@@ -74,3 +74,18 @@ class ContinuationContract:
         with pytest.raises(StoreError, match=r"runs on any: it must have one prerequisite, not 0"):
             store.enqueue([new_job(id="c2", on="any")])
         assert store.get(["c1", "c2"]) == [] and store.stats() == {"default": {"QUEUED": 2}}
+
+    def test_a_continuation_retried_by_hand_runs_once_its_prerequisite_ended(self, store: Store) -> None:
+        a, ok, bad, whatever, then = self._family(store)
+        assert store.complete("w1", [(a, b"1")]) == [a]
+        assert store.retry([bad]) == [bad]  # cancelled for the success: asked for by hand, it runs
+        assert store.get([bad])[0].status == "QUEUED"
+        [parent] = store.enqueue([new_job("tests:p")])
+        child = new_job(after=[parent.id], on="failure")
+        store.enqueue([child])
+        assert store.cancel([child.id]) == [child.id]
+        assert store.retry([child.id]) == [child.id]
+        assert store.get([child.id])[0].status == "PENDING"  # its prerequisite has not ended: it waits for it
+        store.claim("w1", ["default"], 5, 30)
+        assert store.fail("w1", parent.id, ERROR, None)
+        assert store.get([child.id])[0].status == "QUEUED"
