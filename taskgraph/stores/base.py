@@ -152,10 +152,12 @@ class Store(ABC):
 
         Each such job becomes QUEUED, claimable now, or PENDING if any of its prerequisites is not DONE (its count
         of unfinished prerequisites is taken again; a prerequisite that FAILED or was CANCELLED counts as unfinished,
-        so retry it too, in the same call or later, for the job to run). Its attempts and lease losses go back to
+        so retry it too, in the same call or later, for the job to run; a continuation, which runs on ``failure``
+        or ``any``, waits only for a prerequisite that has not ended). Its attempts and lease losses go back to
         0; its error, result, worker, lease, progress and start and finish times are cleared; payload, options,
         key, queue and priority stay; a ``retry`` event (from its old status, detail ``"retried by hand"``) is
-        recorded and idle workers are woken. Jobs in other statuses, and ids the store does not have, are left as
+        recorded (``"run again by hand"`` from DONE) and idle workers are woken. Jobs in other statuses, and ids the
+        store does not have, are left as
         they are; dependents of a retried job that were FAILED or CANCELLED with it are not touched (retry them
         too). Repeated ids count once.
 
