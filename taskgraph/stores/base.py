@@ -157,9 +157,8 @@ class Store(ABC):
         0; its error, result, worker, lease, progress and start and finish times are cleared; payload, options,
         key, queue and priority stay; a ``retry`` event (from its old status, detail ``"retried by hand"``) is
         recorded (``"run again by hand"`` from DONE) and idle workers are woken. Jobs in other statuses, and ids the
-        store does not have, are left as
-        they are; dependents of a retried job that were FAILED or CANCELLED with it are not touched (retry them
-        too). Repeated ids count once.
+        store does not have, are left as they are; dependents of a retried job that were FAILED or CANCELLED with it
+        are not touched (retry them too). Repeated ids count once.
 
         Returns:
             the ids of ``ids`` that were queued again by this call, in their order.
