@@ -177,7 +177,8 @@ def test_status_of_an_empty_store(q):
     result = invoke("status", q.url)
     assert result.exit_code == 0, result.output
     assert "(no jobs)" in result.output
-    assert "Running (0)\n  none" in result.output and "Latest failures (0 of 0 FAILED)\n  none" in result.output
+    assert "Workers (0 live)\n  none" in result.output and "Running (0)\n  none" in result.output
+    assert "Latest failures (0 of 0 FAILED)\n  none" in result.output
 
 
 # ------------------------------------------------------------------ retry, cancel, purge (CliRunner)
@@ -193,7 +194,7 @@ def test_retry_requeues_failed_and_cancelled_jobs_and_says_why_not_for_others(q)
     assert result.exit_code == 1, result.output
     assert result.output.splitlines() == [
         f"{failed}: retried, now QUEUED",
-        f"{done}: not retried: it is DONE (only FAILED or CANCELLED jobs are retried)",
+        f"{done}: not retried: it is DONE (only FAILED or CANCELLED jobs are retried; --force runs DONE jobs again)",
         f"{missing}: not retried: no such job in the store",
         f"{cancelled}: retried, now QUEUED",
     ]
@@ -246,7 +247,69 @@ def test_cancel_cancels_unfinished_jobs_and_says_why_not_for_others(q):
     assert (result.exit_code, result.output) == (0, f"{other}: cancelled (it was QUEUED)\n")
 
 
-@pytest.mark.parametrize("command", ["retry", "cancel"])
+def test_status_shows_scheduled_jobs_and_live_workers(q):
+    add = job(q, jobs.add)
+    add.schedule(3600, 1, 1)
+    add.delay(2, 2)
+    q.store.register_worker({"id": "host-1:42:ab", "host": "host-1", "pid": 42, "queues": ["mail", "default"],
+                             "concurrency": {"thread": 8}, "started": time.time(), "running": ["j1"], "done": 7,
+                             "failed": 2}, 30)
+    text = invoke("status", q.url).output
+    counts = section(text, "Jobs by status and queue")
+    assert counts.splitlines()[1].split() == ["queue", "PENDING", "SCHEDULED", "QUEUED", "RUNNING", "DONE", "FAILED",
+                                              "CANCELLED"]
+    assert re.search(r"default\s+0\s+1\s+1\s+0\s+0\s+0\s+0", counts), counts
+    workers = section(text, "Workers (1 live)")
+    assert workers.splitlines()[1].split() == ["worker", "host", "pid", "queues", "slots", "running", "done", "failed",
+                                               "seen"]
+    assert re.search(r"host-1:42:ab\s+host-1\s+42\s+mail,default\s+thread=8\s+1\s+7\s+2\s+[\d.]+ s ago",
+                     workers), workers
+    q.store.deregister_worker("host-1:42:ab")
+    assert "Workers (0 live)\n  none" in invoke("status", q.url).output
+
+
+def test_retry_force_runs_a_done_job_again_and_ids_may_be_prefixes(q):
+    done = done_job(q)
+    result = invoke("retry", q.url, "--force", done[:8])
+    assert (result.exit_code, result.output) == (0, f"{done}: retried, now QUEUED\n")
+    assert q.store.history(done)[-1].detail == "run again by hand"
+    result = invoke("cancel", q.url, done[:6])
+    assert (result.exit_code, result.output) == (0, f"{done}: cancelled (it was QUEUED)\n")
+
+
+def test_cancel_of_a_scheduled_job_says_it_was_scheduled(q):
+    later = job(q, jobs.add).schedule(3600, 1, 1)
+    result = invoke("cancel", q.url, str(uuid.UUID(later.id)))  # the dashed form names it too
+    assert (result.exit_code, result.output) == (0, f"{later.id}: cancelled (it was SCHEDULED)\n")
+
+
+def test_an_ambiguous_id_prefix_lists_the_ids_it_starts(q):
+    add = job(q, jobs.add)
+    a, b = add.enqueue((1, 1), id="order-17"), add.enqueue((1, 1), id="order-18")
+    result = invoke("cancel", q.url, "order-1")
+    assert result.exit_code == 2 and a.status() == b.status() == "QUEUED"
+    assert "job id 'order-1' is ambiguous: it starts the ids order-17, order-18; give more of the id" in result.output
+    result = invoke("cancel", q.url, "order-18", "nothing-here")
+    assert result.output.splitlines() == ["order-18: cancelled (it was QUEUED)",
+                                          "nothing-here: not cancelled: no such job in the store"]
+
+
+def test_delete_removes_finished_jobs_and_says_why_not_for_others(q):
+    done, failed = done_job(q), failed_job(q)
+    queued = job(q, jobs.add).delay(1, 1).id
+    missing = uuid.uuid4().hex
+    result = invoke("delete", q.url, done[:10], queued, failed, missing)
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        f"{done}: deleted",
+        f"{queued}: not deleted: it is QUEUED, not finished (cancel it first)",
+        f"{failed}: deleted",
+        f"{missing}: not deleted: no such job in the store",
+    ]
+    assert q.store.get([done, failed]) == [] and q.store.get([queued])[0].status == "QUEUED"
+
+
+@pytest.mark.parametrize("command", ["retry", "cancel", "delete"])
 def test_retry_and_cancel_need_ids(q, command):
     result = invoke(command, q.url)
     assert result.exit_code == 2
@@ -312,7 +375,7 @@ def test_a_sqlite_store_that_does_not_exist_is_not_created(tmp_path):
 
 def test_help_lists_the_commands_and_the_worker_dashboard_switch():
     result = invoke("--help")
-    for command in ("worker", "status", "retry", "cancel", "purge"):
+    for command in ("worker", "status", "retry", "cancel", "delete", "purge"):
         assert command in result.output
     assert "--no-dashboard" in invoke("worker", "--help").output
     assert "--interval" in invoke("status", "--help").output
@@ -444,7 +507,8 @@ def test_retry_of_a_done_job_exits_1_saying_why(q, workers):
     assert handle.join(5) == 5
     done = cli("retry", q.url, handle.id)
     assert done.returncode == 1, done.stderr
-    assert done.stdout == f"{handle.id}: not retried: it is DONE (only FAILED or CANCELLED jobs are retried)\n"
+    assert done.stdout == (f"{handle.id}: not retried: it is DONE (only FAILED or CANCELLED jobs are retried; "
+                           "--force runs DONE jobs again)\n")
     assert handle.status() == "DONE"
 
 

@@ -321,3 +321,49 @@ def test_a_queue_field_changed_by_hand_does_not_stop_a_worker(q, store_url) -> N
     else:
         assert record.status == "DONE" and record.queue == "default" and hit.join(0) == 3, record
         assert q.stats() == {"default": {"DONE": 2}}
+
+
+def _raw_workers(url: str, entries: dict[str, str], expires: float) -> None:
+    """Write worker entries straight into a store (after one good registration made its table)."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        with contextlib.closing(sqlite3.connect(urlsplit(url).path[1:], timeout=30)) as db, db:
+            db.executemany("INSERT INTO workers (id, info, expires) VALUES (?, ?, ?)",
+                           [(k, v, expires) for k, v in entries.items()])
+    elif scheme.startswith("postgres"):
+        import psycopg
+
+        base, schema = _split_option(url, "schema")
+        with psycopg.connect(base, autocommit=True) as conn:
+            for k, v in entries.items():
+                conn.execute(f'INSERT INTO "{schema}".workers (id, info, expires) VALUES (%s, %s, %s)', (k, v, expires))
+    else:
+        import redis
+
+        base, prefix = _split_option(url, "prefix")
+        client = redis.Redis.from_url(base)
+        try:
+            for k, v in entries.items():
+                client.hset(f"{prefix}:workers", k, v)
+                client.zadd(f"{prefix}:workers:expires", {k: expires})
+        finally:
+            client.close()
+
+
+def test_damaged_worker_entries_are_left_out_of_the_list_and_the_status(q, store_url) -> None:
+    import time
+
+    from click.testing import CliRunner
+
+    from taskgraph.cli import main
+
+    q.store.register_worker({"id": "good", "host": "h", "started": 1.0}, 60)
+    _raw_workers(store_url, {"text": "not json", "list": "[1, 2]", "no-id": '{"host": "h"}',
+                             "odd": '{"id": "odd", "pid": "x", "queues": 7, "running": "j", "done": "many"}'},
+                 time.time() + 60)
+    workers = q.workers()
+    assert [w.id for w in workers] == ["odd", "good"]  # no start time: first
+    odd = workers[0]
+    assert (odd.pid, odd.queues, odd.running, odd.done) == (None, (), (), 0)
+    result = CliRunner().invoke(main, ["status", store_url], catch_exceptions=False)
+    assert result.exit_code == 0 and "Workers (2 live)" in result.output, result.output

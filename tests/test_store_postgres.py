@@ -409,11 +409,11 @@ def test_released_dependents_wake_idle_workers(schemas: Callable[..., Callable[[
 # ---------------------------------------------------------------------------------------------- batches and races
 
 
-def test_claims_follow_priority_across_several_queues(store: PostgresStore) -> None:
+def test_claims_take_the_queues_in_order_and_priority_within_each(store: PostgresStore) -> None:
     jobs = [new_job(queue=q, priority=p) for q, p in [("a", 1), ("b", 5), ("a", 3), ("c", 9), ("b", 0), ("a", 3)]]
     store.enqueue(jobs)
     claimed = store.claim("w", ["a", "b", "a"], 4, 30)
-    assert [r.id for r in claimed] == [jobs[1].id, jobs[2].id, jobs[5].id, jobs[0].id]
+    assert [r.id for r in claimed] == [jobs[2].id, jobs[5].id, jobs[0].id, jobs[1].id]
     assert [r.id for r in store.claim("w", ["a", "b"], 10, 30)] == [jobs[4].id]
 
 

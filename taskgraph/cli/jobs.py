@@ -1,5 +1,5 @@
 """``taskgraph worker`` and the commands that look after a durable store: ``status``, ``retry``, ``cancel``,
-``purge``."""
+``delete``, ``purge``."""
 
 from __future__ import annotations
 
@@ -211,20 +211,52 @@ def _watch(queue: DurableQueue, state: Any, interval: float) -> None:
             state = _read(queue)
 
 
+_MATCHES_SHOWN = 10  # ids listed when a prefix is ambiguous
+
+
+def resolve_ids(queue: DurableQueue, given: tuple[str, ...]) -> list[str]:
+    """The job ids ``given`` names: each a whole id (a UUID in any spelling) or the start of exactly one stored id;
+    one that names no job is kept as given (reported as not in the store), in order, once each.
+
+    Raises:
+        UserError: a prefix starts several ids; the message lists them.
+    """
+    from ..durable.options import canonical_id
+    from ..safetext import shown
+
+    wanted = [canonical_id(i.strip()) for i in given]
+    found = {r.id for r in queue.store.get(wanted)}
+    ids = []
+    for job_id in wanted:
+        if job_id not in found and job_id:
+            matches = queue.store.match_ids(job_id, _MATCHES_SHOWN + 1)
+            if len(matches) > 1:
+                listed = ", ".join(shown(m) for m in matches[:_MATCHES_SHOWN])
+                more = " and more" if len(matches) > _MATCHES_SHOWN else ""
+                raise UserError(f"job id {shown(job_id)!r} is ambiguous: it starts the ids {listed}{more}; give "
+                                "more of the id")
+            job_id = matches[0] if matches else job_id
+        ids.append(job_id)
+    return list(dict.fromkeys(ids))
+
+
 @main.command()
 @click.argument("url")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--force", is_flag=True, help="Run DONE jobs again too.")
 @verbosity
-def retry(url: str, ids: tuple[str, ...]) -> None:
-    """Queue FAILED or CANCELLED jobs of the store URL again, as new (attempts back to 0, error cleared).
+def retry(url: str, ids: tuple[str, ...], force: bool) -> None:
+    """Queue FAILED or CANCELLED jobs of the store URL again, as new (attempts back to 0, error cleared); with
+    --force, DONE jobs too (each runs again).
 
-    A job whose prerequisites are not all DONE waits for them (PENDING); retry a failed prerequisite too. Prints
-    one line per ID; exits 1 if some could not be retried (not FAILED or CANCELLED, or not in the store).
+    An ID may be the start of a job's id, if it starts only one. A job whose prerequisites are not all DONE waits
+    for them (PENDING); retry a failed prerequisite too. Prints one line per ID; exits 1 if some could not be
+    retried (not FAILED or CANCELLED, or not in the store).
     """
     setup_logging()
-    wanted = list(dict.fromkeys(ids))
     with _opened(url) as queue, user_errors():
-        retried = set(queue.retry(wanted))
+        wanted = resolve_ids(queue, ids)
+        retried = set(queue.retry(wanted, force=force))
         found = {r.id: r for r in queue.store.get(wanted)}
     for job_id in wanted:
         record = found.get(job_id)
@@ -236,7 +268,9 @@ def retry(url: str, ids: tuple[str, ...]) -> None:
         elif record is None:
             click.echo(f"{job_id}: not retried: no such job in the store")
         else:
-            click.echo(f"{job_id}: not retried: it is {record.status} (only FAILED or CANCELLED jobs are retried)")
+            also = "; --force runs DONE jobs again" if record.status == "DONE" else ""
+            click.echo(f"{job_id}: not retried: it is {record.shown_status()} (only FAILED or CANCELLED jobs are "
+                       f"retried{also})")
     if set(wanted) - retried:
         sys.exit(1)
 
@@ -250,12 +284,13 @@ def cancel(url: str, ids: tuple[str, ...]) -> None:
 
     A waiting job will not run; a running one is stopped by its worker at its next heartbeat (a process is killed,
     a coroutine cancelled; a thread runs on and its result is dropped). Prints one line per ID; exits 1 if some
-    could not be cancelled (already finished, or not in the store).
+    could not be cancelled (already finished, or not in the store). An ID may be the start of a job's id, if it
+    starts only one.
     """
     setup_logging()
-    wanted = list(dict.fromkeys(ids))
     with _opened(url) as queue, user_errors():
-        before = {r.id: r.status for r in queue.store.get(wanted)}
+        wanted = resolve_ids(queue, ids)
+        before = {r.id: r.shown_status() for r in queue.store.get(wanted)}
         cancelled = set(queue.cancel(wanted))
         after = {r.id: r.status for r in queue.store.get([i for i in wanted if i not in cancelled])}
     for job_id in wanted:
@@ -268,6 +303,30 @@ def cancel(url: str, ids: tuple[str, ...]) -> None:
         else:
             click.echo(f"{job_id}: not cancelled: it is {after[job_id]} already")
     if set(wanted) - cancelled:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("url")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@verbosity
+def delete(url: str, ids: tuple[str, ...]) -> None:
+    """Delete finished jobs (DONE, FAILED, CANCELLED) of the store URL, with their history. An ID may be the start
+    of a job's id, if it starts only one. Prints one line per ID; exits 1 if some could not be deleted (not
+    finished, or not in the store)."""
+    setup_logging()
+    with _opened(url) as queue, user_errors():
+        wanted = resolve_ids(queue, ids)
+        deleted = set(queue.delete(wanted))
+        left = {r.id: r for r in queue.store.get([i for i in wanted if i not in deleted])}
+    for job_id in wanted:
+        if job_id in deleted:
+            click.echo(f"{job_id}: deleted")
+        elif job_id in left:
+            click.echo(f"{job_id}: not deleted: it is {left[job_id].shown_status()}, not finished (cancel it first)")
+        else:
+            click.echo(f"{job_id}: not deleted: no such job in the store")
+    if set(wanted) - deleted:
         sys.exit(1)
 
 

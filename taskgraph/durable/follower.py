@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CancelledError, SerializationError, first_line
+from ..errors import CancelledError, first_line
 from ..queues.base import Call
 from ..queues.futures import settle
 from ..stores.base import StoreError, StoreUnavailable
@@ -101,7 +101,9 @@ class JobFollower:
         """
         try:
             job = self._job_of(call)
-        except (TypeError, SerializationError) as exc:
+            if self.queue.hooks:
+                self.queue.hooks.refuse(job)  # an on_enqueue hook may refuse it: the call fails with its error
+        except Exception as exc:  # noqa: BLE001 - the call fails with it, before anything is stored
             call.set_exception(exc)
             return call
         self._claim_key(call, job)
@@ -137,6 +139,7 @@ class JobFollower:
 
         Raises:
             TypeError, SerializationError: a call cannot be stored; nothing was enqueued.
+            Exception: an ``on_enqueue`` hook refused a job, with its error; nothing was enqueued.
         """
         jobs: list[NewJob] = []
         ids: dict[int, str] = {}
@@ -150,6 +153,9 @@ class JobFollower:
             job.after = [ids[id(c)] for c in call.after]
             ids[id(call)] = job.id
             jobs.append(job)
+        if self.queue.hooks:
+            for job in jobs:
+                self.queue.hooks.refuse(job)  # an on_enqueue hook may refuse one: nothing is stored
         records = self.queue.store.enqueue(jobs)
         for call, job, record in zip(calls, jobs, records, strict=True):
             self._claim_key(call, job)

@@ -7,7 +7,7 @@ from operator import methodcaller
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import CancelledError
-from ..stores.records import Event, JobRecord, rebuild_error
+from ..stores.records import CONDITIONS, Event, JobRecord, rebuild_error
 from .options import canonical_id
 
 if TYPE_CHECKING:
@@ -57,8 +57,9 @@ class JobHandle:
         return found[0]
 
     def status(self) -> str:
-        """The job's status: PENDING, QUEUED, RUNNING, DONE, FAILED or CANCELLED."""
-        return self.record().status
+        """The job's status: PENDING (waiting for prerequisites), SCHEDULED (waiting for its time: delayed, or for
+        a retry), QUEUED (waiting for a worker), RUNNING, DONE, FAILED or CANCELLED."""
+        return self.record().shown_status()
 
     def __bool__(self) -> bool:
         return self.record().final
@@ -81,7 +82,31 @@ class JobHandle:
         Returns:
             whether this call cancelled it.
         """
-        return bool(self.queue.store.cancel([self.id]))
+        return bool(self.queue.cancel([self.id]))
+
+    def then(self, job: Any, *args: Any, on: str = "success", **kwargs: Any) -> JobHandle:
+        """Enqueue a run of ``job`` (a function of this queue made a job by ``@queue.task``) with these arguments,
+        to start when this job ends as ``on`` says: ``success`` (DONE), ``failure`` (FAILED, its retries spent) or
+        ``any`` (DONE, FAILED or CANCELLED). The store holds it (PENDING) and decides in the transaction that ends
+        this job, so it happens whether or not this process is still running. One that will not run (``success``
+        after a failure or a cancel, ``failure`` after a success or a cancel) ends FAILED (a ``BlockedError``) or
+        CANCELLED, with its own continuations. On a job that already ended, it is decided at once.
+
+        Returns:
+            the continuation's handle.
+
+        Raises:
+            ValueError: ``on`` is not one of those.
+            TypeError: ``job`` is not a job of this queue, or the arguments do not fit its signature.
+        """
+        from .jobs import JobFunction
+
+        if on not in CONDITIONS:
+            raise ValueError(f"on must be one of {', '.join(map(repr, CONDITIONS))}, not {on!r}")
+        if not isinstance(job, JobFunction) or job.queue.url != self.queue.url:
+            raise TypeError(f"then() takes a job of {self.queue!r} (a function decorated with @queue.task), not "
+                            f"{job!r}")
+        return self.queue._enqueue(job, job.bind(args, kwargs), kwargs, after=[self.id], on=on)
 
     def join(self, timeout: float | None = None) -> Any:
         """Wait for the job to finish and return its result.

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,16 +18,16 @@ from urllib.parse import SplitResult, parse_qsl, unquote
 from ..errors import SerializationError, first_line
 from ..queues.base import BaseQueue, Call
 from ..queues.registry import open_store
-from ..states import State
 from ..stores import Store, StoreUnavailable
 from ..stores.base import close_quietly
 from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
 from ..urls import seconds, shown
+from .admin import QueueAdmin
 from .handle import JobHandle, cancelled, failure
 from .hooks import Hooks
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
-from .options import canonical_id, check_metadata
+from .options import canonical_id
 
 if TYPE_CHECKING:
     from .awaiting import Resolver
@@ -39,7 +39,7 @@ log = logging.getLogger("taskgraph")
 T = TypeVar("T")
 
 
-class DurableQueue(BaseQueue):
+class DurableQueue(QueueAdmin, BaseQueue):
     """Jobs kept in a store, run by worker processes (``taskgraph worker MODULE:QUEUE``).
 
     Open one with :func:`taskgraph.open_queue` (``sqlite:///jobs.db``, ``postgresql://...``, ``redis://...``).
@@ -192,9 +192,10 @@ class DurableQueue(BaseQueue):
     def _enqueue(
         self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None, *,
         options: JobOptions | None = None, job_id: str | None = None, metadata: dict[str, Any] | None = None,
-        at: float | None = None,
+        at: float | None = None, after: Sequence[str] = (), on: str = "success",
     ) -> JobHandle:
-        """Store a run of ``job``: its arguments and options already checked (see :meth:`JobFunction.enqueue`)."""
+        """Store a run of ``job``: its arguments and options already checked (see :meth:`JobFunction.enqueue`);
+        with ``after``, PENDING until those jobs end as ``on`` says (see :meth:`JobHandle.then`)."""
         options = options or job.options
         payload = self.serializer.encode_call(job.name, tuple(args), kwargs)
         delay, not_before = _when(when)
@@ -204,6 +205,7 @@ class DurableQueue(BaseQueue):
             id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
             options=options.stored(self.serializer.name), queue=options.queue,
             priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
+            after=list(after), on=on,
         )
         if self.hooks:
             self.hooks.refuse(new)
@@ -241,61 +243,6 @@ class DurableQueue(BaseQueue):
         spelling (dashed or not)."""
         job_id = canonical_id(job_id)
         return JobHandle(self, job_id) if self.store.get([job_id]) else None
-
-    def list(  # noqa: A003 - the name users expect: queue.list(status="FAILED")
-        self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
-        metadata: dict[str, Any] | None = None,
-    ) -> builtins.list[JobRecord]:
-        """Stored jobs, newest first, filtered by status, job name (``module:qualname``), named queue and metadata
-        (jobs whose metadata holds each key of ``metadata`` with an equal value); at most ``limit`` of them.
-
-        Raises:
-            ValueError: an unknown status, a limit that is not a whole number >= 0, or metadata that is not a
-                JSON object.
-        """
-        if metadata is not None:
-            metadata = check_metadata(None, metadata)
-        if status is not None:
-            status = status.upper()
-            if status not in State.__members__:
-                raise ValueError(f"unknown status {status!r}; the statuses are {', '.join(State.__members__)}")
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-            raise ValueError(f"limit must be a whole number >= 0, not {limit!r}")
-        if limit == 0:
-            return []
-        if metadata:  # passed only when given, so a store written before metadata still lists
-            return self.store.list_jobs(status=status, name=name, queue=queue, limit=limit, metadata=metadata)
-        return self.store.list_jobs(status=status, name=name, queue=queue, limit=limit)
-
-    def stats(self) -> dict[str, dict[str, int]]:
-        """How many jobs each named queue holds in each status."""
-        return self.store.stats()
-
-    def retry(self, ids: Iterable[str]) -> builtins.list[str]:
-        """Queue FAILED or CANCELLED jobs again, as new: attempts back to 0, error cleared; PENDING while a
-        prerequisite is not DONE. Jobs in other statuses are left as they are.
-
-        Returns:
-            the ids that were queued again.
-        """
-        return self.store.retry([canonical_id(i) for i in ids])
-
-    def cancel(self, ids: Iterable[str]) -> builtins.list[str]:
-        """Cancel jobs that are not finished, and their PENDING descendants (see :meth:`JobHandle.cancel`).
-
-        Returns:
-            the ids that this call cancelled.
-        """
-        return self.store.cancel([canonical_id(i) for i in ids])
-
-    def purge(self, older_than: float | timedelta = 0.0) -> int:
-        """Delete finished jobs that ended more than ``older_than`` ago (seconds or a timedelta).
-
-        Returns:
-            how many were deleted.
-        """
-        seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
-        return self.store.purge(seconds)
 
     def _resolver(self) -> Resolver:
         with self._lock:

@@ -6,7 +6,7 @@ pieces in ``_PIECES``; :func:`render` fills them in, once per store. Statement n
 
 from __future__ import annotations
 
-from .records import FIELDS
+from .records import FIELDS, ON_TEXT
 
 _COLS = ", ".join(FIELDS)
 _LIGHT_COLS = _COLS.replace("payload", "''::bytea").replace("result,", "NULL::bytea,")
@@ -92,6 +92,10 @@ _PIECES = {
         "AS u(id, key, name, queue, status, priority, payload, options, error, waiting, delay, nb, final, ord)"
     ),
     "{cols}": _COLS,
+    "{on_failure_len}": str(len(ON_TEXT["failure"])),
+    "{on_failure}": ON_TEXT["failure"].replace("'", "''"),
+    "{on_any_len}": str(len(ON_TEXT["any"])),
+    "{on_any}": ON_TEXT["any"].replace("'", "''"),
     "{cols_j}": ", ".join(f"j.{c}" for c in FIELDS),
     # the server's clock, in epoch seconds, fixed for the duration of one statement
     "{now}": "extract(epoch FROM statement_timestamp())::float8",
@@ -143,7 +147,8 @@ WHERE (SELECT found FROM lapsed) AND lease_expires < {now} AND status = 'RUNNING
   AND lease_losses + 1 >= %(max)s::int
 """
 
-# Claim. The inner select runs once per named queue, so that each walks its own index (jobs_ready) in claim order.
+# Claim. The inner select runs once per named queue, so that each walks its own index (jobs_ready) in claim order;
+# the queues are taken in the order named: a later one's jobs only when the earlier ones have too few ready.
 # A not_before that is not a time (infinite, NaN: damaged) is claimed at once, for the worker to refuse the job,
 # rather than left QUEUED for ever.
 # With gate, when a lease has expired (the same probe as above) it claims nothing and answers so: the store then
@@ -156,21 +161,21 @@ WITH lapsed AS (
     UPDATE {s}.jobs j SET status = 'RUNNING', worker = %(worker)s::text, attempts = j.attempts + 1,
         started = {now}, lease_expires = {now} + %(lease)s::float8
     WHERE j.seq IN (
-        SELECT c.seq FROM unnest(%(queues)s::text[]) AS q(name)
+        SELECT c.seq FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q(name, ord)
         CROSS JOIN LATERAL (
-            SELECT seq, priority, not_before FROM {s}.jobs
+            SELECT seq, priority, not_before, q.ord FROM {s}.jobs
             WHERE NOT (%(gate)s::bool AND (SELECT found FROM lapsed))
               AND status = 'QUEUED' AND queue = q.name
               AND (not_before <= {now} OR not_before >= 'Infinity'::float8)  -- NaN too: claimed, and refused
             ORDER BY priority DESC, not_before, seq LIMIT %(limit)s::int FOR UPDATE SKIP LOCKED) c
-        ORDER BY c.priority DESC, c.not_before, c.seq LIMIT %(limit)s::int)
+        ORDER BY c.ord, c.priority DESC, c.not_before, c.seq LIMIT %(limit)s::int)
     RETURNING {cols_j}, j.seq
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
     SELECT id, {now}, 'dispatch', 'QUEUED', 'RUNNING', %(worker)s::text, NULL FROM moved
 ), {note_changes}
 SELECT g.*, l.found, (SELECT n FROM note) FROM lapsed l LEFT JOIN moved g ON true
-ORDER BY g.priority DESC, g.not_before, g.seq
+ORDER BY array_position(%(queues)s::text[], g.queue), g.priority DESC, g.not_before, g.seq
 """
 
 _Q_FAIL_LOST = """
@@ -228,15 +233,39 @@ WITH d AS (
     GROUP BY dependent
 ), rel AS (
     UPDATE {s}.jobs j SET waiting = j.waiting - d.n,
-        status = CASE WHEN j.waiting - d.n <= 0 THEN 'QUEUED' ELSE 'PENDING' END,
+        status = CASE WHEN left(j.options, {on_failure_len}) = '{on_failure}' THEN 'CANCELLED'
+                      WHEN j.waiting - d.n <= 0 THEN 'QUEUED' ELSE 'PENDING' END,
+        finished = CASE WHEN left(j.options, {on_failure_len}) = '{on_failure}' THEN {now} ELSE j.finished END,
         not_before = CASE WHEN j.waiting - d.n <= 0 THEN greatest(j.not_before, {now}) ELSE j.not_before END
     FROM d WHERE j.id = d.dependent AND j.status = 'PENDING'
     RETURNING j.id, j.queue, j.status
 ), moved AS (
-    SELECT * FROM rel WHERE status = 'QUEUED'
+    SELECT * FROM rel WHERE status IN ('QUEUED', 'CANCELLED')
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'release', 'PENDING', 'QUEUED', %(worker)s::text, NULL FROM moved
+    SELECT m.id, {now}, CASE WHEN m.status = 'QUEUED' THEN 'release' ELSE 'cancel' END, 'PENDING', m.status,
+        %(worker)s::text,
+        CASE WHEN m.status = 'CANCELLED' THEN (
+            SELECT 'prerequisite ''' || regexp_replace(coalesce(p.key, p.name), '@[0-9a-f]{10}$', '') || ''' is DONE'
+            FROM {s}.edges e
+            JOIN {s}.jobs p ON p.id = e.prereq WHERE e.dependent = m.id LIMIT 1) END
+    FROM moved m
+), {note_ready}
+SELECT (SELECT n FROM note), (SELECT array_agg(id) FROM moved WHERE status = 'CANCELLED')
+"""
+
+# The PENDING continuations a cascade queues instead of failing or cancelling them (they run on that end).
+_Q_CASCADE_RELEASE = """
+WITH u AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(details)s::text[]) WITH ORDINALITY AS u(id, detail, ord)
+), moved AS (
+    UPDATE {s}.jobs j SET status = 'QUEUED', waiting = 0, not_before = greatest(j.not_before, {now})
+    FROM u WHERE j.id = ANY(%(ids)s::text[]) AND j.id = u.id AND j.status = 'PENDING'
+    RETURNING j.id, j.queue, j.status
+), ev AS (
+    INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
+    SELECT u.id, {now}, 'release', 'PENDING', 'QUEUED', NULL, u.detail FROM u JOIN moved m ON m.id = u.id
+    ORDER BY u.ord
 ), {note_ready}
 SELECT (SELECT n FROM note)
 """
@@ -269,7 +298,7 @@ SELECT id, (SELECT n FROM note) FROM moved
 # One level of a cascade: the PENDING dependents of parents that are FAILED (or CANCELLED), with the labels the
 # error and the event name them by.
 _Q_CASCADE_FIND = """
-SELECT e.dependent, coalesce(d.key, d.name), coalesce(p.key, p.name)
+SELECT e.dependent, coalesce(d.key, d.name), coalesce(p.key, p.name), p.status, left(d.options, 20)
 FROM {s}.edges e JOIN {s}.jobs d ON d.id = e.dependent JOIN {s}.jobs p ON p.id = e.prereq
 WHERE e.prereq = ANY(%(ids)s::text[]) AND d.status = 'PENDING' AND p.status = %(state)s::text
 ORDER BY array_position(%(ids)s::text[], e.prereq), d.seq
@@ -322,13 +351,13 @@ SELECT id, (SELECT n FROM note) FROM moved
 # becomes DONE unseen while the count is taken), then move them in a statement of its own, whose snapshot sees
 # every prerequisite as it is once locked.
 _Q_RETRY_BY_HAND_LOCK = """
-SELECT seq FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) AND status IN ('FAILED', 'CANCELLED') ORDER BY id FOR UPDATE
+SELECT seq FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) AND status = ANY(%(again)s::text[]) ORDER BY id FOR UPDATE
 """
 
 _Q_RETRY_BY_HAND_PREREQS = """
 SELECT p.seq FROM {s}.jobs p
 WHERE p.id IN (SELECT e.prereq FROM {s}.edges e JOIN {s}.jobs d ON d.id = e.dependent
-               WHERE e.dependent = ANY(%(ids)s::text[]) AND d.status IN ('FAILED', 'CANCELLED'))
+               WHERE e.dependent = ANY(%(ids)s::text[]) AND d.status = ANY(%(again)s::text[]))
 ORDER BY p.id FOR SHARE
 """
 
@@ -336,8 +365,12 @@ _Q_RETRY_BY_HAND = """
 WITH t AS (
     SELECT j.seq, j.status AS old,
         (SELECT count(*) FROM {s}.edges e JOIN {s}.jobs p ON p.id = e.prereq
-         WHERE e.dependent = j.id AND p.status <> 'DONE')::int AS waiting
-    FROM {s}.jobs j WHERE j.id = ANY(%(ids)s::text[]) AND j.status IN ('FAILED', 'CANCELLED')
+         WHERE e.dependent = j.id AND p.status <> 'DONE'
+           -- a continuation waits for its prerequisite to end, however: retried by hand, it runs then
+           AND NOT (p.status IN ('FAILED', 'CANCELLED') AND (left(j.options, {on_failure_len}) = '{on_failure}'
+                                                           OR left(j.options, {on_any_len}) = '{on_any}')))::int
+        AS waiting
+    FROM {s}.jobs j WHERE j.id = ANY(%(ids)s::text[]) AND j.status = ANY(%(again)s::text[])
 ), moved AS (
     UPDATE {s}.jobs j SET status = CASE WHEN t.waiting > 0 THEN 'PENDING' ELSE 'QUEUED' END, result = NULL,
         error = NULL, attempts = 0, lease_losses = 0, waiting = t.waiting, not_before = {now}, started = NULL,
@@ -346,7 +379,8 @@ WITH t AS (
     RETURNING j.id, j.seq, j.queue, j.status, t.old
 ), ev AS (
     INSERT INTO {s}.events (job, at, event, source, dest, worker, detail)
-    SELECT id, {now}, 'retry', old, status, NULL, 'retried by hand' FROM moved ORDER BY seq
+    SELECT id, {now}, 'retry', old, status, NULL,
+        CASE WHEN old = 'DONE' THEN 'run again by hand' ELSE 'retried by hand' END FROM moved ORDER BY seq
 ), {note_ready}
 SELECT id, (SELECT n FROM note) FROM moved
 """
@@ -374,6 +408,33 @@ WITH gone AS (
 )
 SELECT count(*) FROM gone
 """
+
+_Q_DELETE = """
+WITH gone AS (
+    DELETE FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) AND status IN ('DONE', 'FAILED', 'CANCELLED')
+    RETURNING id
+), ev AS (
+    DELETE FROM {s}.events WHERE job IN (SELECT id FROM gone)
+), up AS (
+    DELETE FROM {s}.edges WHERE prereq IN (SELECT id FROM gone)
+), down AS (
+    DELETE FROM {s}.edges WHERE dependent IN (SELECT id FROM gone)
+)
+SELECT id FROM gone
+"""
+
+# live workers: a table made on first use, so that a schema made before workers registered needs no new version
+_Q_WORKERS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {s}.workers (id text PRIMARY KEY, info text NOT NULL, expires float8 NOT NULL)"
+)
+_Q_WORKER_PRUNE = "DELETE FROM {s}.workers WHERE expires < {now}"
+_Q_WORKER_PUT = """
+INSERT INTO {s}.workers (id, info, expires) VALUES (%(id)s::text, %(info)s::text, %(expires)s::float8)
+ON CONFLICT (id) DO UPDATE SET info = excluded.info, expires = excluded.expires
+"""
+_Q_WORKER_DROP = "DELETE FROM {s}.workers WHERE id = %(id)s::text RETURNING expires >= {now}"
+_Q_WORKERS = "SELECT info FROM {s}.workers WHERE expires >= {now}"
+_Q_NOW = "SELECT {now}"
 
 # enqueue: look (and lock) before writing
 _Q_KEYS = "SELECT id, key, status FROM {s}.jobs WHERE key = ANY(%(keys)s::text[]) ORDER BY id FOR UPDATE"
@@ -419,6 +480,11 @@ _Q_NOTIFY = "SELECT count(pg_notify(c, p)) FROM unnest(%(c)s::text[], %(p)s::tex
 # reading
 _Q_GET = "SELECT {cols} FROM {s}.jobs WHERE id = ANY(%(ids)s::text[])"
 _Q_STATS = "SELECT queue, status, count(*) FROM {s}.jobs GROUP BY queue, status"
+_Q_MATCH_IDS = "SELECT id FROM {s}.jobs WHERE starts_with(id, %(prefix)s::text) ORDER BY id LIMIT %(limit)s::int8"
+_Q_SCHEDULED = """
+SELECT queue, count(*) FROM {s}.jobs
+WHERE status = 'QUEUED' AND not_before > {now} AND not_before < 'Infinity'::float8 GROUP BY queue
+"""
 _Q_HISTORY = "SELECT at, event, source, dest, worker, detail FROM {s}.events WHERE job = %(id)s::text ORDER BY seq"
 # When the next delayed job of some queues comes due and when the next lease expires, in seconds from now.
 _Q_DUE = """

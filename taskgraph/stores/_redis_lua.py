@@ -6,7 +6,7 @@ moves a job makes between statuses); :class:`RedisStore` registers each once per
 
 from __future__ import annotations
 
-from .records import FIELDS
+from .records import FIELDS, ON_TEXT
 
 #: The fields of a record, with payload and result read from a field that never exists (for list()).
 _LIGHT_FIELDS = tuple("-" if f in ("payload", "result") else f for f in FIELDS)
@@ -19,6 +19,7 @@ local NOW_S = T[1] .. '.' .. string.format('%06d', tonumber(T[2]))
 local NULL = cjson.null
 local FIELDS = {__FIELDS__}
 local WAKE_MAX = 16
+local ON_FAILURE, ON_ANY = __ON_FAILURE__, __ON_ANY__
 local counts, wakes, changed = {}, {}, false
 
 local function fmt(x) return string.format('%.6f', x) end
@@ -111,7 +112,16 @@ local function blocked_error(label, rlabel, plabel, prlabel, state)
   })
 end
 
--- fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED
+-- when a job whose options text is opts runs: 'failure', 'any' or 'success' (see records.runs_on)
+local function runs_on(opts)
+  if type(opts) ~= 'string' then return 'success' end
+  if string.sub(opts, 1, #ON_FAILURE) == ON_FAILURE then return 'failure' end
+  if string.sub(opts, 1, #ON_ANY) == ON_ANY then return 'any' end
+  return 'success'
+end
+
+-- fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED; a continuation that runs on
+-- that end is QUEUED instead
 local function cascade(root, state)
   local todo, head = {root}, 1
   while head <= #todo do
@@ -120,8 +130,16 @@ local function cascade(root, state)
     local deps = redis.call('SMEMBERS', P .. ':edges:' .. node)
     local parent = #deps > 0 and redis.call('HMGET', jkey(node), 'label', 'rlabel')
     for _, d in ipairs(deps) do
-      local r = redis.call('HMGET', jkey(d), 'status', 'queue', 'label', 'rlabel')
-      if r[1] == 'PENDING' then
+      local r = redis.call('HMGET', jkey(d), 'status', 'queue', 'label', 'rlabel', 'options', 'not_before', 'pk',
+        'seq')
+      local on = r[1] == 'PENDING' and runs_on(r[5])
+      if on == 'any' or (on == 'failure' and state == 'FAILED') then
+        local nb = math.max(tonumber(r[6]) or NOW, NOW)
+        redis.call('HSET', jkey(d), 'status', 'QUEUED', 'waiting', '0', 'not_before', fmt(nb),
+          'rk', place(d, r[2], r[7], r[8], nb))
+        moved(r[2], 'PENDING', 'QUEUED')
+        event(d, 'release', 'PENDING', 'QUEUED', nil, 'prerequisite ' .. parent[2] .. ' is ' .. state)
+      elseif r[1] == 'PENDING' then
         local detail = 'prerequisite ' .. parent[2]
         if state == 'FAILED' then
           finish(d, r[2], 'PENDING', state, 'fail', nil, detail,
@@ -134,6 +152,23 @@ local function cascade(root, state)
       end
     end
   end
+end
+
+-- delete a job with its history and edges
+local function drop(id)
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'key')
+  if r[1] then count(r[2], r[1], -1) end
+  redis.call('DEL', jkey(id), P .. ':events:' .. id)
+  for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
+    redis.call('SREM', P .. ':edges:' .. p, id)
+  end
+  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+    redis.call('SREM', P .. ':after:' .. d, id)
+  end
+  redis.call('DEL', P .. ':after:' .. id, P .. ':edges:' .. id)
+  if r[3] and redis.call('HGET', P .. ':keys', r[3]) == id then redis.call('HDEL', P .. ':keys', r[3]) end
+  redis.call('ZREM', P .. ':all', id)
+  redis.call('ZREM', P .. ':finished', id)
 end
 
 -- counters, wake-ups and the change stream, once per script
@@ -165,7 +200,8 @@ local function each(first, by, step)
   flush()
   return out
 end
-""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in FIELDS))
+""".replace("__FIELDS__", ", ".join(f"'{f}'" for f in FIELDS)).replace(
+    "__ON_FAILURE__", f"'{ON_TEXT['failure']}'").replace("__ON_ANY__", f"'{ON_TEXT['any']}'")
 
 # ARGV: prefix, the jobs as a JSON array of objects (id, name, label, repr(label) as rlabel, own label, repr(own
 # label) as rown, queue, priority, priority key as pk, options, key if any, delay, not_before if any, after: the
@@ -209,6 +245,17 @@ for j, job in ipairs(jobs) do
     plans[j] = {id = id}
   elseif not old and look(id) then
     plans[j] = {id = id}  -- the same job enqueued again (a retried call): as it is
+  elseif job.on then  -- a continuation: one prerequisite, and what it runs on
+    local s = look(job.after[1])
+    if not s then return {0, job.after[1]} end
+    local dest, w = 'PENDING', 1
+    if s.status == 'DONE' or s.status == 'FAILED' or s.status == 'CANCELLED' then
+      w = 0
+      dest = (job.on == 'any' or s.status == 'FAILED') and 'QUEUED' or 'CANCELLED'
+    end
+    plans[j] = {id = id, job = job, old = old, waiting = w, dest = dest}
+    sim[id] = {status = dest, label = job.label, rlabel = job.rlabel}
+    if job.key then simkeys[job.key] = id end
   else
     local w, b, missing = check(job.after)
     if missing then return {0, missing} end
@@ -255,6 +302,9 @@ for j, plan in ipairs(plans) do
     if plan.blocker then
       local b = plan.blocker
       push(f, 'error', blocked_error(job.own, job.rown, b.label, b.rlabel, b.status), 'finished', NOW_S)
+      redis.call('ZADD', P .. ':finished', NOW_S, id)
+    elseif plan.dest == 'CANCELLED' then  -- a continuation whose prerequisite did not end its way
+      push(f, 'finished', NOW_S)
       redis.call('ZADD', P .. ':finished', NOW_S, id)
     elseif plan.dest == 'QUEUED' then
       push(f, 'rk', place(id, job.queue, job.pk, seq, nb))
@@ -307,15 +357,16 @@ for _, id in ipairs(due) do
   if r[1] == 'QUEUED' and r[3] then redis.call('ZADD', P .. ':ready:' .. r[2], 0, r[3]) end
 end
 
--- the first `limit` ready jobs of the queues, in order (none for a limit of 0 or less): {member, queue, key}
+-- the first `limit` ready jobs of the queues, the queues in the order named (none for a limit of 0 or less):
+-- {member, queue}
 local ready = {}
 for qi = 1, (limit > 0) and nq or 0 do
   local q = ARGV[6 + qi]
-  for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit)) do
-    ready[#ready + 1] = {m, q, string.sub(m, 1, 52)}
+  if #ready >= limit then break end
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', P .. ':ready:' .. q, '-', '+', 'LIMIT', 0, limit - #ready)) do
+    ready[#ready + 1] = {m, q}
   end
 end
-if nq > 1 then table.sort(ready, function(a, b) return a[3] < b[3] end) end
 
 local exp_s = fmt(NOW + lease)
 local out = {}
@@ -360,10 +411,15 @@ return each(3, 2, function(x)
   local r = held(id, worker, 'queue')
   if not r then return false end
   finish(id, r[3], 'RUNNING', 'DONE', 'done', worker, nil, 'result', ARGV[x + 1], 'progress', '1.0')
-  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
+  local deps = redis.call('SMEMBERS', P .. ':edges:' .. id)
+  local label = #deps > 0 and redis.call('HGET', jkey(id), 'rlabel')
+  for _, d in ipairs(deps) do
     local dk = jkey(d)
-    local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq')
-    if dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
+    local dr = redis.call('HMGET', dk, 'status', 'queue', 'not_before', 'pk', 'seq', 'options')
+    if dr[1] == 'PENDING' and runs_on(dr[6]) == 'failure' then  -- runs on failure only: CANCELLED, and below it
+      finish(d, dr[2], 'PENDING', 'CANCELLED', 'cancel', worker, 'prerequisite ' .. (label or '?') .. ' is DONE')
+      cascade(d, 'CANCELLED')
+    elseif dr[1] == 'PENDING' and redis.call('HINCRBY', dk, 'waiting', -1) <= 0 then
       local nb = math.max(tonumber(dr[3]) or NOW, NOW)
       redis.call('HSET', dk, 'status', 'QUEUED', 'not_before', fmt(nb), 'rk', place(d, dr[2], dr[4], dr[5], nb))
       moved(dr[2], 'PENDING', 'QUEUED')
@@ -419,18 +475,24 @@ return each(2, 1, function(x)
 end)
 """
 
-# ARGV: prefix, ids... (FAILED or CANCELLED jobs queued again by hand; others left as they are)
-# A prerequisite counts as unfinished unless it is DONE; one purged is no longer among the job's prerequisites.
+# ARGV: prefix, force (1/0), ids... (FAILED or CANCELLED jobs, and DONE ones with force, queued again by hand;
+# others left as they are). A prerequisite counts as unfinished unless it is DONE; one purged is no longer among the
+# job's prerequisites.
 _RETRY = r"""
-return each(2, 1, function(x)
+local force = ARGV[2] == '1'
+return each(3, 1, function(x)
   local id = ARGV[x]
   local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'pk', 'seq')
   local status = r[1]
-  if status ~= 'FAILED' and status ~= 'CANCELLED' then return false end
+  if status ~= 'FAILED' and status ~= 'CANCELLED' and not (force and status == 'DONE') then return false end
   local waiting = 0
+  -- a continuation waits for its prerequisite to end, however: retried by hand, it runs then
+  local any_end = runs_on(redis.call('HGET', jkey(id), 'options')) ~= 'success'
   for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
     local ps = redis.call('HGET', jkey(p), 'status')
-    if ps and ps ~= 'DONE' then waiting = waiting + 1 end
+    if ps and ps ~= 'DONE' and not (any_end and (ps == 'FAILED' or ps == 'CANCELLED')) then
+      waiting = waiting + 1
+    end
   end
   local dest = (waiting > 0) and 'PENDING' or 'QUEUED'
   clear(id)
@@ -438,7 +500,7 @@ return each(2, 1, function(x)
   if dest == 'QUEUED' then push(f, 'rk', place(id, r[2], r[3], r[4], NOW)) end
   redis.call('HSET', jkey(id), unpack(f))
   moved(r[2], status, dest)
-  event(id, 'retry', status, dest, nil, 'retried by hand')
+  event(id, 'retry', status, dest, nil, status == 'DONE' and 'run again by hand' or 'retried by hand')
   return true
 end)
 """
@@ -462,22 +524,50 @@ return 1
 _PURGE = r"""
 local cutoff = NOW - tonumber(ARGV[2])
 local ids = redis.call('ZRANGEBYSCORE', P .. ':finished', '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do
-  local r = redis.call('HMGET', jkey(id), 'status', 'queue', 'key')
-  if r[1] then count(r[2], r[1], -1) end
-  redis.call('DEL', jkey(id), P .. ':events:' .. id)
-  for _, p in ipairs(redis.call('SMEMBERS', P .. ':after:' .. id)) do
-    redis.call('SREM', P .. ':edges:' .. p, id)
-  end
-  for _, d in ipairs(redis.call('SMEMBERS', P .. ':edges:' .. id)) do
-    redis.call('SREM', P .. ':after:' .. d, id)
-  end
-  redis.call('DEL', P .. ':after:' .. id, P .. ':edges:' .. id)
-  if r[3] and redis.call('HGET', P .. ':keys', r[3]) == id then redis.call('HDEL', P .. ':keys', r[3]) end
-  redis.call('ZREM', P .. ':all', id)
-  redis.call('ZREM', P .. ':finished', id)
-end
+for _, id in ipairs(ids) do drop(id) end
 if #ids > 0 then changed = true end
 flush()
 return #ids
+"""
+
+# ARGV: prefix, ids... Deletes the final ones; returns their ids.
+_DELETE = r"""
+return each(2, 1, function(x)
+  local status = redis.call('HGET', jkey(ARGV[x]), 'status')
+  if status ~= 'DONE' and status ~= 'FAILED' and status ~= 'CANCELLED' then return false end
+  drop(ARGV[x])
+  changed = true
+  return true
+end)
+"""
+
+# ARGV: prefix. The queue of each QUEUED job whose not_before is still to come.
+_SCHEDULED = r"""
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':delayed', '(' .. NOW_S, '+inf')) do
+  local r = redis.call('HMGET', jkey(id), 'status', 'queue')
+  if r[1] == 'QUEUED' then out[#out + 1] = r[2] end
+end
+return out
+"""
+
+# Live workers: P:workers (a hash, id -> info as JSON) and P:workers:expires (a sorted set, id by expiry).
+# ARGV: prefix, op ('put' id info expires, 'drop' id, or 'list'). Expired entries are deleted first.
+_WORKERS = r"""
+local W, E = P .. ':workers', P .. ':workers:expires'
+local gone = redis.call('ZRANGEBYSCORE', E, '-inf', '(' .. NOW_S)
+if #gone > 0 then
+  redis.call('HDEL', W, unpack(gone))
+  redis.call('ZREM', E, unpack(gone))
+end
+local op = ARGV[2]
+if op == 'put' then
+  redis.call('HSET', W, ARGV[3], ARGV[4])
+  redis.call('ZADD', E, ARGV[5], ARGV[3])
+  return 1
+elseif op == 'drop' then
+  redis.call('ZREM', E, ARGV[3])
+  return redis.call('HDEL', W, ARGV[3])
+end
+return redis.call('HVALS', W)
 """

@@ -20,7 +20,8 @@ them up method by method):
 * **One ending.** :meth:`Store.complete`, :meth:`Store.fail` and :meth:`Store.release` act only on a job RUNNING
   under the calling worker's lease; a late report from a worker that lost its lease is refused, so a job is never
   DONE twice.
-* **Order.** Higher priority first, then the earliest ``not_before``, then the order of enqueueing.
+* **Order.** The queues a claim names in their order: a job of a later queue only when the earlier ones have no
+  ready job; within a queue, higher priority first, then the earliest ``not_before``, then the order of enqueueing.
 * **Continuations.** When a job is DONE, each dependent's count of unfinished prerequisites drops, and one that
   reaches 0 becomes QUEUED, in the same transaction. When a job FAILED or is CANCELLED, its PENDING descendants
   are FAILED or CANCELLED with it; a descendant FAILED this way gets a ``taskgraph.errors.BlockedError`` error
@@ -144,17 +145,20 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def retry(self, ids: Collection[str]) -> list[str]:
-        """Queue FAILED or CANCELLED jobs again, by hand (``taskgraph retry``), in one transaction.
+    def retry(self, ids: Collection[str], force: bool = False) -> list[str]:
+        """Queue FAILED or CANCELLED jobs again, by hand (``taskgraph retry``), in one transaction; with ``force``,
+        DONE jobs too (a new run of the job: its result is cleared, and dependents it already released are left
+        as they are).
 
         Each such job becomes QUEUED, claimable now, or PENDING if any of its prerequisites is not DONE (its count
         of unfinished prerequisites is taken again; a prerequisite that FAILED or was CANCELLED counts as unfinished,
-        so retry it too, in the same call or later, for the job to run). Its attempts and lease losses go back to
+        so retry it too, in the same call or later, for the job to run; a continuation, which runs on ``failure``
+        or ``any``, waits only for a prerequisite that has not ended). Its attempts and lease losses go back to
         0; its error, result, worker, lease, progress and start and finish times are cleared; payload, options,
         key, queue and priority stay; a ``retry`` event (from its old status, detail ``"retried by hand"``) is
-        recorded and idle workers are woken. Jobs in other statuses, and ids the store does not have, are left as
-        they are; dependents of a retried job that were FAILED or CANCELLED with it are not touched (retry them
-        too). Repeated ids count once.
+        recorded (``"run again by hand"`` from DONE) and idle workers are woken. Jobs in other statuses, and ids the
+        store does not have, are left as they are; dependents of a retried job that were FAILED or CANCELLED with it
+        are not touched (retry them too). Repeated ids count once.
 
         Returns:
             the ids of ``ids`` that were queued again by this call, in their order.
@@ -171,13 +175,52 @@ class Store(ABC):
     @abstractmethod
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, offset: int = 0, older_than: float | None = None,
+        newer_than: float | None = None,
     ) -> list[JobRecord]:
-        """Records matching all the filters given, newest first, at most ``limit``; payloads left out.
+        """Records matching all the filters given, newest first (in the order of enqueueing), at most ``limit``
+        after skipping the first ``offset`` that match; payloads left out.
 
         ``metadata`` matches the jobs whose metadata holds each of its keys with an equal value
-        (:func:`~taskgraph.stores.records.metadata_matches`).
+        (:func:`~taskgraph.stores.records.metadata_matches`); ``older_than`` and ``newer_than`` (seconds) match
+        the jobs created more, or less, than that long ago by the store's clock.
         """
+
+    def delete(self, ids: Collection[str]) -> list[str]:
+        """Delete final jobs (DONE, FAILED, CANCELLED) with their history and edges, as :meth:`purge` does; jobs
+        that are not final, and ids the store does not have, are left as they are.
+
+        Returns:
+            the ids of ``ids`` deleted by this call, in their order.
+        """
+        raise StoreError(f"{self.url}: this store cannot delete single jobs; use purge")
+
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids of stored jobs that start with ``prefix``, in id order (for people who type a short
+        id). Optional: by default, none but ``prefix`` itself if the store has that job."""
+        return [prefix] if limit > 0 and self.get([prefix]) else []
+
+    def scheduled(self) -> dict[str, int]:
+        """How many QUEUED jobs of each queue wait for their ``not_before`` (by the store's clock): delayed jobs,
+        and failures waiting to be retried. They are among the QUEUED jobs :meth:`stats` counts. Optional:
+        ``{}`` by default."""
+        return {}
+
+    def register_worker(self, info: dict[str, Any], ttl: float) -> None:  # noqa: B027 - optional
+        """Record a live worker, or refresh its entry: ``info`` is a JSON object with its ``id`` (and, by
+        convention, ``host``, ``pid``, ``queues``, ``concurrency``, ``started``, ``running``, ``done``,
+        ``failed``); the store adds ``heartbeat`` (now) and ``expires`` (now + ``ttl``), by its clock. An entry not
+        refreshed before it expires is no longer listed. Optional: does nothing by default."""
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        """Forget a worker that stops. Returns whether it was registered. Optional: False by default."""
+        return False
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        """The workers registered and not expired, their ``info`` as registered with ``heartbeat`` and
+        ``expires``, oldest started first; expired entries may be deleted on the way. Optional: none by
+        default."""
+        return []
 
     @abstractmethod
     def stats(self) -> dict[str, dict[str, int]]:

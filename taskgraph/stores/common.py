@@ -6,15 +6,18 @@ scripts keep the same rules.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from .base import StoreError, StoreUnavailable
-from .records import JobRecord, NewJob, blocked_error, options_text
+from .records import JobRecord, NewJob, after_end, blocked_error, options_text
 
 __all__ = [
-    "unique", "fail_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters", "reason",
-    "unreachable", "refused", "lost", "newer_schema",
+    "unique", "fail_detail", "retried_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters",
+    "reason", "unreachable", "refused", "lost", "newer_schema", "worker_entry", "read_worker", "by_start",
+    "split_scheduled",
 ]
 
 BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its dependents for good
@@ -23,6 +26,11 @@ BLOCKING = ("FAILED", "CANCELLED")  # a prerequisite in these blocks its depende
 def unique(items: Iterable[str]) -> list[str]:
     """``items`` without repeats, in their order."""
     return list(dict.fromkeys(items))
+
+
+def retried_detail(status: str) -> str:
+    """The history detail of a job queued again by hand from ``status``."""
+    return "run again by hand" if status == "DONE" else "retried by hand"
 
 
 def fail_detail(error: dict[str, Any], retry_in: float | None) -> str:
@@ -65,6 +73,17 @@ class EnqueuePlan:
                 waiting += 1
         return waiting, None
 
+    def _continuation(self, job: NewJob, after: list[str]) -> tuple[str, int]:
+        """``(status, waiting)`` of a new continuation (a job that runs on ``failure`` or ``any``)."""
+        if len(after) != 1:
+            raise StoreError(f"{self.url}: job {job.id!r} runs on {job.on}: it must have one prerequisite, not "
+                             f"{len(after)}")
+        found = self.known.get(after[0])
+        if found is None:
+            raise StoreError(f"{self.url}: prerequisite job {after[0]!r} is not in the store")
+        move = after_end(job.on, found[1])
+        return ("PENDING", 1) if move is None else (move, 0)
+
     def add(self, job: NewJob) -> None:
         """Plan ``job``: returned as stored (a known id, or a key whose job is not FAILED or CANCELLED), reset (a
         key whose job is), or inserted; PENDING while a prerequisite is unfinished, FAILED or CANCELLED at once
@@ -78,9 +97,15 @@ class EnqueuePlan:
             self.result.append(stored[0])
             return
         job_id = job.id if stored is None else stored[0]
-        waiting, blocked = self._waiting(after)
-        dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
-        row = self._row(job, job_id, dest, waiting, blocked)
+        if job.on != "success":
+            dest, waiting = self._continuation(job, after)
+            blocked = None
+            row = self._row(job, job_id, dest, waiting, None)
+            row["final"] = dest == "CANCELLED"
+        else:
+            waiting, blocked = self._waiting(after)
+            dest = blocked[1] if blocked else ("PENDING" if waiting else "QUEUED")
+            row = self._row(job, job_id, dest, waiting, blocked)
         if stored is None:
             self.inserts[job_id] = row
             self.events.append((job_id, "queue", None, dest, None))
@@ -173,3 +198,58 @@ def newer_schema(what: str, version: int, known: int) -> StoreError:
 def lost(url: str, server: str, why: str) -> StoreUnavailable:
     """The error of a connection lost in a call; the next call connects again."""
     return StoreUnavailable(f"{url}: lost the connection to the {server} server ({why}); the next call connects again")
+
+
+def worker_entry(info: Any, ttl: Any, now: float) -> tuple[str, str, float]:
+    """``(id, JSON text, expires)`` of a worker's registration: its ``info`` with ``heartbeat`` (``now``) and
+    ``expires`` (``now + ttl``) added.
+
+    Raises:
+        ValueError: ``info`` is not a JSON object with a text ``id``, or ``ttl`` is not a finite number > 0.
+    """
+    if not isinstance(info, dict) or not isinstance(info.get("id"), str) or not info["id"]:
+        raise ValueError(f"a worker's info must be a dict with its id (text), not {info!r:.200}")
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not (0 < ttl < math.inf):
+        raise ValueError(f"a worker's ttl must be a finite number of seconds > 0, not {ttl!r}")
+    expires = now + float(ttl)
+    try:
+        text = json.dumps({**info, "heartbeat": now, "expires": expires}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"worker {info['id']!r}: its info is not plain JSON ({exc})") from None
+    return info["id"], text, expires
+
+
+def read_worker(text: Any) -> dict[str, Any] | None:
+    """A registered worker's info from its JSON text; None if it is damaged (not listed)."""
+    try:
+        info = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return info if isinstance(info, dict) and isinstance(info.get("id"), str) else None
+
+
+def by_start(workers: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Workers oldest started first (a missing or damaged start time first), then by id."""
+    def key(info: dict[str, Any]) -> tuple[float, str]:
+        started = info.get("started")
+        return (float(started) if isinstance(started, (int, float)) and not isinstance(started, bool) else 0.0,
+                info["id"])
+    return sorted(workers, key=key)
+
+
+
+def split_scheduled(counts: dict[str, dict[str, int]], scheduled: dict[str, int]) -> dict[str, dict[str, int]]:
+    """``counts`` (:meth:`~taskgraph.stores.base.Store.stats`) with the QUEUED jobs whose time is to come
+    (:meth:`~taskgraph.stores.base.Store.scheduled`) counted as SCHEDULED, and QUEUED only those ready to run. The
+    two were read one after the other: a count that went below 0 meanwhile is 0, and statuses at 0 are left out."""
+    split: dict[str, dict[str, int]] = {}
+    for queue, row in counts.items():
+        row = dict(row)
+        waiting = min(scheduled.get(queue, 0), row.get("QUEUED", 0))
+        if waiting:
+            row["QUEUED"] -= waiting
+            row["SCHEDULED"] = waiting
+            if not row["QUEUED"]:
+                del row["QUEUED"]
+        split[queue] = row
+    return split

@@ -22,7 +22,16 @@ from urllib.parse import SplitResult, unquote
 
 from ..urls import redact, store_options
 from .base import Store, StoreError
-from .common import EnqueuePlan, fail_detail, in_order, unique
+from .common import (
+    EnqueuePlan,
+    by_start,
+    fail_detail,
+    in_order,
+    read_worker,
+    retried_detail,
+    unique,
+    worker_entry,
+)
 from .memory_state import Job, Memory
 from .records import FIELDS, Event, JobRecord, NewJob, metadata_matches
 
@@ -108,15 +117,16 @@ class MemoryStore(Store):
         with self._call() as (m, now):
             m.tick(now)
             claimed: list[JobRecord] = []
-            while len(claimed) < limit:
-                heads = [head for head in map(m.claimable, queues) if head is not None]
-                if not heads:
-                    break
-                job = m.jobs[min(heads)[4]]
-                m.move(job, "RUNNING", now, "dispatch", worker, worker=worker, attempts=job.attempts + 1,
-                       started=now, lease_expires=now + lease)
-                m.lease(job)
-                claimed.append(job.record())
+            for queue in queues:  # in order: a later queue only when the earlier ones have no ready job
+                while len(claimed) < limit:
+                    head = m.claimable(queue)
+                    if head is None:
+                        break
+                    job = m.jobs[head[4]]
+                    m.move(job, "RUNNING", now, "dispatch", worker, worker=worker, attempts=job.attempts + 1,
+                           started=now, lease_expires=now + lease)
+                    m.lease(job)
+                    claimed.append(job.record())
             return claimed
 
     def _owned(self, m: Memory, worker: str, job_id: str) -> Job | None:
@@ -186,15 +196,17 @@ class MemoryStore(Store):
                 m.cascade(job, "CANCELLED", now)
             return cancelled
 
-    def retry(self, ids: Collection[str]) -> list[str]:
+    def retry(self, ids: Collection[str], force: bool = False) -> list[str]:
+        again = ("FAILED", "CANCELLED", "DONE") if force else ("FAILED", "CANCELLED")
         with self._call() as (m, now):
             retried = []
             for job_id in unique(ids):
                 job = m.jobs.get(job_id)
-                if job is None or job.status not in ("FAILED", "CANCELLED"):
+                if job is None or job.status not in again:
                     continue
                 waiting = m.unfinished(job_id)
-                m.move(job, "PENDING" if waiting else "QUEUED", now, "retry", None, "retried by hand", result=None,
+                m.move(job, "PENDING" if waiting else "QUEUED", now, "retry", None, retried_detail(job.status),
+                       result=None,
                        error=None, attempts=0, lease_losses=0, waiting=waiting, not_before=now, started=None,
                        finished=None, worker=None, lease_expires=None, progress=None, progress_message=None)
                 retried.append(job_id)
@@ -215,19 +227,59 @@ class MemoryStore(Store):
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, offset: int = 0, older_than: float | None = None,
+        newer_than: float | None = None,
     ) -> list[JobRecord]:
         found: list[JobRecord] = []
-        with self._call() as (m, _):
+        end = max(int(offset), 0) + max(int(limit), 0)
+        with self._call() as (m, now):
+            before = now - older_than if older_than is not None else None
+            after = now - newer_than if newer_than is not None else None
             for job in reversed(m.jobs.values()):
-                if len(found) >= limit:
+                if len(found) >= end:
                     break
                 if (status is None or job.status == status) and (name is None or job.name == name) and (
-                        queue is None or job.queue == queue):
+                        queue is None or job.queue == queue) and (before is None or job.created < before) and (
+                        after is None or job.created > after):
                     record = job.record(whole=False)
                     if metadata_matches(record, metadata):
                         found.append(record)
-        return found
+        return found[max(int(offset), 0):]
+
+    def delete(self, ids: Collection[str]) -> list[str]:
+        with self._call() as (m, _):
+            gone = [i for i in unique(ids) if i in m.jobs and m.jobs[i].status in ("DONE", "FAILED", "CANCELLED")]
+            for job_id in gone:
+                m.drop(m.jobs[job_id])
+            return gone
+
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        with self._call() as (m, _):
+            return sorted(i for i in m.jobs if i.startswith(prefix))[: max(int(limit), 0)]
+
+    def scheduled(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._call() as (m, now):
+            for job in m.jobs.values():
+                if job.status == "QUEUED" and job.not_before > now:
+                    counts[job.queue] = counts.get(job.queue, 0) + 1
+        return counts
+
+    def register_worker(self, info: dict[str, Any], ttl: float) -> None:
+        with self._call() as (m, now):
+            worker_id, text, expires = worker_entry(info, ttl, now)
+            m.prune_workers(now)
+            m.workers[worker_id] = (text, expires)
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        with self._call() as (m, now):
+            m.prune_workers(now)
+            return m.workers.pop(worker_id, None) is not None
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        with self._call() as (m, now):
+            m.prune_workers(now)
+            return by_start(info for info in (read_worker(text) for text, _ in m.workers.values()) if info)
 
     def stats(self) -> dict[str, dict[str, int]]:
         with self._call() as (m, _):

@@ -18,7 +18,17 @@ import json
 import threading
 from typing import Any
 
-from .records import FIELDS, MAX_LEASE_LOSSES, Event, JobRecord, blocked_error, record_from_row
+from .records import (
+    FIELDS,
+    MAX_LEASE_LOSSES,
+    Event,
+    JobRecord,
+    after_end,
+    blocked_error,
+    label,
+    record_from_row,
+    runs_on,
+)
 
 __all__ = ["Job", "Memory"]
 
@@ -102,6 +112,12 @@ class Memory:
         self.delayed: list[tuple[float, int, str]] = []  # (not_before, ticket, id)
         self.leases: list[tuple[float, str]] = []  # (lease_expires, id)
         self.seq = 0
+        self.workers: dict[str, tuple[str, float]] = {}  # live workers: id -> (info as JSON, expires)
+
+    def prune_workers(self, now: float) -> None:
+        """Forget the workers whose entry expired."""
+        for worker_id in [i for i, (_, expires) in self.workers.items() if expires < now]:
+            del self.workers[worker_id]
 
     def changes(self) -> None:
         """End a call: if it changed something, count the change and wake every waiter."""
@@ -211,22 +227,30 @@ class Memory:
         self.dirty = True
 
     def unfinished(self, job_id: str) -> int:
-        """How many of a job's prerequisites the store holds and are not DONE."""
-        return sum(1 for p in self.prereqs.get(job_id, ()) if p in self.jobs and self.jobs[p].status != "DONE")
+        """How many of a job's prerequisites the store holds and are not DONE (for a continuation: not finished,
+        as it runs however they end once retried by hand)."""
+        ended = ("DONE",) if runs_on(self.jobs[job_id].options) == "success" else ("DONE", "FAILED", "CANCELLED")
+        return sum(1 for p in self.prereqs.get(job_id, ()) if p in self.jobs and self.jobs[p].status not in ended)
 
     def released(self, job: Job, now: float, worker: str) -> None:
-        """``job`` is DONE: each PENDING dependent waits for one less, and is QUEUED at none."""
+        """``job`` is DONE: each PENDING dependent waits for one less, and is QUEUED at none; a continuation that
+        runs on failure only is CANCELLED, with its PENDING descendants."""
         for dependent_id in self.dependents.get(job.id, ()):
             dependent = self.jobs[dependent_id]
             if dependent.status != "PENDING":
+                continue
+            if runs_on(dependent.options) == "failure":
+                self.move(dependent, "CANCELLED", now, "cancel", worker, f"prerequisite {label(job.label)!r} is DONE",
+                          finished=now)
+                self.cascade(dependent, "CANCELLED", now)
                 continue
             dependent.waiting -= 1
             if dependent.waiting <= 0:
                 self.move(dependent, "QUEUED", now, "release", worker, not_before=max(dependent.not_before, now))
 
     def cascade(self, job: Job, state: str, now: float) -> None:
-        """Fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED."""
-        event = "fail" if state == "FAILED" else "cancel"
+        """Fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED; a continuation that
+        runs on that end is QUEUED instead (and its own dependents wait for it)."""
         parents = [job]
         while parents:
             parent = parents.pop(0)
@@ -234,8 +258,16 @@ class Memory:
                 dependent = self.jobs[dependent_id]
                 if dependent.status != "PENDING":
                     continue
-                error = blocked_error(dependent.label, parent.label, state) if state == "FAILED" else None
-                self.move(dependent, state, now, event, None, f"prerequisite {parent.label!r}", error=error,
+                detail = f"prerequisite {parent.label!r}"
+                move = after_end(runs_on(dependent.options), parent.status)
+                if move == "QUEUED":
+                    why = f"prerequisite {label(parent.label)!r} is {parent.status}"
+                    self.move(dependent, "QUEUED", now, "release", None, why, waiting=0,
+                              not_before=max(dependent.not_before, now))
+                    continue
+                dest = move if move in ("FAILED", "CANCELLED") else state
+                error = blocked_error(dependent.label, parent.label, dest) if dest == "FAILED" else None
+                self.move(dependent, dest, now, "fail" if dest == "FAILED" else "cancel", None, detail, error=error,
                           finished=now)
                 parents.append(dependent)
 

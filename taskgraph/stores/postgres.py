@@ -23,9 +23,21 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from ..urls import written
-from ._postgres_sql import _LIGHT_COLS
+from ._postgres_sql import _LIGHT_COLS, render
 from .base import Store
-from .common import EnqueuePlan, answered, columns, fail_detail, filters, in_order, tally, unique
+from .common import (
+    EnqueuePlan,
+    answered,
+    by_start,
+    columns,
+    fail_detail,
+    filters,
+    in_order,
+    read_worker,
+    tally,
+    unique,
+    worker_entry,
+)
 from .postgres_session import DEFAULT_SCHEMA, SCHEMA_VERSION, Session
 from .records import (
     FIELDS,
@@ -33,10 +45,13 @@ from .records import (
     Event,
     JobRecord,
     NewJob,
+    after_end,
     blocked_error,
     metadata_matches,
     record_from_row,
+    runs_on,
 )
+from .records import label as job_label
 
 __all__ = ["PostgresStore", "open_postgres", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
@@ -58,6 +73,7 @@ class PostgresStore(Store):
         self._pg = pg = Session(url)
         self.url, self.schema, self.connect_timeout = pg.url, pg.schema, pg.connect_timeout
         self._q, self._params, self._exec, self._run, self._batch = pg.q, pg.params, pg.exec, pg.run, pg.batch
+        self._workers_table = False  # known to exist (see _has_workers_table)
 
     def for_worker(self) -> None:
         """Commit a worker's claims and reports without waiting for the WAL to reach the disk
@@ -160,12 +176,24 @@ class PostgresStore(Store):
             return []
         params = self._params(ids=list(first), results=list(first.values()), worker=worker)
 
-        def work() -> Callable[[], list[str]]:
+        def work() -> Callable[[], tuple[list[str], list[str] | None]]:
             done = self._run("_Q_COMPLETE", params)
-            self._run("_Q_RELEASE", params)
-            return lambda: answered(first, done.fetchall())
+            released = self._run("_Q_RELEASE", params)
+            def finish() -> tuple[list[str], list[str] | None]:
+                row = released.fetchone()  # one row: aggregates
+                return answered(first, done.fetchall()), row[1] if row else None
 
-        return self._batch(work)
+            return finish
+
+        accepted, dropped = self._batch(work)
+        if dropped:  # continuations on failure only, CANCELLED: then their PENDING descendants, right after
+
+            def cascade() -> Callable[[], None]:
+                self._cascade(dropped, "CANCELLED")
+                return lambda: None
+
+            self._batch(cascade)
+        return accepted
 
     def fail(self, worker: str, job_id: str, error: dict[str, str], retry_in: float | None) -> bool:
         detail = fail_detail(error, retry_in).replace("\x00", "\\x00")
@@ -194,9 +222,17 @@ class PostgresStore(Store):
             if found is None:
                 found = self._run("_Q_CASCADE_FIND", {"ids": parents, "state": state}).fetchall()
             chosen: dict[str, tuple[str, str]] = {}
-            for dependent, label, parent_label in found:
-                chosen.setdefault(dependent, (label, parent_label))
+            queued: dict[str, str] = {}  # continuations that run on this end: QUEUED
+            for dependent, label, parent_label, parent_status, options in found:
+                if dependent in chosen or dependent in queued:
+                    continue
+                if after_end(runs_on(options), parent_status) == "QUEUED":
+                    queued[dependent] = f"prerequisite {job_label(parent_label)!r} is {parent_status}"
+                else:
+                    chosen[dependent] = (label, parent_label)
             found = None
+            if queued:
+                self._run("_Q_CASCADE_RELEASE", self._params(ids=list(queued), details=list(queued.values())))
             if not chosen:
                 return
             moved = self._run("_Q_CASCADE_MOVE", self._params(
@@ -228,13 +264,14 @@ class PostgresStore(Store):
 
         return self._batch(work) if ids else []
 
-    def retry(self, ids: Collection[str]) -> list[str]:
+    def retry(self, ids: Collection[str], force: bool = False) -> list[str]:
         ids = unique(ids)
+        again = ["FAILED", "CANCELLED", "DONE"] if force else ["FAILED", "CANCELLED"]
 
         def work() -> Callable[[], list[str]]:
-            self._run("_Q_RETRY_BY_HAND_LOCK", {"ids": ids})
-            self._run("_Q_RETRY_BY_HAND_PREREQS", {"ids": ids})
-            moved = self._run("_Q_RETRY_BY_HAND", self._params(ids=ids))
+            self._run("_Q_RETRY_BY_HAND_LOCK", {"ids": ids, "again": again})
+            self._run("_Q_RETRY_BY_HAND_PREREQS", {"ids": ids, "again": again})
+            moved = self._run("_Q_RETRY_BY_HAND", self._params(ids=ids, again=again))
             return lambda: answered(ids, moved.fetchall())
 
         return self._batch(work) if ids else []
@@ -247,6 +284,50 @@ class PostgresStore(Store):
     def purge(self, older_than: float) -> int:
         return int(self._exec(self._q["_Q_PURGE"], {"older": float(older_than)})[0][0])
 
+    def delete(self, ids: Collection[str]) -> list[str]:
+        ids = unique(ids)
+        return answered(ids, self._exec(self._q["_Q_DELETE"], {"ids": ids})) if ids else []
+
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        params = {"prefix": prefix.replace("\x00", ""), "limit": max(int(limit), 0)}
+        return [r[0] for r in self._exec(self._q["_Q_MATCH_IDS"], params)] if "\x00" not in prefix else []
+
+    def scheduled(self) -> dict[str, int]:
+        return {queue: int(n) for queue, n in self._exec(self._q["_Q_SCHEDULED"])}
+
+    def register_worker(self, info: dict[str, Any], ttl: float) -> None:
+        [(now,)] = self._exec(self._q["_Q_NOW"])
+        worker_id, text, expires = worker_entry(info, ttl, now)
+
+        def work() -> Callable[[], None]:
+            if not self._workers_table:
+                self._run("_Q_WORKERS_TABLE")
+            self._run("_Q_WORKER_PRUNE")
+            self._run("_Q_WORKER_PUT", {"id": worker_id, "info": text, "expires": expires})
+            return lambda: None
+
+        self._batch(work)
+        self._workers_table = True
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        if not self._has_workers_table():
+            return False
+        rows = self._exec(self._q["_Q_WORKER_DROP"], {"id": worker_id})
+        return bool(rows and rows[0][0])  # an expired entry was not registered any more
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        if not self._has_workers_table():
+            return []
+        return by_start(info for info in (read_worker(r[0]) for r in self._exec(self._q["_Q_WORKERS"]))
+                        if info is not None)
+
+    def _has_workers_table(self) -> bool:
+        """Whether the schema has its workers table (made by the first worker that registered)."""
+        if not self._workers_table:
+            found = self._exec("SELECT to_regclass(%s::text) IS NOT NULL", [f"{self._pg.schema_sql}.workers"])
+            self._workers_table = bool(found[0][0])
+        return self._workers_table
+
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         if not ids:
             return []
@@ -254,13 +335,22 @@ class PostgresStore(Store):
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, offset: int = 0, older_than: float | None = None,
+        newer_than: float | None = None,
     ) -> list[JobRecord]:
         clause, values = filters("%s::text", status=status, name=name, queue=queue)
+        params: list[Any] = list(values)
+        for condition, value in (("created < {now} - %s::float8", older_than), ("created > {now} - %s::float8",
+                                                                                newer_than)):
+            if value is not None:
+                clause = f"{clause} AND {condition}" if clause else f"WHERE {condition}"
+                params.append(float(value))
+        clause = render(clause, self._pg.schema_sql)
         jobs = f"{self._pg.schema_sql}.jobs"
+        offset, limit = max(int(offset), 0), max(int(limit), 0)
         if not metadata:
-            query = f"SELECT {_LIGHT_COLS} FROM {jobs} {clause} ORDER BY seq DESC LIMIT %s::int8"
-            return [record_from_row(r) for r in self._exec(query, [*values, max(int(limit), 0)])]
+            query = f"SELECT {_LIGHT_COLS} FROM {jobs} {clause} ORDER BY seq DESC LIMIT %s::int8 OFFSET %s::int8"
+            return [record_from_row(r) for r in self._exec(query, [*params, limit, offset])]
         # metadata is matched here, in Python (a damaged options text cannot fail the query as a cast to jsonb
         # would), on the rows whose options name it, read newest first in pages until enough
         clause = f"{clause} AND" if clause else "WHERE"
@@ -268,13 +358,13 @@ class PostgresStore(Store):
                  f"ORDER BY seq DESC LIMIT {_LIST_PAGE}")
         found: list[JobRecord] = []
         before = 2**63 - 1
-        while len(found) < limit:
-            rows = self._exec(query, [*values, '"metadata"', before])
+        while len(found) < offset + limit:
+            rows = self._exec(query, [*params, '"metadata"', before])
             found += [r for r in map(record_from_row, rows) if metadata_matches(r, metadata)]
             if len(rows) < _LIST_PAGE:
                 break
             before = rows[-1][-1]
-        return found[: max(int(limit), 0)]
+        return found[offset : offset + limit]
 
     def stats(self) -> dict[str, dict[str, int]]:
         return tally(self._exec(self._q["_Q_STATS"]))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import builtins
 import json
+import math
 import re
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -17,7 +19,8 @@ _DIGEST = re.compile(r"@[0-9a-f]{10}\Z")  # what DurableQueue.key_of appends to 
 
 __all__ = [
     "JobRecord", "NewJob", "Event", "encode_error", "rebuild_error", "record_from_row", "blocked_error", "FIELDS",
-    "FINAL", "MAX_LEASE_LOSSES", "options_text", "metadata_of", "metadata_matches",
+    "FINAL", "MAX_LEASE_LOSSES", "options_text", "metadata_of", "metadata_matches", "CONDITIONS", "ON_TEXT",
+    "runs_on", "after_end",
 ]
 
 #: The statuses a job ends in; the others are PENDING (waiting for prerequisites), QUEUED and RUNNING.
@@ -45,6 +48,9 @@ class NewJob:
         not_before: an absolute time (epoch seconds) before which it may not be claimed; the later of the two wins.
         after: ids of prerequisites (jobs of this call or already stored): it stays PENDING until all are DONE.
         metadata: a JSON object kept with the job, stored inside its options (see :func:`options_text`).
+        on: when it runs, with one prerequisite in ``after`` (a continuation): ``success`` (the default: once all
+            of ``after`` are DONE), ``failure`` (once its prerequisite FAILED; CANCELLED if it is DONE or was
+            CANCELLED) or ``any`` (once its prerequisite is finished, however it ended).
     """
 
     id: str
@@ -58,6 +64,11 @@ class NewJob:
     not_before: float | None = None
     after: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    on: str = "success"
+
+
+#: The conditions a continuation may run on (:attr:`NewJob.on`).
+CONDITIONS = ("success", "failure", "any")
 
 
 @dataclass
@@ -91,6 +102,14 @@ class JobRecord:
     def final(self) -> bool:
         return self.status in FINAL
 
+    def shown_status(self, now: float | None = None) -> str:
+        """Its status as shown to people: SCHEDULED for a QUEUED job whose ``not_before`` is still to come at
+        ``now`` (epoch seconds; this machine's clock by default): delayed, or waiting to be retried."""
+        due = self.not_before
+        if self.status == "QUEUED" and isinstance(due, (int, float)) and due < math.inf:
+            return "SCHEDULED" if due > (time.time() if now is None else now) else "QUEUED"
+        return self.status
+
 
 #: The fields of a record in order, as the stores' rows (SQL columns, Redis hash fields) hold them.
 FIELDS = tuple(f.name for f in fields(JobRecord) if f.name != "metadata")
@@ -104,7 +123,38 @@ def options_text(job: NewJob) -> str:
     versions need no migration (SQLite, PostgreSQL and Redis each keep the options as one JSON text), a worker
     ignores it (it reads only the options it knows), and a row written without it reads as metadata ``{}``.
     """
-    return json.dumps({**job.options, "metadata": job.metadata} if job.metadata else job.options)
+    options = {**job.options, "metadata": job.metadata} if job.metadata else job.options
+    if job.on != "success":  # first, where a store's SQL finds it by the start of the text (see runs_on)
+        options = {"on": job.on, **{k: v for k, v in options.items() if k != "on"}}
+    return json.dumps(options)
+
+
+#: The start of the options text of a continuation that runs on ``failure`` or ``any`` (see :func:`options_text`).
+ON_TEXT = {"failure": '{"on": "failure"', "any": '{"on": "any"'}
+
+
+def runs_on(options: Any) -> str:
+    """When a job whose stored options text is ``options`` runs: ``failure``, ``any`` or ``success``."""
+    if isinstance(options, bytes):
+        options = options.decode(errors="replace")
+    if isinstance(options, str):
+        for on, start in ON_TEXT.items():
+            if options.startswith(start):
+                return on
+    return "success"
+
+
+def after_end(on: str, prereq: str) -> str | None:
+    """What a PENDING job that runs ``on`` does when a prerequisite ends as ``prereq``: ``"release"`` (one
+    prerequisite less to wait for: QUEUED at none), ``"QUEUED"`` at once, ``"FAILED"`` or ``"CANCELLED"`` (with
+    its own PENDING descendants), or None (not finished: it waits)."""
+    if prereq not in FINAL:
+        return None
+    if on == "failure":
+        return "QUEUED" if prereq == "FAILED" else "CANCELLED"
+    if on == "any":
+        return "QUEUED"
+    return "release" if prereq == "DONE" else prereq
 
 
 def metadata_of(options: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +232,16 @@ def encode_error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
         error["args"] = list(exc.args)
     except (TypeError, ValueError):
         pass
+    attrs = {}
+    for name, value in getattr(exc, "__dict__", {}).items():  # what its constructor set: a code, a field name...
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(name, str) and not name.startswith("__"):
+            attrs[name] = value
+    if attrs:
+        error["attrs"] = attrs
     return error
 
 
@@ -210,18 +270,40 @@ def rebuild_error(error: dict[str, str]) -> BaseException:
     for part in qualname.split("."):
         kind = getattr(kind, part, None)
     if isinstance(kind, type) and issubclass(kind, Exception):
-        args = error.get("args")
-        try:
-            rebuilt = kind(*args) if isinstance(args, list) else kind(message)
-        except Exception:
-            rebuilt = None
-        if rebuilt is not None and str(rebuilt) != message:
-            rebuilt = None  # its constructor does not take a message as it is: do not pretend
+        rebuilt = _rebuilt(kind, error, message)
     if rebuilt is None:
         rebuilt = RemoteTaskError(type_name, message, text)
     if text:
         rebuilt.__cause__ = RemoteTraceback(text)
     return rebuilt
+
+
+def _rebuilt(kind: type[Exception], error: dict[str, Any], message: str) -> Exception | None:
+    """An exception of ``kind`` from its stored arguments and attributes, if it reads as its message did: built by
+    its constructor, or, when the constructor takes other arguments than the exception keeps (``Custom(code,
+    where)`` keeping one message), made without it, with its arguments and attributes set as they were."""
+    args = error.get("args")
+    attrs = error.get("attrs")
+    attrs = attrs if isinstance(attrs, dict) else {}
+    try:
+        rebuilt = kind(*args) if isinstance(args, list) else kind(message)
+    except Exception:
+        rebuilt = None
+    if rebuilt is None and isinstance(args, list):
+        try:
+            rebuilt = kind.__new__(kind, *args)
+            rebuilt.args = tuple(args)
+        except Exception:
+            rebuilt = None
+    if rebuilt is None:
+        return None
+    try:
+        for name, value in attrs.items():
+            setattr(rebuilt, name, value)
+        same = str(rebuilt) == message
+    except Exception:
+        return None
+    return rebuilt if same else None  # it does not read as it did: do not pretend
 
 
 def read_options(job_id: str, text: Any) -> dict[str, Any]:

@@ -31,12 +31,12 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import SplitResult, unquote
+from urllib.parse import SplitResult
 
-from ..urls import redact, seconds, secrets, split, store_options, written
+from ..urls import redact, secrets, written
 from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
-from .common import fail_detail, lost, reason, refused, unique, unreachable
+from .common import by_start, fail_detail, lost, read_worker, reason, refused, unique, unreachable, worker_entry
 from .records import (
     FIELDS,
     MAX_LEASE_LOSSES,
@@ -48,16 +48,10 @@ from .records import (
     record_from_row,
 )
 from .records import label as job_label
+from .redis_url import DEFAULT_PREFIX, parse
 
-__all__ = ["RedisStore", "open_redis"]
+__all__ = ["RedisStore", "open_redis", "DEFAULT_PREFIX"]
 
-DEFAULT_PREFIX = "taskgraph"
-_PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-_URL_OPTIONS = {
-    "prefix", "socket_connect_timeout", "socket_timeout", "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile",
-    "ssl_keyfile",
-}
-_URL_SHAPE = "write it like redis://[user:password@]host[:port][/db][?prefix=NAME] (rediss:// for TLS)"
 _PURGE_BATCH = 500
 _LIST_CHUNK = 200
 
@@ -91,6 +85,11 @@ def _record(row: Sequence[Any]) -> JobRecord:
         return record_from_row([_field(i, v) for i, v in enumerate(row)])
 
 
+def _number(value: Any) -> float:
+    """A time field as a number; a damaged one (text) as 0."""
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
 def _priority_key(priority: int) -> str:
     """20 digits that sort the other way round from ``priority`` (higher priority, smaller key)."""
     if not -(1 << 63) <= priority < (1 << 63):
@@ -121,7 +120,7 @@ class RedisStore(Store):
             raise StoreError(f"{redact(url)}: the Redis store needs redis-py: pip install 'redis>=5'") from exc
         self._redis = redis
         self.url, self._secrets = redact(url), secrets(url)
-        settings = _parse(url, prefix)
+        settings = parse(url, prefix)
         self._password = password = settings.pop("password")
         self.prefix = settings.pop("prefix")
         # blocking reads (BLPOP, XREAD) wait at most this long per command, well inside the socket timeout
@@ -150,9 +149,10 @@ class RedisStore(Store):
         self._client: Any = redis.Redis(password=password, decode_responses=False, retry=retry, **settings)
         register = self._client.register_script
         (self._enqueue, self._claim, self._heartbeat, self._complete, self._fail, self._release, self._cancel,
-         self._retry, self._progress, self._purge) = (register(lua._PRELUDE + script) for script in (
-            lua._ENQUEUE, lua._CLAIM, lua._HEARTBEAT, lua._COMPLETE, lua._FAIL, lua._RELEASE, lua._CANCEL, lua._RETRY,
-            lua._PROGRESS, lua._PURGE))
+         self._retry, self._progress, self._purge, self._delete, self._scheduled, self._workers) = (
+            register(lua._PRELUDE + script) for script in (
+                lua._ENQUEUE, lua._CLAIM, lua._HEARTBEAT, lua._COMPLETE, lua._FAIL, lua._RELEASE, lua._CANCEL,
+                lua._RETRY, lua._PROGRESS, lua._PURGE, lua._DELETE, lua._SCHEDULED, lua._WORKERS))
         with self._errors():
             newest: Any = self._client.xrevrange(self._k("changes"), count=1)
         self._last_change: bytes = newest[0][0] if newest else b"0-0"
@@ -211,8 +211,11 @@ class RedisStore(Store):
                 "queue": job.queue, "priority": str(int(job.priority)), "pk": _priority_key(int(job.priority)),
                 "options": options_text(job), "key": job.key, "delay": repr(float(job.delay)),
                 "not_before": None if job.not_before is None else repr(float(job.not_before)),
-                "after": unique(job.after),
+                "after": unique(job.after), "on": job.on if job.on != "success" else None,
             }
+            if job.on != "success" and len(fields["after"]) != 1:  # type: ignore[arg-type]
+                raise StoreError(f"{self.url}: job {job.id!r} runs on {job.on}: it must have one prerequisite, not "
+                                 f"{len(job.after)}")
             meta.append({name: value for name, value in fields.items() if value is not None})
         args = [self.prefix, json.dumps(meta, ensure_ascii=False), *(job.payload for job in jobs)]
         with self._errors():
@@ -255,8 +258,41 @@ class RedisStore(Store):
     def cancel(self, ids: Collection[str]) -> list[str]:
         return self._ids(self._cancel, [self.prefix], ids)
 
-    def retry(self, ids: Collection[str]) -> list[str]:
-        return self._ids(self._retry, [self.prefix], unique(ids))
+    def retry(self, ids: Collection[str], force: bool = False) -> list[str]:
+        return self._ids(self._retry, [self.prefix, "1" if force else "0"], unique(ids))
+
+    def delete(self, ids: Collection[str]) -> list[str]:
+        return self._ids(self._delete, [self.prefix], unique(ids))
+
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+        with self._errors():
+            found = {m.decode(errors="replace") for m, _ in self._client.zscan_iter(self._k("all"), match=pattern,
+                                                                                  count=1000)}
+        return sorted(found)[: max(int(limit), 0)]
+
+    def scheduled(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._errors():
+            for queue in self._scheduled(args=[self.prefix]):
+                name = queue.decode(errors="replace") if isinstance(queue, bytes) else repr(queue)
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def register_worker(self, info: dict[str, Any], ttl: float) -> None:
+        with self._errors():
+            whole, micros = self._client.time()
+            worker_id, text, expires = worker_entry(info, ttl, whole + micros / 1e6)
+            self._workers(args=[self.prefix, "put", worker_id, text, repr(expires)])
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        with self._errors():
+            return bool(self._workers(args=[self.prefix, "drop", worker_id]))
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        with self._errors():
+            rows = self._workers(args=[self.prefix, "list"])
+        return by_start(info for info in map(read_worker, rows) if info is not None)
 
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
         args = [self.prefix, worker, job_id, repr(float(value)), "0" if message is None else "1", message or ""]
@@ -285,28 +321,44 @@ class RedisStore(Store):
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, offset: int = 0, older_than: float | None = None,
+        newer_than: float | None = None,
     ) -> list[JobRecord]:
+        offset, limit = max(int(offset), 0), int(limit)
+        if limit < 0:  # everything (what the tests of this store read)
+            limit = 2**62
+        with self._errors():
+            aged = older_than is not None or newer_than is not None
+            whole, micros = self._client.time() if aged else (0, 0)
+        now = whole + micros / 1e6
+        before = now - older_than if older_than is not None else None
+        after = now - newer_than if newer_than is not None else None
+
         def wanted(record: JobRecord) -> bool:
             return all(value is None or getattr(record, field) == value
                        for field, value in (("status", status), ("name", name), ("queue", queue))
-                       ) and metadata_matches(record, metadata)
+                       ) and metadata_matches(record, metadata) and (
+                before is None or _number(record.created) < before) and (
+                after is None or _number(record.created) > after)
 
         found: list[JobRecord] = []
+        end = offset + limit
         with self._errors():
             if status == "RUNNING":  # from the running set: a few jobs, however many the store holds
                 rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*lua._LIGHT_FIELDS, "seq"])
                 found = [r for r in map(_record, sorted(rows, key=lambda r: -int(r[-1] or 0))) if wanted(r)]
-                return found if limit < 0 else found[:limit]
-            chunk = limit if limit > 0 and not (status or name or queue or metadata) else _LIST_CHUNK
-            start = 0
-            while limit < 0 or len(found) < limit:
+                return found[offset:end]
+            filtered = status or name or queue or metadata or aged
+            chunk = limit if 0 < limit <= _LIST_CHUNK and not filtered else _LIST_CHUNK
+            start = 0 if filtered else offset  # unfiltered: the page starts at the offset
+            skip = offset if filtered else 0
+            while len(found) < skip + limit:
                 ids = self._client.zrevrange(self._k("all"), start, start + chunk - 1)
                 if not ids:
                     break
                 start += len(ids)
                 found += [r for r in map(_record, self._rows(ids, lua._LIGHT_FIELDS)) if wanted(r)]
-        return found if limit < 0 else found[:limit]
+        return found[skip : skip + limit]
 
     def stats(self) -> dict[str, dict[str, int]]:
         with self._errors():
@@ -377,54 +429,6 @@ class RedisStore(Store):
             self._closed = True
             self._client.close()
 
-
-
-def _parse(url: str, prefix: str | None = None) -> dict[str, Any]:
-    """The redis.Redis keyword arguments a URL names, with ``prefix`` (``prefix`` if given, else the URL's) and
-    ``password`` among them.
-
-    Raises:
-        StoreError: the URL is malformed, or an option has a bad value.
-    """
-    shown = redact(url)
-    try:
-        parts = split(url.strip())
-        if parts.scheme.lower() not in ("redis", "rediss"):
-            raise ValueError(f"{shown}: the scheme must be redis:// or rediss:// (TLS)")
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError(f"{shown}: the port must be a number from 1 to 65535") from None
-        path = unquote(parts.path).strip("/")
-        if path and not path.isdigit():
-            raise ValueError(f"{shown}: the path must be a database number like /0, not {path!r}")
-        options = store_options(parts, shown, _URL_OPTIONS)
-        tls = parts.scheme.lower() == "rediss"
-        if not tls and any(name.startswith("ssl_") for name in options):
-            raise ValueError(f"{shown}: ssl_* options need a rediss:// (TLS) URL")
-        reqs = options.pop("ssl_cert_reqs", "required")
-        if reqs not in ("none", "optional", "required"):
-            raise ValueError(f"{shown}: ssl_cert_reqs must be none, optional or required, not {reqs!r}")
-        prefix = options.pop("prefix", DEFAULT_PREFIX) if prefix is None else prefix
-        if not prefix:
-            raise ValueError(f"{shown}: the prefix is empty; give one like ?prefix=myapp, or leave the option out")
-        if not _PREFIX_RE.fullmatch(prefix):
-            raise ValueError(f"{shown}: the prefix {prefix!r} is not valid; use 1 to 100 letters, digits, '_', '-' or "
-                             "'.' (no ':' and no wildcards), like ?prefix=myapp")
-        settings: dict[str, Any] = {
-            "host": parts.hostname or "localhost", "port": port or 6379, "db": int(path) if path else 0,
-            "username": unquote(parts.username) if parts.username else None,
-            "password": unquote(parts.password) if parts.password is not None else None, "prefix": prefix,
-            "socket_keepalive": True,
-        }
-        for name, default in (("socket_connect_timeout", 10.0), ("socket_timeout", 30.0)):
-            settings[name] = seconds(shown, name, options.pop(name, None), default)
-        options.pop("prefix", None)
-        if tls:
-            settings.update(ssl=True, ssl_cert_reqs=reqs, **options)  # the ssl_* files
-    except ValueError as exc:
-        raise StoreError(f"{exc}; {_URL_SHAPE}") from None
-    return settings
 
 
 def open_redis(url: SplitResult) -> RedisStore:

@@ -76,6 +76,7 @@ class Serializer:
         except Exception as exc:
             raise SerializationError(
                 f"task {task!r}: its result ({describe(value)}) cannot be encoded as {self.name}: {exc}"
+                + (f". {self.result_advice}" if self.result_advice else "")
             ) from None
 
     def _check(self, task: str, what: str, value: Any) -> None:
@@ -88,6 +89,7 @@ class Serializer:
             ) from None
 
     advice = ""
+    result_advice = ""
 
 
 class JsonSerializer(Serializer):
@@ -97,6 +99,10 @@ class JsonSerializer(Serializer):
     advice = (
         "Pass JSON values (dict, list, str, int, float, bool, None), or open the queue with "
         "?serializer=pickle if you trust everyone who can write to the store"
+    )
+    result_advice = (
+        "Return JSON values (dict, list, str, int, float, bool, None: a datetime as its isoformat(), a set as a "
+        "list...), or open the queue with ?serializer=pickle if you trust everyone who can write to the store"
     )
 
     def dumps(self, value: Any) -> bytes:

@@ -10,29 +10,47 @@ import itertools
 import json
 import math
 import sqlite3
+import time
 from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import SplitResult
 
 from ..urls import file_path, seconds, shown, store_options
 from .base import Store, StoreError
-from .common import EnqueuePlan, fail_detail, filters, in_order, tally, unique
+from .common import (
+    EnqueuePlan,
+    by_start,
+    fail_detail,
+    filters,
+    in_order,
+    read_worker,
+    retried_detail,
+    tally,
+    unique,
+    worker_entry,
+)
 from .records import (
     FIELDS,
     MAX_LEASE_LOSSES,
+    ON_TEXT,
     Event,
     JobRecord,
     NewJob,
+    after_end,
     blocked_error,
     metadata_matches,
     record_from_row,
+    runs_on,
 )
-from .sqlite_file import Database
+from .records import label as job_label
+from .sqlite_file import Database, chunks, drop_worker, live_workers, marks, put_worker, select
 
 __all__ = ["SQLiteStore", "open_sqlite"]
 
 _COLUMNS = ", ".join(FIELDS)
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
+_ON_FAILURE = ON_TEXT["failure"]
+_AGAIN, _AGAIN_FORCED = ("FAILED", "CANCELLED"), ("FAILED", "CANCELLED", "DONE")
 
 
 class SQLiteStore(Store):
@@ -58,13 +76,13 @@ class SQLiteStore(Store):
             ids = unique([*(p for j in jobs for p in j.after), *(j.id for j in jobs)])
             plan = EnqueuePlan(
                 self.url,
-                {key: (i, status) for i, key, status in _select(db, "id, key, status", "key", keys)},
-                {i: (label, status) for i, label, status in _select(db, "id, COALESCE(key, name), status", "id", ids)},
+                {key: (i, status) for i, key, status in select(db, "id, key, status", "key", keys)},
+                {i: (label, status) for i, label, status in select(db, "id, COALESCE(key, name), status", "id", ids)},
             )
             for job in jobs:
                 plan.add(job)
-            for chunk in _chunks(list(plan.resets)):
-                db.execute(f"DELETE FROM edges WHERE dependent IN ({_marks(chunk)})", chunk)
+            for chunk in chunks(list(plan.resets)):
+                db.execute(f"DELETE FROM edges WHERE dependent IN ({marks(chunk)})", chunk)
 
             def values(r: dict[str, Any]) -> tuple[Any, ...]:
                 return (r["status"], r["name"], r["queue"], r["priority"], r["payload"], r["options"], r["error"],
@@ -95,21 +113,25 @@ class SQLiteStore(Store):
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         if limit <= 0 or not queues:
             return []
-        marks = _marks(queues)
 
         def work(db: sqlite3.Connection, now: float) -> list[JobRecord]:
             self._recover(db, now)
-            rows = db.execute(
-                f"UPDATE jobs SET status = 'RUNNING', worker = ?, attempts = attempts + 1, started = ?, "
-                f"lease_expires = ? WHERE seq IN (SELECT seq FROM jobs WHERE status = 'QUEUED' AND queue IN ({marks}) "
-                # a not_before that is not a time (infinite, text: damaged) is claimed, for the worker to refuse it
-                f"AND (not_before <= ? OR not_before >= 9e999) ORDER BY priority DESC, not_before, seq LIMIT ?) "
-                f"RETURNING {_COLUMNS}, seq",
-                (worker, now, now + lease, *queues, now, limit),
-            ).fetchall()
-            rows.sort(key=_claim_order)
-            _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in rows])
-            return [record_from_row(r) for r in rows]
+            claimed: list[tuple[Any, ...]] = []
+            for queue in unique(queues):  # in order: a later queue only when the earlier ones have no ready job
+                rows = db.execute(
+                    f"UPDATE jobs SET status = 'RUNNING', worker = ?, attempts = attempts + 1, started = ?, "
+                    f"lease_expires = ? WHERE seq IN (SELECT seq FROM jobs WHERE status = 'QUEUED' AND queue = ? "
+                    # a not_before that is not a time (infinite, text: damaged) is claimed, for the worker to refuse
+                    f"AND (not_before <= ? OR not_before >= 9e999) ORDER BY priority DESC, not_before, seq LIMIT ?) "
+                    f"RETURNING {_COLUMNS}, seq",
+                    (worker, now, now + lease, queue, now, limit - len(claimed)),
+                ).fetchall()
+                rows.sort(key=_claim_order)
+                claimed += rows
+                if len(claimed) >= limit:
+                    break
+            _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in claimed])
+            return [record_from_row(r) for r in claimed]
 
         return self._write(work)
 
@@ -159,14 +181,24 @@ class SQLiteStore(Store):
                     continue
                 accepted.append(job_id)
                 _events(db, [(job_id, now, "done", "RUNNING", "DONE", worker, None)])
+                # a continuation that runs on failure only is CANCELLED instead, with its PENDING descendants
                 released = db.execute(
-                    "UPDATE jobs SET waiting = waiting - 1, status = IIF(waiting <= 1, 'QUEUED', status), "
+                    "UPDATE jobs SET waiting = waiting - 1, "
+                    "status = IIF(substr(options, 1, ?) = ?, 'CANCELLED', IIF(waiting <= 1, 'QUEUED', status)), "
+                    "finished = IIF(substr(options, 1, ?) = ?, ?, finished), "
                     "not_before = IIF(waiting <= 1, MAX(not_before, ?), not_before) WHERE status = 'PENDING' AND id IN "
                     "(SELECT dependent FROM edges WHERE prereq = ?) RETURNING id, status",
-                    (now, job_id),
+                    (len(_ON_FAILURE), _ON_FAILURE, len(_ON_FAILURE), _ON_FAILURE, now, now, job_id),
                 ).fetchall()
                 ready = [r[0] for r in released if r[1] == "QUEUED"]
                 _events(db, [(r, now, "release", "PENDING", "QUEUED", worker, None) for r in ready])
+                dropped = [r[0] for r in released if r[1] == "CANCELLED"]
+                if dropped:
+                    [label] = db.execute("SELECT COALESCE(key, name) FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                    _events(db, [(r, now, "cancel", "PENDING", "CANCELLED", worker,
+                                  f"prerequisite {job_label(label)!r} is DONE") for r in dropped])
+                    for dependent in dropped:
+                        self._cascade(db, now, dependent, "CANCELLED")
             return accepted
 
         return self._write(work)
@@ -191,26 +223,33 @@ class SQLiteStore(Store):
         return self._write(work)
 
     def _cascade(self, db: sqlite3.Connection, now: float, job_id: str, state: str) -> None:
-        """Fail or cancel the PENDING descendants of a job that just FAILED or was CANCELLED."""
-        rows = db.execute(
-            "WITH RECURSIVE down(id, parent) AS ("
-            " SELECT e.dependent, e.prereq FROM edges e JOIN jobs j ON j.id = e.dependent AND j.status = 'PENDING'"
-            " WHERE e.prereq = ?"
-            " UNION SELECT e.dependent, e.prereq FROM edges e JOIN down ON e.prereq = down.id"
-            " JOIN jobs j ON j.id = e.dependent AND j.status = 'PENDING')"
-            " SELECT down.id, down.parent, COALESCE(d.key, d.name), COALESCE(p.key, p.name) FROM down"
-            " JOIN jobs d ON d.id = down.id"
-            " JOIN jobs p ON p.id = down.parent",
-            (job_id,),
-        ).fetchall()
-        event = "fail" if state == "FAILED" else "cancel"
-        for dependent, _, name, parent_name in rows:
-            moved = db.execute(
-                "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ? AND status = 'PENDING' RETURNING id",
-                (state, blocked_error(name, parent_name, state) if state == "FAILED" else None, now, dependent),
-            ).fetchone()
-            if moved is not None:
-                _events(db, [(dependent, now, event, "PENDING", state, None, f"prerequisite {parent_name!r}")])
+        """Fail or cancel, level by level, the PENDING descendants of a job that just FAILED or was CANCELLED; a
+        continuation that runs on that end is QUEUED instead."""
+        parents = [job_id]
+        while parents:
+            parent = parents.pop(0)
+            rows = db.execute(
+                "SELECT d.id, COALESCE(d.key, d.name), COALESCE(p.key, p.name), p.status, d.options FROM edges e "
+                "JOIN jobs d ON d.id = e.dependent AND d.status = 'PENDING' JOIN jobs p ON p.id = e.prereq "
+                "WHERE e.prereq = ? ORDER BY d.seq", (parent,),
+            ).fetchall()
+            for dependent, name, parent_name, parent_status, options in rows:
+                detail = f"prerequisite {job_label(parent_name)!r}"
+                move = after_end(runs_on(options), parent_status) or state
+                if move == "QUEUED":
+                    db.execute("UPDATE jobs SET status = 'QUEUED', waiting = 0, not_before = MAX(not_before, ?) "
+                               "WHERE id = ?", (now, dependent))
+                    _events(db, [(dependent, now, "release", "PENDING", "QUEUED", None,
+                                  f"{detail} is {parent_status}")])
+                    continue
+                dest = move if move in ("FAILED", "CANCELLED") else state
+                db.execute(
+                    "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ?",
+                    (dest, blocked_error(name, parent_name, dest) if dest == "FAILED" else None, now, dependent),
+                )
+                _events(db, [(dependent, now, "fail" if dest == "FAILED" else "cancel", "PENDING", dest, None,
+                              detail)])
+                parents.append(dependent)
 
     def release(self, worker: str, ids: Collection[str]) -> list[str]:
         ids = unique(ids)
@@ -244,18 +283,20 @@ class SQLiteStore(Store):
 
         return self._write(work)
 
-    def retry(self, ids: Collection[str]) -> list[str]:
+    def retry(self, ids: Collection[str], force: bool = False) -> list[str]:
         ids = unique(ids)
 
         def work(db: sqlite3.Connection, now: float) -> list[str]:
             retried = []
             for job_id in ids:
-                row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                if row is None or row[0] not in ("FAILED", "CANCELLED"):
+                row = db.execute("SELECT status, options FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None or row[0] not in (_AGAIN_FORCED if force else _AGAIN):
                     continue
+                # a continuation waits for its prerequisite to end, however: retried by hand, it runs then
+                ended = "('DONE')" if runs_on(row[1]) == "success" else "('DONE', 'FAILED', 'CANCELLED')"
                 [waiting] = db.execute(
                     "SELECT COUNT(*) FROM edges e JOIN jobs p ON p.id = e.prereq "
-                    "WHERE e.dependent = ? AND p.status <> 'DONE'",
+                    f"WHERE e.dependent = ? AND p.status NOT IN {ended}",
                     (job_id,),
                 ).fetchone()
                 dest = "PENDING" if waiting else "QUEUED"
@@ -265,7 +306,7 @@ class SQLiteStore(Store):
                     "lease_expires = NULL, progress = NULL, progress_message = NULL WHERE id = ?",
                     (dest, waiting, now, job_id),
                 )
-                _events(db, [(job_id, now, "retry", row[0], dest, None, "retried by hand")])
+                _events(db, [(job_id, now, "retry", row[0], dest, None, retried_detail(row[0]))])
                 retried.append(job_id)
             return retried
 
@@ -286,24 +327,70 @@ class SQLiteStore(Store):
 
         return self._write(work)
 
+    def delete(self, ids: Collection[str]) -> list[str]:
+        ids = unique(ids)
+
+        def work(db: sqlite3.Connection, now: float) -> list[str]:
+            gone: list[str] = []
+            for chunk in chunks(ids):
+                found = [r[0] for r in db.execute(
+                    f"DELETE FROM jobs WHERE id IN ({marks(chunk)}) AND status IN ('DONE', 'FAILED', 'CANCELLED') "
+                    "RETURNING id", chunk)]
+                if found:
+                    held = marks(found)
+                    db.execute(f"DELETE FROM events WHERE job IN ({held})", found)
+                    db.execute(f"DELETE FROM edges WHERE prereq IN ({held}) OR dependent IN ({held})", found * 2)
+                gone += found
+            return [i for i in ids if i in set(gone)]
+
+        return self._write(work) if ids else []
+
+    def match_ids(self, prefix: str, limit: int) -> list[str]:
+        rows = self._db.execute("SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                                (prefix, prefix + "\U0010ffff", max(int(limit), 0)))
+        return [r[0] for r in rows if isinstance(r[0], str) and r[0].startswith(prefix)]
+
+    def scheduled(self) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT queue, COUNT(*) FROM jobs WHERE status = 'QUEUED' AND not_before > ? AND not_before < 9e999 "
+            "GROUP BY queue", (time.time(),))
+        return {queue if isinstance(queue, str) else repr(queue): n for queue, n in rows}
+
+    def register_worker(self, info: dict[str, Any], ttl: float) -> None:
+        self._write(lambda db, now: put_worker(db, now, *worker_entry(info, ttl, now)))
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        return self._write(lambda db, now: drop_worker(db, now, worker_id))
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        return by_start(info for info in map(read_worker, live_workers(self._db, time.time())) if info is not None)
+
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
-        return in_order(ids, map(record_from_row, _select(self._db, _COLUMNS, "id", list(ids))))
+        return in_order(ids, map(record_from_row, select(self._db, _COLUMNS, "id", list(ids))))
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, offset: int = 0, older_than: float | None = None,
+        newer_than: float | None = None,
     ) -> list[JobRecord]:
         clause, values = filters("?", status=status, name=name, queue=queue)
+        now = time.time()
+        ages = [("created < ?", now - older_than) if older_than is not None else None,
+                ("created > ?", now - newer_than) if newer_than is not None else None]
+        for condition, value in filter(None, ages):
+            clause = f"{clause} AND {condition}" if clause else f"WHERE {condition}"
+            values.append(value)  # type: ignore[arg-type]
+        offset, limit = max(int(offset), 0), max(int(limit), 0)
         if not metadata:
-            query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ?"
-            return [record_from_row(r) for r in self._db.execute(query, (*values, limit))]
+            query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
+            return [record_from_row(r) for r in self._db.execute(query, (*values, limit, offset))]
         # metadata is matched here, in Python, on the rows whose options name it, read newest first until enough
         clause = f"{clause} AND" if clause else "WHERE"
         query = f"SELECT {_LIGHT_COLUMNS} FROM jobs {clause} instr(options, ?) > 0 ORDER BY seq DESC"
         cursor = self._db.execute(query, (*values, '"metadata"'))
         try:
             found = (r for r in map(record_from_row, cursor) if metadata_matches(r, metadata))
-            return list(itertools.islice(found, max(limit, 0)))
+            return list(itertools.islice(found, offset, offset + limit))
         finally:
             cursor.close()
 
@@ -336,32 +423,16 @@ def _events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None
         )
 
 
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ", ".join("?" * len(values))
-
-
 def _owned(db: sqlite3.Connection, worker: str, ids: list[str], assignments: str, *values: object) -> set[str]:
     """``UPDATE jobs SET assignments`` (with ``values``) on the jobs of ``ids`` RUNNING under ``worker``'s lease;
     the ids updated."""
     done: set[str] = set()
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         done.update(r[0] for r in db.execute(
-            f"UPDATE jobs SET {assignments} WHERE status = 'RUNNING' AND worker = ? AND id IN ({_marks(chunk)}) "
+            f"UPDATE jobs SET {assignments} WHERE status = 'RUNNING' AND worker = ? AND id IN ({marks(chunk)}) "
             "RETURNING id", (*values, worker, *chunk)
         ))
     return done
-
-
-def _select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) -> list[tuple[Any, ...]]:
-    """``SELECT columns FROM jobs WHERE where IN values``, in chunks."""
-    rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(values):
-        rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({_marks(chunk)})", chunk)
-    return rows
 
 
 def open_sqlite(url: SplitResult) -> SQLiteStore:

@@ -14,8 +14,8 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from .base import StoreError, StoreUnavailable
 from .common import newer_schema
@@ -25,7 +25,9 @@ try:
 except ImportError:  # not on Windows: there SQLite's own busy handler does the waiting
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Database", "SCHEMA_VERSION"]
+__all__ = [
+    "Database", "SCHEMA_VERSION", "chunks", "marks", "select", "put_worker", "drop_worker", "live_workers",
+]
 
 SCHEMA_VERSION = 1
 _T = TypeVar("_T")
@@ -177,3 +179,49 @@ class Database:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """``items`` in lists of ``size`` at most (SQLite limits the parameters of a statement)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def marks(values: Sequence[object]) -> str:
+    """As many ``?`` as ``values``, comma-separated."""
+    return ", ".join("?" * len(values))
+
+
+def select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) -> list[tuple[Any, ...]]:
+    """``SELECT columns FROM jobs WHERE where IN values``, in chunks."""
+    rows: list[tuple[Any, ...]] = []
+    for chunk in chunks(values):
+        rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({marks(chunk)})", chunk)
+    return rows
+
+
+# Live workers: a table made on first use, so that a store file made before workers registered needs no new version.
+_WORKERS_TABLE = "CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, info TEXT NOT NULL, expires REAL NOT NULL)"
+
+
+def put_worker(db: sqlite3.Connection, now: float, worker_id: str, info: str, expires: float) -> None:
+    """Register a worker or refresh its entry (in a write transaction), deleting the expired ones."""
+    db.execute(_WORKERS_TABLE)
+    db.execute("DELETE FROM workers WHERE expires < ?", (now,))
+    db.execute("INSERT OR REPLACE INTO workers (id, info, expires) VALUES (?, ?, ?)", (worker_id, info, expires))
+
+
+def drop_worker(db: sqlite3.Connection, now: float, worker_id: str) -> bool:
+    """Forget a worker (in a write transaction); whether it was registered and not expired."""
+    db.execute(_WORKERS_TABLE)
+    row = db.execute("DELETE FROM workers WHERE id = ? RETURNING expires >= ?", (worker_id, now)).fetchone()
+    return bool(row and row[0])
+
+
+def live_workers(db: sqlite3.Connection, now: float) -> list[Any]:
+    """The info texts of the workers not expired at ``now``."""
+    try:
+        return [r[0] for r in db.execute("SELECT info FROM workers WHERE expires >= ?", (now,))]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []  # no worker registered yet
+        raise

@@ -22,6 +22,8 @@ import pytest
 
 from ..stores.base import Store
 from ..stores.records import MAX_LEASE_LOSSES
+from .admin import AdminContract
+from .continuations import ContinuationContract
 from .submissions import ERROR, SubmissionContract, new_job
 
 __all__ = ["StoreContract", "new_job", "wakes"]
@@ -45,7 +47,7 @@ def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
     return ok
 
 
-class StoreContract(SubmissionContract):
+class StoreContract(SubmissionContract, AdminContract, ContinuationContract):
     """The behaviour every store must have. Needs a ``connect`` fixture (see the module docstring)."""
 
     @pytest.fixture
@@ -88,7 +90,7 @@ class StoreContract(SubmissionContract):
         a, b, c, queued = store.enqueue(
             [new_job("tests:a"), new_job("tests:b", queue="mail"), new_job("tests:a"), new_job("tests:a")]
         )
-        store.claim("w1", ["default", "mail"], 3, 30)
+        store.claim("w1", ["mail", "default"], 3, 30)  # mail first: b, then a and c
         assert [r.id for r in store.list_jobs(status="RUNNING")] == [c.id, b.id, a.id]
         assert [r.id for r in store.list_jobs(status="RUNNING", name="tests:a")] == [c.id, a.id]
         assert [r.id for r in store.list_jobs(status="RUNNING", queue="mail")] == [b.id]

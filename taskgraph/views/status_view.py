@@ -1,6 +1,6 @@
-"""What ``taskgraph status`` shows of a store: jobs by status and named queue, the running jobs with their
-progress, and the latest failures; and the pieces the worker's dashboard and ``taskgraph run`` share with it
-(state styles, queue depths, progress bars).
+"""What ``taskgraph status`` shows of a store: jobs by status and named queue (SCHEDULED apart from QUEUED), the
+live workers, the running jobs with their progress, and the latest failures; and the pieces the worker's dashboard
+and ``taskgraph run`` share with it (state styles, queue depths, progress bars).
 
 Everything here renders with rich. On a terminal the tables have rules and colours; otherwise (``plain``) they are
 bare aligned columns with no colour, fit for a log or a pipe, one line per row.
@@ -22,6 +22,7 @@ from rich.text import Text
 
 from ..safetext import shown as safe
 from ..states import State
+from ..stores.common import split_scheduled
 from ..stores.records import JobRecord
 from ..timefmt import clock, duration
 
@@ -31,8 +32,8 @@ __all__ = ["STATUSES", "StoreStatus", "read_status", "render_status", "depth_tab
 #: The statuses a store counts, in the order a job goes through them.
 STATUSES = tuple(State.__members__)
 #: How each state is shown on a terminal.
-STATE_STYLES = {"PENDING": "dim", "QUEUED": "cyan", "RUNNING": "yellow", "DONE": "green", "FAILED": "bold red",
-                "CANCELLED": "magenta"}
+STATE_STYLES = {"PENDING": "dim", "SCHEDULED": "blue", "QUEUED": "cyan", "RUNNING": "yellow", "DONE": "green",
+                "FAILED": "bold red", "CANCELLED": "magenta"}
 _RUNNING_SHOWN = 20  # running jobs listed, at most
 _FAILURES_SHOWN = 5  # failures listed
 _FAILURES_READ = 50  # failed jobs read to find the latest
@@ -46,6 +47,7 @@ class StoreStatus:
     at: float  # epoch seconds, this machine's clock
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     running: list[JobRecord] = field(default_factory=list)  # the oldest started first
+    workers: list[dict[str, Any]] = field(default_factory=list)  # as the store lists them, oldest started first
     failures: list[JobRecord] = field(default_factory=list)  # the latest first
     error: str | None = None  # the store could not be read: why
 
@@ -55,11 +57,14 @@ class StoreStatus:
 
 
 def read_status(store: Any, url: str) -> StoreStatus:
-    """Read a store's counts, running jobs and latest failures (up to three calls: the counts may be a moment
-    older than the lists). The lists are not asked for when the counts say they are empty: finding jobs by
+    """Read a store's counts, live workers, running jobs and latest failures (a call for each: the counts may be a
+    moment older than the lists). The lists are not asked for when the counts say they are empty: finding jobs by
     status may mean a scan in some stores."""
     status = StoreStatus(url=url, at=time.time())
     status.counts = store.stats()
+    if any("QUEUED" in row for row in status.counts.values()):
+        status.counts = split_scheduled(status.counts, store.scheduled())
+    status.workers = store.list_workers()
     if status.total("RUNNING"):
         status.running = sorted(store.list_jobs(status="RUNNING", limit=_RUNNING_SHOWN),
                                 key=lambda r: (r.started or 0.0, r.id))
@@ -102,18 +107,21 @@ def depth_table(counts: Mapping[str, Mapping[str, int]], plain: bool, served: Co
     """Jobs by named queue and status; the queues in ``served`` come first, shown even when empty."""
     table = bare_table(plain)
     table.add_column("queue", no_wrap=True, overflow="ellipsis", max_width=40)
-    for status in STATUSES:
+    statuses = list(STATUSES)
+    if any("SCHEDULED" in row for row in counts.values()):  # QUEUED jobs waiting for their time, counted apart
+        statuses.insert(statuses.index("QUEUED"), "SCHEDULED")
+    for status in statuses:
         table.add_column(status, justify="right", style="" if plain else STATE_STYLES[status])
     names = list(dict.fromkeys([*served, *sorted(counts)]))
     for name in names:
         row = counts.get(name, {})
         label = Text(safe(name), style="" if plain or name in served or not served else "dim")
-        table.add_row(label, *(str(row.get(s, 0)) for s in STATUSES))
+        table.add_row(label, *(str(row.get(s, 0)) for s in statuses))
     if len(names) > 1:
-        totals = [sum(counts.get(n, {}).get(s, 0) for n in names) for s in STATUSES]
+        totals = [sum(counts.get(n, {}).get(s, 0) for n in names) for s in statuses]
         table.add_row(Text("total", style="" if plain else "bold"), *(str(t) for t in totals))
     if not names:
-        table.add_row(Text("(no jobs)", style="" if plain else "dim"), *("0" for _ in STATUSES))
+        table.add_row(Text("(no jobs)", style="" if plain else "dim"), *("0" for _ in statuses))
     return table
 
 
@@ -130,6 +138,10 @@ def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
         parts.append(Text(f"cannot read the store: {safe(str(status.error))}", style="" if plain else "bold red"))
         return Group(*parts)
     parts += [Text(""), _heading("Jobs by status and queue", plain), depth_table(status.counts, plain)]
+
+    parts += [Text(""), _heading(f"Workers ({len(status.workers)} live)", plain)]
+    parts.append(_workers_table(status.workers, now, plain) if status.workers
+                 else Text("  none", style="" if plain else "dim"))
 
     total = status.total("RUNNING")
     shown = len(status.running)
@@ -171,6 +183,34 @@ def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
     else:
         parts.append(Text("  none", style="" if plain else "dim"))
     return Group(*parts)
+
+
+def _workers_table(workers: list[dict[str, Any]], now: float, plain: bool) -> Table:
+    """The live workers: id, host and pid, queues, concurrency, jobs running, done and failed, last heartbeat."""
+    table = bare_table(plain, expand=not plain)
+    for name, justify in (("worker", "left"), ("host", "left"), ("pid", "right"), ("queues", "left"),
+                          ("slots", "left"), ("running", "right"), ("done", "right"), ("failed", "right"),
+                          ("seen", "right")):
+        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",  # type: ignore[arg-type]
+                         max_width=40 if name in ("worker", "host", "queues") else None)
+    for info in workers:
+        def text(name: str, info: dict[str, Any] = info) -> str:
+            value = info.get(name)
+            return "-" if value is None else safe(str(value))
+
+        queues = info.get("queues")
+        concurrency = info.get("concurrency")
+        running = info.get("running")
+        heartbeat = info.get("heartbeat")
+        table.add_row(
+            Text(text("id")), Text(text("host")), text("pid"),
+            Text(safe(",".join(map(str, queues))) if isinstance(queues, list) else "-"),
+            Text(safe(" ".join(f"{k}={v}" for k, v in concurrency.items())) if isinstance(concurrency, dict) else "-"),
+            str(len(running)) if isinstance(running, list) else "-", text("done"),
+            Text(text("failed"), style="" if plain or not info.get("failed") else STATE_STYLES["FAILED"]),
+            f"{duration(max(now - heartbeat, 0.0))} ago" if isinstance(heartbeat, (int, float)) else "-",
+        )
+    return table
 
 
 def to_text(renderables: Iterable[RenderableType], width: int = 240) -> str:
