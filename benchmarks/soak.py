@@ -29,7 +29,7 @@ Exit status 0 when no job was lost and none was marked DONE twice, else 1 (2 whe
 Run it::
 
     .venv/bin/python benchmarks/soak.py                                  # 100,000 jobs, SQLite, 2 workers
-    .venv/bin/python benchmarks/soak.py --tasks 2000 --kill-every 1 --lease 2
+    .venv/bin/python benchmarks/soak.py --tasks 2000 --kill-every 1 --lease 3
     .venv/bin/python benchmarks/soak.py --store postgresql --tasks 20000 --markdown
     .venv/bin/python benchmarks/soak.py --store redis://127.0.0.1:6379/0 --json out/soak.json
     .venv/bin/python benchmarks/soak.py --kill-pattern one --mode process --worker-args="--batch 64"

@@ -7,6 +7,7 @@ from typing import Any
 
 from .build import BuildError, CommandError, shell
 from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
+from .durable.admin import WorkerInfo
 from .durable.context import JobContext, current_job
 from .errors import (
     BlockedError,
@@ -69,6 +70,7 @@ __all__ = [
     "progress",
     "current_job",
     "JobContext",
+    "WorkerInfo",
     "StoreError",
     "StoreUnavailable",
     "closure",

@@ -38,7 +38,7 @@ GATE_QUEUE = "scale-gate"  # a named queue no worker serves: only the test claim
 GATE_WORKER = "scale-test:gate"
 JOBS = 5000
 WORKERS = 4
-LEASE = 2.0  # seconds: a heartbeat every 0.67 s keeps the live workers' leases, the dead one's run out quickly
+LEASE = 3.0  # seconds, the shortest allowed: a heartbeat every second keeps the live workers' leases
 WORK = 0.005  # seconds each job of the kill test sleeps: each worker has a few running at any moment
 DRAIN_LIMIT = 120.0  # seconds: a safety net on a loaded machine; a healthy drain takes a few
 

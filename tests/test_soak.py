@@ -18,7 +18,7 @@ TASKS = 5000
 @pytest.mark.slow
 def test_a_small_soak_loses_nothing_and_marks_nothing_done_twice(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
-    command = [sys.executable, str(SOAK), "--tasks", str(TASKS), "--kill-every", "0.25", "--lease", "2",
+    command = [sys.executable, str(SOAK), "--tasks", str(TASKS), "--kill-every", "0.25", "--lease", "3",
                "--sample", "0.2", "--json", str(out), "--timeout", "120", "--stall", "60"]
     # the timeout only stops a broken run from hanging; the soak gives up by itself sooner
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import threading
 from typing import Any
 
 import pytest
@@ -72,63 +71,21 @@ def test_start_twice_is_refused_and_stop_wait_returns_the_exit_status(q):
         assert worker.stop().wait(15) == 0
 
 
-class Registry:
-    """What a store that keeps live workers was told."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.lock = threading.Lock()
-
-    def add(self, *call: Any) -> None:
-        with self.lock:
-            self.calls.append(call)
-
-    def seen(self) -> list[tuple[Any, ...]]:
-        with self.lock:
-            return list(self.calls)
-
-
-class Registering:
-    """A real store connection, with the live-worker methods that other stores will have (tests the worker's
-    side of them only)."""
-
-    def __init__(self, store: Any, registry: Registry) -> None:
-        self._store = store
-        self._registry = registry
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def register_worker(self, info: dict[str, Any], ttl: float) -> None:
-        self._registry.add("register", info, ttl)
-
-    def deregister_worker(self, worker_id: str) -> None:
-        self._registry.add("deregister", worker_id)
-
-
-def test_a_worker_registers_at_start_and_each_heartbeat_and_deregisters_at_stop(q, tmp_path, monkeypatch):
-    registry = Registry()
-    connect = q._connect
-    monkeypatch.setattr(q, "_connect", lambda: Registering(connect(), registry))
+def test_a_live_worker_is_listed_by_the_store_while_it_runs_and_gone_once_it_stops(q, tmp_path):
+    """Every store keeps live workers: the worker registers at start and at each heartbeat (with the job it runs),
+    and deregisters at stop."""
     started = tmp_path / "started"
     worker = Worker(q, threads=2, lease=3.0).start()
     try:
         h = named(q, context_app.nap).delay(1.5, str(started))
-        wait_for(lambda: any(c[0] == "register" and h.id in c[1]["running"] for c in registry.seen()), 10,
-                 "a registration naming the running job")
+        [info] = wait_for(lambda: [w for w in q.workers() if h.id in w.running], 10, "a worker listed with the job")
+        assert (info.id, info.host, info.pid, info.queues) == (worker.id, socket.gethostname(), os.getpid(),
+                                                               ("default",))
+        assert info.concurrency == {"thread": 2, "async": 100}
+        assert info.started is not None and info.heartbeat is not None and info.expires is not None
         assert h.join(15) == "rested"
+        wait_for(lambda: [w for w in q.workers() if w.done == 1], 10, "the worker's tally refreshed")
+        assert worker.worker_info()["done"] == 1
     finally:
         assert worker.stop().wait(15) == 0
-    calls = registry.seen()
-    assert calls[-1] == ("deregister", worker.id)
-    registrations = [c for c in calls if c[0] == "register"]
-    assert len(registrations) >= 2  # at start, then at each heartbeat
-    info, ttl = registrations[-1][1], registrations[-1][2]
-    assert ttl == worker.lease == 3.0
-    assert set(info) == {"id", "host", "pid", "queues", "concurrency", "started", "last_heartbeat", "running",
-                         "done", "failed"}
-    assert (info["id"], info["host"], info["pid"], info["queues"]) == (worker.id, socket.gethostname(),
-                                                                       os.getpid(), ["default"])
-    assert info["concurrency"] == {"thread": 2, "async": 100}
-    assert info["started"] <= info["last_heartbeat"]
-    assert worker.worker_info()["done"] == 1
+    assert q.workers() == []

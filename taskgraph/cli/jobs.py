@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..durable.heartbeat import MIN_LEASE
 from .app import (
     SafeFormatter,
     UserError,
@@ -46,7 +47,7 @@ def _terminal() -> bool:
 @click.option("--concurrency", type=click.IntRange(min=1), default=100, show_default=True,
               help="Coroutines at once for async jobs.")
 @click.option("--queues", "-Q", default="default", show_default=True, help="Named queues to serve, comma-separated.")
-@click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+@click.option("--lease", type=click.FloatRange(min=MIN_LEASE), default=30.0, show_default=True,
               help="Seconds a claim lasts without a heartbeat; after a crash, jobs run again once it runs out.")
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds to let running jobs finish after SIGTERM or SIGINT.")
