@@ -89,3 +89,25 @@ def test_a_live_worker_is_listed_by_the_store_while_it_runs_and_gone_once_it_sto
     finally:
         assert worker.stop().wait(15) == 0
     assert q.workers() == []
+
+
+def test_the_worker_dashboard_names_the_live_workers_of_its_store(q):
+    from rich.console import Console
+
+    from taskgraph.views.worker_view import QueueDepths, render_dashboard
+
+    worker = Worker(q, threads=2, lease=3.0).start()
+    try:
+        depths = QueueDepths(q._connect)
+        depths.start()
+        try:
+            wait_for(lambda: depths.workers and depths.latest[0] is not None, 10, "the dashboard's first read")
+            frame = render_dashboard(worker.snapshot(2.0), depths.latest, width=200, workers=depths.workers)
+        finally:
+            depths.stop()
+    finally:
+        assert worker.stop().wait(15) == 0
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115 - closed with the console
+    console.print(frame)
+    text = console.export_text()
+    assert f"Live workers (1): {worker.id} (0 running)" in text

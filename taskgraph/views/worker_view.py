@@ -45,6 +45,8 @@ class QueueDepths:
         self._connect = connect
         #: ``(counts or None, when last read (monotonic), the last error or None)``, replaced whole by the thread
         self.latest: tuple[dict[str, dict[str, int]] | None, float, str | None] = (None, 0.0, None)
+        #: the live workers the store lists (each one's registered entry), read with the counts
+        self.workers: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="taskgraph-dashboard-depths", daemon=True)
 
@@ -61,6 +63,7 @@ class QueueDepths:
             try:
                 store = store or self._connect()
                 self.latest = (store.stats(), time.monotonic(), None)
+                self.workers = store.list_workers()
             except Exception as exc:  # shown on the dashboard; the worker reports store trouble itself
                 self.latest = (*self.latest[:2], first_line(exc))
                 close_quietly(store)
@@ -86,10 +89,24 @@ def _totals(snap: WorkerSnapshot) -> Text:
     )
 
 
+def _live_workers(workers: list[dict[str, Any]], me: str, width: int) -> Text:
+    """One line naming the live workers of the store (this one marked), each with how many jobs it runs."""
+    line = Text.assemble(("Live workers", "bold"), f" ({len(workers)}): ")
+    for i, w in enumerate(workers):
+        running = w.get("running")
+        busy = len(running) if isinstance(running, list) else 0
+        line.append(", " if i else "")
+        line.append(safe(str(w.get("id", "?"))), style="bold" if w.get("id") == me else "")
+        line.append(f" ({busy} running)", style="dim")
+    line.truncate(max(20, width), overflow="ellipsis")
+    return line
+
+
 def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int]] | None, float, str | None],
-                     now: float | None = None, height: int = 40, width: int = 120) -> RenderableType:
-    """The dashboard for one snapshot and the latest queue depths, for a terminal of ``height`` lines (which
-    bounds the rows of running jobs) and ``width`` columns (which sizes the progress bars)."""
+                     now: float | None = None, height: int = 40, width: int = 120,
+                     workers: list[dict[str, Any]] | None = None) -> RenderableType:
+    """The dashboard for one snapshot, the latest queue depths and the store's live workers, for a terminal of
+    ``height`` lines (which bounds the rows of running jobs) and ``width`` columns (which sizes the progress bars)."""
     now = time.monotonic() if now is None else now
     summary = Table.grid(Column(style="bold", no_wrap=True, min_width=10), Column(no_wrap=True, overflow="ellipsis"),
                          padding=(0, 2))
@@ -111,7 +128,7 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
 
     counts, read_at, error = depths
     served = len(counts) if counts else len(snap.queues)
-    fixed = 14 + min(len(snap.failures), 5) + served  # the other sections, in lines
+    fixed = 15 + min(len(snap.failures), 5) + served  # the other sections, in lines
     room = max(3, height - fixed)
     running = bare_table(False, expand=True)
     names = max(16, min(44, width // 3))
@@ -161,6 +178,8 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
     parts.append(Text.assemble(("Queue depths", "bold"), age))
     if counts is not None:
         parts.append(depth_table(counts, plain=False, served=snap.queues))
+    if workers:
+        parts.append(_live_workers(workers, snap.id, width))
     return Group(*parts)
 
 
@@ -202,7 +221,8 @@ class Dashboard:
 
     def frame(self) -> RenderableType:
         size = self.console.size
-        return render_dashboard(self.worker.snapshot(), self.depths.latest, height=size.height, width=size.width)
+        return render_dashboard(self.worker.snapshot(), self.depths.latest, height=size.height, width=size.width,
+                                workers=self.depths.workers)
 
     def start(self) -> None:
         self.depths.start()
