@@ -107,7 +107,7 @@ def test_sigkilled_worker_job_is_taken_back_after_its_lease(q, spawn, files):
     record, started, release = files["record"], files["started"], files["release"]
     others = [job(q, jobs.count).delay(str(record), f"c{i}") for i in range(5)]
     h = job(q, jobs.wait_for_file).delay(str(release), str(started))
-    a = spawn("--lease", "1", name="a")
+    a = spawn("--lease", "3", name="a")
     wait_lines(started, 1, logs=a.log)
     wait_for(lambda: statuses(q, [o.id for o in others]) == ["DONE"] * 5, 10, "the other jobs DONE", a.log)
     running = h.record()
@@ -117,7 +117,7 @@ def test_sigkilled_worker_job_is_taken_back_after_its_lease(q, spawn, files):
     a.signal(signal.SIGKILL)
     assert a.wait(5) == -signal.SIGKILL
 
-    b = spawn("--lease", "1", name="b")
+    b = spawn("--lease", "3", name="b")
     wait_lines(started, 2, timeout=15, logs=logs_of(a, b))
     release.touch()
     assert h.join(15) == "released"
@@ -234,7 +234,7 @@ def test_sigterm_kills_a_daemon_process_job_and_hands_it_back(q, spawn, files):
 def test_second_sigterm_exits_at_once_and_the_lease_recovers_the_job(q, spawn, files):
     started, release = files["started"], files["release"]
     h = job(q, jobs.wait_for_file).delay(str(release), str(started))
-    a = spawn("--lease", "1", "--grace", "20", name="a")
+    a = spawn("--lease", "3", "--grace", "20", name="a")
     wait_lines(started, 1, logs=a.log)
     worker_a = h.record().worker
     a.signal(signal.SIGTERM)
@@ -244,7 +244,7 @@ def test_second_sigterm_exits_at_once_and_the_lease_recovers_the_job(q, spawn, f
     assert a.wait(5) == 128 + signal.SIGTERM
     assert h.status() == "RUNNING"  # nobody has taken it back yet
 
-    b = spawn("--lease", "1", name="b")
+    b = spawn("--lease", "3", name="b")
     wait_lines(started, 2, timeout=15, logs=logs_of(a, b))
     release.touch()
     assert h.join(15) == "released"
