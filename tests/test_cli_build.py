@@ -14,7 +14,7 @@ from taskgraph.views.run_progress import RunProgress
 from taskgraph.views.run_view import render_snapshot, status_line
 from taskgraph.views.status_view import to_text
 
-from .test_cli_run import command, invoke, summary, write_pipeline
+from .test_cli_run import assert_one_line_error, command, invoke, summary, write_pipeline
 
 BUILD = """
     import sys
@@ -134,3 +134,92 @@ def test_a_failed_command_shows_its_stderr_once_in_the_errors_section(tmp_path: 
     assert lines[errors + 1:errors + 4] == [f"  bad: CommandError: {first}: exit status 2",
                                             "    bad.c:1: error: oops", "    compilation terminated."]
     assert lines.count("    compilation terminated.") == 1  # not after the progress and summary lines too
+
+
+PARAMETERISED = """
+    import sys
+    from pathlib import Path
+    from taskgraph import params, shell
+
+    HERE = Path(__file__).parent
+    copy = shell("copy", [sys.executable, "-c", "import shutil; shutil.copy('src.txt', 'copy.txt')"], cwd=HERE,
+                 inputs=[HERE / "src.txt"], outputs=[HERE / "copy.txt"])
+    final = shell("final", [sys.executable, "-c", "open('final.txt', 'w').write({times} * open('copy.txt').read())"
+                            .replace("{times}", params.get("times", "2"))],
+                  cwd=HERE, outputs=[HERE / "final.txt"]).require(copy)
+    free = shell("free", ["true"])
+"""
+
+
+def explained(pipeline: Path, *args: str) -> tuple[int, list[str]]:
+    result = invoke("explain", pipeline, *args)
+    return result.exit_code, result.output.splitlines()
+
+
+def test_explain_says_why_each_task_would_run_or_that_it_is_up_to_date(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, PARAMETERISED.replace("{", "{{").replace("}", "}}"))
+    (tmp_path / "src.txt").write_text("x")
+    code, lines = explained(pipeline, "copy")
+    assert code == 1
+    assert lines[:3] == ["copy: would run", "  it never ran to success here (no state for it in "
+                         f"{tmp_path / '.taskgraph' / 'state.sqlite'})", f"  missing output: {tmp_path / 'copy.txt'}"]
+    assert lines[3].startswith(f"  $ cd {tmp_path} && ")
+    assert explained(pipeline, "final")[1][1] == f"  input that a prerequisite makes, not made yet: {tmp_path}/copy.txt"
+
+    assert command("run", pipeline).returncode == 0
+    assert explained(pipeline, "copy", "final") == (0, [
+        "copy: up to date: 1 input unchanged; 1 output present; the same command",
+        "final: up to date: 1 input unchanged; 1 output present; the same command"])
+    assert explained(pipeline, "free") == (1, ["free: would run",
+                                               "  it declares no files (inputs, outputs): it runs every time",
+                                               "  $ true"])
+
+    (tmp_path / "src.txt").write_text("y")
+    (tmp_path / "final.txt").unlink()
+    code, lines = explained(pipeline, "final", "copy")
+    assert code == 1
+    assert lines[0:2] == ["final: would run", f"  missing output: {tmp_path / 'final.txt'}"]
+    assert lines[3] == "  first, its prerequisite copy would run, and may change its inputs"
+    assert lines[4:6] == ["copy: would run", f"  changed input: {tmp_path / 'src.txt'}"]
+
+    assert command("run", pipeline).returncode == 0
+    code, lines = explained(pipeline, "final", "-D", "times=3")
+    assert (code, lines[:2]) == (1, ["final: would run", "  its command changed since its last run"])
+
+
+def test_explain_of_a_task_that_is_not_there_is_one_line_naming_it(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, PARAMETERISED.replace("{", "{{").replace("}", "}}"))
+    result = command("explain", pipeline, "cpy")
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "cpy")
+
+
+def test_clean_removes_declared_outputs_and_the_state_and_the_next_run_builds_all(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, PARAMETERISED.replace("{", "{{").replace("}", "}}"))
+    (tmp_path / "src.txt").write_text("x")
+    assert command("run", pipeline).returncode == 0
+    dry = invoke("clean", pipeline, "-n")
+    assert dry.exit_code == 0 and dry.output.splitlines() == [
+        f"would remove {tmp_path / 'copy.txt'}", f"would remove {tmp_path / 'final.txt'}",
+        "would remove 2 files and the build state; removed nothing (--dry-run)"]
+    assert (tmp_path / "final.txt").exists()
+
+    done = invoke("clean", pipeline)
+    assert (done.exit_code, done.output) == (0, "removed 2 files and the build state\n")
+    assert not (tmp_path / "copy.txt").exists() and not (tmp_path / "final.txt").exists()
+    assert not (tmp_path / ".taskgraph" / "state.sqlite").exists() and (tmp_path / "src.txt").exists()
+    assert last_line(command("run", pipeline).stdout) == "3 tasks DONE"
+
+
+def test_clean_of_a_target_forgets_only_it_and_what_it_requires(tmp_path: Path) -> None:
+    other = "    other = shell('other', ['touch', HERE / 'other.txt'], outputs=[HERE / 'other.txt'])\n"
+    pipeline, _ = write_pipeline(tmp_path, PARAMETERISED.replace("{", "{{").replace("}", "}}") + other)
+    (tmp_path / "src.txt").write_text("x")
+    assert command("run", pipeline).returncode == 0
+    done = invoke("clean", pipeline, "copy")
+    assert (done.exit_code, done.output) == (0, "removed 1 file and the build state of 1 task\n")
+    assert (tmp_path / "other.txt").exists() and (tmp_path / "final.txt").exists()
+    result = command("run", pipeline, "--record", tmp_path / "run.jsonl")
+    assert result.returncode == 0
+    ran = {t.name for t in read_record(tmp_path / "run.jsonl").tasks if not t.uptodate}
+    assert ran == {"copy", "free"}  # final: copy wrote the same bytes again

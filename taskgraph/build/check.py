@@ -26,7 +26,7 @@ from .identity import identity
 from .shell import depfile_of
 from .state import FileState, StateDB, TaskState, default_path
 
-__all__ = ["FileBuilder", "file_digest", "show"]
+__all__ = ["FileBuilder", "file_digest", "show", "prerequisite_outputs"]
 
 FLUSH_EVERY = 500  # task states kept before they are written
 FLUSH_AFTER = 2.0  # seconds
@@ -52,7 +52,7 @@ def file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def _prerequisite_outputs(task: Task) -> list[str]:
+def prerequisite_outputs(task: Task) -> list[str]:
     """The outputs of ``task``'s prerequisites, looking through those that declare no files."""
     found: list[str] = []
     seen: set[Task] = set()
@@ -146,7 +146,7 @@ class FileBuilder:
                 paths.extend(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
             else:
                 paths.append(pattern)
-        paths.extend(_prerequisite_outputs(task))
+        paths.extend(prerequisite_outputs(task))
         return sorted(set(paths))
 
     def digest(self, task: Task, path: str, missing: str | None = None) -> str:

@@ -161,6 +161,19 @@ class StateDB:
             log.warning("cannot write the build state %s (%s): the tasks it misses run again next time",
                         self.path, exc)
 
+    def forget(self, keys: list[str]) -> None:
+        """Remove the states of the tasks ``keys``: each runs on its next build."""
+        import sqlite3
+
+        try:
+            if self._db is None:
+                self._db = self._connect()
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM tasks WHERE key = ?", [(k,) for k in keys])
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.warning("cannot write the build state %s (%s)", self.path, exc)
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()

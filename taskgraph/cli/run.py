@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from .app import UserError, defines, exit_now, load, log, main, setup_logging, user_errors, verbosity
+from .builds import state_of
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -105,8 +106,9 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
         raise UserError("-j and --queue both say where tasks run; give one of them (-j N is --queue threads://N)")
     url = f"threads://{jobs}" if jobs is not None else queue_url if queue_url is not None else "inline:"
     pipeline = load(spec)
-    if pipeline.path is not None:  # the state of builds lives beside the pipeline
-        rules["state"] = Path(pipeline.path).parent / ".taskgraph" / "state.sqlite"
+    state = state_of(pipeline)
+    if state is not None:  # the state of builds lives beside the pipeline
+        rules["state"] = state
     with user_errors():
         targets = list(dict.fromkeys(pipeline.targets(names)))
     to_run = walk(targets, lambda t: t.state is PENDING)  # what make will run: the pending tasks the targets need
