@@ -223,3 +223,27 @@ def test_clean_of_a_target_forgets_only_it_and_what_it_requires(tmp_path: Path) 
     assert result.returncode == 0
     ran = {t.name for t in read_record(tmp_path / "run.jsonl").tasks if not t.uptodate}
     assert ran == {"copy", "free"}  # final: copy wrote the same bytes again
+
+
+WARNS = """
+    from taskgraph import shell
+
+    parts = [shell(f"part{{i}}", ["sh", "-c", "echo 'part.c:1: warning: unused' >&2"]) for i in range(6)]
+    bad = shell("bad", ["sh", "-c", "echo 'bad.c:2: error: oops' >&2; exit 1"]).require(*parts)
+"""
+
+
+def test_the_record_keeps_each_command_and_what_it_printed_on_stderr(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, WARNS)
+    result = command("run", pipeline, "-j", "2", "--record", tmp_path / "run.jsonl")
+    assert result.returncode == 1
+    tasks = read_record(tmp_path / "run.jsonl").by_name()
+    assert tasks["part0"].command == "sh -c 'echo '\"'\"'part.c:1: warning: unused'\"'\"' >&2'"
+    assert tasks["part0"].stderr == "part.c:1: warning: unused\n" and tasks["part0"].state == "DONE"
+    assert tasks["bad"].stderr == "bad.c:2: error: oops\n" and tasks["bad"].state == "FAILED"
+
+
+def test_list_names_at_most_four_prerequisites_per_row(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, WARNS)
+    listed = invoke("list", pipeline).output
+    assert re.search(r"^bad +part0, part1, part2, and 3 more +\$ sh -c", listed, re.M), listed

@@ -118,16 +118,16 @@ def clean(tasks: Iterable[Task], state: Any = None, everything: bool = True) -> 
     db_path = Path(FileBuilder(state=state).db.path) if state is None else Path(state)
     if everything:
         for suffix in ("", "-wal", "-shm"):
-            path = Path(f"{db_path}{suffix}")
+            db_file = Path(f"{db_path}{suffix}")
             try:
-                path.unlink()
+                db_file.unlink()
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                failed.append(f"{show(str(path))}: {exc.strerror}")
+                failed.append(f"{show(str(db_file))}: {exc.strerror}")
                 continue
             if not suffix:
-                removed.append(str(path))
+                removed.append(str(db_file))
     elif db_path.exists():
         builder = FileBuilder(state=db_path)
         try:

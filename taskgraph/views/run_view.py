@@ -206,6 +206,9 @@ def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> 
     return Text(text, style="bold red" if status == "failed" else "bold " + STATE_STYLES["CANCELLED"])
 
 
+MOST_REQUIRES = 4  # prerequisites named per row of ``taskgraph list``
+
+
 def task_table(tasks: Sequence[Task], plain: bool) -> Table:
     """The table of ``taskgraph list``: each task's name, what it requires and what it does: a shell task's
     command, or the first line of its function's docstring."""
@@ -216,7 +219,10 @@ def task_table(tasks: Sequence[Task], plain: bool) -> Table:
     table.add_column("REQUIRES")
     table.add_column("DESCRIPTION")
     for t in tasks:
-        requires = ", ".join(shown(p.name) for p in t.prerequisites) or "-"
+        names = [shown(p.name) for p in t.prerequisites]
+        if len(names) > MOST_REQUIRES:  # a 30-way fan-in must not widen every row
+            names[MOST_REQUIRES - 1:] = [f"and {len(names) - MOST_REQUIRES + 1} more"]
+        requires = ", ".join(names) or "-"
         command = command_of(t)
         doc = f"$ {command}" if command else task_doc(t)
         table.add_row(Text(shown(t.name)), Text(requires), Text(shown(doc)))  # never markup
