@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -196,12 +197,20 @@ def clean(tool: str, root: Path) -> None:
             path.unlink()
 
 
-def build(tool: str, jobs: int, root: Path) -> float:
+CPU: dict[str, list[float]] = {}  # "tool scenario" -> CPU seconds of each build's whole process tree
+
+
+def build(tool: str, jobs: int, root: Path, scenario: str = "") -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(commands(tool, jobs, root), cwd=root, capture_output=True, text=True, env=ENV)
     took = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
         raise SystemExit(f"{tool} failed in {root}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if scenario:
+        CPU.setdefault(f"{tool} {scenario}", []).append(
+            after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return took
 
 
@@ -234,9 +243,9 @@ def edit_header(root: Path, round_: int) -> None:
     path.write_text(path.read_text().replace(f"#define H0_SCALE {round_ + 1}", f"#define H0_SCALE {round_ + 2}"))
 
 
-def run(args: argparse.Namespace) -> list[tuple[str, int, dict[str, float]]]:
+def run(args: argparse.Namespace) -> list[tuple[str, int, dict[str, tuple[float, float, float]]]]:
     tools = ["make", *(["ninja"] if shutil.which("ninja") else []), "taskgraph"]
-    results: list[tuple[str, int, dict[str, float]]] = []
+    results: list[tuple[str, int, dict[str, tuple[float, float, float]]]] = []
     base = Path(tempfile.mkdtemp(prefix="build_vs_make-"))
     try:
         for n in args.sizes:
@@ -254,36 +263,44 @@ def run(args: argparse.Namespace) -> list[tuple[str, int, dict[str, float]]]:
                     if "clean" not in scenarios:  # built once, untimed
                         build(tool, args.jobs, root)
                     else:
-                        times.setdefault((tool, "clean"), []).append(build(tool, args.jobs, root))
+                        times.setdefault((tool, "clean"), []).append(build(tool, args.jobs, root, "clean"))
                     printed = check_program(root)
-                    times.setdefault((tool, "no-op"), []).append(build(tool, args.jobs, root))
+                    times.setdefault((tool, "no-op"), []).append(build(tool, args.jobs, root, "no-op"))
                     check_noop(tool, root)
                     if "one .c" in scenarios:
                         edit_source(root, r)
-                        times.setdefault((tool, "one .c"), []).append(build(tool, args.jobs, root))
+                        times.setdefault((tool, "one .c"), []).append(build(tool, args.jobs, root, "one .c"))
                         assert check_program(root) != printed, f"{tool}: the edit did not reach the program"
                         edit_header(root, r)
-                        times.setdefault((tool, "header"), []).append(build(tool, args.jobs, root))
+                        times.setdefault((tool, "header"), []).append(build(tool, args.jobs, root, "header"))
                     print(f"  N={n} round {r + 1} {tool}: " + ", ".join(
                         f"{s} {times[tool, s][-1]:.2f} s" for s in scenarios), file=sys.stderr, flush=True)
             for tool in tools:
-                results.append((tool, n, {s: statistics.median(times[tool, s]) for s in scenarios}))
+                results.append((tool, n, {s: (statistics.median(times[tool, s]), min(times[tool, s]),
+                                              statistics.median(CPU.pop(f"{tool} {s}")))
+                                          for s in scenarios}))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return results
 
 
-def report(results: list[tuple[str, int, dict[str, float]]], args: argparse.Namespace) -> str:
-    lines = [f"gcc {CFLAGS}, -j {args.jobs}, {args.headers} headers, median of {args.repeat}; "
-             f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs", ""]
+def report(results: list[tuple[str, int, dict[str, tuple[float, float, float]]]], args: argparse.Namespace) -> str:
+    load = os.getloadavg()[0]
+    lines = [f"gcc {CFLAGS}, -j {args.jobs}, {args.headers} headers, {args.repeat} runs each; "
+             f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+             f"{load:.1f} at the end", "",
+             "Each cell: the median wall time (the fastest run), ratio of medians to make's; then the median CPU "
+             "time of the build's whole process tree (the tool and every command it ran).", ""]
+    tools = list(dict.fromkeys(tool for tool, _, _ in results))
     make = {(n, s): t for tool, n, figures in results if tool == "make" for s, t in figures.items()}
-    lines.append("| N | scenario | " + " | ".join(dict.fromkeys(tool for tool, _, _ in results)) + " |")
-    lines.append("|---|---|" + "---|" * len(dict.fromkeys(tool for tool, _, _ in results)))
+    lines.append("| N | scenario | " + " | ".join(tools) + " |")
+    lines.append("|---|---|" + "---|" * len(tools))
     rows: dict[tuple[int, str], list[str]] = {}
     for tool, n, figures in results:
-        for scenario, took in figures.items():
-            ratio = f" ({took / make[n, scenario]:.2f}x)" if tool != "make" and make.get((n, scenario)) else ""
-            rows.setdefault((n, scenario), []).append(f"{took:.3f} s{ratio}")
+        for scenario, (median, fastest, cpu) in figures.items():
+            base = make.get((n, scenario))
+            ratio = f", {median / base[0]:.2f}x" if tool != "make" and base and base[0] else ""
+            rows.setdefault((n, scenario), []).append(f"{median:.3f} s ({fastest:.3f}){ratio}; CPU {cpu:.2f} s")
     for (n, scenario), cells in rows.items():
         lines.append(f"| {n} | {scenario} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
