@@ -247,3 +247,17 @@ def test_list_names_at_most_four_prerequisites_per_row(tmp_path: Path) -> None:
     pipeline, _ = write_pipeline(tmp_path, WARNS)
     listed = invoke("list", pipeline).output
     assert re.search(r"^bad +part0, part1, part2, and 3 more +\$ sh -c", listed, re.M), listed
+
+
+def test_what_a_command_that_succeeded_printed_on_stderr_is_shown_once_before_the_last_line(tmp_path: Path) -> None:
+    pipeline, _ = write_pipeline(tmp_path, WARNS.replace("exit 1", "exit 0"))
+    result = command("run", pipeline, "-j", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index("warnings:")
+    assert lines[start + 1:start + 3] == ["  part0: printed on stderr", "    part.c:1: warning: unused"]
+    assert lines[start + 13:start + 15] == ["  bad: printed on stderr", "    bad.c:2: error: oops"]
+    assert lines[-1].startswith("done: 7 tasks DONE") and result.stdout.count("warning: unused") == 6
+    pipeline, _ = write_pipeline(tmp_path, BUILD)
+    (tmp_path / "src.txt").write_text("x")
+    assert "warnings:" not in command("run", pipeline).stdout

@@ -216,7 +216,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     from ..scheduler import close_queue
     from ..states import CANCELLED, DONE, RUNNING
     from ..views.run_progress import RunProgress, was_interrupted
-    from ..views.run_view import LiveDisplay, PlainLines, summary_lines
+    from ..views.run_view import LiveDisplay, PlainLines, summary_lines, warning_lines
 
     console, terminal = make_console()
     progress = RunProgress(shown, to_run)
@@ -273,7 +273,9 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
             stopped = [v.name for v in progress.tasks_in(CANCELLED) if v.name in left_running]
             echo(Text(f"interrupted: stopped waiting for {', '.join(stopped)} (still running when the process "
                       "exits)", style="bold magenta"))
-    for line in summary_lines(progress, status, targets, verbose=verbose, quiet=quiet):
+    lines = summary_lines(progress, status, targets, verbose=verbose, quiet=quiet)
+    lines[-1:-1] = warning_lines(to_run)
+    for line in lines:
         echo(line)
     if recorder is not None:
         log.info("run record written to %s", recorder.path)

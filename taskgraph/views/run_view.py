@@ -181,6 +181,31 @@ def summary_lines(progress: RunProgress, status: str, targets: Sequence[Task], *
     return lines
 
 
+MOST_WARNED = 10  # tasks whose stderr the summary shows
+WARNING_LINES = 5  # lines of each
+
+
+def warning_lines(tasks: Sequence[Task]) -> list[Text]:
+    """``warnings:``, then each task that ran to DONE but printed on stderr (a compiler's warnings): its name, then
+    the last lines it printed, indented. Empty when none did."""
+    warned = []
+    for t in tasks:
+        stderr = getattr(t.result, "stderr", None) if t.state is DONE else None
+        if isinstance(stderr, str) and stderr.strip():
+            warned.append((t, stderr))
+    if not warned:
+        return []
+    lines = [Text("warnings:", style="bold")]
+    for task, stderr in warned[:MOST_WARNED]:
+        printed = stderr.rstrip().splitlines()
+        cut = f" (last {WARNING_LINES} of {len(printed)} lines)" if len(printed) > WARNING_LINES else ""
+        lines.append(Text(f"  {shown(task.name)}: printed on stderr{cut}", style="yellow"))
+        lines.extend(Text("    " + shown(line, lines=True)) for line in printed[-WARNING_LINES:])
+    if len(warned) > MOST_WARNED:
+        lines.append(Text(f"  and {len(warned) - MOST_WARNED} more tasks (their stderr is in the run record)"))
+    return lines
+
+
 def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> Text:
     """``done: 9 tasks DONE in 0.41 s``, ``failed: 6 DONE, 1 FAILED, 2 blocked in 0.30 s; not DONE: report``."""
     snap = progress.snapshot()
