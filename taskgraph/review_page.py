@@ -108,13 +108,17 @@ def _section(name: str, heading: str, body: str) -> str:
 
 
 def _failure(task: Task, fact: TaskRecord, command: str | None) -> str:
+    """A failure: the task, its command, its error; with the stderr the record kept, the error's first line and
+    then that stderr (the rest of a command's error repeats it)."""
     parts = [f'<p><strong class="name">{_esc(task.name)}</strong> failed after {_duration(fact.duration)}.</p>']
     if command:
         parts.append(f'<pre class="command">$ {_esc(command)}</pre>')
-    parts.append(f'<pre class="error">{_esc(_cut(fact.error or "(no error recorded)"))}</pre>')
-    if fact.stderr and fact.stderr.strip() not in (fact.error or ""):
-        parts.append(f'<details open><summary>stderr</summary><pre class="stderr">{_esc(_cut(fact.stderr))}</pre>'
-                     "</details>")
+    error = fact.error or "(no error recorded)"
+    if fact.stderr:
+        parts.append(f'<pre class="error">{_esc(error.splitlines()[0])}</pre>')
+        parts.append(f'<p class="note">stderr:</p><pre class="stderr">{_esc(_cut(fact.stderr))}</pre>')
+    else:
+        parts.append(f'<pre class="error">{_esc(_cut(error))}</pre>')
     return "\n".join(parts)
 
 

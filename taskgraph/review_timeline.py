@@ -109,7 +109,8 @@ def timeline_html(found: list[Bar], wall: float | None, slots: int | None,
                          f'data-left="{left:.3f}" data-width="{width:.3f}" title="{_esc(tip)}" '
                          f'style="left: {left:.3f}%; width: {width:.3f}%; background: {colour}">{label}</div>')
         parts.append("</div></div>")
-    ticks = "".join(f'<span style="left: {100 * i / 5:.0f}%">{end * i / 5:.2f} s</span>' for i in range(6))
+    ticks = "".join(f'<span style="left: {100 * i / 5:.0f}%">{end * i / 5:.2f} s</span>' for i in range(5))
+    ticks += f'<span class="last">{end:.2f} s</span>'  # right-aligned: it must not stick out of the lane
     parts.append(f'<div class="slot axis"><span class="slot-name"></span><div class="lane">{ticks}</div></div>')
     if slots is not None and slots > rows:
         parts.append(f'<p class="note">{slots - rows} of the {slots} slots never ran a task.</p>')
@@ -119,12 +120,14 @@ def timeline_html(found: list[Bar], wall: float | None, slots: int | None,
 
 #: the page's CSS for :func:`timeline_html`
 TIMELINE_CSS = """
-.timeline { font-size: 0.8em; min-width: 30em; }
+.timeline { font-size: 0.8em; min-width: 24em; }
 .timeline .slot { display: flex; align-items: center; border-bottom: 1px solid #eee; }
 .timeline .slot-name { flex: 0 0 4em; color: #555; }
 .timeline .lane { position: relative; flex: 1 1 auto; height: 1.6em; }
 .timeline .bar { position: absolute; top: 0.15em; bottom: 0.15em; border: 1px solid #666; border-radius: 2px;
                  overflow: hidden; white-space: nowrap; padding: 0 2px; box-sizing: border-box; }
-.timeline .axis .lane span { position: absolute; transform: translateX(-50%); color: #555; }
+.timeline .axis .lane span { position: absolute; transform: translateX(-50%); color: #555; white-space: nowrap; }
+.timeline .axis .lane span:first-child { transform: none; }
+.timeline .axis .lane span.last { right: 0; transform: none; }
 .timeline .axis { border-bottom: none; }
 """

@@ -206,3 +206,19 @@ def test_gcc_depfiles_rebuild_exactly_the_includers_of_a_header(tmp_path):
     os.utime(tmp_path / "a.h")  # touched, not changed: nothing reruns
     assert ran(build()) == []
     assert subprocess.run(["nm", tmp_path / "y.o"], capture_output=True, text=True).returncode == 0
+
+
+def test_explain_names_the_header_that_changed_or_disappeared(tree, monkeypatch):
+    from taskgraph.build.explain import explain
+
+    monkeypatch.chdir(tree)  # paths are shown relative to it
+    compiles(tree, ["a", "c"])
+    task = shell("c", [sys.executable, "-c", COMPILE, "c.src", "c.out", "c.d"], cwd=tree, inputs=[tree / "c.src"],
+                 outputs=[tree / "c.out"], depfile=tree / "c.d")
+    fresh = explain(task, tree / "state.sqlite")
+    assert fresh == (True, ["3 inputs unchanged (2 of them listed by its depfile c.d); 1 output present; the same "
+                            "command"])
+    (tree / "one.h").write_text("changed\n")
+    (tree / "two words.h").unlink()
+    assert explain(task, tree / "state.sqlite") == (False, ["changed input: one.h",
+                                                            "input its depfile listed, now missing: two words.h"])
