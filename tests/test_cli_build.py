@@ -165,6 +165,7 @@ def test_explain_says_why_each_task_would_run_or_that_it_is_up_to_date(tmp_path:
                          f"{tmp_path / '.taskgraph' / 'state.sqlite'})", f"  missing output: {tmp_path / 'copy.txt'}"]
     assert lines[3].startswith(f"  $ cd {tmp_path} && ")
     assert explained(pipeline, "final")[1][1] == f"  input that a prerequisite makes, not made yet: {tmp_path}/copy.txt"
+    assert not (tmp_path / ".taskgraph").exists()  # explaining wrote nothing
 
     assert command("run", pipeline).returncode == 0
     assert explained(pipeline, "copy", "final") == (0, [
@@ -261,3 +262,18 @@ def test_what_a_command_that_succeeded_printed_on_stderr_is_shown_once_before_th
     pipeline, _ = write_pipeline(tmp_path, BUILD)
     (tmp_path / "src.txt").write_text("x")
     assert "warnings:" not in command("run", pipeline).stdout
+
+
+def test_a_very_long_name_and_error_do_not_push_the_columns_of_the_other_tasks(tmp_path: Path) -> None:
+    long = "compile " + "very/deep/path/" * 20 + "file.c"
+    tasks = [Task("short", outputs=[tmp_path / "s.out"]), Task(long, outputs=[tmp_path / "l.out"])]
+    progress = RunProgress(tasks, tasks)
+    for t in tasks:
+        t.track = progress.observe
+    make_now(*tasks, state=tmp_path / "state.sqlite", keep_going=True)  # both fail: neither makes its output
+    progress.finish()
+    lines = to_text([render_snapshot(progress.snapshot())], width=100).splitlines()
+    failed = [line for line in lines if "did not make its output" in line or "\u2026" in line]
+    assert len(failed) == 2 and all(len(line) <= 100 for line in lines), lines
+    assert lines[-2].startswith("failed   short ") and lines[-1].startswith(" " * 9 + long[:30])
+    assert lines[-2].index("BuildError") == lines[-1].index("BuildError") == 9 + 40 + 2  # a 40-character column

@@ -41,6 +41,8 @@ def explain(task: Task, state: Any = None) -> Explanation:
     if task.files is None:
         return Explanation(False, ["it declares no files (inputs, outputs): it runs every time"])
     builder = FileBuilder(state=state)
+    if not builder.db.path.exists():  # nothing is known; and explaining must not make the database
+        builder.files, builder.tasks = {}, {}
     try:
         return _explain(task, builder)
     finally:

@@ -28,6 +28,8 @@ __all__ = ["LiveDisplay", "PlainLines", "render_snapshot", "summary_lines", "sta
 
 #: The most running tasks and failures the live display lists; the rest are counted.
 MOST_SHOWN = 10
+#: Names are padded to the longest up to this width: one very long name must not push every line's columns.
+NAME_COLUMN = 40
 
 
 def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
@@ -49,8 +51,13 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     if snap.interrupted:
         parts.append(Text("interrupted: starting nothing more; waiting for the running tasks "
                           "(Ctrl-C again to stop waiting)", style=STATE_STYLES["CANCELLED"]))
-    rows = Table.grid(Column(no_wrap=True), Column(no_wrap=True), Column(overflow="ellipsis", no_wrap=True),
-                      padding=(0, 2))
+    # fixed widths for the label and the names, the rest for the durations and errors: a long error is cut, and
+    # never squeezes the names out (rich shrinks every column of a grid that is too wide otherwise)
+    names = [name for name, _ in snap.running[:MOST_SHOWN]] + [name for name, _ in snap.failures[-MOST_SHOWN:]]
+    rows = Table.grid(Column(no_wrap=True, width=7),
+                      Column(no_wrap=True, overflow="ellipsis",
+                             width=min(max(map(len, names), default=1), NAME_COLUMN)),
+                      Column(overflow="ellipsis", no_wrap=True, ratio=1), padding=(0, 2), expand=True)
     for index, (name, seconds) in enumerate(snap.running[:MOST_SHOWN]):
         rows.add_row(Text("running" if index == 0 else "", style=STATE_STYLES["RUNNING"]), Text(name),
                      duration(seconds))
@@ -106,7 +113,7 @@ class PlainLines:
         self.progress = progress
         self.write = write
         self.queued = queued
-        self.width = max((len(t.name) for t in progress.order), default=0)
+        self.width = min(max((len(t.name) for t in progress.order), default=0), NAME_COLUMN)
         self.told_interrupted = False
         progress.listen(self)
 
@@ -148,7 +155,7 @@ def summary_lines(progress: RunProgress, status: str, targets: Sequence[Task], *
         targets: the tasks the run was to make.
     """
     views = [progress.views[t] for t in progress.order]
-    width = max((len(v.name) for v in views), default=0)
+    width = min(max((len(v.name) for v in views), default=0), NAME_COLUMN)
     lines: list[Text] = []
     for v in views:
         if quiet and (v.state is DONE or not v.wanted):
