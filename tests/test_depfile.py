@@ -222,3 +222,29 @@ def test_explain_names_the_header_that_changed_or_disappeared(tree, monkeypatch)
     (tree / "two words.h").unlink()
     assert explain(task, tree / "state.sqlite") == (False, ["changed input: one.h",
                                                             "input its depfile listed, now missing: two words.h"])
+
+
+def test_a_header_many_depfiles_list_is_looked_at_once_per_build(tree, monkeypatch):
+    from collections import Counter
+
+    from taskgraph.build.check import FileBuilder
+
+    compiles(tree, ["a", "c"])
+    tasks = [shell(n, [sys.executable, "-c", COMPILE, f"{n}.src", f"{n}.out", f"{n}.d"], cwd=tree,
+                   inputs=[tree / f"{n}.src"], outputs=[tree / f"{n}.out"], depfile=tree / f"{n}.d")
+             for n in ("a", "c")]
+    looked: Counter[str] = Counter()
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        looked[os.fspath(path)] += 1
+        return real_stat(path, *args, **kwargs)
+
+    builder = FileBuilder(state=tree / "state.sqlite")
+    builder.admit(tasks)
+    monkeypatch.setattr(os, "stat", stat)
+    assert [builder.uptodate(t) for t in tasks] == [True, True]
+    monkeypatch.undo()
+    builder.close()
+    assert looked[str(tree / "one.h")] == 1  # listed by both depfiles
+    assert looked[str(tree / "a.src")] == 1 and looked[str(tree / "c.src")] == 1

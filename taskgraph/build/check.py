@@ -98,6 +98,7 @@ class FileBuilder:
         self.checked: dict[Task, TaskState] = {}  # what a task that runs now will be recorded with
         self.new_files: dict[str, FileState] = {}
         self.new_tasks: dict[str, TaskState] = {}
+        self.stable: dict[str, str] = {}  # digests of files no task of the run writes, each taken once per run
         self.flushed = time.monotonic()
         self.hashed = 0  # files read to hash them, in this run
 
@@ -113,6 +114,7 @@ class FileBuilder:
                 raise BuildError(f"two tasks named {key!r} declare files; the state of builds is kept by name: give "
                                  "them different names (or keys)")
             for path in t.files.outputs:
+                self.stable.pop(path, None)  # written in this run after all (a task admitted later)
                 other = self.writers.setdefault(path, t)
                 if other is not t:
                     raise BuildError(f"tasks {other.name!r} and {t.name!r} both declare the output {show(path)}: "
@@ -151,7 +153,13 @@ class FileBuilder:
 
     def digest(self, task: Task, path: str, missing: str | None = None) -> str:
         """The content digest of input ``path``, read again only if its size or mtime changed; ``missing`` if it
-        does not exist and ``missing`` is not None."""
+        does not exist and ``missing`` is not None.
+
+        A file that no task of the run writes (a source, a system header that many depfiles list) is looked at
+        once per run, as make and ninja do: a build does not watch its sources change under it."""
+        known_now = self.stable.get(path)
+        if known_now is not None:
+            return known_now
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -166,13 +174,16 @@ class FileBuilder:
         assert self.files is not None
         known = self.files.get(path)
         if known is not None and known.size == st.st_size and known.mtime_ns == st.st_mtime_ns:
-            return known.digest
-        try:
-            digest = file_digest(path)
-        except OSError as exc:
-            raise BuildError(f"task {task.name!r}: cannot read input {show(path)}: {exc.strerror}") from None
-        self.hashed += 1
-        self.files[path] = self.new_files[path] = FileState(st.st_size, st.st_mtime_ns, digest)
+            digest = known.digest
+        else:
+            try:
+                digest = file_digest(path)
+            except OSError as exc:
+                raise BuildError(f"task {task.name!r}: cannot read input {show(path)}: {exc.strerror}") from None
+            self.hashed += 1
+            self.files[path] = self.new_files[path] = FileState(st.st_size, st.st_mtime_ns, digest)
+        if path not in self.writers:
+            self.stable[path] = digest
         return digest
 
     def states(self, task: Task) -> tuple[TaskState, TaskState | None]:
