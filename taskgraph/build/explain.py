@@ -16,7 +16,7 @@ from .check import FileBuilder, prerequisite_outputs, show
 from .errors import BuildError
 from .shell import command_of, depfile_of
 
-__all__ = ["Explanation", "explain", "clean"]
+__all__ = ["Explanation", "Explainer", "explain", "clean"]
 
 MOST_LISTED = 10  # paths named per reason; more are counted
 
@@ -35,18 +35,36 @@ def _listed(what: str, paths: list[str]) -> str:
     return f"{what}: {shown}{more}"
 
 
+class Explainer:
+    """Explains tasks against the state database at ``state`` (None: the default one), read once. Use as a
+    context manager, or call :meth:`close`."""
+
+    def __init__(self, state: Any = None) -> None:
+        self.builder = FileBuilder(state=state)
+        if not self.builder.db.path.exists():  # nothing is known; and explaining must not make the database
+            self.builder.files, self.builder.tasks = {}, {}
+
+    def explain(self, task: Task) -> Explanation:
+        """Whether ``task`` would run if it were made now, and why. A task that declares no files always runs."""
+        if task.files is None:
+            return Explanation(False, ["it declares no files (inputs, outputs): it runs every time"])
+        return _explain(task, self.builder)
+
+    def close(self) -> None:
+        self.builder.db.close()
+
+    def __enter__(self) -> Explainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def explain(task: Task, state: Any = None) -> Explanation:
     """Whether ``task`` would run if it were made now with the state database at ``state`` (None: the default
-    one), and why. A task that declares no files always runs."""
-    if task.files is None:
-        return Explanation(False, ["it declares no files (inputs, outputs): it runs every time"])
-    builder = FileBuilder(state=state)
-    if not builder.db.path.exists():  # nothing is known; and explaining must not make the database
-        builder.files, builder.tasks = {}, {}
-    try:
-        return _explain(task, builder)
-    finally:
-        builder.db.close()
+    one), and why (see :class:`Explainer`, to explain many)."""
+    with Explainer(state) as explainer:
+        return explainer.explain(task)
 
 
 def _explain(task: Task, builder: FileBuilder) -> Explanation:

@@ -12,7 +12,9 @@ import click
 from .app import defines, load, main, setup_logging, user_errors, verbosity
 
 if TYPE_CHECKING:
+    from ..build.explain import Explainer
     from ..pipeline import Pipeline
+    from ..task import Task
 
 __all__ = ["explain_command", "clean_command", "state_of"]
 
@@ -51,35 +53,40 @@ def explain_command(pipeline: str, names: tuple[str, ...]) -> None:
       taskgraph explain examples/cbuild/build.py "cc src/map.c"
       taskgraph explain examples/cbuild/build.py "link tally" -D out=/tmp/tally
     """
-    from ..build.explain import explain
-    from ..build.shell import command_of
-    from ..graph import closure
+    from ..build.explain import Explainer
 
     setup_logging()
     loaded = load(pipeline)
     with user_errors():
         tasks = loaded.targets(names)
-    state = state_of(loaded)
     fresh = True
-    for task in dict.fromkeys(tasks):
-        found = explain(task, state)
-        fresh &= found.uptodate
-        if found.uptodate:
-            _say(f"{task.name}: up to date: {found.reasons[0]}")
-            continue
-        _say(f"{task.name}: would run")
-        for reason in found.reasons:
-            _say(f"  {reason}")
-        command = command_of(task)
-        if command:
-            _say(f"  $ {command}")
-        before = [p.name for p in closure(task.prerequisites)
-                  if p.files is not None and not explain(p, state).uptodate]
-        if before:
-            shown = ", ".join(before[:10]) + (f" and {len(before) - 10} more" if len(before) > 10 else "")
-            _say(f"  first, its prerequisite{'s' if len(before) > 1 else ''} {shown} would run, and may change "
-                 "its inputs")
+    with Explainer(state_of(loaded)) as explainer:
+        for task in dict.fromkeys(tasks):
+            fresh &= _explain_one(task, explainer)
     sys.exit(0 if fresh else 1)
+
+
+def _explain_one(task: Task, explainer: Explainer) -> bool:
+    """Say why ``task`` would run, or that it is up to date; whether it is."""
+    from ..build.shell import command_of
+    from ..graph import closure
+
+    found = explainer.explain(task)
+    if found.uptodate:
+        _say(f"{task.name}: up to date: {found.reasons[0]}")
+        return True
+    _say(f"{task.name}: would run")
+    for reason in found.reasons:
+        _say(f"  {reason}")
+    command = command_of(task)
+    if command:
+        _say(f"  $ {command}")
+    before = [p.name for p in closure(task.prerequisites) if p.files is not None and not explainer.explain(p).uptodate]
+    if before:
+        shown = ", ".join(before[:10]) + (f" and {len(before) - 10} more" if len(before) > 10 else "")
+        _say(f"  first, its prerequisite{'s' if len(before) > 1 else ''} {shown} would run, and may change its "
+             "inputs")
+    return False
 
 
 @main.command("clean")
