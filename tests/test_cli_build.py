@@ -182,6 +182,10 @@ def test_explain_says_why_each_task_would_run_or_that_it_is_up_to_date(tmp_path:
     assert lines[0:2] == ["final: would run", f"  missing output: {tmp_path / 'final.txt'}"]
     assert lines[3] == "  first, its prerequisite copy would run, and may change its inputs"
     assert lines[4:6] == ["copy: would run", f"  changed input: {tmp_path / 'src.txt'}"]
+    (tmp_path / "final.txt").write_text("xx")  # final is up to date again, but copy would run first
+    code, lines = explained(pipeline, "final")
+    assert (code, lines) == (1, ["final: up to date: 1 input unchanged; 1 output present; the same command",
+                                 "  first, its prerequisite copy would run, and may change its inputs"])
 
     assert command("run", pipeline).returncode == 0
     code, lines = explained(pipeline, "final", "-D", "times=3")

@@ -44,9 +44,9 @@ def explain_command(pipeline: str, names: tuple[str, ...]) -> None:
     A task that declares files (inputs, outputs, as shell tasks do) runs when it never ran here, when its command
     (or function and arguments) changed, when an output is missing, or when an input changed: each reason is
     listed, with the paths. Nothing runs and nothing is written. A prerequisite that would run first may change
-    the task's inputs: such prerequisites are named too.
+    the task's inputs: such prerequisites are named too, even for a task that is up to date now.
 
-    Exit status: 0 when every TASK is up to date, 1 when one would run, 2 for a usage error.
+    Exit status: 0 when every TASK and its prerequisites are up to date, 1 otherwise, 2 for a usage error.
 
     \b
     Examples:
@@ -67,26 +67,27 @@ def explain_command(pipeline: str, names: tuple[str, ...]) -> None:
 
 
 def _explain_one(task: Task, explainer: Explainer) -> bool:
-    """Say why ``task`` would run, or that it is up to date; whether it is."""
+    """Say why ``task`` would run, or that it is up to date, and which of its prerequisites would run first (they
+    may change its inputs); whether it and they are up to date."""
     from ..build.shell import command_of
     from ..graph import closure
 
     found = explainer.explain(task)
+    before = [p.name for p in closure(task.prerequisites) if p.files is not None and not explainer.explain(p).uptodate]
     if found.uptodate:
         _say(f"{task.name}: up to date: {found.reasons[0]}")
-        return True
-    _say(f"{task.name}: would run")
-    for reason in found.reasons:
-        _say(f"  {reason}")
-    command = command_of(task)
-    if command:
-        _say(f"  $ {command}")
-    before = [p.name for p in closure(task.prerequisites) if p.files is not None and not explainer.explain(p).uptodate]
+    else:
+        _say(f"{task.name}: would run")
+        for reason in found.reasons:
+            _say(f"  {reason}")
+        command = command_of(task)
+        if command:
+            _say(f"  $ {command}")
     if before:
         shown = ", ".join(before[:10]) + (f" and {len(before) - 10} more" if len(before) > 10 else "")
         _say(f"  first, its prerequisite{'s' if len(before) > 1 else ''} {shown} would run, and may change its "
              "inputs")
-    return False
+    return found.uptodate and not before
 
 
 @main.command("clean")
