@@ -20,7 +20,7 @@ from .errors import CommandError
 if TYPE_CHECKING:
     import subprocess
 
-__all__ = ["shell", "run_command", "command_of", "depfile_of", "quote", "failure_message"]
+__all__ = ["shell", "run_command", "command_of", "depfile_of", "quote", "failure_message", "in_brief"]
 
 MOST_COMMAND = 400  # characters of a command shown in a message; a longer one is cut in the middle
 TAIL_LINES = 20  # lines of stderr a failure shows
@@ -112,6 +112,20 @@ def failure_message(command: Sequence[str] | str, returncode: int, stdout: str, 
     if len(lines) > TAIL_LINES:
         tail.insert(0, f"... ({len(lines) - TAIL_LINES} lines before)")
     return "\n".join([f"{quote(command)}: {how}", *(INDENT + line.rstrip() for line in tail)])
+
+
+def in_brief(error: CommandError) -> str:
+    """A failed command in one line, without the command (shown elsewhere): ``exit status 1: x.c:3: error: ...``,
+    the first line of its output that says "error" (else its last line)."""
+    first = str(error).split("\n", 1)[0]
+    prefix = f"{quote(error.command)}: "
+    how = first[len(prefix):] if first.startswith(prefix) else first
+    lines = [line.strip() for line in (error.stderr if error.stderr.strip() else error.stdout).splitlines()]
+    lines = [line for line in lines if line]
+    said = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
+    if len(said) > MOST_LINE:
+        said = said[:MOST_LINE] + "..."
+    return f"{how}: {said}" if said else how
 
 
 def run_command(command: Sequence[str] | str, cwd: str | None = None, env: Mapping[str, str] | None = None,
