@@ -13,10 +13,12 @@ The graph (edges run from a prerequisite to the task that requires it):
 Tasks hand data on through files under <out>, as a build does; their functions are module-level with picklable
 arguments, so any queue runs them: threads://N (the default, N = --jobs), processes://N, asyncio:, inline:.
 
-It is incremental, like make: a task whose output is newer than its inputs (and than this script), and whose
-prerequisites have nothing to do, is created with no function, a no-op that is DONE as soon as it is made. The
-graph stays whole, but a second run does nothing, and after editing one file only its measure, its package, the
-index and the check run again. Like make it compares times: delete <out> for a clean build.
+It is incremental: each task declares the files it reads and writes (``Task(..., inputs=[...], outputs=[...])``),
+and ``make`` skips a task whose inputs, arguments and outputs are as they were at its last run (it ends DONE by
+the ``uptodate`` event, without running), keeping the state in <out>/.taskgraph/state.sqlite. A second run runs
+nothing; after editing one file only its measure, its package, the index and the check run again; a file added
+or removed changes its package's arguments, so that package and what follows run again. Editing this script
+reruns everything (it is an input of every measure). Delete <out> for a clean build.
 
 It writes <out>/graph.dot and <out>/graph.svg (which needs Graphviz's dot) coloured by state, prints a summary,
 and exits 1 if a task failed: a file with a syntax error fails its measure, and what needs it fails unrun.
@@ -118,20 +120,15 @@ def check(report: Path, page: Path, names: list[str], target: Path) -> str:
 
 
 # ---------------------------------------------------------------- the graph
-def stale(target: Path, sources: list[Path]) -> bool:
-    """True if ``target`` is missing or older than one of ``sources`` or than this script."""
-    if not target.exists():
-        return True
-    return target.stat().st_mtime_ns < max(p.stat().st_mtime_ns for p in (*sources, Path(__file__)))
+SCRIPT = Path(__file__).resolve()
 
 
 def plan(src: Path, out: Path) -> list[Task]:
-    """The tasks of the build; a task whose output is up to date gets no function (a no-op)."""
+    """The tasks of the build, each declaring the files it reads and writes."""
     tasks: list[Task] = []
 
-    def step(name, func, target: Path, sources: list[Path], prereqs: list[Task], args: tuple) -> Task:
-        todo = any(p.func is not None for p in prereqs) or stale(target, sources)
-        tasks.append(Task(name, func if todo else None, args=args).require(*prereqs))
+    def step(name, func, outputs: list[Path], prereqs: list[Task], args: tuple, inputs: tuple = ()) -> Task:
+        tasks.append(Task(name, func, args=args, inputs=inputs, outputs=outputs).require(*prereqs))
         return tasks[-1]
 
     root = src.parent
@@ -148,18 +145,22 @@ def plan(src: Path, out: Path) -> list[Task]:
         for path in paths:
             name = path.relative_to(root).as_posix()
             target = out / "files" / f"{name}.json"
-            measures.append(step(f"measure {name}", measure, target, [path], [], (path, name, target)))
+            measures.append(step(f"measure {name}", measure, [target], [], (path, name, target), (path, SCRIPT)))
             outputs.append(target)
             names.append(name)
-        target = out / "packages" / f"{pkg.replace('/', '.')}.json"
-        sources = [*outputs, root / pkg]  # a directory's time changes when a file is added to it or removed
-        packages.append(step(f"package {pkg}", package, target, sources, measures, (pkg, outputs, target)))
+        target = out / "packages" / f"{pkg.replace('/', '.')}.json"  # its inputs: the outputs of its measures
+        packages.append(step(f"package {pkg}", package, [target], measures, (pkg, outputs, target)))
         package_outputs.append(target)
     page, report, ok = out / "index.html", out / "report.json", out / "check.ok"
     args = (f"Report on {src.name}", package_outputs, page, report)
-    site = step("index", index, page, package_outputs, packages, args)
-    step("check", check, ok, [page, report], [site], (report, page, names, ok))
+    site = step("index", index, [page, report], packages, args)
+    step("check", check, [ok], [site], (report, page, names, ok))
     return tasks
+
+
+def up_to_date(task: Task) -> bool:
+    """DONE without running: its declared files were up to date."""
+    return [move.event for move in task.history] == ["uptodate"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,15 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.src.is_dir():
         parser.error(f"--src {args.src}: not a directory")
     queue = args.queue or f"threads://{args.jobs}"
-    tasks = plan(args.src.resolve(), args.out)
-    todo = sum(t.func is not None for t in tasks)
+    tasks = plan(args.src.resolve(), args.out.resolve())
     started = time.perf_counter()
-    for task in make(*tasks, queue=queue):  # yields each task once, when it is final
-        if task.func is not None or task.state != "DONE":  # say nothing of the no-ops
+    for task in make(*tasks, queue=queue, keep_going=True, state=args.out / ".taskgraph" / "state.sqlite"):
+        if not up_to_date(task):  # yielded once, when final; say nothing of those that had nothing to do
             outcome = task.result if task.state == "DONE" else f"{type(task.exception).__name__}: {task.exception}"
             print(f"{task.state:<9} {task.name}: {outcome}")
     elapsed = time.perf_counter() - started
     failed = [t for t in tasks if t.state != "DONE"]
+    todo = sum(not up_to_date(t) for t in tasks)
     print(f"summary: {len(tasks)} tasks ({todo} to build, {len(tasks) - todo} up to date): "
           f"DONE {len(tasks) - len(failed)}, FAILED {len(failed)} in {elapsed:.2f} s on {queue}")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """Reviewing a graph of tasks: what a run record says of each (:class:`Review`), the critical path
-(:func:`critical_path`), and a self-contained HTML page (:meth:`Review.html`).
+(:func:`critical_path`), and a self-contained HTML page (:meth:`Review.html`, laid out by
+:mod:`taskgraph.review_page`, with the timeline of :mod:`taskgraph.review_timeline`).
 
 Each task is told by the record (:func:`taskgraph.runrecord.read_record`) when the record knows it, and by itself
 otherwise: its own state, and the times of its own history if it ran in this process. Without a record, tasks
@@ -8,22 +9,22 @@ loaded from a pipeline are all PENDING, with no times.
 
 from __future__ import annotations
 
-import html
-import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .errors import RenderError
 from .graph import closure, to_networkx
-from .render import STATE_COLOURS, tasks_as_svg
+from .render import INSTALL_GRAPHVIZ, tasks_as_dot
+from .review_page import page
 from .runrecord import RunRecord, TaskRecord, describe_error
-from .safetext import shown
 from .states import State
 from .task import Task
-from .timefmt import clock, duration
+from .timefmt import duration
 
-__all__ = ["Review", "Chain", "critical_path", "match_record"]
+__all__ = ["Review", "Chain", "critical_path", "match_record", "FAN"]
+
+FAN = 8  # a task with more prerequisites or dependents than this has its graph unflattened (staggered)
 
 
 class Chain(NamedTuple):
@@ -127,6 +128,17 @@ class Review:
         nothing = self.record is None and all(d is None for d in durations.values())
         return critical_path(self.tasks, None if nothing else durations)
 
+    def commands(self) -> dict[Task, str]:
+        """Each shell task's command: as the record has it, else as the task says."""
+        from .build import command_of
+
+        found = {}
+        for t, f in self.facts.items():
+            command = f.command or command_of(t)
+            if command:
+                found[t] = command
+        return found
+
     def drawing(self, *, critical_path: bool = False, reduce: bool = False, legend: bool = False) -> dict[str, Any]:
         """Keyword arguments for :func:`~taskgraph.render.tasks_as_dot` and its kin: colours by state, durations
         in labels, and if asked the critical path highlighted, the transitive reduction, a legend."""
@@ -157,40 +169,9 @@ class Review:
         Raises:
             RenderError: Graphviz's ``dot`` is not installed, or failed.
         """
-        svg = tasks_as_svg(self.tasks, name="tasks", **self.drawing(critical_path=critical_path, reduce=reduce,
+        dot = tasks_as_dot(self.tasks, name="tasks", **self.drawing(critical_path=critical_path, reduce=reduce,
                                                                     legend=legend))
-        return _page(self, title, _inline(svg))
-
-
-_CSS = """
-body { font-family: Helvetica, Arial, sans-serif; margin: 1.5em auto; max-width: 80em; padding: 0 1em;
-       color: #222; }
-h1 { font-size: 1.5em; margin-bottom: 0.2em; overflow-wrap: anywhere; }
-h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
-.meta { color: #555; margin-top: 0; overflow-wrap: anywhere; }
-table { border-collapse: collapse; }
-th, td { text-align: left; vertical-align: top; padding: 0.3em 0.7em; border-bottom: 1px solid #e4e4e4; }
-th { background: #f4f4f4; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.name, td.error { overflow-wrap: anywhere; }
-td.error { white-space: pre-wrap; font-family: Menlo, Consolas, monospace; font-size: 0.9em; color: #8b0000; }
-.chip { display: inline-block; padding: 0.05em 0.5em; border: 1px solid #999; border-radius: 0.6em;
-        font-size: 0.85em; white-space: nowrap; }
-.critical td.name { font-weight: bold; }
-.critical td.name::before { content: "\\25B6\\00A0"; color: red; }
-.graph { overflow: auto; border: 1px solid #ddd; padding: 0.5em; }
-.graph svg { display: block; }
-ol.path li { margin: 0.15em 0; }
-.note { color: #666; font-size: 0.9em; }
-.totals th { background: none; font-weight: normal; color: #555; }
-"""
-
-
-_NONE = "\u2014"  # shown for a time or duration not known
-
-
-def _esc(value: object) -> str:
-    return html.escape(shown(str(value), lines=True), quote=True)
+        return page(self, title, _inline(_svg(dot, self.tasks)))
 
 
 def _inline(svg: str) -> str:
@@ -199,112 +180,23 @@ def _inline(svg: str) -> str:
     return svg[start:] if start >= 0 else svg
 
 
-def _duration(seconds: float | None) -> str:
-    return _NONE if seconds is None else duration(seconds)
+def _svg(dot: str, tasks: list[Task]) -> str:
+    """``dot`` rendered as SVG; when a task has more than :data:`FAN` prerequisites or dependents, unflattened
+    first (and its edges concentrated), so that a wide fan-in or fan-out is drawn over several columns instead of
+    one very tall one."""
+    import graphviz
 
-
-def _chip(state: str) -> str:
-    colour = STATE_COLOURS.get(state, "white")
-    return f'<span class="chip state-{_esc(state)}" style="background: {colour}">{_esc(state)}</span>'
-
-
-def _clock(at: float | None, since: float | None) -> str:
-    if at is None:
-        return _NONE
-    text = clock(at, now=at) + f".{int(at % 1 * 1000):03d}"  # the time of day, whatever the day
-    if since is not None:
-        text += f' <span class="note">+{at - since:.3f} s</span>'
-    return text
-
-
-def _section(name: str, heading: str, body: str) -> str:
-    return f'<section id="{name}">\n<h2>{heading}</h2>\n{body}\n</section>'
-
-
-def _page(review: Review, title: str, svg: str) -> str:
-    from . import __version__
-
-    record = review.record
-    facts = review.facts
-    chain = review.critical_path()
-    durations = [f.duration for f in facts.values() if f.duration is not None]
-    counts = Counter(f.state for f in facts.values())
-    order = [s for s in STATE_COLOURS if s in counts] + sorted(s for s in counts if s not in STATE_COLOURS)
-    wall = review.wall_time()
-    first_start = min((f.started for f in facts.values() if f.started is not None), default=None)
-    since = record.started if record is not None else first_start
-
-    if record is not None:
-        status = record.status or "cut short (the record has no end line)"
-        when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(record.started))
-        meta = (f"Run record <code>{_esc(record.path)}</code>: started {_esc(when)}, {_esc(status)}"
-                + (f"; targets {_esc(', '.join(record.targets))}" if record.targets else "") + ".")
-        if review.unmatched:
-            meta += (f" {review.unmatched} of the record's {len(record.tasks)} tasks are not in this graph"
-                     + ("; is it the record of another pipeline?" if not review.matched else "."))
-    elif durations:
-        meta = "No run record: each task as it is in this process."
-    else:
-        meta = "No run record: every task as loaded, with no times (give a run record for states and durations)."
-
-    rows = "\n".join(
-        f'<tr class="task{" critical" if t in chain.tasks else ""}" data-state="{_esc(f.state)}">'
-        f'<td class="name">{_esc(t.name)}</td><td class="state">{_chip(f.state)}</td>'
-        f'<td class="num started">{_clock(f.started, since)}</td>'
-        f'<td class="num duration">{"up to date" if f.uptodate else _duration(f.duration)}</td>'
-        f'<td class="error">{_esc(f.error or "")}</td></tr>'
-        for t, f in ((t, facts[t]) for t in review.tasks)
-    )
-    if chain.by == "count":
-        path_intro = (f"The longest chain of prerequisites by number of tasks ({len(chain.tasks)}): with no "
-                      "durations to go by, every task counts 1.")
-        path_total = f"{len(chain.tasks)} tasks"
-    elif chain.tasks:
-        path_intro = (f"The chain of prerequisites with the longest total duration: <strong>{duration(chain.total)}"
-                      f"</strong> over {len(chain.tasks)} task{'s' if len(chain.tasks) != 1 else ''}.")
-        path_total = duration(chain.total)
-    else:
-        path_intro = "No task ran to an end, so there is no critical path by duration."
-        path_total = _NONE
-    steps = []
-    for t in chain.tasks:
-        d = facts[t].duration
-        extra = f' <span class="note">{duration(d)}</span>' if chain.by == "duration" and d is not None else ""
-        steps.append(f'<li><span class="name">{_esc(t.name)}</span>{extra}</li>')
-    path_list = f'<ol class="path">{"".join(steps)}</ol>' if steps else ""
-
-    totals = [
-        ("Tasks", f"{len(review.tasks)}"),
-        ("By state", " ".join(f"{_chip(s)}&nbsp;{counts[s]}" for s in order)),
-        ("Wall time", _duration(wall)),
-        ("Sum of durations", _duration(sum(durations)) if durations else _NONE),
-        ("Critical path", path_total),
-    ]
-    fresh = sum(f.uptodate for f in facts.values())
-    if fresh:
-        totals.insert(2, ("Up to date", f"{fresh} (DONE without running: their declared files were up to date)"))
-    totals_rows = "".join(f'<tr><th>{name}</th><td class="total">{value}</td></tr>' for name, value in totals)
-    header = "<thead><tr><th>Task</th><th>State</th><th>Started</th><th>Duration</th><th>Error</th></tr></thead>"
-    sections = "\n".join([
-        _section("totals", "Totals", f'<table class="totals">{totals_rows}</table>'),
-        _section("critical-path", "Critical path", f"<p>{path_intro}</p>\n{path_list}"),
-        _section("graph", "Graph", f'<div class="graph">\n{svg}\n</div>'),
-        _section("tasks", "Tasks", f'<table id="task-table">\n{header}\n<tbody>\n{rows}\n</tbody>\n</table>'),
-    ])
-    made = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>taskgraph review: {_esc(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<h1>Review of {_esc(title)}</h1>
-<p class="meta">{meta}</p>
-{sections}
-<p class="note">Made by taskgraph {_esc(__version__)} on {_esc(made)}.</p>
-</body>
-</html>
-"""
+    dependents: dict[Task, int] = {}
+    for t in tasks:
+        for p in t.prerequisites:
+            dependents[p] = dependents.get(p, 0) + 1
+    fan = max([len(t.prerequisites) for t in tasks] + list(dependents.values()) + [0])
+    try:
+        if fan > FAN:  # leaves staggered over about sqrt(fan) columns, their edges merged as they go
+            dot = dot.replace("rankdir=LR", "rankdir=LR concentrate=true", 1)
+            dot = graphviz.unflatten(dot, stagger=min(max(round(fan ** 0.5), 2), 8), fanout=True)
+        return graphviz.Source(dot).pipe(format="svg").decode("utf-8")
+    except graphviz.ExecutableNotFound as exc:
+        raise RenderError(INSTALL_GRAPHVIZ) from exc
+    except graphviz.CalledProcessError as exc:
+        raise RenderError(f"Graphviz failed to render the graph: {exc}") from exc

@@ -4,9 +4,11 @@ A record is a text file of JSON objects, one a line:
 
 * first ``{"kind": "run", "version": 1, "pipeline": ..., "targets": [...], "queue": ..., "started": T,
   "tasks": [{"id": 0, "name": ..., "key": ..., "requires": [ids], "doc": ..., "state": ...}, ...]}``: the graph,
-  with each task's state when the record began (``"state"`` may be missing: PENDING);
+  with each task's state when the record began (``"state"`` may be missing: PENDING), and ``"command"`` for a
+  shell task (its command as one line);
 * then ``{"kind": "transition", "task": ID, "at": T, "from": ..., "event": ..., "to": ...}`` for each transition
-  as it happens, with ``"error": "Type: message"`` when a task ends FAILED or CANCELLED with an exception. Each
+  as it happens, with ``"error": "Type: message"`` when a task ends FAILED or CANCELLED with an exception, and
+  ``"stderr"`` (its last ``MOST_OUTPUT`` characters) when a shell task that printed on stderr ends. Each
   task's transitions are written in the order they happened, so each one starts from the state the one before it
   reached, even when two threads move a task one right after the other;
 * last ``{"kind": "end", "at": T, "status": "done" | "failed" | "interrupted"}``.
@@ -34,6 +36,7 @@ __all__ = ["RunRecorder", "RunRecord", "TaskRecord", "LastRun", "read_record", "
            "task_doc", "describe_error"]
 
 RECORD_VERSION = 1
+MOST_OUTPUT = 20_000  # characters of a command's stderr kept in a record
 
 
 def task_doc(task: Task) -> str:
@@ -120,9 +123,17 @@ class RunRecorder:
         # a record holds task names, results and errors: created readable by its owner only
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._file: IO[str] | None = os.fdopen(fd, "w", encoding="utf-8")
-        graph = [{"id": i, "name": t.name, "key": t.key,
-                  "requires": [self.ids[p] for p in t.prerequisites if p in self.ids],
-                  "doc": task_doc(t), "state": t.state.value} for i, t in enumerate(self.tasks)]
+        from .build import command_of
+
+        graph = []
+        for i, t in enumerate(self.tasks):
+            entry = {"id": i, "name": t.name, "key": t.key,
+                     "requires": [self.ids[p] for p in t.prerequisites if p in self.ids],
+                     "doc": task_doc(t), "state": t.state.value}
+            command = command_of(t)
+            if command is not None:
+                entry["command"] = command
+            graph.append(entry)
         self._write({"kind": "run", "version": RECORD_VERSION, "pipeline": pipeline, "targets": list(targets),
                      "queue": queue, "started": time.time(), "tasks": graph})
 
@@ -143,6 +154,10 @@ class RunRecorder:
             error = describe_error(task.exception)
             if error:
                 entry["error"] = error
+        if move.dest in FINAL_STATES:
+            stderr = _stderr(task)
+            if stderr:
+                entry["stderr"] = stderr[-MOST_OUTPUT:]
         self._write(entry)
 
     def close(self, status: str) -> None:
@@ -153,6 +168,12 @@ class RunRecorder:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def _stderr(task: Task) -> str:
+    """What a shell task printed on stderr (its result's, or its error's), if anything."""
+    out = getattr(task.result if task.state == "DONE" else task.exception, "stderr", None)
+    return out if isinstance(out, str) else ""
 
 
 class LastRun:
@@ -192,6 +213,8 @@ class TaskRecord(LastRun):
     started: float | None = None
     finished: float | None = None
     error: str | None = None
+    command: str | None = None  #: a shell task's command
+    stderr: str | None = None  #: the tail of what a shell task printed on stderr
     moves: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -255,7 +278,8 @@ def _parse(path: Path, entries: list[Any]) -> RunRecord:
     if version > RECORD_VERSION:
         raise ValueError(f"{path} is a version {head['version']} record; this taskgraph reads up to {RECORD_VERSION}")
     tasks = [TaskRecord(id=t["id"], name=t["name"], key=t.get("key"), requires=list(t.get("requires", [])),
-                        doc=t.get("doc", ""), state=t.get("state", "PENDING")) for t in head.get("tasks", [])]
+                        doc=t.get("doc", ""), state=t.get("state", "PENDING"), command=t.get("command"))
+             for t in head.get("tasks", [])]
     record = RunRecord(path, head.get("pipeline", ""), list(head.get("targets", [])), head.get("queue", ""),
                        float(head.get("started", 0.0)), tasks)
     for entry in entries[1:]:
@@ -265,6 +289,8 @@ def _parse(path: Path, entries: list[Any]) -> RunRecord:
             task.moves.append(entry)
             task.state = entry["to"]
             task.moved(entry["to"], entry.get("at"), entry.get("error"))
+            if entry.get("stderr"):
+                task.stderr = entry["stderr"]
         elif kind == "end":
             record.ended, record.status = entry.get("at"), entry.get("status")
     return record

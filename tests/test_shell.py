@@ -91,3 +91,15 @@ def test_a_command_error_crosses_processes_whole():
     copy = pickle.loads(pickle.dumps(error))
     assert (str(copy), copy.command, copy.returncode, copy.stdout, copy.stderr) == (
         "x: exit status 1", ["x"], 1, "o", "e")
+
+
+def test_in_brief_a_failure_is_its_status_and_the_first_line_that_says_error():
+    from taskgraph.build.shell import in_brief
+
+    task = shell("cc", ["sh", "-c", "echo 'x.c: In function f:' >&2; echo 'x.c:3: error: no' >&2; echo 'x.c:4: error: "
+                        "again' >&2; exit 1"])
+    make_now(task)
+    assert in_brief(task.exception) == "exit status 1: x.c:3: error: no"
+    quiet = shell("quiet", ["sh", "-c", "echo 'all done, badly'; kill -9 $$"])
+    make_now(quiet)
+    assert in_brief(quiet.exception) == "killed by SIGKILL: all done, badly"

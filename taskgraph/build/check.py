@@ -5,6 +5,10 @@ its identity (:func:`~.identity.identity`) nor the content of any input has chan
 patterns match now plus the outputs of its prerequisites (through prerequisites that declare no files). A file's
 content digest is taken from the state database while its size and mtime are those it had when hashed, and
 computed (BLAKE2b) otherwise: touching a file without changing it reruns nothing.
+
+A shell task with a depfile (``shell(..., depfile="x.d")``, see :mod:`.depfile`) has more inputs: those its
+depfile listed after its last successful run (the headers a compile included). They are read from the depfile
+when the task has run, and kept in its state; one that no longer exists makes the task out of date.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from typing import Any
 
 from ..files import GLOB_CHARS
 from ..task import Task
+from .depfile import DepfileError, read_depfile
 from .errors import BuildError
 from .identity import identity
+from .shell import depfile_of
 from .state import FileState, StateDB, TaskState, default_path
 
-__all__ = ["FileBuilder", "file_digest", "show"]
+__all__ = ["FileBuilder", "file_digest", "show", "prerequisite_outputs"]
 
 FLUSH_EVERY = 500  # task states kept before they are written
 FLUSH_AFTER = 2.0  # seconds
@@ -46,7 +52,7 @@ def file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def _prerequisite_outputs(task: Task) -> list[str]:
+def prerequisite_outputs(task: Task) -> list[str]:
     """The outputs of ``task``'s prerequisites, looking through those that declare no files."""
     found: list[str] = []
     seen: set[Task] = set()
@@ -92,6 +98,7 @@ class FileBuilder:
         self.checked: dict[Task, TaskState] = {}  # what a task that runs now will be recorded with
         self.new_files: dict[str, FileState] = {}
         self.new_tasks: dict[str, TaskState] = {}
+        self.stable: dict[str, str] = {}  # digests of files no task of the run writes, each taken once per run
         self.flushed = time.monotonic()
         self.hashed = 0  # files read to hash them, in this run
 
@@ -107,6 +114,7 @@ class FileBuilder:
                 raise BuildError(f"two tasks named {key!r} declare files; the state of builds is kept by name: give "
                                  "them different names (or keys)")
             for path in t.files.outputs:
+                self.stable.pop(path, None)  # written in this run after all (a task admitted later)
                 other = self.writers.setdefault(path, t)
                 if other is not t:
                     raise BuildError(f"tasks {other.name!r} and {t.name!r} both declare the output {show(path)}: "
@@ -140,14 +148,23 @@ class FileBuilder:
                 paths.extend(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
             else:
                 paths.append(pattern)
-        paths.extend(_prerequisite_outputs(task))
+        paths.extend(prerequisite_outputs(task))
         return sorted(set(paths))
 
-    def digest(self, task: Task, path: str) -> str:
-        """The content digest of input ``path``, read again only if its size or mtime changed."""
+    def digest(self, task: Task, path: str, missing: str | None = None) -> str:
+        """The content digest of input ``path``, read again only if its size or mtime changed; ``missing`` if it
+        does not exist and ``missing`` is not None.
+
+        A file that no task of the run writes (a source, a system header that many depfiles list) is looked at
+        once per run, as make and ninja do: a build does not watch its sources change under it."""
+        known_now = self.stable.get(path)
+        if known_now is not None:
+            return known_now
         try:
             st = os.stat(path)
         except FileNotFoundError:
+            if missing is not None:
+                return missing
             raise BuildError(f"task {task.name!r}: input {show(path)} does not exist") from None
         except OSError as exc:
             raise BuildError(f"task {task.name!r}: cannot read input {show(path)}: {exc.strerror}") from None
@@ -157,33 +174,72 @@ class FileBuilder:
         assert self.files is not None
         known = self.files.get(path)
         if known is not None and known.size == st.st_size and known.mtime_ns == st.st_mtime_ns:
-            return known.digest
-        try:
-            digest = file_digest(path)
-        except OSError as exc:
-            raise BuildError(f"task {task.name!r}: cannot read input {show(path)}: {exc.strerror}") from None
-        self.hashed += 1
-        self.files[path] = self.new_files[path] = FileState(st.st_size, st.st_mtime_ns, digest)
+            digest = known.digest
+        else:
+            try:
+                digest = file_digest(path)
+            except OSError as exc:
+                raise BuildError(f"task {task.name!r}: cannot read input {show(path)}: {exc.strerror}") from None
+            self.hashed += 1
+            self.files[path] = self.new_files[path] = FileState(st.st_size, st.st_mtime_ns, digest)
+        if path not in self.writers:
+            self.stable[path] = digest
         return digest
 
-    def uptodate(self, task: Task) -> bool:
+    def states(self, task: Task) -> tuple[TaskState, TaskState | None]:
+        """``task``'s state now, with its declared inputs only, and its last recorded state (None if it never ran);
+        the inputs its last depfile listed are hashed too (a missing one as ""), into the files cache."""
         if self.files is None:
             self.files, self.tasks = self.db.load()
         now = TaskState(identity(task), {path: self.digest(task, path) for path in self.inputs(task)})
         last = self.tasks.get(task.key or task.name)
+        return now, last
+
+    def found_now(self, task: Task, now: TaskState, last: TaskState) -> dict[str, str]:
+        """The digests now of the inputs ``task``'s last depfile listed ("" for one that no longer exists)."""
+        return {p: self.digest(task, p, "") for p in last.found if p not in now.inputs}
+
+    def uptodate(self, task: Task) -> bool:
+        now, last = self.states(task)
         assert task.files is not None
-        if not self.force and last == now and all(map(os.path.exists, task.files.outputs)):
-            return True
+        if (not self.force and last is not None and last.identity == now.identity
+                and all(map(os.path.exists, task.files.outputs))):
+            if last.found:
+                if last.inputs == {**now.inputs, **self.found_now(task, now, last)}:
+                    return True
+            elif last.inputs == now.inputs:
+                return True
         self.checked[task] = now
         return False
 
     def verify(self, task: Task) -> BaseException | None:
         assert task.files is not None
         missing = [show(p) for p in task.files.outputs if not os.path.exists(p)]
-        if not missing:
+        if missing:
+            return BuildError(f"task {task.name!r} did not make its output{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(missing)}")
+        depfile = depfile_of(task)
+        state = self.checked.get(task)
+        if depfile is None or state is None:
             return None
-        return BuildError(f"task {task.name!r} did not make its output{'s' if len(missing) > 1 else ''} "
-                          f"{', '.join(missing)}")
+        try:
+            found = read_depfile(depfile, task.kwargs.get("cwd") or os.getcwd())
+        except FileNotFoundError:
+            return BuildError(f"task {task.name!r} ran but did not write its depfile {show(depfile)}: its command "
+                              f"must write it (gcc and clang: -MD -MF {show(depfile)})")
+        except (OSError, UnicodeError) as exc:
+            return BuildError(f"task {task.name!r}: cannot read its depfile {show(depfile)}: "
+                              f"{getattr(exc, 'strerror', None) or exc}")
+        except DepfileError as exc:
+            return BuildError(f"task {task.name!r}: its depfile {show(depfile)} is not a make rule "
+                              f"(TARGET: PREREQUISITES...), as gcc -MD writes: {exc}")
+        outputs = set(task.files.outputs)
+        try:
+            extra = {p: self.digest(task, p, "") for p in found if p not in state.inputs and p not in outputs}
+        except BuildError as exc:  # a folder, an unreadable file
+            return BuildError(f"{exc} (listed by its depfile {show(depfile)})")
+        self.checked[task] = state._replace(inputs={**state.inputs, **extra}, found=tuple(extra))
+        return None
 
     def ran(self, task: Task) -> None:
         state = self.checked.pop(task, None)

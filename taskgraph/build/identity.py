@@ -31,8 +31,10 @@ def canonical(value: Any) -> Any:
     Raises:
         TypeError: ``value`` has no stable encoding (an object whose repr is the default one, with its address).
     """
-    if value is None or isinstance(value, (bool, int, str)):
+    if type(value) is str or value is None or isinstance(value, (bool, int, str)):
         return value
+    if type(value) is tuple and all(type(v) is str for v in value):  # a command: the common case, made quick
+        return ["tuple", list(value)]
     if isinstance(value, float):
         return ["float", repr(value)]
     if isinstance(value, (bytes, bytearray)):

@@ -7,6 +7,7 @@ The task's result is the :class:`subprocess.CompletedProcess`; on a non-zero exi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from .errors import CommandError
 if TYPE_CHECKING:
     import subprocess
 
-__all__ = ["shell", "run_command", "command_of", "quote", "failure_message"]
+__all__ = ["shell", "run_command", "command_of", "depfile_of", "quote", "failure_message", "in_brief"]
 
 MOST_COMMAND = 400  # characters of a command shown in a message; a longer one is cut in the middle
 TAIL_LINES = 20  # lines of stderr a failure shows
@@ -29,7 +30,8 @@ INDENT = "    "
 
 def shell(name: str, command: Sequence[str | os.PathLike[str]] | str, *, inputs: Iterable[Any] = (),
           outputs: Iterable[Any] = (), cwd: str | os.PathLike[str] | None = None,
-          env: Mapping[str, str] | None = None, use_shell: bool = False, **options: Any) -> Task:
+          env: Mapping[str, str] | None = None, depfile: str | os.PathLike[str] | None = None,
+          use_shell: bool = False, **options: Any) -> Task:
     """A task that runs ``command``.
 
     Args:
@@ -39,11 +41,16 @@ def shell(name: str, command: Sequence[str | os.PathLike[str]] | str, *, inputs:
         cwd: the folder to run it in; the current one by default.
         env: variables to set for it, over the environment of the process; they are part of what the task does,
             so changing one reruns it.
+        depfile: the make rule the command writes listing the files it read (``gcc -MD -MF x.d``): after each
+            run, those files become inputs of the task, kept in the build state, so that changing one reruns it.
+            A relative path is taken from the current directory, as inputs are; the paths in it from ``cwd``,
+            where the command runs. It is removed before the command runs, and must be written by it.
         use_shell: run ``command``, a string, with ``/bin/sh -c``.
         options: other keyword arguments of :class:`~taskgraph.Task` (``track``, ``key``, ...).
 
     Raises:
-        TypeError: ``command`` is a string without ``use_shell=True``, or a list with something not a string.
+        TypeError: ``command`` is a string without ``use_shell=True``, or a list with something not a string; a
+            ``depfile`` without ``outputs``.
     """
     if use_shell:
         if not isinstance(command, str):
@@ -64,6 +71,12 @@ def shell(name: str, command: Sequence[str | os.PathLike[str]] | str, *, inputs:
         kwargs["env"] = {str(k): _arg(name, v) for k, v in env.items()}
     if use_shell:
         kwargs["use_shell"] = True
+    if depfile is not None:
+        kwargs["depfile"] = os.path.abspath(_arg(name, depfile))
+        outputs = tuple(outputs) if not isinstance(outputs, (str, os.PathLike)) else (outputs,)
+        if not outputs:
+            raise TypeError(f"task {name!r}: a task with a depfile must declare its outputs (outputs=[...]): the "
+                            "depfile's files are inputs that decide when they are out of date")
     return Task(name, run_command, args=(argv,), kwargs=kwargs, inputs=inputs, outputs=outputs, **options)
 
 
@@ -101,15 +114,33 @@ def failure_message(command: Sequence[str] | str, returncode: int, stdout: str, 
     return "\n".join([f"{quote(command)}: {how}", *(INDENT + line.rstrip() for line in tail)])
 
 
+def in_brief(error: CommandError) -> str:
+    """A failed command in one line, without the command (shown elsewhere): ``exit status 1: x.c:3: error: ...``,
+    the first line of its output that says "error" (else its last line)."""
+    first = str(error).split("\n", 1)[0]
+    prefix = f"{quote(error.command)}: "
+    how = first[len(prefix):] if first.startswith(prefix) else first
+    lines = [line.strip() for line in (error.stderr if error.stderr.strip() else error.stdout).splitlines()]
+    lines = [line for line in lines if line]
+    said = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
+    if len(said) > MOST_LINE:
+        said = said[:MOST_LINE] + "..."
+    return f"{how}: {said}" if said else how
+
+
 def run_command(command: Sequence[str] | str, cwd: str | None = None, env: Mapping[str, str] | None = None,
-                use_shell: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run a shell task's command, its output captured (the function of every :func:`shell` task).
+                use_shell: bool = False, depfile: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a shell task's command, its output captured (the function of every :func:`shell` task); remove its
+    ``depfile`` first, so that one the command fails to write is not taken from an earlier run.
 
     Raises:
         CommandError: it could not start, or exited with a non-zero status.
     """
     import subprocess  # here, not at import: most programs that import taskgraph run no command
 
+    if depfile is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(depfile)
     try:
         done = subprocess.run(command, cwd=cwd, env={**os.environ, **env} if env else None, shell=use_shell,
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
@@ -128,3 +159,11 @@ def command_of(task: Task) -> str | None:
     text = quote(task.args[0])
     cwd = task.kwargs.get("cwd")
     return f"cd {shlex.quote(cwd)} && {text}" if cwd else text
+
+
+def depfile_of(task: Task) -> str | None:
+    """The depfile of a shell task (absolute), or None."""
+    if task.func is not run_command:
+        return None
+    depfile: str | None = task.kwargs.get("depfile")
+    return depfile

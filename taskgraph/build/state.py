@@ -2,9 +2,10 @@
 
 Two tables. ``files`` caches each file's content digest with the size and mtime it had when hashed, so that a file
 whose size and mtime have not changed is not read again (ninja and git work so). ``tasks`` holds, per task key, the
-identity and the input digests of its last successful run. A run reads both tables once, when its first task is
-checked, and writes what changed in a few short transactions (see :class:`StateDB`), never one per task: SQLite
-commits are what make per-task writes slow (pydoit/doit#61).
+identity and the input digests of its last successful run, and the inputs its depfile listed (see
+:mod:`.depfile`). A run reads both tables once, when its first task is checked, and writes what changed in a few
+short transactions (see :class:`StateDB`), never one per task: SQLite commits are what make per-task writes slow
+(pydoit/doit#61).
 
 Two builds may share the file at once: it is in WAL mode, waits up to ``BUSY_TIMEOUT`` for a lock, and each write
 is one short transaction. A file that is not a readable state database is moved aside and rebuilt, with a
@@ -27,14 +28,15 @@ __all__ = ["StateDB", "TaskState", "FileState", "default_path", "VERSION"]
 
 log = logging.getLogger("taskgraph.build")
 
-VERSION = 1
+VERSION = 2  # 2: tasks.found
 BUSY_TIMEOUT = 30.0  # seconds to wait for another build's write
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                                   digest TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tasks (key TEXT PRIMARY KEY, identity TEXT NOT NULL, inputs TEXT NOT NULL,
-                                  at REAL NOT NULL) WITHOUT ROWID;
+                                  at REAL NOT NULL, found TEXT NOT NULL DEFAULT '[]') WITHOUT ROWID;
 """
+_MIGRATE = {1: "ALTER TABLE tasks ADD COLUMN found TEXT NOT NULL DEFAULT '[]'"}
 
 
 class FileState(NamedTuple):
@@ -45,7 +47,8 @@ class FileState(NamedTuple):
 
 class TaskState(NamedTuple):
     identity: str
-    inputs: dict[str, str]  #: input path -> content digest
+    inputs: dict[str, str]  #: input path -> content digest (declared inputs and those its depfile listed)
+    found: tuple[str, ...] = ()  #: the inputs its depfile listed
 
 
 def default_path() -> Path:
@@ -78,11 +81,16 @@ class StateDB:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, VERSION):
+            if version not in (0, VERSION, *_MIGRATE):
                 raise sqlite3.DatabaseError(f"it is version {version}; this taskgraph writes version {VERSION}")
             db.executescript(_SCHEMA)
-            if version == 0:
-                db.execute(f"PRAGMA user_version={VERSION}")
+            if version != VERSION:
+                db.execute("BEGIN IMMEDIATE")
+                if db.execute("PRAGMA user_version").fetchone()[0] == version:  # not done by another build
+                    for step in range(version, VERSION) if version else ():
+                        db.execute(_MIGRATE[step])
+                    db.execute(f"PRAGMA user_version={VERSION}")
+                db.execute("COMMIT")
         except BaseException:
             db.close()
             raise
@@ -96,9 +104,10 @@ class StateDB:
             try:
                 if self._db is None:
                     self._db = self._connect()
-                files = {p: FileState(s, m, d) for p, s, m, d in self._db.execute("SELECT * FROM files")}
-                tasks = {k: TaskState(i, json.loads(inputs))
-                         for k, i, inputs, _ in self._db.execute("SELECT * FROM tasks")}
+                files = {p: FileState(s, m, d)
+                         for p, s, m, d in self._db.execute("SELECT path, size, mtime_ns, digest FROM files")}
+                tasks = {k: TaskState(i, json.loads(inputs), tuple(json.loads(found)))
+                         for k, i, inputs, found in self._db.execute("SELECT key, identity, inputs, found FROM tasks")}
                 return files, tasks
             except (sqlite3.DatabaseError, ValueError, OSError) as exc:
                 self.close()
@@ -141,8 +150,9 @@ class StateDB:
                 db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
                                [(p, f.size, f.mtime_ns if f.mtime_ns < racy else -1, f.digest)
                                 for p, f in files.items()])
-                db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?)",
-                               [(k, t.identity, json.dumps(t.inputs, sort_keys=True), now) for k, t in tasks.items()])
+                db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?)",
+                               [(k, t.identity, json.dumps(t.inputs, sort_keys=True), now, json.dumps(t.found))
+                                for k, t in tasks.items()])
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -150,6 +160,19 @@ class StateDB:
         except sqlite3.Error as exc:
             log.warning("cannot write the build state %s (%s): the tasks it misses run again next time",
                         self.path, exc)
+
+    def forget(self, keys: list[str]) -> None:
+        """Remove the states of the tasks ``keys``: each runs on its next build."""
+        import sqlite3
+
+        try:
+            if self._db is None:
+                self._db = self._connect()
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM tasks WHERE key = ?", [(k,) for k in keys])
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.warning("cannot write the build state %s (%s)", self.path, exc)
 
     def close(self) -> None:
         if self._db is not None:

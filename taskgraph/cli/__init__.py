@@ -2,6 +2,7 @@
 
 from . import jobs  # noqa: F401 - registers worker, status, retry, cancel, purge
 from .app import main
+from .builds import clean_command, explain_command  # noqa: F401 - registers explain and clean
 from .graph import graph_command  # noqa: F401 - registers graph
 from .run import run_command  # noqa: F401 - registers run and list
 

@@ -162,6 +162,8 @@ def main() -> None:
       taskgraph run PIPELINE [TARGET...]     make the targets, with live progress
       taskgraph list PIPELINE                the tasks and what they require
       taskgraph graph PIPELINE -o FILE       draw the graph (.dot .svg .png .html)
+      taskgraph explain PIPELINE TASK...     why a task that declares files would run
+      taskgraph clean PIPELINE [TARGET...]   remove declared outputs and the build state
       taskgraph worker MODULE:QUEUE          run the jobs of a durable queue, with a live dashboard
       taskgraph status URL [--watch]         what a store holds: counts, running jobs, failures
       taskgraph retry URL ID...              queue FAILED or CANCELLED jobs again

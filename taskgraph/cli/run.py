@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from .app import UserError, defines, exit_now, load, log, main, setup_logging, user_errors, verbosity
+from .builds import state_of
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -105,8 +106,9 @@ def _run(spec: str, names: Sequence[str], jobs: int | None, queue_url: str | Non
         raise UserError("-j and --queue both say where tasks run; give one of them (-j N is --queue threads://N)")
     url = f"threads://{jobs}" if jobs is not None else queue_url if queue_url is not None else "inline:"
     pipeline = load(spec)
-    if pipeline.path is not None:  # the state of builds lives beside the pipeline
-        rules["state"] = Path(pipeline.path).parent / ".taskgraph" / "state.sqlite"
+    state = state_of(pipeline)
+    if state is not None:  # the state of builds lives beside the pipeline
+        rules["state"] = state
     with user_errors():
         targets = list(dict.fromkeys(pipeline.targets(names)))
     to_run = walk(targets, lambda t: t.state is PENDING)  # what make will run: the pending tasks the targets need
@@ -214,7 +216,7 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
     from ..scheduler import close_queue
     from ..states import CANCELLED, DONE, RUNNING
     from ..views.run_progress import RunProgress, was_interrupted
-    from ..views.run_view import LiveDisplay, PlainLines, summary_lines
+    from ..views.run_view import LiveDisplay, PlainLines, summary_lines, warning_lines
 
     console, terminal = make_console()
     progress = RunProgress(shown, to_run)
@@ -271,7 +273,9 @@ def run_targets(pipeline: Pipeline, targets: Sequence[Task], to_run: Sequence[Ta
             stopped = [v.name for v in progress.tasks_in(CANCELLED) if v.name in left_running]
             echo(Text(f"interrupted: stopped waiting for {', '.join(stopped)} (still running when the process "
                       "exits)", style="bold magenta"))
-    for line in summary_lines(progress, status, targets, verbose=verbose, quiet=quiet):
+    lines = summary_lines(progress, status, targets, verbose=verbose, quiet=quiet)
+    lines[-1:-1] = warning_lines(to_run)
+    for line in lines:
         echo(line)
     if recorder is not None:
         log.info("run record written to %s", recorder.path)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..build.errors import CommandError
+from ..build.shell import in_brief
 from ..errors import BlockedError, CancelledError
 from ..runrecord import InOrder, LastRun, describe_error
 from ..safetext import shown
@@ -64,6 +66,8 @@ class TaskView(LastRun):
             return "interrupted"
         if isinstance(error, CancelledError):
             return str(error).removeprefix(f"task {self.task.name!r} was cancelled").lstrip(": ") or "cancelled"
+        if isinstance(error, CommandError):  # the command and its output are in the errors section
+            return f"CommandError: {in_brief(error)}"
         return (describe_error(error) or "").split("\n", 1)[0]  # one line: the errors section shows it whole
 
 

@@ -28,6 +28,8 @@ __all__ = ["LiveDisplay", "PlainLines", "render_snapshot", "summary_lines", "sta
 
 #: The most running tasks and failures the live display lists; the rest are counted.
 MOST_SHOWN = 10
+#: Names are padded to the longest up to this width: one very long name must not push every line's columns.
+NAME_COLUMN = 40
 
 
 def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
@@ -49,8 +51,13 @@ def render_snapshot(snap: Snapshot, title: str = "") -> RenderableType:
     if snap.interrupted:
         parts.append(Text("interrupted: starting nothing more; waiting for the running tasks "
                           "(Ctrl-C again to stop waiting)", style=STATE_STYLES["CANCELLED"]))
-    rows = Table.grid(Column(no_wrap=True), Column(no_wrap=True), Column(overflow="ellipsis", no_wrap=True),
-                      padding=(0, 2))
+    # fixed widths for the label and the names, the rest for the durations and errors: a long error is cut, and
+    # never squeezes the names out (rich shrinks every column of a grid that is too wide otherwise)
+    names = [name for name, _ in snap.running[:MOST_SHOWN]] + [name for name, _ in snap.failures[-MOST_SHOWN:]]
+    rows = Table.grid(Column(no_wrap=True, width=7),
+                      Column(no_wrap=True, overflow="ellipsis",
+                             width=min(max(map(len, names), default=1), NAME_COLUMN)),
+                      Column(overflow="ellipsis", no_wrap=True, ratio=1), padding=(0, 2), expand=True)
     for index, (name, seconds) in enumerate(snap.running[:MOST_SHOWN]):
         rows.add_row(Text("running" if index == 0 else "", style=STATE_STYLES["RUNNING"]), Text(name),
                      duration(seconds))
@@ -106,7 +113,7 @@ class PlainLines:
         self.progress = progress
         self.write = write
         self.queued = queued
-        self.width = max((len(t.name) for t in progress.order), default=0)
+        self.width = min(max((len(t.name) for t in progress.order), default=0), NAME_COLUMN)
         self.told_interrupted = False
         progress.listen(self)
 
@@ -148,7 +155,7 @@ def summary_lines(progress: RunProgress, status: str, targets: Sequence[Task], *
         targets: the tasks the run was to make.
     """
     views = [progress.views[t] for t in progress.order]
-    width = max((len(v.name) for v in views), default=0)
+    width = min(max((len(v.name) for v in views), default=0), NAME_COLUMN)
     lines: list[Text] = []
     for v in views:
         if quiet and (v.state is DONE or not v.wanted):
@@ -181,6 +188,31 @@ def summary_lines(progress: RunProgress, status: str, targets: Sequence[Task], *
     return lines
 
 
+MOST_WARNED = 10  # tasks whose stderr the summary shows
+WARNING_LINES = 5  # lines of each
+
+
+def warning_lines(tasks: Sequence[Task]) -> list[Text]:
+    """``warnings:``, then each task that ran to DONE but printed on stderr (a compiler's warnings): its name, then
+    the last lines it printed, indented. Empty when none did."""
+    warned = []
+    for t in tasks:
+        stderr = getattr(t.result, "stderr", None) if t.state is DONE else None
+        if isinstance(stderr, str) and stderr.strip():
+            warned.append((t, stderr))
+    if not warned:
+        return []
+    lines = [Text("warnings:", style="bold")]
+    for task, stderr in warned[:MOST_WARNED]:
+        printed = stderr.rstrip().splitlines()
+        cut = f" (last {WARNING_LINES} of {len(printed)} lines)" if len(printed) > WARNING_LINES else ""
+        lines.append(Text(f"  {shown(task.name)}: printed on stderr{cut}", style="yellow"))
+        lines.extend(Text("    " + shown(line, lines=True)) for line in printed[-WARNING_LINES:])
+    if len(warned) > MOST_WARNED:
+        lines.append(Text(f"  and {len(warned) - MOST_WARNED} more tasks (their stderr is in the run record)"))
+    return lines
+
+
 def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> Text:
     """``done: 9 tasks DONE in 0.41 s``, ``failed: 6 DONE, 1 FAILED, 2 blocked in 0.30 s; not DONE: report``."""
     snap = progress.snapshot()
@@ -206,6 +238,9 @@ def status_line(progress: RunProgress, status: str, targets: Sequence[Task]) -> 
     return Text(text, style="bold red" if status == "failed" else "bold " + STATE_STYLES["CANCELLED"])
 
 
+MOST_REQUIRES = 4  # prerequisites named per row of ``taskgraph list``
+
+
 def task_table(tasks: Sequence[Task], plain: bool) -> Table:
     """The table of ``taskgraph list``: each task's name, what it requires and what it does: a shell task's
     command, or the first line of its function's docstring."""
@@ -216,7 +251,10 @@ def task_table(tasks: Sequence[Task], plain: bool) -> Table:
     table.add_column("REQUIRES")
     table.add_column("DESCRIPTION")
     for t in tasks:
-        requires = ", ".join(shown(p.name) for p in t.prerequisites) or "-"
+        names = [shown(p.name) for p in t.prerequisites]
+        if len(names) > MOST_REQUIRES:  # a 30-way fan-in must not widen every row
+            names[MOST_REQUIRES - 1:] = [f"and {len(names) - MOST_REQUIRES + 1} more"]
+        requires = ", ".join(names) or "-"
         command = command_of(t)
         doc = f"$ {command}" if command else task_doc(t)
         table.add_row(Text(shown(t.name)), Text(requires), Text(shown(doc)))  # never markup

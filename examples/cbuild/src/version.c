@@ -1,0 +1,8 @@
+/* The version. */
+#include "config.h"
+#include "text.h"
+
+const char *tally_version(void)
+{
+    return "tally " TALLY_VERSION;
+}
