@@ -28,6 +28,7 @@ from .handle import JobHandle, cancelled, failure
 from .hooks import Hooks
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
 from .options import canonical_id
+from .recurring_admin import RecurringAdmin
 
 if TYPE_CHECKING:
     from .awaiting import Resolver
@@ -39,7 +40,7 @@ log = logging.getLogger("taskgraph")
 T = TypeVar("T")
 
 
-class DurableQueue(QueueAdmin, BaseQueue):
+class DurableQueue(QueueAdmin, RecurringAdmin, BaseQueue):
     """Jobs kept in a store, run by worker processes (``taskgraph worker MODULE:QUEUE``).
 
     Open one with :func:`taskgraph.open_queue` (``sqlite:///jobs.db``, ``postgresql://...``, ``redis://...``).
@@ -74,6 +75,7 @@ class DurableQueue(QueueAdmin, BaseQueue):
         self._stores: list[Store] = []
         self._lock = threading.Lock()
         self._jobs: dict[str, JobFunction] = {}
+        self._recurring_defs: dict[str, dict[str, Any]] = {}  # defined in this process's code
         self._calls: JobFollower | None = None
         self._awaited: Resolver | None = None
         self._closed = False
