@@ -9,6 +9,7 @@ from .build import BuildError, CommandError, shell
 from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
 from .durable.admin import WorkerInfo
 from .durable.context import JobContext, current_job
+from .durable.recurring import RecurringInfo
 from .errors import (
     BlockedError,
     CancelledError,
@@ -71,6 +72,7 @@ __all__ = [
     "current_job",
     "JobContext",
     "WorkerInfo",
+    "RecurringInfo",
     "StoreError",
     "StoreUnavailable",
     "closure",

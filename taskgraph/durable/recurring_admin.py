@@ -5,6 +5,7 @@ removing them, and the ticker its workers run. :class:`RecurringAdmin` is a part
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..stores import Store
+from .jobs import import_path
 from .options import check_option
 from .recurring import SPACE, SPEC, TICK, RecurringInfo, check_recurring_id, read, run_job, schedule_of, tick, write
 from .schedules import make_schedule
@@ -72,7 +74,12 @@ class RecurringAdmin:
     def _definition(self, rid: Any, job: Any, cron: Any, every: Any, args: Any, kwargs: Any, tz: Any, queue: Any,
                     catch_up: Any) -> dict[str, Any]:
         check_recurring_id(rid)
-        found = self.job(job) if isinstance(job, str) else job
+        found = job
+        if isinstance(job, str):
+            found = self.job(job)
+        elif callable(job) and not hasattr(job, "options"):  # the function itself, registered with @queue.task
+            with contextlib.suppress(TypeError):
+                found = self.job(import_path(job))
         if found is None or getattr(found, "queue", None) is not self:
             raise TypeError(f"recurring job {rid!r}: {job!r} is not a job of this queue; decorate it with "
                             "@queue.task and pass the function")
@@ -99,7 +106,8 @@ class RecurringAdmin:
             old = read(entry) if entry is not None else None
             if old is not None and all(old.get(k) == spec.get(k) for k in SPEC) and "error" not in old:
                 return RecurringInfo.from_value(rid, old)
-            kept: dict[str, Any] = {k: old[k] for k in ("paused", "last_run", "last_job") if old is not None and k in old}
+            kept: dict[str, Any] = {k: old[k] for k in ("paused", "last_run", "last_job")
+                                    if old is not None and k in old}
             value = {**spec, **kept, "next_run": schedule_of(spec).next_after(time.time())}
             if store.entry_put(SPACE, rid, *write(value), version=entry.version if entry else 0) is not None:
                 return RecurringInfo.from_value(rid, value)

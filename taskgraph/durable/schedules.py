@@ -6,7 +6,7 @@ interval.
 * Times are computed in the schedule's time zone, as croniter defines across daylight-saving changes: a local
   time skipped when clocks go forward runs at the first time that exists after it (``30 2 * * *`` in
   Europe/Berlin on the last Sunday of March runs at 03:00), and a local time that happens twice when clocks go
-  back runs once, at its first occurrence.
+  back runs at both (``30 2 * * *`` runs at 02:30 summer time and, an hour later, at 02:30 winter time).
 * ``every`` seconds: due at the multiples of the interval since the Unix epoch (``every=60`` at each whole
   minute), the same for every worker whatever its clock reads when it starts.
 """
