@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+if TYPE_CHECKING:
+    from croniter import croniter
 
 __all__ = ["Schedule", "make_schedule"]
 
@@ -33,6 +34,8 @@ class Schedule:
     tz: str = "UTC"
 
     def _iter(self, start: float) -> croniter:
+        from croniter import croniter  # imported when a cron schedule is used: it takes a worker 30 ms to start
+
         assert self.cron is not None
         begin = datetime.fromtimestamp(start, ZoneInfo(self.tz))
         return croniter(self.cron, begin, second_at_beginning=len(self.cron.split()) == 6)
@@ -89,6 +92,8 @@ def make_schedule(cron: Any = None, every: Any = None, tz: Any = "UTC") -> Sched
                 or seconds <= 0:
             raise ValueError(f"every must be a finite number of seconds > 0 or a timedelta, not {every!r}")
         return Schedule(None, float(seconds), tz)
+    from croniter import croniter
+
     fields = cron.split() if isinstance(cron, str) else []
     six = len(fields) == 6
     if len(fields) not in (5, 6) or not croniter.is_valid(" ".join(fields), second_at_beginning=six):

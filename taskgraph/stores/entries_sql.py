@@ -33,6 +33,16 @@ class SQLiteEntries(Entries):
     _write: Any
     _entries_ready = False
 
+    def _entry_query(self, query: str, values: tuple[Any, ...]) -> list[Any]:
+        """Rows of a read; none while the table is not made (a read does not make it: a worker's first tick
+        writes nothing)."""
+        try:
+            return self._db.execute(query, values).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+
     def _entries(self) -> sqlite3.Connection:
         if not self._entries_ready:
             def create(db: sqlite3.Connection, now: float) -> None:
@@ -44,12 +54,12 @@ class SQLiteEntries(Entries):
         return self._db
 
     def entry_get(self, space: str, key: str) -> Entry | None:
-        row = self._entries().execute("SELECT key, value, score, version FROM entries WHERE space = ? AND key = ?",
-                                      (space, key)).fetchone()
-        return None if row is None else _entry(space, row)
+        rows = self._entry_query("SELECT key, value, score, version FROM entries WHERE space = ? AND key = ?",
+                                 (space, key))
+        return _entry(space, rows[0]) if rows else None
 
     def entry_list(self, space: str, upto: float | None = None, limit: int = 1000) -> list[Entry]:
-        rows = self._entries().execute(
+        rows = self._entry_query(
             "SELECT key, value, score, version FROM entries WHERE space = ? AND score <= ? ORDER BY score, key "
             "LIMIT ?", (space, float("inf") if upto is None else upto, max(int(limit), 0)))
         return [_entry(space, r) for r in rows]
@@ -99,8 +109,8 @@ class SQLiteEntries(Entries):
             "ORDER BY score DESC, key LIMIT ?)", (space, space, max(int(keep), 0))).rowcount))
 
     def entry_spaces(self, prefix: str) -> list[str]:
-        rows = self._entries().execute("SELECT DISTINCT space FROM entries WHERE space >= ? AND space < ? ORDER BY "
-                                       "space", (prefix, prefix + "\U0010ffff"))
+        rows = self._entry_query("SELECT DISTINCT space FROM entries WHERE space >= ? AND space < ? ORDER BY space",
+                          (prefix, prefix + "\U0010ffff"))
         return [r[0] for r in rows if r[0].startswith(prefix)]
 
     def note(self, job_id: str, event: str, detail: str | None) -> bool:
@@ -154,6 +164,14 @@ class PostgresEntries(Entries):
     _batch: Any
     _entry_sql: dict[str, str] | None = None
 
+    def _entry_read(self, name: str, values: tuple[Any, ...]) -> list[Any]:
+        """Rows of a read; none while the table is not made (a read does not make it)."""
+        if self._entry_sql is None:
+            schema = self._pg.schema_sql
+            if not self._exec("SELECT to_regclass(%s::text) IS NOT NULL", [f"{schema}.entries"])[0][0]:
+                return []
+        return list(self._exec(self._sql(name), values))
+
     def _sql(self, name: str) -> str:
         if self._entry_sql is None:
             schema = self._pg.schema_sql
@@ -174,11 +192,11 @@ class PostgresEntries(Entries):
         self._batch(work)
 
     def entry_get(self, space: str, key: str) -> Entry | None:
-        rows = self._exec(self._sql("get"), (space, key))
+        rows = self._entry_read("get", (space, key))
         return _entry(space, rows[0]) if rows else None
 
     def entry_list(self, space: str, upto: float | None = None, limit: int = 1000) -> list[Entry]:
-        rows = self._exec(self._sql("list"), (space, float("inf") if upto is None else upto, max(int(limit), 0)))
+        rows = self._entry_read("list", (space, float("inf") if upto is None else upto, max(int(limit), 0)))
         return [_entry(space, r) for r in rows]
 
     def entry_put(self, space: str, key: str, value: bytes, score: float, version: int | None = None) -> int | None:
@@ -205,7 +223,7 @@ class PostgresEntries(Entries):
         return len(self._exec(self._sql("trim") + " RETURNING 1", (space, space, max(int(keep), 0))))
 
     def entry_spaces(self, prefix: str) -> list[str]:
-        return [r[0] for r in self._exec(self._sql("spaces"), (prefix,))]
+        return [r[0] for r in self._entry_read("spaces", (prefix,))]
 
     def note(self, job_id: str, event: str, detail: str | None) -> bool:
         self._sql("note")
