@@ -25,6 +25,7 @@ from ..stores.records import MAX_LEASE_LOSSES
 from .admin import AdminContract
 from .continuations import ContinuationContract
 from .entries import EntriesContract
+from .recurring import RecurringContract
 from .submissions import ERROR, SubmissionContract, new_job
 
 __all__ = ["StoreContract", "new_job", "wakes"]
@@ -48,7 +49,8 @@ def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
     return ok
 
 
-class StoreContract(SubmissionContract, AdminContract, ContinuationContract, EntriesContract):
+class StoreContract(SubmissionContract, AdminContract, ContinuationContract, EntriesContract,
+                    RecurringContract):
     """The behaviour every store must have. Needs a ``connect`` fixture (see the module docstring)."""
 
     @pytest.fixture
