@@ -241,3 +241,24 @@ def test_catch_up_after_every_worker_stopped_for_five_seconds(store_url, tmp_pat
         assert caught == missed, f"every missed time runs: {seen}"
     else:
         assert len(caught) == 1 and caught[0] >= int(stopped) + 4, f"one run for the latest missed: {seen}"
+
+
+def test_damaged_definitions_are_held_and_the_others_still_run(in_process_store_url):
+    queue = open_queue(in_process_store_url)
+    assert isinstance(queue, DurableQueue)
+    queue.task(jobs.count)
+    queue.recurring("good", jobs.count, every=1, args=("unused", "x"))
+    store, now = queue.store, time.time()
+    store.entry_put(SPACE, "junk", b"\xff not json", now - 5, version=0)
+    bad = {"job": "tests.jobs:count", "cron": "not a cron", "every": None, "tz": "UTC", "args": [], "kwargs": {},
+           "queue": "default", "catch_up": "skip", "options": {}, "next_run": now - 5}
+    store.entry_put(SPACE, "badcron", json.dumps(bad).encode(), now - 5, version=0)
+    tick(store, queue.serializer.encode_call, now + 2)
+    assert len(queue.list(metadata={"recurring": "good"})) == 1
+    assert queue.list(metadata={"recurring": "badcron"}) == []
+    listed = {info.id: info for info in queue.recurring_jobs()}
+    assert listed["badcron"].paused and not listed["good"].paused and "junk" not in listed
+    assert listed["badcron"].error is not None and "not a cron" in listed["badcron"].error
+    tick(store, queue.serializer.encode_call, now + 3)  # held ones are not due again; the good one goes on
+    assert len(queue.list(metadata={"recurring": "good"})) == 2
+    queue.close()

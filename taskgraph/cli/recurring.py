@@ -44,6 +44,8 @@ def list_recurring() -> None:
     now = time.time()
     for info in jobs:
         state = "paused" if info.paused else f"next {_when(info.next_run, now)}"
+        if info.error:
+            state = f"paused: {info.error}; define it again"
         last = (f"last {_when(info.last_run, now)} {info.last_status or '-'}" if info.last_job is not None
                 else "never run")
         click.echo(shown(f"{info.id}  {info.job}  {info.schedule}  {state}  {last}"))

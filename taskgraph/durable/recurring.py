@@ -32,7 +32,7 @@ from typing import Any
 from ..stores.base import Store
 from ..stores.entries import MAX_SCORE, Entry
 from ..stores.records import NewJob
-from .schedules import Schedule
+from .schedules import Schedule, make_schedule
 
 __all__ = ["RecurringInfo", "SPACE", "CATCH_UP_MAX", "TICK", "check_recurring_id", "tick", "read", "write"]
 
@@ -79,6 +79,7 @@ class RecurringInfo:
         queue: the named queue its runs go to.
         catch_up: ``skip`` or ``all``.
         args, kwargs: the arguments of each run.
+        error: why the scheduler paused it (a stored definition it could not use), or None.
     """
 
     id: str
@@ -96,6 +97,7 @@ class RecurringInfo:
     catch_up: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
     @classmethod
     def from_value(cls, rid: str, value: dict[str, Any], status: str | None = None) -> RecurringInfo:
@@ -106,6 +108,7 @@ class RecurringInfo:
             last_job=value.get("last_job"), last_status=status, paused=bool(value.get("paused")),
             queue=str(value.get("queue") or "default"), catch_up=str(value.get("catch_up") or "skip"),
             args=tuple(value.get("args") or ()), kwargs=dict(value.get("kwargs") or {}),
+            error=value.get("error") if isinstance(value.get("error"), str) else None,
         )
 
 
@@ -163,7 +166,7 @@ def tick(store: Store, encode: Any, now: float | None = None) -> int:
             store.entry_put(SPACE, entry.key, entry.value, MAX_SCORE, version=entry.version)  # not due again
             continue
         try:
-            schedule = schedule_of(value)
+            schedule = make_schedule(value.get("cron"), value.get("every"), value.get("tz") or "UTC")  # checked
             most = CATCH_UP_MAX if value.get("catch_up") == "all" else 1
             times = schedule.latest(float(value["next_run"]), now, most)
             payload = encode(value["job"], tuple(value.get("args") or ()), dict(value.get("kwargs") or {}))

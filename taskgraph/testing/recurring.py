@@ -22,9 +22,11 @@ def _encode(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
 
 
 def _define(store: Store, rid: str, catch_up: str = "skip", paused: bool = False) -> None:
-    value: dict[str, Any] = {"job": "tests.jobs:noop", "cron": None, "every": 1.0, "tz": "UTC", "args": [], "kwargs": {},
-             "queue": "default", "catch_up": catch_up, "options": {"serializer": "json"}, "next_run": _START,
-             "paused": paused}
+    value: dict[str, Any] = {
+        "job": "tests.jobs:noop", "cron": None, "every": 1.0, "tz": "UTC", "args": [], "kwargs": {},
+        "queue": "default", "catch_up": catch_up, "options": {"serializer": "json"}, "next_run": _START,
+        "paused": paused,
+    }
     assert store.entry_put(SPACE, rid, *write(value), version=0) == 1
 
 
