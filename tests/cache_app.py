@@ -19,6 +19,7 @@ def cache_queue(url: str) -> DurableQueue:
     queue.task(jobs.count, cache=60, cache_max=2)
     queue.task(jobs.flaky, cache=True, cache_version=2)
     queue.task(jobs.wait_for_file, cache=60)
+    queue.task(jobs.async_add, cache=60)
     return queue
 
 

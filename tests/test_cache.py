@@ -132,6 +132,18 @@ def test_failures_are_not_cached_and_entries_outlive_the_worker(served, tmp_path
     assert lines(path) == ["call", "call"]
 
 
+def test_async_jobs_are_cached_too(served):
+    queue, _ = served
+    add = queue.job("tests.jobs:async_add")
+    assert add is not None
+    first = add.delay(2, 3)
+    assert first.join(timeout=30) == 5
+    again = add.delay(2, 3)
+    assert again.join(timeout=30) == 5
+    assert [e.event for e in again.history()] == ["queue", "dispatch", "cached", "done"]
+    assert queue.cache_stats()["tests.jobs:async_add"] == CacheStats(hits=1, misses=1)
+
+
 @pytest.mark.parametrize(("options", "message"), [
     (dict(cache=-1), "cache must be True, False or a finite number of seconds > 0, not -1 (job tests.jobs:square)"),
     (dict(cache=float("nan")), "cache must be True, False or a finite number of seconds > 0, not nan (job "
