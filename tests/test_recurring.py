@@ -206,7 +206,9 @@ def dues(path: Path) -> list[int]:
 
 def test_three_workers_run_an_every_second_job_once_per_due_time(store_url, tmp_path, workers):
     path = tmp_path / "runs"
-    trio = [start(workers, store_url, tmp_path, path) for _ in range(3)]
+    # catch_up="all": a tick late by more than a second (a loaded machine) still enqueues every due time, so each
+    # second of the window must show exactly one run
+    trio = [start(workers, store_url, tmp_path, path, "all") for _ in range(3)]
     wait_for(lambda: len(lines(path)) >= 10, 40, "ten runs", logs_of(*trio))
     for worker in trio:
         stop(worker)
@@ -226,7 +228,11 @@ def test_catch_up_after_every_worker_stopped_for_five_seconds(store_url, tmp_pat
     first = start(workers, store_url, tmp_path, path, catch_up)
     wait_for(lambda: len(lines(path)) >= 2, 40, "two runs", logs_of(first))
     stop(first)
-    last = max(dues(path))
+    queue = open_queue(store_url)
+    assert isinstance(queue, DurableQueue)
+    # the last due time enqueued before the stop (a run enqueued just before may run only after the restart)
+    last = int(max(r.metadata["due"] for r in queue.list(metadata={"recurring": "every-second"}, limit=1000)))
+    queue.close()
     stopped = time.time()
     wait_for(lambda: time.time() >= stopped + 5, 10, "five seconds without a worker")
     restarted = time.time()
@@ -239,8 +245,9 @@ def test_catch_up_after_every_worker_stopped_for_five_seconds(store_url, tmp_pat
     caught = sorted(d for d in seen if last < d <= int(restarted))
     if catch_up == "all":
         assert caught == missed, f"every missed time runs: {seen}"
-    else:
-        assert len(caught) == 1 and caught[0] >= int(stopped) + 4, f"one run for the latest missed: {seen}"
+    else:  # the first run after the restart is the latest missed time: the earlier ones were skipped
+        first_after = min(d for d in seen if d > last)
+        assert first_after >= int(restarted) and first_after - last >= 5, f"one run for the latest missed: {seen}"
 
 
 def test_damaged_definitions_are_held_and_the_others_still_run(in_process_store_url):
