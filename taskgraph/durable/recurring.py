@@ -5,9 +5,10 @@ is the definition (job name, schedule, arguments, options) with its next run, la
 its score is its next run (:data:`~taskgraph.stores.entries.MAX_SCORE` while paused), so one indexed read finds
 the due ones.
 
-Each worker ticks about once a second (in its heartbeat thread, on that thread's connection):
+Each worker ticks about once a second (in its heartbeat thread, on that thread's connection); every
+:data:`IDLE_TICK` seconds only while neither its app nor the store has any recurring job:
 
-1. one read: the entries whose next run has come;
+1. one read: the recurring jobs of soonest next run, of which those whose time has come are due;
 2. for each, the due times to run (``catch_up="skip"``: the latest one; ``"all"``: every missed one, at most
    :data:`CATCH_UP_MAX`, the latest ones), enqueued as jobs whose ids are ``RECURRING_ID@MILLISECONDS`` of their
    due time: the store adds a job of an id it already has only once, so workers racing on one due time make one
@@ -34,7 +35,8 @@ from ..stores.entries import MAX_SCORE, Entry
 from ..stores.records import NewJob
 from .schedules import Schedule, make_schedule
 
-__all__ = ["RecurringInfo", "SPACE", "CATCH_UP_MAX", "TICK", "check_recurring_id", "tick", "read", "write"]
+__all__ = ["RecurringInfo", "SPACE", "CATCH_UP_MAX", "TICK", "IDLE_TICK", "check_recurring_id", "tick",
+           "look_and_tick", "read", "write"]
 
 log = logging.getLogger("taskgraph.worker")
 
@@ -43,6 +45,9 @@ SPACE = "recurring"
 CATCH_UP_MAX = 100
 #: Seconds between two ticks of a worker.
 TICK = 1.0
+#: Seconds between two looks of a worker whose app defines no recurring job at a store that holds none: a
+#: recurring job defined elsewhere is picked up within this time.
+IDLE_TICK = 10.0
 #: Due entries handled per tick, at most (the others at the next).
 _PER_TICK = 50
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
@@ -158,9 +163,16 @@ def tick(store: Store, encode: Any, now: float | None = None) -> int:
     Returns:
         how many recurring jobs this call moved to their next run.
     """
+    return look_and_tick(store, encode, now)[0]
+
+
+def look_and_tick(store: Store, encode: Any, now: float | None = None) -> tuple[int, bool]:
+    """:func:`tick`, and whether the store has any recurring job at all: one read of the soonest ones, due or not,
+    which says both."""
     now = time.time() if now is None else now
     moved = 0
-    for entry in store.entry_list(SPACE, upto=now, limit=_PER_TICK):
+    soonest = store.entry_list(SPACE, limit=_PER_TICK)
+    for entry in (e for e in soonest if e.score <= now):
         value = read(entry)
         if value is None:
             store.entry_put(SPACE, entry.key, entry.value, MAX_SCORE, version=entry.version)  # not due again
@@ -184,4 +196,4 @@ def tick(store: Store, encode: Any, now: float | None = None) -> int:
         value["next_run"] = following
         if store.entry_put(SPACE, entry.key, *write(value), version=entry.version) is not None:
             moved += 1
-    return moved
+    return moved, bool(soonest)

@@ -17,7 +17,19 @@ from typing import TYPE_CHECKING, Any
 from ..stores import Store
 from .jobs import import_path
 from .options import check_option
-from .recurring import SPACE, SPEC, TICK, RecurringInfo, check_recurring_id, read, run_job, schedule_of, tick, write
+from .recurring import (
+    IDLE_TICK,
+    SPACE,
+    SPEC,
+    TICK,
+    RecurringInfo,
+    check_recurring_id,
+    look_and_tick,
+    read,
+    run_job,
+    schedule_of,
+    write,
+)
 from .schedules import make_schedule
 
 if TYPE_CHECKING:
@@ -188,7 +200,8 @@ class RecurringAdmin:
 
     def recurring_ticker(self) -> Callable[[Store], None]:
         """What a worker calls from its heartbeat thread, with that thread's connection: at most every
-        :data:`~.recurring.TICK` seconds, one read of the due recurring jobs (and their runs enqueued, see
+        :data:`~.recurring.TICK` seconds (every :data:`~.recurring.IDLE_TICK` while there are none, here or in
+        the store), one read of the soonest recurring jobs (and the runs of the due ones enqueued, see
         :func:`.recurring.tick`); at the first call it writes the recurring jobs defined in this process's code
         first, updating changed ones. Errors are logged, never raised: the scheduler keeps going."""
         state = {"next": 0.0, "synced": False}
@@ -203,7 +216,9 @@ class RecurringAdmin:
                     for rid, spec in list(self._recurring_defs.items()):
                         self._define(store, rid, spec)
                     state["synced"] = True
-                tick(store, self.serializer.encode_call)
+                _, found = look_and_tick(store, self.serializer.encode_call)
+                if not found and not self._recurring_defs:
+                    state["next"] = now + IDLE_TICK  # none anywhere: look again now and then
             except NotImplementedError:
                 state["next"] = float("inf")  # a store without entries: nothing to schedule
             except Exception as exc:  # the store is away: the next tick tries again
