@@ -8,7 +8,9 @@ from typing import Any
 from .build import BuildError, CommandError, shell
 from .durable import DurableQueue, JobFunction, JobHandle, JobOptions, Progress, progress
 from .durable.admin import WorkerInfo
+from .durable.cache_admin import CacheEntry, CacheStats
 from .durable.context import JobContext, current_job
+from .durable.recurring import RecurringInfo
 from .errors import (
     BlockedError,
     CancelledError,
@@ -71,6 +73,9 @@ __all__ = [
     "current_job",
     "JobContext",
     "WorkerInfo",
+    "CacheEntry",
+    "CacheStats",
+    "RecurringInfo",
     "StoreError",
     "StoreUnavailable",
     "closure",

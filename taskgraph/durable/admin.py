@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ from ..stores.records import JobRecord
 from .hooks import Hooks
 from .options import canonical_id, check_metadata
 
-__all__ = ["QueueAdmin", "WorkerInfo", "STATUSES", "ago"]
+__all__ = ["QueueAdmin", "QueueStats", "WorkerInfo", "STATUSES", "ago"]
 
 #: The statuses ``list`` and ``stats`` know: the task machine's, and SCHEDULED (a QUEUED job whose time is to come).
 STATUSES = (*State.__members__, "SCHEDULED")
@@ -75,6 +75,21 @@ class WorkerInfo:
         )
 
 
+class QueueStats(dict[str, dict[str, int]]):
+    """``{queue: {status: count}}``, and ``cache``: ``{job: CacheStats(hits, misses)}``, read on first use."""
+
+    def __init__(self, counts: dict[str, dict[str, int]], cache: Callable[[], dict[str, Any]]) -> None:
+        super().__init__(counts)
+        self._cache = cache
+        self._read: dict[str, Any] | None = None
+
+    @property
+    def cache(self) -> dict[str, Any]:
+        if self._read is None:
+            self._read = self._cache()
+        return self._read
+
+
 def _ids(method: str, ids: Iterable[str]) -> builtins.list[str]:
     """The stored form of the ids a method was given.
 
@@ -111,6 +126,7 @@ class QueueAdmin:
     """What :class:`~taskgraph.durable.queue.DurableQueue` offers to look after its jobs."""
 
     hooks: Hooks
+    cache_stats: Callable[[], dict[str, Any]]  # the queue's (CacheAdmin)
 
     @property
     def store(self) -> Store:  # pragma: no cover - the queue's
@@ -169,13 +185,14 @@ class QueueAdmin:
             start += _PAGE
         return found[skip : skip + limit]
 
-    def stats(self) -> dict[str, dict[str, int]]:
+    def stats(self) -> QueueStats:
         """How many jobs each named queue holds in each status; the QUEUED jobs whose time is to come (delayed,
-        or waiting to be retried) are counted as SCHEDULED, not QUEUED."""
+        or waiting to be retried) are counted as SCHEDULED, not QUEUED. Its ``cache`` attribute, read from the
+        store when first used, has the result cache's hits and misses by job (see ``cache_stats``)."""
         counts = self.store.stats()
-        if not any("QUEUED" in row for row in counts.values()):
-            return counts  # nothing to split: one call
-        return split_scheduled(counts, self.store.scheduled())
+        if any("QUEUED" in row for row in counts.values()):
+            counts = split_scheduled(counts, self.store.scheduled())
+        return QueueStats(counts, self.cache_stats)
 
     def retry(self, ids: Iterable[str], force: bool = False) -> builtins.list[str]:
         """Queue FAILED or CANCELLED jobs again, as new: attempts back to 0, error cleared; PENDING while a

@@ -61,11 +61,14 @@ class Heartbeat:
         events: the worker's events queue, where lost jobs are posted.
         beat_hook: called (in this thread) after each beat that reached the store, for the worker to say it is
             alive elsewhere too (see :meth:`.Worker.worker_info`).
+        tick: called (in this thread, with its connection) at every turn, at least twice a second: the queue's
+            recurring jobs (:meth:`.RecurringAdmin.recurring_ticker`), which limits itself to one store call a
+            second and never raises.
     """
 
     def __init__(self, connect: Callable[[], Any], worker_id: str, lease: float, held: Callable[[], list[str]],
                  stoppable: Callable[[], list[str]], events: SimpleQueue[Any],
-                 beat_hook: Callable[[Any], None] | None = None) -> None:
+                 beat_hook: Callable[[Any], None] | None = None, tick: Callable[[Any], None] | None = None) -> None:
         self.connect = connect
         self.worker_id = worker_id
         self.lease = lease
@@ -73,6 +76,7 @@ class Heartbeat:
         self.stoppable = stoppable
         self.events = events
         self.beat_hook = beat_hook
+        self.tick = tick
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="taskgraph-heartbeat")
 
@@ -98,6 +102,8 @@ class Heartbeat:
                     self._beat(store, now)
                 else:
                     self._check(store, now)
+                if self.tick is not None:
+                    self.tick(store)
             except Exception as exc:  # the store is away: the loop says so; try again at the next tick
                 log.debug("heartbeat of %s failed: %s", self.worker_id, exc)
                 close_quietly(store)

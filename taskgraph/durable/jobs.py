@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .cache import CachePolicy, cache_key, check_cache, space_of
 from .context import _current
 from .options import MODES, check_id, check_metadata, check_option
 
@@ -117,7 +118,10 @@ class JobFunction:
         func: the function itself.
         name: its import path, ``module:qualname``.
         options: how it runs.
+        cache: how its results are cached (``@queue.task(cache=...)``), or None.
     """
+
+    cache: CachePolicy | None = None
 
     def __init__(self, queue: DurableQueue, func: Callable[..., Any], options: JobOptions) -> None:
         _check_mode(func, options.mode)
@@ -165,6 +169,7 @@ class JobFunction:
         metadata: dict[str, Any] | None = None,
         at: datetime | float | None = None,
         delay: timedelta | float | None = None,
+        cache: bool | float | None = None,
     ) -> JobHandle:
         """Enqueue a run with per-call options; every option left None is the job's declared one.
 
@@ -177,6 +182,8 @@ class JobFunction:
             metadata: a JSON object kept with the job: ``handle.record().metadata``, ``queue.list(metadata=...)``.
             at: when it may start: a datetime (a naive one is local time) or epoch seconds.
             delay: seconds (or a timedelta) from now before it may start; with ``at`` too, the later wins.
+            cache: False to neither use nor fill the result cache for this run; seconds for a TTL of its own (the
+                job's ``cache_version`` and ``cache_max`` kept); None for the job's declared caching.
 
         Raises:
             TypeError: the arguments do not fit the function's signature; the message names the job.
@@ -197,8 +204,28 @@ class JobFunction:
             self, args, kwargs, when=_seconds(self.name, "delay", delay), options=options,
             job_id=None if id is None else check_id(self.name, id),
             metadata=None if metadata is None else check_metadata(self.name, metadata),
-            at=_epoch(self.name, at),
+            at=_epoch(self.name, at), cache=self._cache_for(cache),
         )
+
+    def _cache_for(self, cache: Any) -> CachePolicy | None:
+        """The caching of one run: ``cache`` per call (see :meth:`enqueue`) over the declared one."""
+        if cache is None:
+            return self.cache
+        policy = self.cache or CachePolicy(None)
+        found = check_cache(self.name, cache, policy.version, policy.max)
+        if found is not None and cache is True:
+            return policy
+        return found
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        """Drop the cached result of a call with these arguments, so that the next one runs.
+
+        Returns:
+            whether there was one.
+        """
+        args = self.bind(args, kwargs)
+        key = cache_key(self.queue, self.name, args, kwargs, self.cache.version if self.cache else "")
+        return self.queue.store.entry_delete(space_of(self.name), [key]) > 0
 
     def schedule(self, when: Any, *args: Any, **kwargs: Any) -> JobHandle:
         """Enqueue a run that starts no earlier than ``when``: seconds (or a timedelta) from now, or a datetime

@@ -24,10 +24,13 @@ from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
 from ..urls import seconds, shown
 from .admin import QueueAdmin
+from .cache import cache_key, check_cache, mark, shared
+from .cache_admin import CacheAdmin
 from .handle import JobHandle, cancelled, failure
 from .hooks import Hooks
 from .jobs import NOOP_NAME, JobFunction, JobOptions, import_path, noop
 from .options import canonical_id
+from .recurring_admin import RecurringAdmin
 
 if TYPE_CHECKING:
     from .awaiting import Resolver
@@ -39,7 +42,7 @@ log = logging.getLogger("taskgraph")
 T = TypeVar("T")
 
 
-class DurableQueue(QueueAdmin, BaseQueue):
+class DurableQueue(QueueAdmin, RecurringAdmin, CacheAdmin, BaseQueue):
     """Jobs kept in a store, run by worker processes (``taskgraph worker MODULE:QUEUE``).
 
     Open one with :func:`taskgraph.open_queue` (``sqlite:///jobs.db``, ``postgresql://...``, ``redis://...``).
@@ -74,6 +77,7 @@ class DurableQueue(QueueAdmin, BaseQueue):
         self._stores: list[Store] = []
         self._lock = threading.Lock()
         self._jobs: dict[str, JobFunction] = {}
+        self._recurring_defs: dict[str, dict[str, Any]] = {}  # defined in this process's code
         self._calls: JobFollower | None = None
         self._awaited: Resolver | None = None
         self._closed = False
@@ -144,6 +148,9 @@ class DurableQueue(QueueAdmin, BaseQueue):
         priority: int = 0,
         queue: str = "default",
         daemon: bool = False,
+        cache: bool | float | None = None,
+        cache_version: str | int | None = None,
+        cache_max: int | None = None,
     ) -> Any:
         """Make a module-level function into a job of this queue: ``@queue.task`` or ``@queue.task(mode=...)``.
 
@@ -151,6 +158,10 @@ class DurableQueue(QueueAdmin, BaseQueue):
             mode: ``thread``, ``process`` or ``async``; by default ``async`` for an ``async def`` function, else
                 ``thread``.
             retries, backoff, timeout, priority, queue, daemon: see :class:`~taskgraph.durable.jobs.JobOptions`.
+            cache: keep successful results in the store and return them for equal arguments without running: True
+                (until invalidated), or seconds (a TTL); see :mod:`taskgraph.durable.cache`.
+            cache_version: part of the cache key: bump it when the code changes what the job returns.
+            cache_max: the most results kept for this job; the least recently used go first.
 
         Raises:
             TypeError: the function has no import path (a lambda, a nested function) or its mode does not fit.
@@ -167,7 +178,11 @@ class DurableQueue(QueueAdmin, BaseQueue):
                 name = None  # JobFunction says why
             options = JobOptions.checked(name, mode=chosen, retries=retries, backoff=backoff, timeout=timeout,
                                          priority=priority, queue=queue, daemon=daemon)
+            policy = check_cache(name, cache, cache_version, cache_max)
+            if policy is not None and chosen == "process":
+                raise ValueError(f"cache is for thread and async jobs, not mode='process' (job {name})")
             job = JobFunction(self, f, options)
+            job.cache = policy
             known = self._jobs.get(job.name)
             if known is not None and known.func is not f:
                 raise ValueError(
@@ -192,7 +207,7 @@ class DurableQueue(QueueAdmin, BaseQueue):
     def _enqueue(
         self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None, *,
         options: JobOptions | None = None, job_id: str | None = None, metadata: dict[str, Any] | None = None,
-        at: float | None = None, after: Sequence[str] = (), on: str = "success",
+        at: float | None = None, after: Sequence[str] = (), on: str = "success", cache: Any = "declared",
     ) -> JobHandle:
         """Store a run of ``job``: its arguments and options already checked (see :meth:`JobFunction.enqueue`);
         with ``after``, PENDING until those jobs end as ``on`` says (see :meth:`JobHandle.then`)."""
@@ -201,15 +216,25 @@ class DurableQueue(QueueAdmin, BaseQueue):
         delay, not_before = _when(when)
         if at is not None:
             not_before = at if not_before is None else max(at, not_before)
+        stored = options.stored(self.serializer.name)
+        policy = job.cache if cache == "declared" else cache
+        if policy is not None:
+            key = cache_key(self, job.name, tuple(args), kwargs, policy.version)
+            running, version = shared(self, self.store, job.name, key)
+            if running is not None:
+                return JobHandle(self, running)  # an equal submission not finished yet: share its run
+            stored["cache"] = {"key": key, "ttl": policy.ttl, "max": policy.max}
         new = NewJob(
             id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
-            options=options.stored(self.serializer.name), queue=options.queue,
+            options=stored, queue=options.queue,
             priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
             after=list(after), on=on,
         )
         if self.hooks:
             self.hooks.refuse(new)
         [record] = self.store.enqueue([new])
+        if policy is not None:
+            mark(self.store, job.name, key, record.id, version)
         return JobHandle(self, record.id)
 
     def _outcome(self, record: JobRecord) -> Any:

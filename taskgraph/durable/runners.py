@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CancelledError, SerializationError
 from ..stores.records import JobRecord, encode_error
+from .cache import prepare_cached
 from .context import JobContext, _current
 from .jobs import JobFunction, JobOptions
 from .refusals import check_record
@@ -105,7 +106,10 @@ def prepare(queue: DurableQueue, app: str | None, record: JobRecord, processes: 
     except (LookupError, SerializationError) as exc:  # its type kept, for callers that catch it
         why = f"job {record.id}: {exc}; the job was refused: it was not run and will not be retried"
         raise type(exc)(why) from None
-    return JobRun(record, options, job.func, args, kwargs)
+    run = JobRun(record, options, job.func, args, kwargs)
+    if "cache" in record.options:
+        prepare_cached(queue, run)
+    return run
 
 
 def context_of(record: JobRecord, worker_id: str, report: Callable[[float, str | None], None]) -> JobContext:

@@ -139,7 +139,7 @@ class Worker(Embeddable):
         self._heartbeat = Heartbeat(
             self.queue._connect, self.id, self.lease, lambda: [*self.running, *(r.id for r in tuple(self.held))],
             lambda: [r.id for r in tuple(self.running.values()) if r.options.mode != "thread"], self.events,
-            lambda store: register(self, store))
+            lambda store: register(self, store), tick=self.queue.recurring_ticker())
         self._heartbeat.start()
         log.info("worker %s serving %s on %s (threads %d, processes %s)", self.id, ",".join(self.queues),
                  self.queue.url, self.runners.threads.size,

@@ -37,6 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from .entries import Entries
 from .records import Event, JobRecord, NewJob
 
 __all__ = ["Store", "StoreError", "close_quietly"]
@@ -65,7 +66,7 @@ class StoreUnavailable(StoreError):
     """
 
 
-class Store(ABC):
+class Store(Entries, ABC):
     """A durable backend. Instances are used from one thread at a time; open one per thread."""
 
     #: The store's URL with any password hidden.

@@ -32,6 +32,7 @@ from .common import (
     unique,
     worker_entry,
 )
+from .entries import MemoryEntries
 from .memory_state import Job, Memory
 from .records import FIELDS, Event, JobRecord, NewJob, metadata_matches
 
@@ -42,7 +43,7 @@ _STORES: dict[str, Memory] = {}  # name -> store, for the life of the process
 _STORES_LOCK = threading.Lock()
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryEntries, Store):
     """A connection to the in-memory store called ``name`` in this process (created on first use).
 
     Connections to one name share its jobs; each keeps its own note of what it has seen, for :meth:`wait` and

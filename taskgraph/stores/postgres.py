@@ -38,6 +38,7 @@ from .common import (
     unique,
     worker_entry,
 )
+from .entries_sql import PostgresEntries
 from .postgres_session import DEFAULT_SCHEMA, SCHEMA_VERSION, Session
 from .records import (
     FIELDS,
@@ -60,7 +61,7 @@ _INT_MAX = 2**31 - 1
 
 _LIST_PAGE = 200  # rows read at a time by a listing filtered by metadata
 
-class PostgresStore(Store):
+class PostgresStore(PostgresEntries, Store):
     """A store in a PostgreSQL database (13 or newer), through psycopg (3.2.4 or newer).
 
     Args:

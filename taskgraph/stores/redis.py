@@ -37,6 +37,7 @@ from ..urls import redact, secrets, written
 from . import _redis_lua as lua  # the scripts live there
 from .base import Store, StoreError
 from .common import by_start, fail_detail, lost, read_worker, reason, refused, unique, unreachable, worker_entry
+from .entries_redis import RedisEntries
 from .records import (
     FIELDS,
     MAX_LEASE_LOSSES,
@@ -97,7 +98,7 @@ def _priority_key(priority: int) -> str:
     return f"{(1 << 63) - 1 - priority:020d}"
 
 
-class RedisStore(Store):
+class RedisStore(RedisEntries, Store):
     """A store in a Redis server (6.2 or newer).
 
     Args:
@@ -217,7 +218,7 @@ class RedisStore(Store):
                 raise StoreError(f"{self.url}: job {job.id!r} runs on {job.on}: it must have one prerequisite, not "
                                  f"{len(job.after)}")
             meta.append({name: value for name, value in fields.items() if value is not None})
-        args = [self.prefix, json.dumps(meta, ensure_ascii=False), *(job.payload for job in jobs)]
+        args: list[Any] = [self.prefix, json.dumps(meta, ensure_ascii=False), *(job.payload for job in jobs)]
         with self._errors():
             ok, rows = self._enqueue(args=args)
         if not ok:

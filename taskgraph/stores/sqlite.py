@@ -29,6 +29,7 @@ from .common import (
     unique,
     worker_entry,
 )
+from .entries_sql import SQLiteEntries
 from .records import (
     FIELDS,
     MAX_LEASE_LOSSES,
@@ -53,7 +54,7 @@ _ON_FAILURE = ON_TEXT["failure"]
 _AGAIN, _AGAIN_FORCED = ("FAILED", "CANCELLED"), ("FAILED", "CANCELLED", "DONE")
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteEntries, Store):
     """A store in one SQLite file.
 
     Args:

@@ -24,6 +24,8 @@ from ..stores.base import Store
 from ..stores.records import MAX_LEASE_LOSSES
 from .admin import AdminContract
 from .continuations import ContinuationContract
+from .entries import EntriesContract
+from .recurring import RecurringContract
 from .submissions import ERROR, SubmissionContract, new_job
 
 __all__ = ["StoreContract", "new_job", "wakes"]
@@ -47,7 +49,8 @@ def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
     return ok
 
 
-class StoreContract(SubmissionContract, AdminContract, ContinuationContract):
+class StoreContract(SubmissionContract, AdminContract, ContinuationContract, EntriesContract,
+                    RecurringContract):
     """The behaviour every store must have. Needs a ``connect`` fixture (see the module docstring)."""
 
     @pytest.fixture

@@ -1,6 +1,7 @@
 """What ``taskgraph status`` shows of a store: jobs by status and named queue (SCHEDULED apart from QUEUED), the
-live workers, the running jobs with their progress, and the latest failures; and the pieces the worker's dashboard
-and ``taskgraph run`` share with it (state styles, queue depths, progress bars).
+live workers, the next runs of recurring jobs (when there are any), the running jobs with their progress, and the
+latest failures; and the pieces the worker's dashboard and ``taskgraph run`` share with it (state styles, queue
+depths, progress bars).
 
 Everything here renders with rich. On a terminal the tables have rules and colours; otherwise (``plain``) they are
 bare aligned columns with no colour, fit for a log or a pipe, one line per row.
@@ -20,6 +21,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Column, Table
 from rich.text import Text
 
+from ..durable.recurring import SPACE, RecurringInfo, read
 from ..safetext import shown as safe
 from ..states import State
 from ..stores.common import split_scheduled
@@ -37,6 +39,7 @@ STATE_STYLES = {"PENDING": "dim", "SCHEDULED": "blue", "QUEUED": "cyan", "RUNNIN
 _RUNNING_SHOWN = 20  # running jobs listed, at most
 _FAILURES_SHOWN = 5  # failures listed
 _FAILURES_READ = 50  # failed jobs read to find the latest
+_RECURRING_SHOWN = 20  # recurring jobs listed, the soonest first
 
 
 @dataclass
@@ -49,6 +52,7 @@ class StoreStatus:
     running: list[JobRecord] = field(default_factory=list)  # the oldest started first
     workers: list[dict[str, Any]] = field(default_factory=list)  # as the store lists them, oldest started first
     failures: list[JobRecord] = field(default_factory=list)  # the latest first
+    recurring: list[RecurringInfo] = field(default_factory=list)  # the soonest next run first
     error: str | None = None  # the store could not be read: why
 
     def total(self, state: str) -> int:
@@ -65,6 +69,7 @@ def read_status(store: Any, url: str) -> StoreStatus:
     if any("QUEUED" in row for row in status.counts.values()):
         status.counts = split_scheduled(status.counts, store.scheduled())
     status.workers = store.list_workers()
+    status.recurring = _recurring(store)
     if status.total("RUNNING"):
         status.running = sorted(store.list_jobs(status="RUNNING", limit=_RUNNING_SHOWN),
                                 key=lambda r: (r.started or 0.0, r.id))
@@ -73,6 +78,30 @@ def read_status(store: Any, url: str) -> StoreStatus:
         failed = store.list_jobs(status="FAILED", limit=min(failed_count, _FAILURES_READ))
         status.failures = sorted(failed, key=lambda r: r.finished or 0.0, reverse=True)[:_FAILURES_SHOWN]
     return status
+
+
+def _recurring(store: Any) -> list[RecurringInfo]:
+    """The first recurring jobs by next run (one read; none for a store without entries)."""
+    try:
+        entries = store.entry_list(SPACE, limit=_RECURRING_SHOWN)
+    except NotImplementedError:
+        return []
+    return [RecurringInfo.from_value(e.key, v) for e in entries if (v := read(e)) is not None]
+
+
+def _recurring_table(jobs: list[RecurringInfo], now: float, plain: bool) -> Table:
+    """Recurring jobs: id, job, schedule, next run (or paused), last run."""
+    table = bare_table(plain, expand=not plain)
+    for name in ("recurring", "job", "schedule", "next run", "last run"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=40)
+    for info in jobs:
+        upcoming = "paused" if info.paused else (f"{clock(info.next_run, now)} (in "
+                                                 f"{duration(max(info.next_run - now, 0.0))})"
+                                                 if info.next_run is not None else "-")
+        table.add_row(Text(safe(info.id)), Text(safe(info.job)), Text(safe(info.schedule)),
+                      Text(upcoming, style="" if plain or not info.paused else "dim"),
+                      clock(info.last_run, now) if info.last_run is not None else "-")
+    return table
 
 
 def error_line(kind: str, message: str) -> str:
@@ -142,6 +171,10 @@ def render_status(status: StoreStatus, plain: bool = False) -> RenderableType:
     parts += [Text(""), _heading(f"Workers ({len(status.workers)} live)", plain)]
     parts.append(_workers_table(status.workers, now, plain) if status.workers
                  else Text("  none", style="" if plain else "dim"))
+
+    if status.recurring:
+        parts += [Text(""), _heading("Recurring jobs (next runs)", plain),
+                  _recurring_table(status.recurring, now, plain)]
 
     total = status.total("RUNNING")
     shown = len(status.running)
