@@ -42,7 +42,7 @@ class Outcome:
     exception: BaseException | None
     _callbacks: list[Callable[[Task], Any]] | None
     _track: Callable[[Task, Transition], Any] | None
-    _history: bytearray
+    _history: bytes
 
     def join(self, timeout: float | None = None) -> Any:
         """Wait until the task is final and return its result.

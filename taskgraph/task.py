@@ -122,9 +122,9 @@ class Task(Outcome):
         self._track = print_transition if track is True else (track or None)
         self._prereqs: list[Task] | dict[Task, None] | tuple[()] = ()
         self._dependents: list[Task] | tuple[()] = ()
-        # packed ENTRY after ENTRY: a bytearray holds no references, so the garbage collector does not track it
-        # (an array would cost a place in every collection), and takes 9 bytes a transition
-        self._history = bytearray()
+        # packed ENTRY after ENTRY, in bytes: untracked by the garbage collector, and none allocated until the
+        # first transition (a task's history is a few entries, so appending makes a new one each time)
+        self._history = b""
         self._callbacks: list[Callable[[Task], Any]] | None = None
         self._owner: Callable[[Task], Any] | None = None
         self.files = declare_files(name, inputs, outputs) if inputs or outputs else None
