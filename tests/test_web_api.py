@@ -23,9 +23,9 @@ from tests import jobs  # noqa: E402
 from tests.durable_app import make_queue  # noqa: E402
 
 
-def drain(queue: DurableQueue, timeout: float = 30.0) -> None:
-    """Run a burst worker until the queue holds no unfinished job."""
-    worker = Worker(queue, threads=2, lease=3)
+def drain(queue: DurableQueue, timeout: float = 30.0, **options: Any) -> None:
+    """Run a burst worker until the queues it serves hold no unfinished job."""
+    worker = Worker(queue, **{"threads": 2, "lease": 3, **options})
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(worker.run(burst=True)))
     thread.start()
