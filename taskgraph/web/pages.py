@@ -134,8 +134,10 @@ def create_pages(
 
     def overview(request: Request) -> dict[str, Any]:
         counts = query.counts(queue)
-        return {"counts": counts, "workers": query.workers(queue),
-                "chart": Markup(svg.throughput_svg(query.throughput(queue)))}  # noqa: S704 - escaped in svg
+        rate = query.throughput(queue)
+        return {"counts": counts, "workers": query.workers(queue), "capped": rate["capped"],
+                "scan": query.THROUGHPUT_SCAN,
+                "chart": Markup(svg.throughput_svg(rate))}  # noqa: S704 - escaped in svg
 
     def jobs(request: Request) -> dict[str, Any]:
         params = request.query_params

@@ -32,7 +32,7 @@ MAX_LIMIT = 500
 GRAPH_SCAN = 2000
 
 #: How many finished jobs of the last hour the throughput chart reads, at most.
-THROUGHPUT_SCAN = 5000
+THROUGHPUT_SCAN = 1000
 
 
 def _jsonable(value: Any) -> Any:
