@@ -320,3 +320,71 @@ def test_the_app_mounts_under_a_prefix(q: DurableQueue):
         assert client.get("/jobs/static/style.css").headers["content-type"].startswith("text/css")
         assert client.post("/jobs/api/tasks", json={"task_type": "tests.jobs:add", "args": [1, 2]}).status_code == 201
         assert client.get("/jobs/api/stats").json()["total"] == 1
+
+
+def test_create_app_runs_an_embedded_worker_while_served(tmp_path):
+    q = make_queue(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        with TestClient(create_app(q, worker={"threads": 1, "lease": 3})) as client:
+            job = post(client, task_type="tests.jobs:add", args=[20, 22]).json()["id"]
+            deadline = time.monotonic() + 30
+            while client.get(f"/api/tasks/{job}").json()["status"] != "DONE" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.get(f"/api/tasks/{job}").json()["result"] == 42
+            assert len(client.get("/api/workers").json()) == 1
+        assert q.workers() == []  # stopped with the app
+    finally:
+        q.close()
+
+
+class _WithRecurring(DurableQueue):
+    """A stand-in for the queue's recurring jobs (q.recurring_jobs(), trigger/pause/resume_recurring), which another
+    branch adds to DurableQueue: the web layer offers their routes only when the queue has them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schedules = {"nightly": {"id": "nightly", "cron": "0 3 * * *", "paused": False}}
+
+    def recurring_jobs(self) -> list[dict[str, Any]]:
+        return list(self.schedules.values())
+
+    def trigger_recurring(self, recurring_id: str) -> Any:
+        if recurring_id not in self.schedules:
+            raise KeyError(f"no recurring job {recurring_id!r}")
+        return self.job("tests.jobs:add").delay(1, 1)  # type: ignore[union-attr]
+
+    def pause_recurring(self, recurring_id: str) -> None:
+        self.schedules[recurring_id]["paused"] = True
+
+    def resume_recurring(self, recurring_id: str) -> None:
+        self.schedules[recurring_id]["paused"] = False
+
+
+def test_recurring_routes_and_page_when_the_queue_has_recurring_jobs(tmp_path):
+    from taskgraph.queues.registry import open_store
+    from taskgraph.urls import split
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    q = _WithRecurring(lambda: open_store(split(url)), url)
+    q.task(jobs.add)
+    try:
+        with TestClient(create_app(q)) as client:
+            assert client.get("/api/recurring").json() == [{"id": "nightly", "cron": "0 3 * * *", "paused": False}]
+            made = client.post("/api/recurring/nightly/trigger").json()["ids"]
+            assert q.get(made[0]).status() == "QUEUED"  # type: ignore[union-attr]
+            assert client.post("/api/recurring/nightly/pause").json() == {"ids": ["nightly"]}
+            assert q.schedules["nightly"]["paused"] is True
+            r = client.post("/api/recurring/other/trigger")
+            assert r.status_code == 400 and "no recurring job 'other'" in r.json()["detail"]
+            page = client.get("/recurring")
+            assert page.status_code == 200 and "cron=0 3 * * *" in page.text and 'data-action="resume"' in page.text
+            token = client.cookies.get("taskgraph_csrf")
+            assert client.post("/recurring/nightly/resume", data={"csrf": token}).status_code == 200
+            assert q.schedules["nightly"]["paused"] is False
+            assert "/recurring" in client.get("/").text
+        other = make_queue(url)
+        with TestClient(create_app(other)) as plain:
+            assert plain.get("/api/recurring").status_code == 404 and 'href="/recurring"' not in plain.get("/").text
+        other.close()
+    finally:
+        q.close()

@@ -107,9 +107,9 @@ def test_the_dashboard_serves_the_api_and_pages_over_http_with_a_real_worker(sto
             code, _, body = server.request(f"/api/tasks/{bad.id}/retry", "POST", headers=auth)
             assert code == 200 and json.loads(body) == {"ids": [bad.id]}
             assert server.get(f"/api/tasks/{bad.id}", auth)["status"] == "QUEUED"
-            # the CLI's app knows no jobs: enqueueing through it names the problem
+            # without --app the dashboard knows no jobs: enqueueing through it names the problem
             code, _, body = server.request("/api/tasks", "POST", {"task_type": "tests.jobs:add"}, auth)
-            assert code == 400 and b"unknown task type" in body
+            assert code == 400 and b"unknown task type" in body and b"the registered jobs are: none" in body
             code, _, body = server.request("/jobs")  # sent on to the sign-in form
             assert code == 200 and b"<title>Sign in" in body and b'name="next" value="/jobs"' in body
             stats = server.get("/api/stats", auth)
@@ -117,6 +117,25 @@ def test_the_dashboard_serves_the_api_and_pages_over_http_with_a_real_worker(sto
             assert server.get("/api/health", auth)["ok"] is True
             schema = server.get("/api/openapi.json", auth)
             assert "/api/tasks" in schema["paths"]
+    finally:
+        q.close()
+
+
+def test_app_takes_the_jobs_of_a_queue_to_enqueue_them(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    q = make_queue(url)
+    try:
+        server = Dashboard(url, tmp_path, "--app", "tests.durable_app:queue", env={"TASKGRAPH_APP_URL": url})
+        try:
+            code, _, body = server.request("/api/tasks", "POST", {"task_type": "tests.jobs:flaky", "args": ["p", 1]})
+            job = json.loads(body)
+            assert code == 201 and job["options"]["retries"] == 3, body
+            assert q.get(job["id"]).status() == "QUEUED"  # type: ignore[union-attr]
+            assert {t["name"] for t in server.get("/api/tasks/types")} >= {"tests.jobs:add", "tests.jobs:cpu"}
+        finally:
+            server.stop()
+        done = run_cli(url, "--app", "tests.nothing:queue")
+        assert done.returncode == 2 and "cannot import module 'tests.nothing'" in done.stderr
     finally:
         q.close()
 

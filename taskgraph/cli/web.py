@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 import click
 
 from .app import UserError, main, setup_logging, user_errors, verbosity
+
+if TYPE_CHECKING:
+    from ..durable.queue import DurableQueue
 
 __all__ = ["dashboard", "is_loopback"]
 
@@ -29,10 +33,13 @@ def is_loopback(host: str) -> bool:
               help="A secret: the API wants 'Authorization: Bearer TOKEN', the pages a sign-in with it.")
 @click.option("--read-only", is_flag=True, help="Refuse every action (enqueue, retry, cancel, delete, purge).")
 @click.option("--root-path", default="", help="The path prefix a proxy serves the dashboard under (/jobs).")
+@click.option("--app", "app", metavar="MODULE:QUEUE",
+              help="Take the jobs registered on this queue (as the workers do), so that POST /api/tasks can enqueue "
+                   "them.")
 @click.option("--insecure-no-auth", is_flag=True,
               help="Serve on an address other machines reach without a token: anyone who reaches it can act.")
 @verbosity
-def dashboard(url: str, host: str, port: int, token: str | None, read_only: bool, root_path: str,
+def dashboard(url: str, host: str, port: int, token: str | None, read_only: bool, root_path: str, app: str | None,
               insecure_no_auth: bool) -> None:
     """Serve the dashboard and the JSON API (under /api, its schema at /api/docs) of the store at URL."""
     if token is not None and not token.strip():
@@ -56,8 +63,27 @@ def dashboard(url: str, host: str, port: int, token: str | None, read_only: bool
     verbose, _ = setup_logging()
     with _opened(url) as queue:
         with user_errors():
-            app = create_app(queue, token=token, read_only=read_only)
+            if app is not None:
+                _take_jobs(queue, app)
+            web_app = create_app(queue, token=token, read_only=read_only)
         click.echo(f"taskgraph dashboard of {queue.url} on http://{host}:{port}{root_path}/"
                    f"{' (read-only)' if read_only else ''}", err=True)
-        uvicorn.run(app, host=host, port=port, root_path=root_path, log_level="info" if verbose else "warning",
+        uvicorn.run(web_app, host=host, port=port, root_path=root_path, log_level="info" if verbose else "warning",
                     server_header=False)
+
+
+def _take_jobs(queue: DurableQueue, spec: str) -> None:
+    """Register on ``queue`` the jobs of the queue ``spec`` names, with their options.
+
+    Raises:
+        ValueError: ``spec`` does not name a durable queue.
+    """
+    from dataclasses import asdict
+
+    from ..durable.jobs import NOOP_NAME
+    from ..durable.runners import load_queue
+
+    source = load_queue(spec)
+    for name, job in source._jobs.items():  # the queue's registry; no public listing of it yet
+        if name != NOOP_NAME:
+            queue.task(job.func, **asdict(job.options))
