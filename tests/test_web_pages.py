@@ -188,3 +188,22 @@ def test_every_user_string_is_escaped(tmp_path):
             assert "evil&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J\\u202e&#34;&amp;" in page
     finally:
         q.close()
+
+
+def test_a_page_elsewhere_cannot_make_a_browser_change_the_store(tmp_path):
+    q = make_queue(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        job = q.job("tests.jobs:add").delay(1, 2)  # type: ignore[union-attr]
+        with TestClient(create_app(q)) as client:
+            for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                            {"Origin": "http://evil.example"}, {"Origin": "null"}):
+                r = client.post("/api/purge", headers=headers)
+                assert r.status_code == 403 and "another site" in r.json()["detail"], headers
+                assert client.delete(f"/api/tasks/{job.id}", headers=headers).status_code == 403
+            assert q.get(job.id).status() == "QUEUED"  # type: ignore[union-attr]
+            assert client.get("/api/stats", headers={"Origin": "http://evil.example"}).status_code == 200
+            same = client.delete(f"/api/tasks/{job.id}", headers={"Origin": "http://testserver",
+                                                                  "Sec-Fetch-Site": "same-origin"})
+            assert same.status_code == 200 and q.get(job.id).status() == "CANCELLED"  # type: ignore[union-attr]
+    finally:
+        q.close()

@@ -32,7 +32,7 @@ from .models import (
     TaskType,
     Worker,
 )
-from .security import AuthCallable, Guard
+from .security import AuthCallable, Guard, cross_site
 
 if TYPE_CHECKING:
     from ..durable.queue import DurableQueue
@@ -88,9 +88,11 @@ def create_router(
             raise HTTPException(401, "a valid token is needed: send 'Authorization: Bearer TOKEN'",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    def writable() -> None:
+    def writable(request: Request) -> None:
         if guard.read_only:
             raise HTTPException(403, "this dashboard is read-only")
+        if cross_site(request):
+            raise HTTPException(403, "refused: the browser says this request comes from another site")
 
     router = APIRouter(prefix=prefix, tags=list(tags or ["taskgraph"]), dependencies=[Depends(allowed)],
                        responses=_ERRORS)

@@ -85,9 +85,23 @@ def csrf_token(request: Request) -> str:
     return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
 
 
+def cross_site(request: Request) -> bool:
+    """Whether a browser says the request comes from another site: ``Sec-Fetch-Site``, or an ``Origin`` that is not
+    this host. (A page elsewhere can make a browser POST here without reading the answer; a request that changes
+    the store is refused when it says so, token or not.)"""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    from urllib.parse import urlsplit
+
+    return origin == "null" or urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower()
+
+
 def csrf_ok(request: Request, given: str) -> bool:
     """Whether a form's CSRF token matches the browser's cookie, and the browser did not mark it cross-site."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+    if cross_site(request):
         return False
     cookie = request.cookies.get(CSRF_COOKIE, "")
     return bool(cookie) and hmac.compare_digest(cookie.encode(), given.encode())
