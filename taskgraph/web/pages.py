@@ -1,8 +1,9 @@
 """The dashboard's pages, rendered on the server with Jinja2 from the same query layer as the API.
 
 Every page has a live part (``#live``) that ``live.js`` fetches again every few seconds with the header
-``X-Partial: 1``: the server renders that part alone, with the same one or two store reads as the whole page, so the
-cost of a watching browser is bounded per interval, not per job. Actions are forms POSTing a CSRF token.
+``X-Partial: 1``: the server renders that part alone, with the same few store reads as the whole page (one for a
+list or a job, four at most for the overview: counts, the scheduled split, workers, the newest jobs), so the cost of
+a watching browser is bounded per interval, not per job. Actions are forms POSTing a CSRF token.
 """
 
 from __future__ import annotations
