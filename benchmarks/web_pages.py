@@ -67,7 +67,8 @@ def measure(q: DurableQueue, failed_id: str, repeat: int) -> list[tuple[str, flo
 
     from taskgraph.web import create_app
 
-    paths = ["/", "/jobs", "/jobs?status=FAILED", "/jobs?status=DONE&offset=5000", "/jobs?queue=reports",
+    paths = ["/", "/jobs", "/jobs?status=FAILED", "/jobs?status=DONE&offset=5000", "/jobs?status=SCHEDULED",
+             "/jobs?queue=reports",
              f"/jobs/{failed_id}", "/workers", "/queues", "/graphs", "/api/stats", "/api/tasks?limit=500",
              f"/api/tasks/{failed_id}", "/api/health"]
     rows = []

