@@ -207,3 +207,15 @@ def test_a_page_elsewhere_cannot_make_a_browser_change_the_store(tmp_path):
             assert same.status_code == 200 and q.get(job.id).status() == "CANCELLED"  # type: ignore[union-attr]
     finally:
         q.close()
+
+
+def test_no_page_loads_anything_from_another_site(tmp_path):
+    q = make_queue(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        with TestClient(create_app(q)) as client:
+            for path in [*PAGES, "/login"]:
+                text = client.get(path).text
+                assert not re.search(r'(src|href)="(https?:)?//', text), path
+            assert client.get("/api/docs").status_code == 404  # FastAPI's Swagger page loads from a CDN
+    finally:
+        q.close()

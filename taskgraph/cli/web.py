@@ -41,7 +41,7 @@ def is_loopback(host: str) -> bool:
 @verbosity
 def dashboard(url: str, host: str, port: int, token: str | None, read_only: bool, root_path: str, app: str | None,
               insecure_no_auth: bool) -> None:
-    """Serve the dashboard and the JSON API (under /api, its schema at /api/docs) of the store at URL."""
+    """Serve the dashboard and the JSON API (under /api, its schema at /api/openapi.json) of the store at URL."""
     if token is not None and not token.strip():
         raise UserError("--token is empty: give a secret, or leave it out on 127.0.0.1")
     if not is_loopback(host) and token is None and not insecure_no_auth:

@@ -91,7 +91,7 @@ def create_app(
                 queue.close()
 
     app = FastAPI(title=title, description=f"Jobs of {queue.url}", lifespan=lifespan,
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")  # their pages load from a CDN
     app.include_router(create_router(queue, prefix="/api", token=token, auth=auth, read_only=read_only,
                                      hide=password))
     app.include_router(create_pages(queue, token=token, auth=auth, read_only=read_only, hide=password, title=title))

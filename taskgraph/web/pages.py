@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import first_line
 from ..safetext import shown
@@ -98,8 +99,6 @@ def create_pages(
             refused = await gate(request)
             if refused is not None:
                 return refused
-            from starlette.concurrency import run_in_threadpool
-
             try:
                 context = await run_in_threadpool(read, request)
             except HTTPException as exc:
@@ -121,8 +120,6 @@ def create_pages(
         if not csrf_ok(request, csrf):
             return render(request, "message.html", 403, heading="Refused",
                           message="the form's CSRF token is missing or stale: reload the page and try again")
-        from starlette.concurrency import run_in_threadpool
-
         try:
             await run_in_threadpool(do)
         except (StoreError, OSError) as exc:
