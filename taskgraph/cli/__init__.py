@@ -7,5 +7,6 @@ from .cache import cache as cache_command  # noqa: F401 - registers cache
 from .graph import graph_command  # noqa: F401 - registers graph
 from .recurring import recurring as recurring_command  # noqa: F401 - registers recurring
 from .run import run_command  # noqa: F401 - registers run and list
+from .web import dashboard  # noqa: F401 - registers dashboard
 
 __all__ = ["main"]

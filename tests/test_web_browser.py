@@ -1,0 +1,95 @@
+"""The dashboard driven in headless Debian chromium (selenium and chromium-driver): open the overview, open a failed
+job, click retry, see it QUEUED, and then DONE once a worker runs it, without reloading the page."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import IN_CI
+
+pytest.importorskip("uvicorn", reason="the web extra is not installed: pip install -e '.[test]'")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from tests.durable_app import make_queue  # noqa: E402
+from tests.procs import worker_pool  # noqa: E402
+from tests.test_web_server import dashboard  # noqa: E402
+
+
+def _need(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name!r} is not on PATH: install Debian's {package} (apt-get install {package})"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    chromium = _need("chromium", "chromium")
+    driver_path = _need("chromedriver", "chromium-driver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def status_of(driver: Any) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, "#status .badge").text)
+
+
+def test_retry_a_failed_job_from_the_browser_and_watch_it_finish(browser: Any, tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    q = make_queue(url)
+    try:
+        job = q.job("tests.jobs:flaky").enqueue([str(tmp_path / "calls"), 1], retries=0)  # type: ignore[union-attr]
+        q.job("tests.jobs:add").delay(1, 2)  # type: ignore[union-attr]
+        with worker_pool(tmp_path) as start, dashboard(url, tmp_path) as server:
+            start(url, "--burst", "--lease", "3", name="first").wait(60)
+            assert q.get(job.id).status() == "FAILED"  # type: ignore[union-attr]
+            wait = WebDriverWait(browser, 30)
+
+            browser.get(server.base + "/")
+            assert browser.title == "Overview · taskgraph"
+            failed_card = browser.find_element(By.CSS_SELECTOR, "#totals a.s-failed")
+            assert failed_card.find_element(By.CSS_SELECTOR, ".n").text == "1"
+            assert browser.find_element(By.CSS_SELECTOR, "#totals a.s-done .n").text == "1"
+            failed_card.click()
+
+            wait.until(lambda d: "status=FAILED" in d.current_url)
+            rows = browser.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr[data-id]")
+            assert [r.get_attribute("data-id") for r in rows] == [job.id]
+            rows[0].find_element(By.CSS_SELECTOR, "a").click()
+
+            wait.until(lambda d: d.current_url.endswith(f"/jobs/{job.id}"))
+            assert status_of(browser) == "FAILED"
+            assert browser.find_element(By.ID, "error").text == "builtins.RuntimeError: failure 1 of 1"
+            browser.find_element(By.CSS_SELECTOR, "button[data-action=retry]").click()
+
+            wait.until(lambda d: status_of(d) == "QUEUED")
+            assert q.get(job.id).status() == "QUEUED"  # type: ignore[union-attr]
+            start(url, "--burst", "--lease", "3", name="second").wait(60)
+            # the page updates itself: its live part is fetched again every few seconds
+            WebDriverWait(browser, 30).until(lambda d: status_of(d) == "DONE")
+            assert browser.find_element(By.ID, "result").text == "2"
+            assert browser.current_url.endswith(f"/jobs/{job.id}")
+    finally:
+        q.close()
