@@ -287,7 +287,9 @@ def test_every_api_route_is_in_the_schema_with_its_models(client: TestClient):
     assert set(paths) == {
         "/api/tasks", "/api/tasks/types", "/api/tasks/{job_id}", "/api/tasks/{job_id}/retry",
         "/api/tasks/{job_id}/record", "/api/purge", "/api/stats", "/api/workers", "/api/queues", "/api/health",
-        "/api/graphs", "/api/graphs/{graph_id}", "/api/graphs/{graph_id}.svg",
+        "/api/graphs", "/api/graphs/{graph_id}", "/api/graphs/{graph_id}.svg", "/api/recurring",
+        "/api/recurring/{recurring_id}/trigger", "/api/recurring/{recurring_id}/pause",
+        "/api/recurring/{recurring_id}/resume",
     }
     assert set(paths["/api/tasks"]) == {"get", "post"} and set(paths["/api/tasks/{job_id}"]) == {"get", "delete"}
     for path, methods in paths.items():
@@ -337,57 +339,31 @@ def test_create_app_runs_an_embedded_worker_while_served(tmp_path):
         q.close()
 
 
-class _WithRecurring(DurableQueue):
-    """A stand-in for the queue's recurring jobs (q.recurring_jobs(), trigger/pause/resume_recurring), which another
-    branch adds to DurableQueue: the web layer offers their routes only when the queue has them."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.schedules = {"nightly": {"id": "nightly", "cron": "0 3 * * *", "paused": False}}
-
-    def recurring_jobs(self) -> list[dict[str, Any]]:
-        return list(self.schedules.values())
-
-    def trigger_recurring(self, recurring_id: str) -> Any:
-        if recurring_id not in self.schedules:
-            raise KeyError(f"no recurring job {recurring_id!r}")
-        return self.job("tests.jobs:add").delay(1, 1)  # type: ignore[union-attr]
-
-    def pause_recurring(self, recurring_id: str) -> None:
-        self.schedules[recurring_id]["paused"] = True
-
-    def resume_recurring(self, recurring_id: str) -> None:
-        self.schedules[recurring_id]["paused"] = False
-
-
-def test_recurring_routes_and_page_when_the_queue_has_recurring_jobs(tmp_path):
-    from taskgraph.queues.registry import open_store
-    from taskgraph.urls import split
-
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    q = _WithRecurring(lambda: open_store(split(url)), url)
-    q.task(jobs.add)
-    try:
-        with TestClient(create_app(q)) as client:
-            assert client.get("/api/recurring").json() == [{"id": "nightly", "cron": "0 3 * * *", "paused": False}]
-            made = client.post("/api/recurring/nightly/trigger").json()["ids"]
-            assert q.get(made[0]).status() == "QUEUED"  # type: ignore[union-attr]
-            assert client.post("/api/recurring/nightly/pause").json() == {"ids": ["nightly"]}
-            assert q.schedules["nightly"]["paused"] is True
-            r = client.post("/api/recurring/other/trigger")
-            assert r.status_code == 400 and "no recurring job 'other'" in r.json()["detail"]
-            page = client.get("/recurring")
-            assert page.status_code == 200 and "cron=0 3 * * *" in page.text and 'data-action="resume"' in page.text
-            token = client.cookies.get("taskgraph_csrf")
-            assert client.post("/recurring/nightly/resume", data={"csrf": token}).status_code == 200
-            assert q.schedules["nightly"]["paused"] is False
-            assert "/recurring" in client.get("/").text
-        other = make_queue(url)
-        with TestClient(create_app(other)) as plain:
-            assert plain.get("/api/recurring").status_code == 404 and 'href="/recurring"' not in plain.get("/").text
-        other.close()
-    finally:
-        q.close()
+def test_recurring_routes_and_page(q: DurableQueue, client: TestClient):
+    assert client.get("/api/recurring").json() == []
+    assert "No recurring job." in client.get("/recurring").text
+    add = q.task(jobs.add)
+    q.recurring("nightly", add, "0 3 * * *", args=(1, 1), tz="Europe/Berlin")
+    [listed] = client.get("/api/recurring").json()
+    assert (listed["id"], listed["job"], listed["cron"], listed["tz"], listed["paused"], listed["args"]) == (
+        "nightly", "tests.jobs:add", "0 3 * * *", "Europe/Berlin", False, [1, 1])
+    assert listed["next_run"] > time.time()
+    made = client.post("/api/recurring/nightly/trigger").json()["ids"]
+    assert q.get(made[0]).status() == "QUEUED"  # type: ignore[union-attr]
+    assert client.post("/api/recurring/nightly/pause").json() == {"ids": ["nightly"]}
+    assert [r.paused for r in q.recurring_jobs()] == [True]
+    r = client.post("/api/recurring/other/trigger")
+    assert r.status_code == 404 and "no recurring job 'other'" in r.json()["detail"]
+    token = client.cookies.get("taskgraph_csrf")
+    gone = client.post("/recurring/other/pause", data={"csrf": token})
+    assert gone.status_code == 404 and "no recurring job" in gone.text
+    page = client.get("/recurring")
+    assert page.status_code == 200 and "0 3 * * *" in page.text and "paused" in page.text
+    assert 'data-action="resume"' in page.text
+    token = client.cookies.get("taskgraph_csrf")
+    assert client.post("/recurring/nightly/resume", data={"csrf": token}).status_code == 200
+    assert [r.paused for r in q.recurring_jobs()] == [False]
+    assert "/recurring" in client.get("/").text
 
 
 def test_scheduled_jobs_are_listed_without_reading_the_queued_ones_for_nothing(client: TestClient):

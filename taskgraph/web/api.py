@@ -51,7 +51,8 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Problem, "descripti
 
 @contextmanager
 def _answers(hide: str = "") -> Iterator[None]:
-    """The library's errors as HTTP errors: a user's mistake 400, a store that does not answer 503."""
+    """The library's errors as HTTP errors: a user's mistake 400, something named that does not exist 404, a store
+    that does not answer 503."""
     try:
         yield
     except StoreUnavailable as exc:
@@ -59,6 +60,8 @@ def _answers(hide: str = "") -> Iterator[None]:
     except (ValueError, TypeError, SerializationError, KeyError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise HTTPException(400, _clean(first_line(text), hide)) from None
+    except LookupError as exc:  # no such recurring job, ...
+        raise HTTPException(404, _clean(first_line(exc), hide)) from None
     except StoreError as exc:
         raise HTTPException(503, _clean(f"store error: {first_line(exc)}", hide)) from None
 
@@ -251,7 +254,8 @@ def _recurring_routes(router: APIRouter, queue: Any, write: list[Any], answers: 
     for action in ("trigger", "pause", "resume"):
         router.add_api_route(f"/recurring/{{recurring_id}}/{action}", _acting(getattr(queue, f"{action}_recurring"),
                              answers), methods=["POST"], response_model=Changed, dependencies=write,
-                             summary=f"{action.capitalize()} a recurring job")
+                             summary=f"{action.capitalize()} a recurring job",
+                             responses={404: {"model": Problem, "description": "no such recurring job"}})
 
 
 def _acting(method: Callable[[str], Any], answers: Callable[[], Any]) -> Callable[[str], Any]:

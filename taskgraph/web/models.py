@@ -189,11 +189,24 @@ class Graph(BaseModel):
 
 
 class Recurring(BaseModel):
-    """A recurring job, as the queue describes it."""
-
-    model_config = ConfigDict(extra="allow")
+    """A recurring job, as the store holds it (``RecurringInfo``): times are epoch seconds."""
 
     id: str
+    job: str = Field(description="the name of the job it runs (module:qualname)")
+    schedule: str = Field(description="how it recurs, as a person reads it")
+    cron: str | None = None
+    every: float | None = Field(None, description="seconds between runs, for a schedule that is not a cron")
+    tz: str = "UTC"
+    next_run: float | None = Field(None, description="when it runs next; while paused, when it would have")
+    last_run: float | None = Field(None, description="the due time of the last run the schedule enqueued")
+    last_job: str | None = Field(None, description="the id of the job of the last run")
+    last_status: str | None = Field(None, description="that job's status")
+    paused: bool = False
+    queue: str = "default"
+    catch_up: str = "skip"
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    error: str | None = Field(None, description="why the scheduler paused it, if it could not use it")
 
 
 class Problem(BaseModel):

@@ -126,6 +126,9 @@ def create_pages(
             return failed(request, exc)
         except (ValueError, TypeError) as exc:
             return render(request, "message.html", 400, heading="Refused", message=str(exc))
+        except LookupError as exc:
+            return render(request, "message.html", 404, heading="Not found", message=str(exc.args[0] if exc.args
+                                                                                         else exc))
         return RedirectResponse((request.scope.get("root_path") or "") + back, status_code=303)
 
     # ------------------------------------------------------------------ reads
@@ -163,9 +166,7 @@ def create_pages(
         return {"graph": found, "picture": Markup(svg.graph_svg(found))}  # noqa: S704 - escaped in svg
 
     def recurring_jobs(request: Request) -> dict[str, Any]:
-        items = [r if isinstance(r, dict) else getattr(r, "__dict__", {"id": str(r)})
-                 for r in queue.recurring_jobs()]  # type: ignore[attr-defined]
-        return {"items": items}
+        return {"items": queue.recurring_jobs(), "now": time.time()}
 
     reads = {
         "/": ("overview.html", overview),
