@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 from typing import Any
 
@@ -91,18 +92,20 @@ def test_a_live_worker_is_listed_by_the_store_while_it_runs_and_gone_once_it_sto
     assert q.workers() == []
 
 
-def test_the_worker_dashboard_names_the_live_workers_of_its_store(q):
+def test_the_worker_dashboard_names_the_live_workers_of_its_store_and_the_next_recurring_runs(q, tmp_path):
     from rich.console import Console
 
     from taskgraph.views.worker_view import QueueDepths, render_dashboard
 
+    q.recurring("nightly", named(q, context_app.nap), "0 3 * * *", args=(0.0, str(tmp_path / "started")))
     worker = Worker(q, threads=2, lease=3.0).start()
     try:
         depths = QueueDepths(q._connect)
         depths.start()
         try:
             wait_for(lambda: depths.workers and depths.latest[0] is not None, 10, "the dashboard's first read")
-            frame = render_dashboard(worker.snapshot(2.0), depths.latest, width=200, workers=depths.workers)
+            frame = render_dashboard(worker.snapshot(2.0), depths.latest, width=200, workers=depths.workers,
+                                     recurring=depths.recurring)
         finally:
             depths.stop()
     finally:
@@ -111,3 +114,4 @@ def test_the_worker_dashboard_names_the_live_workers_of_its_store(q):
     console.print(frame)
     text = console.export_text()
     assert f"Live workers (1): {worker.id} (0 running)" in text
+    assert re.search(r"Next runs: nightly (\S+ )?03:00(:00)? \(in [^)]+\)", text), text

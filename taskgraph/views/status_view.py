@@ -69,7 +69,7 @@ def read_status(store: Any, url: str) -> StoreStatus:
     if any("QUEUED" in row for row in status.counts.values()):
         status.counts = split_scheduled(status.counts, store.scheduled())
     status.workers = store.list_workers()
-    status.recurring = _recurring(store)
+    status.recurring = recurring_soonest(store)
     if status.total("RUNNING"):
         status.running = sorted(store.list_jobs(status="RUNNING", limit=_RUNNING_SHOWN),
                                 key=lambda r: (r.started or 0.0, r.id))
@@ -80,10 +80,10 @@ def read_status(store: Any, url: str) -> StoreStatus:
     return status
 
 
-def _recurring(store: Any) -> list[RecurringInfo]:
+def recurring_soonest(store: Any, limit: int = _RECURRING_SHOWN) -> list[RecurringInfo]:
     """The first recurring jobs by next run (one read; none for a store without entries)."""
     try:
-        entries = store.entry_list(SPACE, limit=_RECURRING_SHOWN)
+        entries = store.entry_list(SPACE, limit=limit)
     except NotImplementedError:
         return []
     return [RecurringInfo.from_value(e.key, v) for e in entries if (v := read(e)) is not None]

@@ -30,7 +30,7 @@ from ..errors import first_line
 from ..safetext import shown as safe
 from ..stores.base import close_quietly
 from ..timefmt import clock, duration
-from .status_view import bare_table, depth_table, error_line, progress_cell
+from .status_view import bare_table, depth_table, error_line, progress_cell, recurring_soonest
 
 __all__ = ["Dashboard", "QueueDepths", "render_dashboard", "ConsoleLogHandler"]
 
@@ -47,6 +47,8 @@ class QueueDepths:
         self.latest: tuple[dict[str, dict[str, int]] | None, float, str | None] = (None, 0.0, None)
         #: the live workers the store lists (each one's registered entry), read with the counts
         self.workers: list[dict[str, Any]] = []
+        #: the recurring jobs that run soonest, read with the counts
+        self.recurring: list[Any] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="taskgraph-dashboard-depths", daemon=True)
 
@@ -64,6 +66,7 @@ class QueueDepths:
                 store = store or self._connect()
                 self.latest = (store.stats(), time.monotonic(), None)
                 self.workers = store.list_workers()
+                self.recurring = recurring_soonest(store)
             except Exception as exc:  # shown on the dashboard; the worker reports store trouble itself
                 self.latest = (*self.latest[:2], first_line(exc))
                 close_quietly(store)
@@ -102,10 +105,30 @@ def _live_workers(workers: list[dict[str, Any]], me: str, width: int) -> Text:
     return line
 
 
+def _next_runs(jobs: list[Any], width: int) -> Text:
+    """One line naming the recurring jobs that run soonest, with when."""
+    now = time.time()
+    line = Text.assemble(("Next runs", "bold"), ": ")
+    shown_any = False
+    for info in jobs:
+        if info.paused or info.next_run is None:
+            continue
+        line.append(", " if shown_any else "")
+        line.append(safe(info.id))
+        line.append(f" {clock(info.next_run, now)} (in {duration(max(info.next_run - now, 0.0))})", style="dim")
+        shown_any = True
+    if not shown_any:
+        line.append("every recurring job is paused", style="dim")
+    line.truncate(max(20, width), overflow="ellipsis")
+    return line
+
+
 def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int]] | None, float, str | None],
                      now: float | None = None, height: int = 40, width: int = 120,
-                     workers: list[dict[str, Any]] | None = None) -> RenderableType:
-    """The dashboard for one snapshot, the latest queue depths and the store's live workers, for a terminal of
+                     workers: list[dict[str, Any]] | None = None, recurring: list[Any] | None = None,
+                     ) -> RenderableType:
+    """The dashboard for one snapshot, the latest queue depths, the store's live workers and the recurring jobs
+    that run soonest, for a terminal of
     ``height`` lines (which bounds the rows of running jobs) and ``width`` columns (which sizes the progress bars)."""
     now = time.monotonic() if now is None else now
     summary = Table.grid(Column(style="bold", no_wrap=True, min_width=10), Column(no_wrap=True, overflow="ellipsis"),
@@ -128,7 +151,7 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
 
     counts, read_at, error = depths
     served = len(counts) if counts else len(snap.queues)
-    fixed = 15 + min(len(snap.failures), 5) + served  # the other sections, in lines
+    fixed = 16 + min(len(snap.failures), 5) + served  # the other sections, in lines
     room = max(3, height - fixed)
     running = bare_table(False, expand=True)
     names = max(16, min(44, width // 3))
@@ -180,6 +203,8 @@ def render_dashboard(snap: WorkerSnapshot, depths: tuple[dict[str, dict[str, int
         parts.append(depth_table(counts, plain=False, served=snap.queues))
     if workers:
         parts.append(_live_workers(workers, snap.id, width))
+    if recurring:
+        parts.append(_next_runs(recurring, width))
     return Group(*parts)
 
 
@@ -222,7 +247,7 @@ class Dashboard:
     def frame(self) -> RenderableType:
         size = self.console.size
         return render_dashboard(self.worker.snapshot(), self.depths.latest, height=size.height, width=size.width,
-                                workers=self.depths.workers)
+                                workers=self.depths.workers, recurring=self.depths.recurring)
 
     def start(self) -> None:
         self.depths.start()
