@@ -219,3 +219,19 @@ def test_no_page_loads_anything_from_another_site(tmp_path):
             assert client.get("/api/docs").status_code == 404  # FastAPI's Swagger page loads from a CDN
     finally:
         q.close()
+
+
+def test_the_overview_shows_the_result_caches_hits_and_misses(q: DurableQueue, tmp_path):
+    from tests import jobs
+
+    counted = q.task(jobs.count, cache=600)
+    path = str(tmp_path / "ran")
+    first = counted.delay(path, "x")
+    drain(q)
+    second = counted.delay(path, "x")
+    drain(q)
+    assert (first.join(10), second.join(10), jobs.lines(path)) == ("x", "x", ["x"])  # ran once: one miss, one hit
+    with TestClient(create_app(q)) as client:
+        page = client.get("/").text
+    assert "<h2>Result cache</h2>" in page
+    assert re.search(r"<td>tests\.jobs:count</td><td>1</td><td>1</td>", page), page

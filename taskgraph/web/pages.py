@@ -137,7 +137,7 @@ def create_pages(
         counts = query.counts(queue)
         rate = query.throughput(queue)
         return {"counts": counts, "workers": query.workers(queue), "capped": rate["capped"],
-                "scan": query.THROUGHPUT_SCAN,
+                "scan": query.THROUGHPUT_SCAN, "cache": queue.cache_stats(),
                 "chart": Markup(svg.throughput_svg(rate))}  # noqa: S704 - escaped in svg
 
     def jobs(request: Request) -> dict[str, Any]:
