@@ -79,7 +79,9 @@ class PostgresStore(PostgresEntries, Store):
     def for_worker(self) -> None:
         """Commit a worker's claims and reports without waiting for the WAL to reach the disk
         (``synchronous_commit = off``): a crash of the server may lose the last moments of them, never corrupt
-        anything, and leases run those jobs again. Saves a disk flush per claim and per batch of results."""
+        anything, and leases run those jobs again. Saves a disk flush per claim and per batch of results. Its
+        prepared statements keep one generic plan (``plan_cache_mode = force_generic_plan``) rather than being
+        planned again at each execution: half the time of a claim."""
         self._pg.for_worker()
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
