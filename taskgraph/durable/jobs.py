@@ -134,6 +134,7 @@ class JobFunction:
         self.name = import_path(func)
         self.options = options
         self._signature: inspect.Signature | None = None
+        self._positional: tuple[int, int] | None = None  # see _positional
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -283,11 +284,23 @@ class JobFunction:
                 self._signature = inspect.signature(self.func)
             except (TypeError, ValueError):  # a builtin without one: the worker's call will tell
                 return tuple(args)
+            self._positional = _positional(self._signature)
+        if not kwargs and self._positional is not None and self._positional[0] <= len(args) <= self._positional[1]:
+            return tuple(args)  # fits for sure: plain parameters, enough and not too many (map's common case)
         try:
             self._signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"job {self.name}: {exc}") from None
         return tuple(args)
+
+
+def _positional(signature: inspect.Signature) -> tuple[int, int] | None:
+    """``(required, total)`` of a signature of plain parameters (positional or keyword, no ``*args``, ``**kwargs``
+    or keyword-only ones), which any number of positional arguments in that range fits; None for another."""
+    params = signature.parameters.values()
+    if any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    return sum(p.default is p.empty for p in params), len(params)
 
 
 def _arguments(job: JobFunction, items: Iterable[Any]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:

@@ -139,11 +139,13 @@ def options_texts() -> Callable[[NewJob], str]:
     memo: dict[tuple[int, int, str], tuple[Any, Any, str]] = {}
 
     def text(job: NewJob) -> str:
-        found = memo.get((id(job.options), id(job.metadata), job.on))
-        if found is not None and found[0] is job.options and found[1] is job.metadata:
+        metadata = job.metadata or None  # every empty one alike
+        key = (id(job.options), id(metadata), job.on)
+        found = memo.get(key)
+        if found is not None and found[0] is job.options and found[1] is metadata:
             return found[2]
         made = options_text(job)
-        memo[id(job.options), id(job.metadata), job.on] = (job.options, job.metadata, made)  # kept: ids stay theirs
+        memo[key] = (job.options, metadata, made)  # the objects kept, so that their ids stay theirs
         return made
 
     return text
