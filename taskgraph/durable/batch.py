@@ -55,8 +55,9 @@ def calls_of(queue: DurableQueue, items: Iterable[Any], kind: type[JobFunction])
 def enqueue_many(queue: DurableQueue, runs: Sequence[Run]) -> list[JobHandle]:
     """Store ``runs`` (checked already), :data:`BATCH` per store call; their handles, in order.
 
-    Every run is made into its job and shown to the ``on_enqueue`` hooks before any is stored. A run of a job that
-    caches its results is enqueued on its own, after the batches (it must look for an equal run first).
+    Every run is made into its job (its arguments encoded) and shown to the ``on_enqueue`` hooks before any is
+    stored. A run of a job that caches its results is enqueued on its own after the batches, as ``delay`` does (it
+    must look for an equal run first): the hooks see it then.
 
     Raises:
         ValueError, SerializationError: a run's options or arguments are refused; nothing was stored.
@@ -68,15 +69,16 @@ def enqueue_many(queue: DurableQueue, runs: Sequence[Run]) -> list[JobHandle]:
     cached: list[int] = []
     shared: dict[int, tuple[JobOptions, dict[str, Any]]] = {}  # runs with the same options share them as stored
     for n, (job, args, kwargs, how) in enumerate(runs):
-        if (job.cache if how.get("cache", "declared") == "declared" else how["cache"]) is not None:
-            cached.append(n)
-            continue
+        caching = (job.cache if how.get("cache", "declared") == "declared" else how["cache"]) is not None
         options = how.get("options") or job.options
         found = shared.get(id(options))
         if found is None or found[0] is not options:
             found = shared[id(options)] = (options, options.stored(queue.serializer.name))
-        how = {k: v for k, v in how.items() if k != "cache"}
-        news.append((n, queue.new_job(job, args, kwargs, stored=found[1], **how)))
+        new = queue.new_job(job, args, kwargs, stored=found[1], **{k: v for k, v in how.items() if k != "cache"})
+        if caching:
+            cached.append(n)  # encoded (so checked) with the others; enqueued on its own below
+        else:
+            news.append((n, new))
     if queue.hooks:
         for _, new in news:
             queue.hooks.refuse(new)
