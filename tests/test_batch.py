@@ -111,6 +111,13 @@ def test_a_batch_of_a_caching_job_looks_for_equal_runs_one_at_a_time(q) -> None:
     assert stored(q) == 2
 
 
+def test_an_unencodable_run_of_a_caching_job_refuses_the_whole_batch(q) -> None:
+    add, square = q.job("tests.jobs:add"), q.task(jobs.square, cache=True)
+    with pytest.raises(SerializationError, match="argument 0"):
+        q.enqueue_many([(add, (1, 2)), (square, (object(),))])
+    assert stored(q) == 0
+
+
 def test_status_reads_the_status_and_says_scheduled_for_a_delayed_job(q) -> None:
     add = q.job("tests.jobs:add")
     now, later = add.delay(1, 1), add.enqueue((1, 1), delay=3600)
