@@ -8,7 +8,9 @@ What it measures, for every system in the same run, on no-op jobs (each appends 
   result stored; RQ: the finished-job registry; Procrastinate: ``succeeded``). ``start ms`` is the part of it
   until the first job ran (interpreter start, imports, connecting);
 * ``round trip``: with one idle worker already running, one job enqueued at a time and waited for with the
-  system's own mechanism, ``--roundtrips`` times (default 200) after a warm-up of 20; p50 and p95 in ms.
+  system's own mechanism, ``--roundtrips`` times (default 200) after a warm-up of 20; p50 and p95 in ms;
+* ``batch`` (taskgraph only, where it has ``job.map``): 10 x N jobs enqueued by ``noop.map`` in batches of 1,000,
+  in jobs/s; ``status us``: the mean time of ``handle.status()`` on a finished job, over 1,000 calls.
 
 The systems (``--stores`` and ``--peers`` pick them):
 
@@ -167,6 +169,14 @@ class System:
         """The command line of the one worker of the round trips."""
         raise NotImplementedError
 
+    def enqueue_batch(self, n: int) -> bool:
+        """Enqueue ``n`` no-op jobs in batches, if the system can; whether it did."""
+        return False
+
+    def status(self, job: Any) -> Any:
+        """The status of ``job`` as the system reads it (``NotImplemented``: not measured)."""
+        return NotImplemented
+
     def stop_signal(self) -> int:
         return signal.SIGTERM
 
@@ -208,6 +218,16 @@ class Taskgraph(System):
 
     def enqueue(self) -> Any:
         return self.app.noop.delay()
+
+    def enqueue_batch(self, n: int) -> bool:
+        batch = getattr(self.app.noop, "map", None)  # not in checkouts before it
+        if batch is None:
+            return False
+        batch([()] * n)
+        return True
+
+    def status(self, job: Any) -> Any:
+        return job.status()
 
     def wait(self, job: Any, timeout: float) -> None:
         job.join(timeout=timeout)
@@ -565,9 +585,10 @@ def measure_once(system: System, opts: argparse.Namespace) -> dict[str, float]:
     trip_file = os.path.join(system.tmp, "trip.count")
     workers = Workers(system, [system.idle_worker()], trip_file, "trip")
     times = []
+    last = None
     try:
         try:
-            system.wait(system.enqueue(), 60.0)  # the first waits for the worker to start
+            system.wait(last := system.enqueue(), 60.0)  # the first waits for the worker to start
         except Exception as exc:
             workers.check_alive()
             raise BenchError(f"no round trip within 60 s ({first_line(exc)}): {tail(workers.logs[0])}") from None
@@ -584,6 +605,17 @@ def measure_once(system: System, opts: argparse.Namespace) -> dict[str, float]:
     times.sort()
     result["p50_ms"] = statistics.median(times) * 1e3
     result["p95_ms"] = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))] * 1e3
+
+    # batch enqueue and status, with no worker running (the batch's jobs stay queued until the store is removed)
+    if system.enqueue_batch(1000):  # a warm-up, where the system has batches
+        start = time.perf_counter()
+        system.enqueue_batch(10 * n)
+        result["batch"] = 10 * n / (time.perf_counter() - start)
+    if system.status(last) is not NotImplemented:
+        start = time.perf_counter()
+        for _ in range(1000):
+            system.status(last)
+        result["status_us"] = (time.perf_counter() - start) / 1000 * 1e6
     return result
 
 
@@ -685,6 +717,7 @@ def missing(name: str, store: str) -> list[str]:
 
 
 FIGURES = ("enqueue", "drain", "start_ms", "p50_ms", "p95_ms")
+OPTIONAL = ("batch", "status_us")  # measured where the system (or the checkout) has them
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -693,24 +726,28 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if failed:
         return {"note": "; ".join(filter(None, [failed[0]["error"], cleanup]))}
     summary: dict[str, Any] = {key: statistics.median(r[key] for r in runs) for key in FIGURES}
+    summary.update({key: statistics.median(r[key] for r in runs) for key in OPTIONAL if all(key in r for r in runs)})
     summary["runs"] = runs
     return {**summary, "note": cleanup} if cleanup else summary
 
 
 def table(results: dict[tuple[str, str], dict[str, Any]], markdown: bool) -> str:
-    head = ("system", "store", "enqueue jobs/s", "drain jobs/s", "start ms", "round trip p50 ms", "p95 ms", "note")
+    head = ("system", "store", "enqueue jobs/s", "drain jobs/s", "start ms", "round trip p50 ms", "p95 ms",
+            "batch jobs/s", "status us", "note")
     body = []
     for (label, store), r in results.items():
         if "enqueue" not in r:
-            body.append((label, store, "-", "-", "-", "-", "-", r.get("note", "")))
+            body.append((label, store, "-", "-", "-", "-", "-", "-", "-", r.get("note", "")))
         else:
             body.append((label, store, f"{r['enqueue']:,.0f}", f"{r['drain']:,.0f}", f"{r['start_ms']:,.0f}",
-                         f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", r.get("note", "")))
+                         f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}",
+                         f"{r['batch']:,.0f}" if "batch" in r else "-",
+                         f"{r['status_us']:,.0f}" if "status_us" in r else "-", r.get("note", "")))
     if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 5 + ["---"]) + "|"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 7 + ["---"]) + "|"]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:{'<' if i < 2 or i == 7 else '>'}{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:{'<' if i < 2 or i == 9 else '>'}{w}}}" for i, w in enumerate(widths))
     return "\n".join(fmt.format(*row).rstrip() for row in [head, *body])
 
 
@@ -721,16 +758,20 @@ def compared(results: dict[tuple[str, str], dict[str, Any]], store: str, figure:
         return None
     if "runs" not in after or "runs" not in before:
         return f"no comparison ({after.get('note') or before.get('note')})"
-    unit, fmt = ("jobs/s", ",.0f") if figure in ("enqueue", "drain") else ("ms", ".2f")
+    if figure not in after or figure not in before:
+        return None
+    rates = ("enqueue", "drain", "batch")
+    unit, fmt = ("jobs/s", ",.0f") if figure in rates else ("us", ",.0f") if figure == "status_us" else ("ms", ".2f")
     return checkouts.compare([r[figure] for r in after["runs"]], [r[figure] for r in before["runs"]],
-                             figure in ("enqueue", "drain"), unit, fmt)
+                             figure in rates, unit, fmt)
 
 
 def comparisons(results: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """For every store, taskgraph's enqueue, drain and round-trip figures after against before."""
     lines = []
     for store in STORES:
-        for figure, title in (("drain", "drain"), ("enqueue", "enqueue"), ("p50_ms", "round trip p50")):
+        for figure, title in (("drain", "drain"), ("enqueue", "enqueue"), ("p50_ms", "round trip p50"),
+                              ("batch", "batch enqueue"), ("status_us", "status()")):
             line = compared(results, store, figure)
             if line is not None:
                 lines.append(f"  {store:10} {title:14} {line}")

@@ -585,3 +585,27 @@ def test_the_same_calls_leave_the_same_records_as_the_sqlite_store(store: Postgr
         assert scenario(store) == scenario(reference)
     finally:
         reference.close()
+
+
+# ---------------------------------------------------------------------------------------------- a worker's session
+
+
+def test_a_worker_session_commits_without_flushing_and_plans_each_statement_once(
+    schemas: Callable[..., Callable[[], PostgresStore]]
+) -> None:
+    connect = schemas()
+    client, worker = connect(), connect()
+    worker.for_worker()
+
+    def settings(store: PostgresStore) -> tuple[str, str]:
+        conn = store._pg.connection()
+        return (conn.execute("SHOW synchronous_commit").fetchone()[0],
+                conn.execute("SHOW plan_cache_mode").fetchone()[0])
+
+    assert settings(worker) == ("off", "force_generic_plan")
+    assert settings(client) == ("on", "auto")  # enqueues stay durable; other callers' queries planned per values
+    worker._pg.conn.close()  # a lost connection: the new one is a worker's again
+    assert settings(worker) == ("off", "force_generic_plan")
+    [job] = client.enqueue([new_job()])
+    assert [r.id for r in worker.claim("w1", ["default"], 4, 30)] == [job.id]
+    assert worker.complete("w1", [(job.id, b"1")]) == [job.id]

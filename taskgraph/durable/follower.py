@@ -218,7 +218,9 @@ class JobFollower:
                 continue
             try:
                 store = store or self.queue.store
-                for record in store.get(ids):
+                # the statuses of all (two fields each), then the records of those that moved (results included)
+                moved = [i for i, (status, _) in store.status_of(ids).items() if seen.get(i) != status]
+                for record in store.get(moved) if moved else ():
                     if seen.get(record.id) == record.status:
                         continue
                     seen[record.id] = record.status

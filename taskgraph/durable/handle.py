@@ -7,7 +7,7 @@ from operator import methodcaller
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import CancelledError
-from ..stores.records import CONDITIONS, Event, JobRecord, rebuild_error
+from ..stores.records import CONDITIONS, FINAL, Event, JobRecord, rebuild_error, shown_status
 from .options import canonical_id
 
 if TYPE_CHECKING:
@@ -59,10 +59,17 @@ class JobHandle:
     def status(self) -> str:
         """The job's status: PENDING (waiting for prerequisites), SCHEDULED (waiting for its time: delayed, or for
         a retry), QUEUED (waiting for a worker), RUNNING, DONE, FAILED or CANCELLED."""
-        return self.record().shown_status()
+        return shown_status(*self._status())
+
+    def _status(self) -> tuple[str, Any]:
+        """``(status, not_before)``, in one round trip that reads those fields only."""
+        found = self.queue.store.status_of([self.id]).get(self.id)
+        if found is None:
+            raise KeyError(f"job {self.id} is not in {self.queue.url} (never enqueued, or purged)")
+        return found
 
     def __bool__(self) -> bool:
-        return self.record().final
+        return self._status()[0] in FINAL
 
     @property
     def progress(self) -> Progress | None:

@@ -8,7 +8,7 @@ import inspect
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -65,7 +65,8 @@ class JobOptions:
         return cls(**values)
 
     def stored(self, serializer: str) -> dict[str, Any]:
-        return {**asdict(self), "serializer": serializer}
+        # every field is a scalar: no deep copy (asdict's) needed, and an enqueue makes one per job
+        return {**{name: getattr(self, name) for name in _OPTION_FIELDS}, "serializer": serializer}
 
     @classmethod
     def from_stored(cls, options: dict[str, Any]) -> JobOptions:
@@ -76,6 +77,9 @@ class JobOptions:
     def retry_in(self, attempts: int) -> float | None:
         """Seconds before the next run after the ``attempts``-th failed, or None when retries are spent."""
         return None if attempts > self.retries else min(self.backoff * 2 ** (attempts - 1), 24 * 3600.0)
+
+
+_OPTION_FIELDS = tuple(JobOptions.__dataclass_fields__)
 
 
 def _main_module_name() -> str | None:
@@ -130,6 +134,7 @@ class JobFunction:
         self.name = import_path(func)
         self.options = options
         self._signature: inspect.Signature | None = None
+        self._positional: tuple[int, int] | None = None  # see _positional
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -192,20 +197,54 @@ class JobFunction:
         """
         kwargs = dict(kwargs or {})
         args = self.bind(args, kwargs)
-        given = {"priority": priority, "queue": queue, "timeout": timeout, "retries": retries, "backoff": backoff,
-                 "mode": mode, "daemon": daemon}
+        how = self._how(priority=priority, queue=queue, timeout=timeout, retries=retries, backoff=backoff, mode=mode,
+                        daemon=daemon, metadata=metadata, at=at, delay=delay)
+        return self.queue._enqueue(self, args, kwargs, job_id=None if id is None else check_id(self.name, id),
+                                   cache=self._cache_for(cache), **how)
+
+    def map(
+        self,
+        items: Iterable[tuple[Any, ...] | list[Any] | dict[str, Any]],
+        *,
+        priority: int | None = None,
+        queue: str | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
+        mode: str | None = None,
+        daemon: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        at: datetime | float | None = None,
+        delay: timedelta | float | None = None,
+    ) -> list[JobHandle]:
+        """Enqueue one run per item, 1,000 per transaction and round trip of the store; their handles, in order.
+
+        Each item is a tuple (or list) of positional arguments, or a dict of keyword arguments: ``send.map([(1,),
+        (2,)])``, ``send.map([{"to": "a"}, {"to": "b"}])``; a single argument is written ``(value,)``. The options
+        are :meth:`enqueue`'s, for every run. All or nothing: every run is checked (its arguments against the
+        signature, its encoding, the ``on_enqueue`` hooks) before any is stored, so one bad item stores nothing.
+        A job that caches its results is enqueued one run at a time (each looks for an equal run first).
+
+        Raises:
+            TypeError: an item is not a tuple, list or dict, or does not fit the signature; the message names the
+                item and the job.
+            ValueError: an option is refused; the message names it and the job.
+            SerializationError: an argument cannot be encoded by the queue's serializer.
+        """
+        how = self._how(priority=priority, queue=queue, timeout=timeout, retries=retries, backoff=backoff, mode=mode,
+                        daemon=daemon, metadata=metadata, at=at, delay=delay)
+        return self.queue._enqueue_runs([(self, args, kwargs, how) for args, kwargs in _arguments(self, items)])
+
+    def _how(self, metadata: Any, at: Any, delay: Any, **given: Any) -> dict[str, Any]:
+        """The checked per-call options of :meth:`enqueue` and :meth:`map`, as ``_enqueue`` takes them."""
         changes = {option: value for option, value in given.items() if value is not None}
         options = self.options
         if changes:
             options = JobOptions.checked(self.name, **{**asdict(self.options), **changes})
             if "mode" in changes:
                 _check_mode(self.func, options.mode)
-        return self.queue._enqueue(
-            self, args, kwargs, when=_seconds(self.name, "delay", delay), options=options,
-            job_id=None if id is None else check_id(self.name, id),
-            metadata=None if metadata is None else check_metadata(self.name, metadata),
-            at=_epoch(self.name, at), cache=self._cache_for(cache),
-        )
+        return {"when": _seconds(self.name, "delay", delay), "options": options, "at": _epoch(self.name, at),
+                "metadata": None if metadata is None else check_metadata(self.name, metadata)}
 
     def _cache_for(self, cache: Any) -> CachePolicy | None:
         """The caching of one run: ``cache`` per call (see :meth:`enqueue`) over the declared one."""
@@ -245,11 +284,55 @@ class JobFunction:
                 self._signature = inspect.signature(self.func)
             except (TypeError, ValueError):  # a builtin without one: the worker's call will tell
                 return tuple(args)
+            self._positional = _positional(self._signature)
+        if not kwargs and self._positional is not None and self._positional[0] <= len(args) <= self._positional[1]:
+            return tuple(args)  # fits for sure: plain parameters, enough and not too many (map's common case)
         try:
             self._signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"job {self.name}: {exc}") from None
         return tuple(args)
+
+
+def _positional(signature: inspect.Signature) -> tuple[int, int] | None:
+    """``(required, total)`` of a signature of plain parameters (positional or keyword, no ``*args``, ``**kwargs``
+    or keyword-only ones), which any number of positional arguments in that range fits; None for another."""
+    params = signature.parameters.values()
+    if any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    return sum(p.default is p.empty for p in params), len(params)
+
+
+def _arguments(job: JobFunction, items: Iterable[Any]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """The arguments of each item of ``job.map(items)``, checked against the function's signature: a tuple (or
+    list) is the positional arguments, a dict the keyword arguments.
+
+    Raises:
+        TypeError: an item is neither, or does not fit the signature; the message names the job and the item.
+    """
+    if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
+        raise TypeError(f"job {job.name}: map() takes an iterable of items (each a tuple of positional arguments "
+                        f"or a dict of keyword arguments), not {type(items).__name__}")
+    out = []
+    for n, item in enumerate(items):
+        if isinstance(item, (tuple, list)):
+            args, kwargs = tuple(item), {}
+        elif isinstance(item, dict) and all(isinstance(k, str) for k in item):
+            args, kwargs = (), dict(item)
+        else:
+            raise TypeError(f"job {job.name}: item {n} of map() must be a tuple of positional arguments or a dict of "
+                            f"keyword arguments, not {type(item).__name__} ({item!r:.80}); wrap a single argument "
+                            "as (value,)")
+        out.append((bound(job, n, args, kwargs), kwargs))
+    return out
+
+
+def bound(job: JobFunction, n: int, args: Any, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """``job.bind(args, kwargs)``, a refusal naming item ``n``."""
+    try:
+        return job.bind(args, kwargs)
+    except TypeError as exc:
+        raise TypeError(f"item {n}: {exc}") from None
 
 
 def _check_mode(func: Callable[..., Any], mode: str) -> None:

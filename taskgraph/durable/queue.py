@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +24,7 @@ from ..stores.records import JobRecord, NewJob
 from ..stores.serializers import get_serializer
 from ..urls import seconds, shown
 from .admin import QueueAdmin
+from .batch import Run, calls_of, enqueue_many
 from .cache import cache_key, check_cache, mark, shared
 from .cache_admin import CacheAdmin
 from .handle import JobHandle, cancelled, failure
@@ -204,38 +205,69 @@ class DurableQueue(QueueAdmin, RecurringAdmin, CacheAdmin, BaseQueue):
         """The job registered under ``name`` (``module:qualname``), or None."""
         return self._jobs.get(name)
 
-    def _enqueue(
+    def new_job(
         self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None, *,
         options: JobOptions | None = None, job_id: str | None = None, metadata: dict[str, Any] | None = None,
-        at: float | None = None, after: Sequence[str] = (), on: str = "success", cache: Any = "declared",
-    ) -> JobHandle:
-        """Store a run of ``job``: its arguments and options already checked (see :meth:`JobFunction.enqueue`);
-        with ``after``, PENDING until those jobs end as ``on`` says (see :meth:`JobHandle.then`)."""
+        at: float | None = None, after: Sequence[str] = (), on: str = "success",
+        stored: dict[str, Any] | None = None,
+    ) -> NewJob:
+        """The job that stores a run of ``job`` whose arguments and options are checked already (see
+        :meth:`JobFunction.enqueue`): its arguments encoded, its time worked out; not cached (see :meth:`_enqueue`).
+        ``stored``: the options as stored, if made already (the runs of a batch share them).
+
+        Raises:
+            SerializationError: an argument cannot be encoded.
+        """
         options = options or job.options
         payload = self.serializer.encode_call(job.name, tuple(args), kwargs)
         delay, not_before = _when(when)
         if at is not None:
             not_before = at if not_before is None else max(at, not_before)
-        stored = options.stored(self.serializer.name)
+        return NewJob(
+            id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
+            options=options.stored(self.serializer.name) if stored is None else stored, queue=options.queue,
+            priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
+            after=list(after), on=on,
+        )
+
+    def _enqueue(
+        self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None, *,
+        cache: Any = "declared", **how: Any,
+    ) -> JobHandle:
+        """Store a run of ``job``: its arguments and options already checked (see :meth:`JobFunction.enqueue`);
+        with ``after``, PENDING until those jobs end as ``on`` says (see :meth:`JobHandle.then`). The other
+        arguments are :meth:`new_job`'s."""
+        new = self.new_job(job, args, kwargs, when, **how)
         policy = job.cache if cache == "declared" else cache
         if policy is not None:
             key = cache_key(self, job.name, tuple(args), kwargs, policy.version)
             running, version = shared(self, self.store, job.name, key)
             if running is not None:
                 return JobHandle(self, running)  # an equal submission not finished yet: share its run
-            stored["cache"] = {"key": key, "ttl": policy.ttl, "max": policy.max}
-        new = NewJob(
-            id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
-            options=stored, queue=options.queue,
-            priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
-            after=list(after), on=on,
-        )
+            new.options = {**new.options, "cache": {"key": key, "ttl": policy.ttl, "max": policy.max}}
         if self.hooks:
             self.hooks.refuse(new)
-        [record] = self.store.enqueue([new])
+        [job_id] = self.store.enqueue_ids([new])
         if policy is not None:
-            mark(self.store, job.name, key, record.id, version)
-        return JobHandle(self, record.id)
+            mark(self.store, job.name, key, job_id, version)
+        return JobHandle(self, job_id)
+
+    def enqueue_many(self, items: Iterable[tuple[Any, ...]]) -> builtins.list[JobHandle]:
+        """Enqueue many runs, each ``(job, args)`` or ``(job, args, kwargs)`` with its job's declared options,
+        :data:`~taskgraph.durable.batch.BATCH` (1,000) per transaction and round trip of the store; their handles,
+        in order. Every run is checked (arguments, encoding, ``on_enqueue`` hooks) before any is stored, so one
+        bad run stores nothing. ``job.map(...)`` does the same for runs of one job, with per-call options.
+
+        Raises:
+            TypeError: an item is not of that shape, its job is not one of this queue, or its arguments do not fit
+                the function's signature; the message names the item.
+            SerializationError: an argument cannot be encoded.
+        """
+        return enqueue_many(self, calls_of(self, items, JobFunction))
+
+    def _enqueue_runs(self, runs: Sequence[Run]) -> builtins.list[JobHandle]:
+        """Store runs checked already (see :func:`~taskgraph.durable.batch.enqueue_many`); their handles."""
+        return enqueue_many(self, runs)
 
     def _outcome(self, record: JobRecord) -> Any:
         """The result of a finished job, or its exception raised."""

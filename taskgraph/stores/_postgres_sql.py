@@ -86,9 +86,9 @@ _PIECES = {
     ORDER BY u.ord""",
     # the jobs of an enqueue as a table u, in order (see taskgraph.stores.common.columns)
     "{job_arrays}": (
-        "unnest(%(id)s::text[], %(key)s::text[], %(name)s::text[], %(queue)s::text[], %(status)s::text[], "
-        "%(priority)s::bigint[], %(payload)s::bytea[], %(options)s::text[], %(error)s::text[], %(waiting)s::int[], "
-        "%(delay)s::float8[], %(nb)s::float8[], %(final)s::bool[]) WITH ORDINALITY "
+        "unnest(%(id)b::text[], %(key)b::text[], %(name)b::text[], %(queue)b::text[], %(status)b::text[], "
+        "%(priority)b::bigint[], %(payload)b::bytea[], %(options)b::text[], %(error)b::text[], %(waiting)b::int[], "
+        "%(delay)b::float8[], %(nb)b::float8[], %(final)b::bool[]) WITH ORDINALITY "
         "AS u(id, key, name, queue, status, priority, payload, options, error, waiting, delay, nb, final, ord)"
     ),
     "{cols}": _COLS,
@@ -461,7 +461,7 @@ UPDATE {s}.jobs j SET status = u.status, name = u.name, queue = u.queue, priorit
     finished = CASE WHEN u.final THEN {now} END, worker = NULL, lease_expires = NULL, progress = NULL,
     progress_message = NULL
 FROM {job_arrays}
-WHERE j.id = ANY(%(id)s::text[]) AND j.id = u.id
+WHERE j.id = ANY(%(id)b::text[]) AND j.id = u.id
 """
 _Q_DROP_EDGES = "DELETE FROM {s}.edges WHERE dependent = ANY(%(ids)s::text[])"
 _Q_ADD_EDGES = """
@@ -479,6 +479,7 @@ _Q_NOTIFY = "SELECT count(pg_notify(c, p)) FROM unnest(%(c)s::text[], %(p)s::tex
 
 # reading
 _Q_GET = "SELECT {cols} FROM {s}.jobs WHERE id = ANY(%(ids)s::text[])"
+_Q_STATUS = "SELECT id, status, not_before FROM {s}.jobs WHERE id = ANY(%(ids)s::text[])"
 _Q_STATS = "SELECT queue, status, count(*) FROM {s}.jobs GROUP BY queue, status"
 _Q_MATCH_IDS = "SELECT id FROM {s}.jobs WHERE starts_with(id, %(prefix)s::text) ORDER BY id LIMIT %(limit)s::int8"
 _Q_SCHEDULED = """

@@ -203,14 +203,16 @@ end
 """.replace("__FIELDS__", ", ".join(f"'{f}'" for f in FIELDS)).replace(
     "__ON_FAILURE__", f"'{ON_TEXT['failure']}'").replace("__ON_ANY__", f"'{ON_TEXT['any']}'")
 
-# ARGV: prefix, the jobs as a JSON array of objects (id, name, label, repr(label) as rlabel, own label, repr(own
-# label) as rown, queue, priority, priority key as pk, options, key if any, delay, not_before if any, after: the
-# prerequisites, once each), then their payloads. (label: the key if not None, else the name, as the job is named
-# when it blocks another; own label: key or name, as it is named when it is blocked at once)
-# Returns {1, {record, ...}} or {0, missing prerequisite id}. Nothing is written before every job is planned, so
-# a missing prerequisite leaves the store as it was.
+# ARGV: prefix, {"jobs": the jobs, "ids": true to answer ids rather than records} as JSON, then the jobs'
+# payloads. Each job is an object of: id, name, label, repr(label) as rlabel, own label, repr(own label) as rown,
+# queue, priority, priority key as pk, options, key if any, delay, not_before if any, after: the prerequisites,
+# once each. (label: the key if not None, else the name, as the job is named when it blocks another; own label:
+# key or name, as it is named when it is blocked at once)
+# Returns {1, {record (or id), ...}} or {0, missing prerequisite id}. Nothing is written before every job is
+# planned, so a missing prerequisite leaves the store as it was.
 _ENQUEUE = r"""
-local jobs = cjson.decode(ARGV[2])  -- job j's payload is ARGV[2 + j]
+local call = cjson.decode(ARGV[2])  -- job j's payload is ARGV[2 + j]
+local jobs = call.jobs
 
 -- plan: what each job does, as if the earlier ones of this call were already written
 local sim, simkeys = {}, {}
@@ -266,7 +268,20 @@ for j, job in ipairs(jobs) do
   end
 end
 
--- write
+-- write; the sequence numbers of the new jobs in one INCRBY, and the sorted sets they join in few ZADDs
+local fresh = 0
+for _, plan in ipairs(plans) do
+  if plan.job and not plan.old then fresh = fresh + 1 end
+end
+local next_seq = fresh > 0 and redis.call('INCRBY', P .. ':seq', fresh) - fresh or 0
+local adds = {}  -- sorted set -> {score, member, ...}
+local function add(set, score, member)
+  local t = adds[set]
+  if not t then t = {}; adds[set] = t end
+  t[#t + 1] = score
+  t[#t + 1] = member
+  if #t >= 1000 then redis.call('ZADD', set, unpack(t)); adds[set] = nil end
+end
 for j, plan in ipairs(plans) do
   local job, id = plan.job, plan.id
   if job then
@@ -282,8 +297,9 @@ for j, plan in ipairs(plans) do
       redis.call('DEL', P .. ':after:' .. id)
       clear(id)
     else
-      seq = redis.call('INCR', P .. ':seq')
-      redis.call('ZADD', P .. ':all', seq, id)
+      next_seq = next_seq + 1
+      seq = next_seq
+      add(P .. ':all', seq, id)
       if job.key then redis.call('HSET', P .. ':keys', job.key, id) end
     end
     for _, p in ipairs(job.after) do
@@ -306,6 +322,11 @@ for j, plan in ipairs(plans) do
     elseif plan.dest == 'CANCELLED' then  -- a continuation whose prerequisite did not end its way
       push(f, 'finished', NOW_S)
       redis.call('ZADD', P .. ':finished', NOW_S, id)
+    elseif plan.dest == 'QUEUED' and nb <= NOW then  -- place(), its ZADD batched
+      local rk = rank(job.pk, nb, seq, id)
+      add(P .. ':ready:' .. job.queue, 0, rk)
+      wakes[job.queue] = (wakes[job.queue] or 0) + 1
+      push(f, 'rk', rk)
     elseif plan.dest == 'QUEUED' then
       push(f, 'rk', place(id, job.queue, job.pk, seq, nb))
     end
@@ -318,9 +339,14 @@ for j, plan in ipairs(plans) do
     moved(job.queue, plan.old, plan.dest, old_queue)
   end
 end
+for set, t in pairs(adds) do redis.call('ZADD', set, unpack(t)) end
 flush()
 local out = {}
-for j, plan in ipairs(plans) do out[j] = record(plan.id) end
+if call.ids then
+  for j, plan in ipairs(plans) do out[j] = plan.id end
+else
+  for j, plan in ipairs(plans) do out[j] = record(plan.id) end
+end
 return {1, out}
 """
 

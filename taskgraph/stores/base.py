@@ -87,6 +87,12 @@ class Store(Entries, ABC):
             the record of each job, in order.
         """
 
+    def enqueue_ids(self, jobs: Sequence[NewJob]) -> list[str]:
+        """:meth:`enqueue`, answering only the id of each job, in order (the id of the job stored under its key or
+        id when that one was kept). A store answers it without reading the records back, in the one round trip
+        and transaction of the enqueue. Optional: by default, the ids of :meth:`enqueue`'s records."""
+        return [record.id for record in self.enqueue(jobs)]
+
     @abstractmethod
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         """Take back expired leases, then claim up to ``limit`` ready jobs of ``queues`` for ``worker`` (none if
@@ -172,6 +178,11 @@ class Store(Entries, ABC):
     @abstractmethod
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         """The records of ``ids`` that exist, in that order, payload and result included."""
+
+    def status_of(self, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+        """``{id: (status, not_before)}`` of the jobs of ``ids`` that exist, read in one round trip without the rest
+        of their records (what ``JobHandle.status()`` asks, often). Optional: by default, from :meth:`get`."""
+        return {record.id: (record.status, record.not_before) for record in self.get(ids)}
 
     @abstractmethod
     def list_jobs(

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from .base import StoreError, StoreUnavailable
-from .records import JobRecord, NewJob, after_end, blocked_error, options_text
+from .records import JobRecord, NewJob, after_end, blocked_error, options_texts
 
 __all__ = [
     "unique", "fail_detail", "retried_detail", "EnqueuePlan", "columns", "in_order", "answered", "tally", "filters",
@@ -59,6 +59,7 @@ class EnqueuePlan:
         self.edges: dict[str, list[str]] = {}  # dependent -> prerequisites
         self.events: list[tuple[str, str, str | None, str, str | None]] = []  # (job, event, source, dest, detail)
         self.result: list[str] = []  # the id answering each job, in order
+        self._text = options_texts()
 
     def _waiting(self, after: list[str]) -> tuple[int, tuple[str, str] | None]:
         """How many of ``after`` are not DONE, and the first that blocks (its label and status)."""
@@ -118,11 +119,12 @@ class EnqueuePlan:
         self.known[job_id] = (job.key if job.key is not None else job.name, dest)
         self.result.append(job_id)
 
-    @staticmethod
-    def _row(job: NewJob, job_id: str, dest: str, waiting: int, blocked: tuple[str, str] | None) -> dict[str, Any]:
+    def _row(
+        self, job: NewJob, job_id: str, dest: str, waiting: int, blocked: tuple[str, str] | None
+    ) -> dict[str, Any]:
         return {
             "id": job_id, "key": job.key, "name": job.name, "queue": job.queue, "status": dest,
-            "priority": int(job.priority), "payload": bytes(job.payload), "options": options_text(job),
+            "priority": int(job.priority), "payload": bytes(job.payload), "options": self._text(job),
             "error": blocked_error(job.key or job.name, blocked[0], blocked[1]) if blocked else None,
             "waiting": waiting, "delay": float(job.delay),
             "nb": float(job.not_before) if job.not_before is not None else None, "final": blocked is not None,

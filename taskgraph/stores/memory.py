@@ -77,39 +77,47 @@ class MemoryStore(MemoryEntries, Store):
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         with self._call() as (m, now):
-            keys = unique(j.key for j in jobs if j.key is not None)
-            ids = unique([*(p for j in jobs for p in j.after), *(j.id for j in jobs)])
-            plan = EnqueuePlan(
-                self.url,
-                {k: (m.keys[k], m.jobs[m.keys[k]].status) for k in keys if k in m.keys},
-                {i: (m.jobs[i].label, m.jobs[i].status) for i in ids if i in m.jobs},
-            )
-            for job in jobs:
-                plan.add(job)  # refuses before anything is written
-            for job_id, row in [*plan.inserts.items(), *plan.resets.items()]:
-                stored = m.jobs.get(job_id)
-                if stored is None:
-                    m.seq += 1
-                    stored = m.jobs[job_id] = Job(m.seq, now)
-                else:
-                    m.count(stored, -1)
-                for name, value in row.items():
-                    if name in _STORED:  # the plan's columns that are fields of a record, as the other stores write
-                        setattr(stored, name, value)
-                stored.not_before = max(now + row["delay"], row["nb"] or 0.0)
-                stored.finished = now if row["final"] else None
-                stored.result = stored.worker = stored.lease_expires = stored.started = None
-                stored.progress = stored.progress_message = None
-                stored.attempts = stored.lease_losses = 0
-                m.count(stored, 1)
-                if stored.key is not None:
-                    m.keys[stored.key] = job_id
-                m.link(job_id, plan.edges[job_id])
-                if stored.status == "QUEUED":
-                    m.queue(stored, now)
-            for job_id, event, source, dest, detail in plan.events:
-                m.event(job_id, now, event, source, dest, None, detail)
-            return [m.jobs[i].record() for i in plan.result]
+            return [m.jobs[i].record() for i in self._add(m, now, jobs)]
+
+    def enqueue_ids(self, jobs: Sequence[NewJob]) -> list[str]:
+        with self._call() as (m, now):
+            return self._add(m, now, jobs)
+
+    def _add(self, m: Memory, now: float, jobs: Sequence[NewJob]) -> list[str]:
+        """Write ``jobs`` (see :meth:`enqueue`) under the store's lock; their ids."""
+        keys = unique(j.key for j in jobs if j.key is not None)
+        ids = unique([*(p for j in jobs for p in j.after), *(j.id for j in jobs)])
+        plan = EnqueuePlan(
+            self.url,
+            {k: (m.keys[k], m.jobs[m.keys[k]].status) for k in keys if k in m.keys},
+            {i: (m.jobs[i].label, m.jobs[i].status) for i in ids if i in m.jobs},
+        )
+        for job in jobs:
+            plan.add(job)  # refuses before anything is written
+        for job_id, row in [*plan.inserts.items(), *plan.resets.items()]:
+            stored = m.jobs.get(job_id)
+            if stored is None:
+                m.seq += 1
+                stored = m.jobs[job_id] = Job(m.seq, now)
+            else:
+                m.count(stored, -1)
+            for name, value in row.items():
+                if name in _STORED:  # the plan's columns that are fields of a record, as the other stores write
+                    setattr(stored, name, value)
+            stored.not_before = max(now + row["delay"], row["nb"] or 0.0)
+            stored.finished = now if row["final"] else None
+            stored.result = stored.worker = stored.lease_expires = stored.started = None
+            stored.progress = stored.progress_message = None
+            stored.attempts = stored.lease_losses = 0
+            m.count(stored, 1)
+            if stored.key is not None:
+                m.keys[stored.key] = job_id
+            m.link(job_id, plan.edges[job_id])
+            if stored.status == "QUEUED":
+                m.queue(stored, now)
+        for job_id, event, source, dest, detail in plan.events:
+            m.event(job_id, now, event, source, dest, None, detail)
+        return plan.result
 
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         if limit <= 0 or not queues:
@@ -225,6 +233,10 @@ class MemoryStore(MemoryEntries, Store):
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         with self._call() as (m, _):
             return in_order(ids, (m.jobs[i].record() for i in set(ids) if i in m.jobs))
+
+    def status_of(self, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+        with self._call() as (m, _):
+            return {i: (m.jobs[i].status, m.jobs[i].not_before) for i in ids if i in m.jobs}
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,

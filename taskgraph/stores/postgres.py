@@ -79,10 +79,20 @@ class PostgresStore(PostgresEntries, Store):
     def for_worker(self) -> None:
         """Commit a worker's claims and reports without waiting for the WAL to reach the disk
         (``synchronous_commit = off``): a crash of the server may lose the last moments of them, never corrupt
-        anything, and leases run those jobs again. Saves a disk flush per claim and per batch of results."""
+        anything, and leases run those jobs again. Saves a disk flush per claim and per batch of results. Its
+        prepared statements keep one generic plan (``plan_cache_mode = force_generic_plan``) rather than being
+        planned again at each execution: half the time of a claim."""
         self._pg.for_worker()
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        return self._enqueue(jobs, records=True)
+
+    def enqueue_ids(self, jobs: Sequence[NewJob]) -> list[str]:
+        return self._enqueue(jobs, records=False)
+
+    def _enqueue(self, jobs: Sequence[NewJob], records: bool) -> Any:
+        """Enqueue ``jobs`` in one transaction, one round trip when they name no key and no prerequisite; their
+        records (read in the same round trip), or their ids."""
         jobs = list(jobs)
         if not jobs:
             return []
@@ -92,7 +102,7 @@ class PostgresStore(PostgresEntries, Store):
         # is skipped by the INSERT (and its record returned), which is all the plan would have done with it.
         look = bool(keys or prereqs)
 
-        def work() -> Callable[[], list[JobRecord]]:
+        def work() -> Callable[[], Any]:
             found_keys = self._run("_Q_KEYS", {"keys": keys}) if keys else None
             found = self._run("_Q_PREREQS", {"ids": unique([*prereqs, *(j.id for j in jobs)])}) if look else None
             plan = EnqueuePlan(
@@ -106,6 +116,8 @@ class PostgresStore(PostgresEntries, Store):
                 self._write_plan(plan)
             elif plan.inserts:
                 self._run("_Q_INSERT_NEW", self._params(**columns(plan.inserts.values())))
+            if not records:
+                return lambda: plan.result
             cursor = self._run("_Q_GET", {"ids": unique(plan.result)})
             return lambda: in_order(plan.result, map(record_from_row, cursor.fetchall()))
 
@@ -333,6 +345,10 @@ class PostgresStore(PostgresEntries, Store):
         if not ids:
             return []
         return in_order(ids, map(record_from_row, self._exec(self._q["_Q_GET"], {"ids": unique(ids)})))
+
+    def status_of(self, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+        rows = self._exec(self._q["_Q_STATUS"], {"ids": unique(ids)}) if ids else []
+        return {i: (status, nb) for i, status, nb in rows}
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,

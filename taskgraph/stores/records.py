@@ -9,7 +9,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -19,8 +19,8 @@ _DIGEST = re.compile(r"@[0-9a-f]{10}\Z")  # what DurableQueue.key_of appends to 
 
 __all__ = [
     "JobRecord", "NewJob", "Event", "encode_error", "rebuild_error", "record_from_row", "blocked_error", "FIELDS",
-    "FINAL", "MAX_LEASE_LOSSES", "options_text", "metadata_of", "metadata_matches", "CONDITIONS", "ON_TEXT",
-    "runs_on", "after_end",
+    "FINAL", "MAX_LEASE_LOSSES", "options_text", "options_texts", "metadata_of", "metadata_matches", "CONDITIONS",
+    "ON_TEXT", "runs_on", "after_end", "shown_status",
 ]
 
 #: The statuses a job ends in; the others are PENDING (waiting for prerequisites), QUEUED and RUNNING.
@@ -105,10 +105,14 @@ class JobRecord:
     def shown_status(self, now: float | None = None) -> str:
         """Its status as shown to people: SCHEDULED for a QUEUED job whose ``not_before`` is still to come at
         ``now`` (epoch seconds; this machine's clock by default): delayed, or waiting to be retried."""
-        due = self.not_before
-        if self.status == "QUEUED" and isinstance(due, (int, float)) and due < math.inf:
-            return "SCHEDULED" if due > (time.time() if now is None else now) else "QUEUED"
-        return self.status
+        return shown_status(self.status, self.not_before, now)
+
+
+def shown_status(status: str, not_before: Any, now: float | None = None) -> str:
+    """A status as shown to people (see :meth:`JobRecord.shown_status`), from the status and ``not_before``."""
+    if status == "QUEUED" and isinstance(not_before, (int, float)) and not_before < math.inf:
+        return "SCHEDULED" if not_before > (time.time() if now is None else now) else "QUEUED"
+    return status
 
 
 #: The fields of a record in order, as the stores' rows (SQL columns, Redis hash fields) hold them.
@@ -127,6 +131,24 @@ def options_text(job: NewJob) -> str:
     if job.on != "success":  # first, where a store's SQL finds it by the start of the text (see runs_on)
         options = {"on": job.on, **{k: v for k, v in options.items() if k != "on"}}
     return json.dumps(options)
+
+
+def options_texts() -> Callable[[NewJob], str]:
+    """:func:`options_text` that encodes once the options of jobs sharing their options and metadata objects (the
+    runs of a batch): for the jobs of one store call."""
+    memo: dict[tuple[int, int, str], tuple[Any, Any, str]] = {}
+
+    def text(job: NewJob) -> str:
+        metadata = job.metadata or None  # every empty one alike
+        key = (id(job.options), id(metadata), job.on)
+        found = memo.get(key)
+        if found is not None and found[0] is job.options and found[1] is metadata:
+            return found[2]
+        made = options_text(job)
+        memo[key] = (job.options, metadata, made)  # the objects kept, so that their ids stay theirs
+        return made
+
+    return text
 
 
 #: The start of the options text of a continuation that runs on ``failure`` or ``any`` (see :func:`options_text`).

@@ -45,10 +45,10 @@ from .records import (
     JobRecord,
     NewJob,
     metadata_matches,
-    options_text,
+    options_texts,
     record_from_row,
 )
-from .records import label as job_label
+from .redis_jobs import ScriptJobs
 from .redis_url import DEFAULT_PREFIX, parse
 
 __all__ = ["RedisStore", "open_redis", "DEFAULT_PREFIX"]
@@ -89,13 +89,6 @@ def _record(row: Sequence[Any]) -> JobRecord:
 def _number(value: Any) -> float:
     """A time field as a number; a damaged one (text) as 0."""
     return float(value) if isinstance(value, (int, float)) else 0.0
-
-
-def _priority_key(priority: int) -> str:
-    """20 digits that sort the other way round from ``priority`` (higher priority, smaller key)."""
-    if not -(1 << 63) <= priority < (1 << 63):
-        raise ValueError(f"priority must fit in 64 bits (-2**63 .. 2**63-1), not {priority}")
-    return f"{(1 << 63) - 1 - priority:020d}"
 
 
 class RedisStore(RedisEntries, Store):
@@ -201,29 +194,23 @@ class RedisStore(RedisEntries, Store):
             raise StoreError(f"{self.url}: the Redis server refused a command ({reason(exc, self._secrets)})") from None
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        return [_record(r) for r in self._enqueued(jobs, False)]
+
+    def enqueue_ids(self, jobs: Sequence[NewJob]) -> list[str]:
+        return [i.decode() for i in self._enqueued(jobs, True)]
+
+    def _enqueued(self, jobs: Sequence[NewJob], ids: bool) -> list[Any]:
+        """The script's answer to enqueueing ``jobs``: the rows of their records, or (``ids``) their ids."""
         if not jobs:
             return []
-        meta: list[dict[str, Any]] = []  # every field of each job but its payload, for the script
-        for job in jobs:
-            label = job_label(job.key if job.key is not None else job.name)
-            own = job_label(job.key or job.name)
-            fields = {
-                "id": job.id, "name": job.name, "label": label, "rlabel": repr(label), "own": own, "rown": repr(own),
-                "queue": job.queue, "priority": str(int(job.priority)), "pk": _priority_key(int(job.priority)),
-                "options": options_text(job), "key": job.key, "delay": repr(float(job.delay)),
-                "not_before": None if job.not_before is None else repr(float(job.not_before)),
-                "after": unique(job.after), "on": job.on if job.on != "success" else None,
-            }
-            if job.on != "success" and len(fields["after"]) != 1:  # type: ignore[arg-type]
-                raise StoreError(f"{self.url}: job {job.id!r} runs on {job.on}: it must have one prerequisite, not "
-                                 f"{len(job.after)}")
-            meta.append({name: value for name, value in fields.items() if value is not None})
-        args: list[Any] = [self.prefix, json.dumps(meta, ensure_ascii=False), *(job.payload for job in jobs)]
+        text, named = options_texts(), ScriptJobs()
+        meta = [named.fields(job, text(job), self.url) for job in jobs]  # each job but its payload, for the script
+        call = json.dumps({"jobs": meta, "ids": ids}, ensure_ascii=False)
         with self._errors():
-            ok, rows = self._enqueue(args=args)
+            ok, rows = self._enqueue(args=[self.prefix, call, *(job.payload for job in jobs)])
         if not ok:
             raise StoreError(f"prerequisite job {rows.decode()!r} is not in the store")
-        return [_record(r) for r in rows]
+        return list(rows)
 
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         queues = unique(queues)
@@ -319,6 +306,12 @@ class RedisStore(RedisEntries, Store):
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         with self._errors():
             return [_record(r) for r in self._rows(ids, FIELDS)] if ids else []
+
+    def status_of(self, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+        fields = ("id", "status", "not_before")
+        with self._errors():  # one job (a handle's status): one HMGET, no pipeline
+            rows = [self._client.hmget(self._k("job", ids[0]), fields)] if len(ids) == 1 else self._rows(ids, fields)
+        return {_field(0, i): (_field(2, status), _field(13, nb)) for i, status, nb in rows if i is not None}
 
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,

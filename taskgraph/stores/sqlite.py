@@ -45,6 +45,7 @@ from .records import (
 )
 from .records import label as job_label
 from .sqlite_file import Database, chunks, drop_worker, live_workers, marks, put_worker, select
+from .sqlite_file import events as _events
 
 __all__ = ["SQLiteStore", "open_sqlite"]
 
@@ -72,6 +73,9 @@ class SQLiteStore(SQLiteEntries, Store):
         self._file.wait(timeout)
 
     def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        return self.get(self.enqueue_ids(jobs))
+
+    def enqueue_ids(self, jobs: Sequence[NewJob]) -> list[str]:
         def work(db: sqlite3.Connection, now: float) -> list[str]:
             keys = unique(j.key for j in jobs if j.key is not None)
             ids = unique([*(p for j in jobs for p in j.after), *(j.id for j in jobs)])
@@ -109,7 +113,7 @@ class SQLiteStore(SQLiteEntries, Store):
                          for job, event, source, dest, detail in plan.events])
             return plan.result
 
-        return self.get(self._write(work))
+        return self._write(work)
 
     def claim(self, worker: str, queues: Sequence[str], limit: int, lease: float) -> list[JobRecord]:
         if limit <= 0 or not queues:
@@ -369,6 +373,9 @@ class SQLiteStore(SQLiteEntries, Store):
     def get(self, ids: Sequence[str]) -> list[JobRecord]:
         return in_order(ids, map(record_from_row, select(self._db, _COLUMNS, "id", list(ids))))
 
+    def status_of(self, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+        return {i: (status, nb) for i, status, nb in select(self._db, "id, status, not_before", "id", list(ids))}
+
     def list_jobs(
         self, status: str | None = None, name: str | None = None, queue: str | None = None, limit: int = 100,
         metadata: dict[str, Any] | None = None, offset: int = 0, older_than: float | None = None,
@@ -414,14 +421,6 @@ def _claim_order(row: Sequence[Any]) -> tuple[float, float, int]:
     priority, not_before = row[5], row[13]
     return (-priority if isinstance(priority, (int, float)) else -math.inf,
             not_before if isinstance(not_before, (int, float)) else -math.inf, row[-1])
-
-
-def _events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None, str, Any, Any]]) -> None:
-    """Record events ``(job, at, event, source, dest, worker, detail)``."""
-    if rows:
-        db.executemany(
-            "INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
-        )
 
 
 def _owned(db: sqlite3.Connection, worker: str, ids: list[str], assignments: str, *values: object) -> set[str]:

@@ -26,7 +26,7 @@ except ImportError:  # not on Windows: there SQLite's own busy handler does the 
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "Database", "SCHEMA_VERSION", "chunks", "marks", "select", "put_worker", "drop_worker", "live_workers",
+    "Database", "SCHEMA_VERSION", "chunks", "marks", "select", "put_worker", "drop_worker", "live_workers", "events",
 ]
 
 SCHEMA_VERSION = 1
@@ -197,6 +197,14 @@ def select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) 
     for chunk in chunks(values):
         rows += db.execute(f"SELECT {columns} FROM jobs WHERE {where} IN ({marks(chunk)})", chunk)
     return rows
+
+
+def events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None, str, Any, Any]]) -> None:
+    """Record events ``(job, at, event, source, dest, worker, detail)``."""
+    if rows:
+        db.executemany(
+            "INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        )
 
 
 # Live workers: a table made on first use, so that a store file made before workers registered needs no new version.

@@ -23,6 +23,7 @@ import pytest
 from ..stores.base import Store
 from ..stores.records import MAX_LEASE_LOSSES
 from .admin import AdminContract
+from .batches import BatchContract
 from .continuations import ContinuationContract
 from .entries import EntriesContract
 from .recurring import RecurringContract
@@ -50,7 +51,7 @@ def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
 
 
 class StoreContract(SubmissionContract, AdminContract, ContinuationContract, EntriesContract,
-                    RecurringContract):
+                    RecurringContract, BatchContract):
     """The behaviour every store must have. Needs a ``connect`` fixture (see the module docstring)."""
 
     @pytest.fixture
