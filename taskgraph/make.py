@@ -52,8 +52,7 @@ def _made(tasks: tuple[Task, ...], fail_fast: bool, keep_going: bool, queue: Any
           eager: bool) -> Iterator[Task]:
     run_queue, owned = as_queue(queue)
     run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast,
-                    keep_going=keep_going, force=force, state=state)
-    run.eager = eager
+                    keep_going=keep_going, force=force, state=state, eager=eager)
     try:
         run.admit(tasks, wanted=True)
         yield from run.run()

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from taskgraph import DurableQueue, current_job, open_queue
+from taskgraph.durable.jobs import JobFunction, import_path
 from tests.jobs import await_file, record
 
 APP = "tests.context_app:queue"
@@ -114,3 +115,10 @@ def make_queue(url: str) -> DurableQueue:
 
 
 queue = make_queue(os.environ["TASKGRAPH_APP_URL"]) if os.environ.get("TASKGRAPH_APP_URL") else None
+
+
+def named(queue: DurableQueue, func: Any) -> JobFunction:
+    """The job of ``queue`` that runs ``func`` (registered by :func:`make_queue`)."""
+    found = queue.job(import_path(func))
+    assert found is not None, f"{import_path(func)} is not a job of {queue!r}"
+    return found

@@ -14,6 +14,7 @@ from taskgraph.durable.hooks import Hooks
 from taskgraph.durable.jobs import import_path
 from taskgraph.durable.worker import Worker
 from tests import context_app, jobs
+from tests.context_app import named
 from tests.jobs import lines
 from tests.procs import wait_for
 
@@ -85,10 +86,6 @@ def cq(in_process_store_url, monkeypatch):
     queue.close()
 
 
-def named(queue, func):
-    found = queue.job(import_path(func))
-    assert found is not None
-    return found
 
 
 def test_current_job_is_none_outside_a_job():

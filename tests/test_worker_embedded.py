@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from taskgraph.durable.jobs import import_path
 from taskgraph.durable.worker import Worker
 from tests import context_app
+from tests.context_app import named
 from tests.jobs import lines
 from tests.procs import wait_for
 
@@ -26,10 +26,6 @@ def q(in_process_store_url):
     queue.close()
 
 
-def named(queue, func):
-    found = queue.job(import_path(func))
-    assert found is not None
-    return found
 
 
 def test_async_with_worker_serves_jobs_and_its_end_drains_without_blocking_the_loop(q, tmp_path):

@@ -12,11 +12,11 @@ import uuid
 
 import pytest
 
-from taskgraph.durable.jobs import import_path
 from taskgraph.durable.worker import Worker
 from taskgraph.errors import CancelledError, RefusedJob
 from taskgraph.stores.records import NewJob
 from tests import context_app
+from tests.context_app import named
 from tests.jobs import lines
 from tests.procs import alive, wait_for, wait_lines, worker_pool
 
@@ -42,10 +42,6 @@ def files(tmp_path):
     paths["release"].touch()
 
 
-def named(queue, func):
-    found = queue.job(import_path(func))
-    assert found is not None
-    return found
 
 
 def test_a_process_job_dies_with_its_worker_when_the_worker_alone_is_killed(q, spawn, files):

@@ -115,7 +115,7 @@ class Scheduler(Builds, Interruptible):
     """
 
     def __init__(self, queue: Any, make_prerequisites: bool, run_dependents: bool, fail_fast: bool,
-                 keep_going: bool = False, force: bool = False, state: Any = None) -> None:
+                 keep_going: bool = False, force: bool = False, state: Any = None, eager: bool = False) -> None:
         self.reports: SimpleQueue[Any] = SimpleQueue()
         Rules.__init__(self, make_prerequisites, run_dependents, self.reports.put, keep_going)
         Interruptible.__init__(self)
@@ -130,7 +130,7 @@ class Scheduler(Builds, Interruptible):
         self.recording: Task | None = None  # the task whose outcome this run is recording now
         self.number = next(_NUMBERS)  # names the run in the calls it hands out
         self.edges_seen = _task.edges_added  # tasks' edges as counted; changed: check a ready task at dispatch
-        self.eager = False  # no caller's code waits for each end (make_now): run inline tasks on without yielding
+        self.eager = eager  # no caller's code waits for each end (make_now): run inline tasks on without yielding
 
     @property
     def capacity(self) -> int | None:
@@ -223,8 +223,8 @@ class Scheduler(Builds, Interruptible):
                 continue
             if task.files is not None:  # it may be up to date (see .builds)
                 self.build(task)
-                if inline and (self.finished or self.interrupts):
-                    return
+                if inline and (self.interrupts or self.finished and not (self.eager and self.wanted)):
+                    return  # as below
                 continue
             if not inline:
                 # claimed, and owned: told if a user's cancel() ends it while its call is in the queue
@@ -240,6 +240,8 @@ class Scheduler(Builds, Interruptible):
                 continue
             self.inline_running = None
             self.settle(task)  # final: _run_here() records every outcome, or raises
+            # back to the loop for Ctrl-C, or to yield what ended, unless no caller's code waits for each end
+            # (eager: make_now) and something is still wanted
             if self.interrupts or self.finished and not (self.eager and self.wanted):
                 return
 
