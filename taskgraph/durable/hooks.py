@@ -76,7 +76,8 @@ class Hooks:
                 continue
             try:
                 method(*args)
-            except BaseException as exc:  # noqa: BLE001 - a hook's failure (even a SystemExit) must not touch the job
+            except (Exception, SystemExit) as exc:  # a hook's failure, even sys.exit(), must not touch the job; Ctrl-C
+                # (KeyboardInterrupt) still reaches the program
                 log.error("hook %s.%s failed: %s: %s", _name(hook), event, type(exc).__name__, exc,
                           exc_info=exc)
 
