@@ -36,6 +36,8 @@ Run it (``make bench`` does the first)::
     .venv/bin/python benchmarks/dag_overhead.py --runners inline,graphlib --shapes layered --markdown
     .venv/bin/python benchmarks/dag_overhead.py --runners inline,threads2,graphlib --shapes layered \
         --sizes 100000 --before ../before                     # ../before: git worktree add --detach ../before main
+    .venv/bin/python benchmarks/dag_overhead.py --runners inline,graphlib --shapes layered --sizes 100000 \
+        --million --repeat 3                                  # issue 14: a million tasks; "build s" is its own column
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ TASKGRAPH = ("inline", "threads2")  # the runners that import taskgraph: measure
 WRONG_CHECKOUT = 3  # a child's exit status when taskgraph came from elsewhere than the checkout asked for
 SHAPES = ("layered", "fan")
 WIDTH = 100  # tasks per layer of the layered shape
+MILLION = 1_000_000
 
 # What taskgraph should reach (inline and threads(2), layered, 100,000 tasks), and the issue's peer figures.
 TARGETS = """\
@@ -95,8 +98,9 @@ def run_taskgraph(shape: str, n: int, noop, queue: str | None) -> list:
         if deps:
             task.require(*[tasks[j] for j in deps])
         tasks.append(task)
+    built = time.perf_counter()
     finished = taskgraph.make_now(*tasks, queue=queue)
-    return [len(finished) == n and all(t.state == "DONE" for t in tasks), tasks, finished]
+    return [len(finished) == n and all(t.state == "DONE" for t in tasks), built, tasks, finished]
 
 
 def run_graphlib(shape: str, n: int, noop) -> list:
@@ -105,20 +109,22 @@ def run_graphlib(shape: str, n: int, noop) -> list:
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for i in range(n):
         sorter.add(f"t{i}", *[f"t{j}" for j in prereqs(shape, n, i)])
+    built = time.perf_counter()
     sorter.prepare()
     while sorter.is_active():
         for node in sorter.get_ready():
             noop()
             sorter.done(node)
-    return [True, sorter]
+    return [True, built, sorter]
 
 
 def run_dask(shape: str, n: int, noop) -> list:
     import dask
 
     graph = {f"t{i}": (noop, *[f"t{j}" for j in prereqs(shape, n, i)]) for i in range(n)}
+    built = time.perf_counter()
     results = dask.get(graph, list(graph))
-    return [len(results) == n, graph, results]
+    return [len(results) == n, built, graph, results]
 
 
 def child(runner: str, shape: str, n: int) -> None:
@@ -145,6 +151,8 @@ def child(runner: str, shape: str, n: int) -> None:
         "dask-sync": lambda: run_dask(shape, n, noop),
     }[runner]
     gc.collect()
+    if os.environ.get("DAG_OVERHEAD_NO_GC"):  # --no-gc: the cyclic collector off for build and run, in every row
+        gc.disable()
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     start = time.perf_counter()
     kept = run()  # kept alive until the peak is read
@@ -153,7 +161,7 @@ def child(runner: str, shape: str, n: int) -> None:
     ran = next(calls)
     if not kept[0] or ran != n:
         sys.exit(f"broken run: the no-op ran {ran} times for {n} tasks; every task DONE: {kept[0]}")
-    print(json.dumps({"seconds": seconds, "peak_bytes": (peak - baseline) * 1024}))
+    print(json.dumps({"seconds": seconds, "build_seconds": kept[1] - start, "peak_bytes": (peak - baseline) * 1024}))
 
 
 # ------------------------------------------------------------------ the driver (in the parent)
@@ -213,6 +221,8 @@ def summarize(runs: list[dict], n: int) -> dict:
     per_task = [r["seconds"] / n * 1e6 for r in runs]
     return {
         "us": statistics.median(per_task),
+        "build_s": statistics.median(r["build_seconds"] for r in runs),
+        "run_us": statistics.median((r["seconds"] - r["build_seconds"]) / n * 1e6 for r in runs),
         "runs_us": per_task,
         "kb": statistics.median(r["peak_bytes"] for r in runs) / n / 1024,
         "mib": statistics.median(r["peak_bytes"] for r in runs) / 2**20,
@@ -226,20 +236,21 @@ def floor_ratio(results: dict, label: str, shape: str, n: int) -> float | None:
 
 
 def table(results: dict, markdown: bool) -> str:
-    head = ("runner", "shape", "tasks", "us/task", "x graphlib", "KB/task", "peak MiB", "note")
+    head = ("runner", "shape", "tasks", "us/task", "x graphlib", "build s", "run us/task", "KB/task", "peak MiB",
+            "note")
     body = []
     for (label, shape, n), r in results.items():
         if "note" in r:
-            body.append((label, shape, f"{n:,}", "-", "-", "-", "-", r["note"]))
+            body.append((label, shape, f"{n:,}", "-", "-", "-", "-", "-", "-", r["note"]))
         else:
             ratio = floor_ratio(results, label, shape, n)
             body.append((label, shape, f"{n:,}", f"{r['us']:.1f}", "-" if ratio is None else f"{ratio:.2f}",
-                         f"{r['kb']:.2f}", f"{r['mib']:.1f}", ""))
+                         f"{r['build_s']:.2f}", f"{r['run_us']:.1f}", f"{r['kb']:.2f}", f"{r['mib']:.1f}", ""))
     if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 4 + ["---"]) + "|"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 6 + ["---"]) + "|"]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:{'<' if i < 3 or i == 7 else '>'}{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:{'<' if i < 3 or i == 9 else '>'}{w}}}" for i, w in enumerate(widths))
     return "\n".join(fmt.format(*row).rstrip() for row in [head, *body])
 
 
@@ -300,6 +311,29 @@ def issue_targets(results: dict) -> str:
     return "\n".join(lines)
 
 
+def million_targets(results: dict) -> str:
+    """The figures issue 14 asks of inline on layered 1,000,000: build <= 3 s, <= 1 KB per task, and a per-task
+    cost within 1.3x the 100,000-task figure."""
+    big, small = results.get(("inline", "layered", MILLION)), results.get(("inline", "layered", 100_000))
+    lines = ["Issue 14 (inline, layered 1,000,000 tasks; --million):"]
+    if big is None or "note" in big:
+        lines.append("  not measured" + (f" ({big['note']})" if big else " (run with --million)"))
+        return "\n".join(lines)
+    floor = results.get(("graphlib", "layered", MILLION), {})
+    beside = f" (graphlib builds its graph in {floor['build_s']:.2f} s)" if "build_s" in floor else ""
+    lines.append(f"  build <= 3 s                 -> {'met' if big['build_s'] <= 3 else 'NOT met'} "
+                 f"({big['build_s']:.2f} s){beside}")
+    lines.append(f"  <= 1 KB per task             -> {'met' if big['kb'] <= 1 else 'NOT met'} ({big['kb']:.2f} KB)")
+    if small is None or "note" in small:
+        lines.append("  per task within 1.3x 100,000 -> not measured (add 100000 to --sizes)")
+    else:
+        ratio = big["us"] / small["us"]
+        verdict = "met" if ratio <= 1.3 else "NOT met"
+        lines.append(f"  per task within 1.3x 100,000 -> {verdict} ({big['us']:.1f} against {small['us']:.1f} us: "
+                     f"{ratio:.2f}x)")
+    return "\n".join(lines)
+
+
 def csv(choices: tuple[str, ...] | None = None, kind=str):
     def parse(text: str) -> list:
         items = [kind(item.strip()) for item in text.split(",") if item.strip()]
@@ -326,6 +360,11 @@ def main() -> None:
                         help=f"comma-separated subset of {','.join(SHAPES)} (default: both)")
     checkouts.add_options(parser, "rows inline@before and threads2@before", "inline and threads2 rows")
     parser.add_argument("--quick", action="store_true", help="sizes 1000,10000 and repeat 1")
+    parser.add_argument("--no-gc", action="store_true",
+                        help="turn Python's cyclic garbage collector off in every row's subprocess (gc.disable()), "
+                        "to see what its full collections cost on big graphs")
+    parser.add_argument("--million", action="store_true",
+                        help="add 1,000,000 tasks to --sizes (minutes per row; about 1.5 GiB per subprocess)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--memory-limit", type=float, default=6.0, metavar="GIB",
                         help="address-space cap of each subprocess, in GiB (default 6)")
@@ -338,6 +377,10 @@ def main() -> None:
         return
     if args.quick:
         args.sizes, args.repeat = [1_000, 10_000], 1
+    if args.no_gc:
+        os.environ["DAG_OVERHEAD_NO_GC"] = "1"  # read by each row's subprocess
+    if args.million and MILLION not in args.sizes:
+        args.sizes.append(MILLION)
     if args.repeat < 1 or min(args.sizes) < 3:
         parser.error("--repeat must be at least 1 and every size at least 3")
     notes = []
@@ -360,7 +403,7 @@ def main() -> None:
 
     print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs; median of {args.repeat} subprocess(es) "
           f"per row, the rows interleaved in each repetition; cap {args.memory_limit:g} GiB, timeout "
-          f"{args.timeout:g} s")
+          f"{args.timeout:g} s" + ("; garbage collector OFF in every row (--no-gc)" if args.no_gc else ""))
     if any(runner in TASKGRAPH for runner in args.runners):
         print(f"taskgraph: {checkouts.describe(args.after)}")
         if args.before:
@@ -376,6 +419,8 @@ def main() -> None:
         print()
     print(TARGETS.format(inline=verdict(results, "inline", 20, 1), threads2=verdict(results, "threads2", 40, None)))
     print(issue_targets(results))
+    if args.million:
+        print(million_targets(results))
 
 
 if __name__ == "__main__":
