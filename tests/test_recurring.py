@@ -222,32 +222,38 @@ def test_three_workers_run_an_every_second_job_once_per_due_time(store_url, tmp_
     queue.close()
 
 
-@pytest.mark.parametrize("catch_up", ["skip", "all"])
-def test_catch_up_after_every_worker_stopped_for_five_seconds(store_url, tmp_path, workers, catch_up):
+def test_catch_up_after_every_worker_stopped_for_five_seconds(store_url, tmp_path, workers):
+    """One recurring job of each catch_up mode through the same five seconds without a worker."""
     path = tmp_path / "runs"
-    first = start(workers, store_url, tmp_path, path, catch_up)
-    wait_for(lambda: len(lines(path)) >= 2, 40, "two runs", logs_of(first))
+    record = {mode: Path(f"{path}.{mode}") for mode in ("skip", "all")}
+    first = start(workers, store_url, tmp_path, path, "both")
+    wait_for(lambda: all(len(lines(p)) >= 2 for p in record.values()), 40, "two runs of each", logs_of(first))
     stop(first)
     queue = open_queue(store_url)
     assert isinstance(queue, DurableQueue)
     # the last due time enqueued before the stop (a run enqueued just before may run only after the restart)
-    last = int(max(r.metadata["due"] for r in queue.list(metadata={"recurring": "every-second"}, limit=1000)))
+    last = {mode: int(max(r.metadata["due"] for r in queue.list(metadata={"recurring": f"every-second-{mode}"},
+                                                                limit=1000)))
+            for mode in record}
     queue.close()
     stopped = time.time()
     wait_for(lambda: time.time() >= stopped + 5, 10, "five seconds without a worker")
     restarted = time.time()
-    second = start(workers, store_url, tmp_path, path, catch_up)
-    wait_for(lambda: max(dues(path)) >= int(restarted) + 2, 40, "runs after the restart", logs_of(second))
+    second = start(workers, store_url, tmp_path, path, "both")
+    wait_for(lambda: all(dues(p) and max(dues(p)) >= int(restarted) + 2 for p in record.values()), 40,
+             "runs after the restart", logs_of(second))
     stop(second)
-    seen = dues(path)
-    assert len(seen) == len(set(seen)), f"a due time ran twice: {seen}"
-    missed = [d for d in range(last + 1, int(restarted) + 1)]
-    caught = sorted(d for d in seen if last < d <= int(restarted))
-    if catch_up == "all":
-        assert caught == missed, f"every missed time runs: {seen}"
-    else:  # the first run after the restart is the latest missed time: the earlier ones were skipped
-        first_after = min(d for d in seen if d > last)
-        assert first_after >= int(restarted) and first_after - last >= 5, f"one run for the latest missed: {seen}"
+    for mode, runs in record.items():
+        seen = dues(runs)
+        assert len(seen) == len(set(seen)), f"{mode}: a due time ran twice: {seen}"
+        if mode == "all":
+            missed = list(range(last[mode] + 1, int(restarted) + 1))
+            caught = sorted(d for d in seen if last[mode] < d <= int(restarted))
+            assert caught == missed, f"every missed time runs: {seen}"
+        else:  # the first run after the restart is the latest missed time: the earlier ones were skipped
+            first_after = min(d for d in seen if d > last[mode])
+            assert first_after >= int(restarted) and first_after - last[mode] >= 5, \
+                f"one run for the latest missed: {seen}"
 
 
 def test_damaged_definitions_are_held_and_the_others_still_run(in_process_store_url):
