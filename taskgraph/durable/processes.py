@@ -120,11 +120,15 @@ class _Slot:
                                      f"the app {self.spec} (its error is above, on the worker's output); a script "
                                      "that starts a worker itself must do so under `if __name__ == \"__main__\":`, "
                                      "since worker processes import it again")
+                    if run.after is not None:
+                        run.after(False, None)
                     self.events.put(("done", run, False, encode_error(died, "")))
                 return
             run = self.run
             if run is not None:
                 self.began = self.began or message[0] == "started"
+                if message[0] == "done" and run.after is not None:
+                    run.after(message[1], message[2])
                 self.events.put((message[0], run, *message[1:]))
 
     def kill(self) -> None:
