@@ -6,7 +6,10 @@ Runs are counted by the jobs' O_APPEND files, not by the store."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -16,6 +19,7 @@ from click.testing import CliRunner
 
 from taskgraph import CacheStats, Task, make_now, open_queue
 from taskgraph.cli import main
+from taskgraph.durable.cache import cache_key, space_of
 from tests.cache_app import cache_queue
 from tests.jobs import Boom, lines
 from tests.procs import wait_lines
@@ -125,3 +129,21 @@ def test_graph_tasks_on_workers_use_the_cache(served, tmp_path):  # noqa: F811
     make_now(task, queue=queue)
     assert task.result == "d" and lines(path) == ["d"]  # the worker's job returned the stored result
     assert queue.cache_stats()["tests.jobs:count"] == CacheStats(hits=1, misses=1)
+
+
+def test_a_direct_call_runs_uncached_when_its_entry_cannot_be_read(in_process_store_url, tmp_path, caplog):
+    queue = cache_queue(in_process_store_url)
+    count, path = queue.job("tests.jobs:count"), str(tmp_path / "runs")
+    assert count is not None
+    key = cache_key(queue, count.name, (path, "x"), {}, "")
+    damaged = json.dumps({"state": "done", "serializer": "json", "result": "not base64!"}).encode()
+    queue.store.entry_put(space_of(count.name), key, damaged, time.time())
+    with caplog.at_level(logging.WARNING, logger="taskgraph.worker"):
+        assert count(path, "x") == "x"
+    assert lines(path) == ["x"]
+    [message] = [r.getMessage() for r in caplog.records]
+    assert re.fullmatch(r"a direct call of tests\.jobs:count: the result cache cannot be read \(Error: .+\); "
+                        "running it", message)
+    [entry] = queue.cache_entries(count)
+    assert (entry.source, entry.local) == (None, None)  # left as found: an uncached run does not store
+    queue.close()
