@@ -144,8 +144,8 @@ def mark(store: Store, name: str, key: str, job_id: str, version: int) -> None:
 def prepare_cached(queue: DurableQueue, run: JobRun) -> None:
     """Before a cached job runs on a worker: make ``run`` return a fresh stored result (a hit), or store what it
     returns once it succeeds (a miss). A hit of a ``process`` job is returned by a thread, with no worker process
-    started; a miss of one is stored by ``run.after``, which its runner calls as the worker process reports the
-    end. Store errors are logged: the job then runs uncached."""
+    started; a miss of one is stored by ``run.after``, which its runner calls in the worker's thread once its worker
+    process has reported the end. Store errors are logged: the job then runs uncached."""
     info = run.record.options.get("cache")
     if not isinstance(info, dict) or not isinstance(info.get("key"), str):
         return

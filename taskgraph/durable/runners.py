@@ -57,8 +57,8 @@ class JobRun:
     stale: bool = False  # timed out, cancelled or lost: whatever it reports is dropped
     handle: Any = None  # the runner's grip on it: a slot, a future
     progress: tuple[float, str | None] | None = None  # what it last reported: (value, message)
-    # a process job's: called with (ok, data) in the runner's thread as its worker process reports its end, before
-    # the worker hears of it (a cached job's result is stored so; see .cache)
+    # a process job's: called with (ok, data) by its runner's ended(), in the worker's thread, as the worker takes
+    # in its end (a cached job's result is stored so, before the job is reported DONE; see .cache)
     after: Callable[[bool, Any], None] | None = None
 
     @property
