@@ -5,6 +5,7 @@ the stats and the listing. Runs are counted by the jobs' O_APPEND files, not by 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,16 +23,18 @@ APP = "tests.cache_app:queue"
 
 
 @pytest.fixture
-def served(in_process_store_url, tmp_path) -> Iterator[tuple[DurableQueue, Callable[[], None]]]:
-    """A queue on a store of each kind, served by one worker (a process; a thread for memory://), and a function
-    that stops that worker and starts another."""
+def served(in_process_store_url, tmp_path, monkeypatch) -> Iterator[tuple[DurableQueue, Callable[[], None]]]:
+    """A queue on a store of each kind, served by one worker (a process; a thread for memory://, whose worker
+    processes import the app on a memory store of their own, never used), and a function that stops that worker
+    and starts another."""
     url = in_process_store_url
     queue = cache_queue(url)
     stops: list[Callable[[], None]] = []
+    monkeypatch.setenv("TASKGRAPH_APP_URL", url)
 
     def start() -> None:
         if url.startswith("memory://"):
-            worker = Worker(queue, threads=2, lease=3)
+            worker = Worker(queue, threads=2, processes=1, lease=3, app=APP)
             thread = threading.Thread(target=worker.run, daemon=True)
             thread.start()
 
@@ -142,6 +145,27 @@ def test_async_jobs_are_cached_too(served):
     assert again.join(timeout=30) == 5
     assert [e.event for e in again.history()] == ["queue", "dispatch", "cached", "done"]
     assert queue.cache_stats()["tests.jobs:async_add"] == CacheStats(hits=1, misses=1)
+
+
+def test_process_jobs_are_cached_by_the_worker(served, tmp_path):
+    queue, _ = served
+    note, path = queue.job("tests.jobs:note"), str(tmp_path / "runs")
+    assert note is not None
+    first = note.delay(path, "p")
+    assert first.join(timeout=60) == "p"
+    [line] = lines(path)
+    assert line.split()[0] == "p" and int(line.split()[1]) != os.getpid()  # run by a worker process
+    again = note.delay(path, "p")
+    assert again != first and again.join(timeout=30) == "p"
+    assert lines(path) == [line]  # no worker process ran it again
+    assert [e.event for e in again.history()] == ["queue", "dispatch", "cached", "done"]
+    assert [e.detail for e in again.history() if e.event == "cached"] == [f"result of job {first.id}"]
+    with pytest.raises(Exception, match="'str' object cannot be interpreted"):
+        note.delay(path, "f", "no number").join(timeout=60)  # fails in its process, after its line
+    with pytest.raises(Exception, match="'str' object cannot be interpreted"):
+        note.delay(path, "f", "no number").join(timeout=60)  # not cached: it ran again
+    assert [text.split()[0] for text in lines(path)] == ["p", "f", "f"]
+    assert queue.cache_stats()["tests.jobs:note"] == CacheStats(hits=1, misses=3)
 
 
 @pytest.mark.parametrize(("options", "message"), [

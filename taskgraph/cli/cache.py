@@ -43,7 +43,7 @@ def list_cache(job: str | None) -> None:
     for entry in entries:
         expires = ("never" if entry.expires is None else
                    "expired" if entry.expires <= now else f"in {entry.expires - now:.0f} s")
-        click.echo(shown(f"{entry.job}  {entry.key[:12]}  {entry.state}  from job {entry.source or '-'}  "
+        click.echo(shown(f"{entry.job}  {entry.key[:12]}  {entry.state}  from {entry.origin}  "
                          f"expires {expires}"))
 
 

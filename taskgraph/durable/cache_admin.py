@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..stores import Store
-from .cache import PREFIX, STATS, read_entry, space_of
+from .cache import PREFIX, STATS, origin, read_entry, space_of
 
 __all__ = ["CacheAdmin", "CacheEntry", "CacheStats"]
 
@@ -22,10 +22,12 @@ class CacheEntry:
         job: the job's name (``module:qualname``).
         key: the hash of its name, arguments and ``cache_version``.
         state: ``done`` (a result kept) or ``pending`` (a job that will fill it).
-        source: the id of the job whose result it is (or that will fill it).
+        source: the id of the job whose result it is (or that will fill it); None for a direct call's.
         stored: when the result was stored (epoch seconds), None while pending.
         expires: when it stops being used (epoch seconds), None for never.
         last_used: when it was stored or last returned (epoch seconds).
+        local: ``host:pid`` of the process whose direct call of the job (not a worker's run) stored the result;
+            None for a job's.
     """
 
     job: str
@@ -35,6 +37,12 @@ class CacheEntry:
     stored: float | None
     expires: float | None
     last_used: float
+    local: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """Where the result came from, for people: ``job ID`` or ``a local call on HOST:PID``."""
+        return origin(self.source, self.local)
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ class CacheAdmin:
                 found.append(CacheEntry(
                     job=space[len(PREFIX):], key=entry.key, state=str(value.get("state", "?")),
                     source=value.get("job"), stored=value.get("at"), expires=value.get("expires"),
-                    last_used=entry.score,
+                    last_used=entry.score, local=value.get("local"),
                 ))
         return sorted(found, key=lambda e: -e.last_used)
 

@@ -27,6 +27,7 @@ from ..queues.base import Call
 from ..queues.futures import settle
 from ..stores.base import StoreError, StoreUnavailable
 from ..stores.records import JobRecord, NewJob
+from .cache import stored_option
 from .handle import cancelled, failure
 
 if TYPE_CHECKING:
@@ -77,9 +78,12 @@ class JobFollower:
                                                                   run == call.run):
                 raise _taken(call, key, name)
         options = job.options
+        stored = options.stored(queue.serializer.name)
+        if job.cache is not None:  # its worker uses the result cache (see .cache)
+            stored["cache"] = stored_option(queue, job, tuple(call.args), dict(call.kwargs))
         return NewJob(
             id=uuid.uuid5(_IDS, key).hex if key is not None else uuid.uuid4().hex, name=job.name, payload=payload,
-            options=options.stored(queue.serializer.name), queue=options.queue, priority=options.priority, key=key,
+            options=stored, queue=options.queue, priority=options.priority, key=key,
         )
 
     def _claim_key(self, call: Call, job: NewJob) -> None:

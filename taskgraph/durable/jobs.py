@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .cache import CachePolicy, cache_key, check_cache, space_of
+from .cache import CachePolicy, cache_key, call_cached, check_cache, space_of
 from .context import _current
 from .options import MODES, check_id, check_metadata, check_option
 
@@ -137,8 +137,16 @@ class JobFunction:
         self._positional: tuple[int, int] | None = None  # see _positional
         functools.update_wrapper(self, func)
 
+    def __new__(cls, queue: DurableQueue, func: Callable[..., Any], options: JobOptions) -> JobFunction:
+        # an async def function's job is an AsyncJobFunction, so that an asyncio queue sees it gives a coroutine
+        return super().__new__(AsyncJobFunction if inspect.iscoroutinefunction(func) else cls)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.func(*args, **kwargs)
+        """Run the function here; a cached job (``cache=``) uses and fills the queue's result cache, as a worker
+        does (see :func:`~taskgraph.durable.cache.call_cached`)."""
+        if self.cache is None:
+            return self.func(*args, **kwargs)
+        return call_cached(self, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<job {self.name} mode={self.options.mode} queue={self.options.queue!r}>"
@@ -292,6 +300,14 @@ class JobFunction:
         except TypeError as exc:
             raise TypeError(f"job {self.name}: {exc}") from None
         return tuple(args)
+
+
+class AsyncJobFunction(JobFunction):
+    """The job of an ``async def`` function: calling it gives a coroutine (``inspect.iscoroutinefunction`` of its
+    ``__call__`` says so, as asyncio queues ask)."""
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return await JobFunction.__call__(self, *args, **kwargs)
 
 
 def _positional(signature: inspect.Signature) -> tuple[int, int] | None:

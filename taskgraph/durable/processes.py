@@ -7,7 +7,9 @@ everywhere, a thread of the process also waits on the parent's sentinel (``multi
 ends the process when it fires.
 
 The queue's ``before_run`` and ``after_run`` hooks of a ``process`` job run in its worker process, around the job:
-so only hooks the app adds as it is imported (``queue.add_hook`` at module level) are called for those jobs.
+so only hooks the app adds as it is imported (``queue.add_hook`` at module level) are called for those jobs. A
+cached ``process`` job's hit starts no worker process: a thread of the worker returns the stored result, and calls
+the hooks there (see :mod:`.cache`).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class _Slot:
         child_conn.close()
         self.run: JobRun | None = None
         self.began = False  # its run has started: the process imported the app and has the job in hand
+        self.outcome: tuple[bool, Any] | None = None  # how its run ended, (ok, data), for the run's ``after``
         self.spec = spec
         self.events = events
         threading.Thread(target=self._read, daemon=True, name=f"taskgraph-slot-{self.process.pid}").start()
@@ -120,11 +123,14 @@ class _Slot:
                                      f"the app {self.spec} (its error is above, on the worker's output); a script "
                                      "that starts a worker itself must do so under `if __name__ == \"__main__\":`, "
                                      "since worker processes import it again")
+                    self.outcome = (False, None)
                     self.events.put(("done", run, False, encode_error(died, "")))
                 return
             run = self.run
             if run is not None:
                 self.began = self.began or message[0] == "started"
+                if message[0] == "done":
+                    self.outcome = (message[1], message[2])
                 self.events.put((message[0], run, *message[1:]))
 
     def kill(self) -> None:
@@ -147,7 +153,7 @@ class ProcessRunner(_Runner):
         if not slot.process.is_alive():
             slot = _Slot(self.spec, self.events)
         self.busy += 1
-        slot.run, slot.began = run, False
+        slot.run, slot.began, slot.outcome = run, False, None
         run.handle = slot
         record = run.record
         about = {"id": record.id, "name": record.name, "attempt": record.attempts, "queue": record.queue,
@@ -157,6 +163,8 @@ class ProcessRunner(_Runner):
     def ended(self, run: JobRun) -> None:
         super().ended(run)
         slot: _Slot = run.handle
+        if run.after is not None and slot.outcome is not None:
+            run.after(*slot.outcome)  # in the worker's thread, with its connection to the store
         slot.run = None
         if slot.process.is_alive():
             self._idle.append(slot)

@@ -180,8 +180,6 @@ class DurableQueue(QueueAdmin, RecurringAdmin, CacheAdmin, BaseQueue):
             options = JobOptions.checked(name, mode=chosen, retries=retries, backoff=backoff, timeout=timeout,
                                          priority=priority, queue=queue, daemon=daemon)
             policy = check_cache(name, cache, cache_version, cache_max)
-            if policy is not None and chosen == "process":
-                raise ValueError(f"cache is for thread and async jobs, not mode='process' (job {name})")
             job = JobFunction(self, f, options)
             job.cache = policy
             known = self._jobs.get(job.name)

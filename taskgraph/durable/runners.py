@@ -4,7 +4,8 @@ Each runner takes a :class:`JobRun` and reports back through the worker's ``even
 ``("done", run, ok, data)`` when the job's function ends (``data`` the encoded result, or an error dict),
 ``("progress", run, value, message)`` when it reports progress, and (processes only) ``("started", run)`` when a
 worker process has the job in hand, so that its timeout does not count the process's start. A runner never
-touches the store.
+touches the store itself; what it runs may: a cached job's function is wrapped to store its result, and a cached
+``process`` job's ``run.after`` stores it (see :mod:`.cache`).
 
 Around each run, in the thread, coroutine or worker process that runs it, :func:`taskgraph.current_job` returns
 the job's :class:`~.context.JobContext`, and the queue's ``before_run(ctx)`` and ``after_run(ctx, outcome)`` hooks
@@ -56,6 +57,9 @@ class JobRun:
     stale: bool = False  # timed out, cancelled or lost: whatever it reports is dropped
     handle: Any = None  # the runner's grip on it: a slot, a future
     progress: tuple[float, str | None] | None = None  # what it last reported: (value, message)
+    # a process job's: called with (ok, data) by its runner's ended(), in the worker's thread, as the worker takes
+    # in its end (a cached job's result is stored so, before the job is reported DONE; see .cache)
+    after: Callable[[bool, Any], None] | None = None
 
     @property
     def id(self) -> str:
@@ -101,12 +105,13 @@ def prepare(queue: DurableQueue, app: str | None, record: JobRecord, processes: 
             if not processes:
                 raise RuntimeError("process jobs need a worker that knows its app, for its worker processes to "
                                    "import: `taskgraph worker MODULE:QUEUE`, or Worker(queue, app='MODULE:QUEUE')")
-            return JobRun(record, options)
-        args, kwargs = queue.serializer.decode_call(record.payload)
+            run = JobRun(record, options)  # its worker process finds the function and decodes the arguments
+        else:
+            args, kwargs = queue.serializer.decode_call(record.payload)
+            run = JobRun(record, options, job.func, args, kwargs)
     except (LookupError, SerializationError) as exc:  # its type kept, for callers that catch it
         why = f"job {record.id}: {exc}; the job was refused: it was not run and will not be retried"
         raise type(exc)(why) from None
-    run = JobRun(record, options, job.func, args, kwargs)
     if "cache" in record.options:
         prepare_cached(queue, run)
     return run
