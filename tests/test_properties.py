@@ -54,6 +54,7 @@ from taskgraph import (
     make_now,
     open_queue,
 )
+from taskgraph.queues.base import Call
 from taskgraph.states import CANCELLED, DONE, FAILED, FINAL_STATES, PENDING, QUEUED, RUNNING
 
 from . import jobs
@@ -515,23 +516,34 @@ def test_fail_fast_leaves_nothing_half_done(queue_url: str) -> None:
     run_property(queue_url, cases(queue_url, (FAIL, CANCEL), sinks=None), body)
 
 
-class _CancelLate(Task):
-    """A task whose ``cancel()`` first lets a worker start it: the thread switch that can come between
-    ``fail_fast``'s check that a task is still QUEUED and its call of ``cancel()``, made to come every time."""
+class _LateCall(Call):
+    """The call of ``g`` below: its ``cancel()`` first lets the held worker start it, the thread switch that can
+    come between ``fail_fast``'s check that a task is still QUEUED and its cancel of the task's call, made to
+    come every time."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.let_worker_go = threading.Event()
-        self.started = threading.Event()
-        self.cancel_tried = threading.Event()
+    __slots__ = ()
+    events: dict[str, threading.Event] = {}
 
     def cancel(self) -> bool:
-        self.let_worker_go.set()
-        self.started.wait(10)  # a safety timeout only: the worker is free and starts the task at once
+        events = _LateCall.events
+        events["let_worker_go"].set()
+        events["started"].wait(10)  # a safety timeout only: the worker is free and starts the call at once
         try:
             return super().cancel()
         finally:
-            self.cancel_tried.set()
+            events["cancel_tried"].set()
+
+
+class _HoldAfterF(ThreadQueue):
+    """One thread, held after it has reported the end of ``f`` (a done-callback after the scheduler's) until
+    ``g``'s call is cancelled."""
+
+    def submit_call(self, call: Call) -> Any:
+        if call.name == "f":
+            call.add_done_callback(lambda _: _LateCall.events["let_worker_go"].wait(10))
+        elif call.name == "g":
+            call.__class__ = _LateCall
+        return super().submit_call(call)
 
 
 def test_fail_fast_does_not_cancel_a_task_that_starts_as_it_stops() -> None:
@@ -541,43 +553,34 @@ def test_fail_fast_does_not_cancel_a_task_that_starts_as_it_stops() -> None:
     :mod:`taskgraph.make`), so a task that started must end with its own outcome, not CANCELLED with its result
     dropped while it runs on, and ``make_now`` must not return before it ends.
 
-    One worker: ``f`` fails and ``g`` waits QUEUED behind it, the worker held in a done-callback of ``f`` that
-    runs after make has learnt of the failure. make then stops: it sees ``g`` QUEUED and cancels it; here the
-    worker is let go, and starts ``g``, just before that cancel lands, as a thread switch may do.
+    One worker: ``f`` fails and ``g`` waits QUEUED behind it, the worker held after it has reported ``f``'s end.
+    make then stops: it sees ``g`` QUEUED and cancels its call; here the worker is let go and starts ``g`` just
+    before that cancel lands, as a thread switch may do.
     """
-
-    def hold_worker_after_f(task: Task, move: Any) -> None:
-        if move.event == "dispatch":  # make's own done-callback is in place by now; this one runs after it
-            task.add_done_callback(lambda _: g.let_worker_go.wait(10))
+    events = _LateCall.events = {name: threading.Event() for name in ("let_worker_go", "started", "cancel_tried")}
 
     def g_work() -> str:
-        g.cancel_tried.wait(10)  # still running when make's cancel lands
+        events["started"].set()  # its call is RUNNING: the scheduler hears of it only once its thread is free
+        events["cancel_tried"].wait(10)  # still running when make's cancel lands
         return "g"
 
-    def on_g(task: Task, move: Any) -> None:
-        if move.event == "dispatch":
-            g.started.set()
-        elif move.event == "cancel" and move.source is QUEUED:  # cancelled before it started: all is well
-            g.let_worker_go.set()
-            g.cancel_tried.set()
-
-    f = Task("f", jobs.trace, args=(os.devnull, "f", True), track=hold_worker_after_f)
-    g = _CancelLate("g", g_work, track=on_g)
-    queue = ThreadQueue(1)
+    f = Task("f", jobs.trace, args=(os.devnull, "f", True))
+    g = Task("g", g_work)
+    queue = _HoldAfterF(1)
     try:
         returned = make_now(f, g, queue=queue, fail_fast=True)
         history = [move.event for move in g.history]
         assert returned == [f] and f.state is FAILED
-        if "dispatch" in history:  # g started: it must have been waited for, and end DONE with its result
-            assert g.state is DONE and g.result == "g", (
-                f"g started as fail_fast stopped, and was then cancelled while it ran: history {history}, "
-                f"state {g.state}"
-            )
-        else:
-            assert g.state is CANCELLED
+        assert events["cancel_tried"].is_set(), "make stopped without cancelling g's call: the race was not made"
+        assert "dispatch" in history, f"g did not start before its cancel landed: history {history}"
+        # g started: it must have been waited for, and end DONE with its result
+        assert g.state is DONE and g.result == "g", (
+            f"g started as fail_fast stopped, and was then cancelled while it ran: history {history}, "
+            f"state {g.state}"
+        )
     finally:
-        g.let_worker_go.set()
-        g.cancel_tried.set()
+        for event in events.values():
+            event.set()
         queue.close()
 
 
