@@ -120,7 +120,7 @@ class Task(Outcome):
         self.cancel_on_exception = bool(cancel_on_exception)
         self.cancel_on_result = cancel_on_result
         self._track = print_transition if track is True else (track or None)
-        self._prereqs: list[Task] | dict[Task, None] | tuple[()] = ()
+        self._prereqs: list[Task] | dict[Task, None] | tuple[Task, ...] = ()
         self._dependents: list[Task] | tuple[()] = ()
         # packed ENTRY after ENTRY, in bytes: untracked by the garbage collector, and none allocated until the
         # first transition (a task's history is a few entries, so appending makes a new one each time)
@@ -151,9 +151,10 @@ class Task(Outcome):
         with _LOCK:
             edges_added += 1
             pre = self._prereqs
-            # the common case: a new task's one or two prerequisites, at once (a dedup would allocate a dict)
+            # the common case: a new task's one or two prerequisites, at once (a dedup would allocate a dict); the
+            # arguments' tuple is kept as it is: no list per task, until more are added
             if not pre and (len(tasks) == 1 or len(tasks) == 2 and tasks[0] is not tasks[1]):
-                self._prereqs = pre = list(tasks)
+                self._prereqs = pre = tasks
                 for t in pre:
                     deps = t._dependents  # () until the first, then a list that is never empty
                     if deps:
@@ -169,6 +170,8 @@ class Task(Outcome):
                 elif type(pre) is dict:
                     pre[t] = None
                 elif len(pre) < _LIST_LIMIT:
+                    if type(pre) is tuple:
+                        pre = self._prereqs = list(pre)
                     pre.append(t)  # type: ignore[union-attr]
                 else:
                     pre = self._prereqs = dict.fromkeys(pre)
