@@ -50,6 +50,7 @@ from .records import (
 )
 from .redis_jobs import ScriptJobs
 from .redis_url import DEFAULT_PREFIX, parse
+from .views_redis import RedisViews
 
 __all__ = ["RedisStore", "open_redis", "DEFAULT_PREFIX"]
 
@@ -91,7 +92,7 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
-class RedisStore(RedisEntries, Store):
+class RedisStore(RedisEntries, RedisViews, Store):
     """A store in a Redis server (6.2 or newer).
 
     Args:
@@ -342,10 +343,10 @@ class RedisStore(RedisEntries, Store):
                 rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*lua._LIGHT_FIELDS, "seq"])
                 found = [r for r in map(_record, sorted(rows, key=lambda r: -int(r[-1] or 0))) if wanted(r)]
                 return found[offset:end]
-            filtered = status or name or queue or metadata or aged
-            chunk = limit if 0 < limit <= _LIST_CHUNK and not filtered else _LIST_CHUNK
-            start = 0 if filtered else offset  # unfiltered: the page starts at the offset
-            skip = offset if filtered else 0
+            if status or name or queue or metadata or aged:  # walked in the server (views_redis)
+                return self._list(status, name, queue, limit, metadata, offset, before, after)
+            chunk = limit if 0 < limit <= _LIST_CHUNK else _LIST_CHUNK
+            start, skip = offset, 0  # unfiltered: the page starts at the offset
             while len(found) < skip + limit:
                 ids = self._client.zrevrange(self._k("all"), start, start + chunk - 1)
                 if not ids:

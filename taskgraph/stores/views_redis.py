@@ -1,0 +1,193 @@
+"""What a dashboard reads (see :mod:`.views`) of the Redis store, and its filtered listing.
+
+* Edges: ``P:after:ID``, the set of a job's prerequisites, read for many jobs in one pipeline.
+* Jobs finished per minute: a script walks ``P:finished`` (final jobs by finish time) over the period, reading
+  each job's status in the server; nothing crosses the network but the counts.
+* A snapshot: counts, scheduled jobs, workers, jobs finished per minute and one job with its history in one
+  pipeline (one round trip); a page of jobs and the edges into it after.
+* A filtered listing (by status, name, queue, age): a script walks ``P:all`` newest first in the server, a few
+  thousand jobs per call, skipping the offset there and answering only the ids of the page; a deep page costs a
+  few calls of a few milliseconds, where reading every job of the walk to the client took hundreds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from . import _redis_lua as lua
+from .records import FIELDS, Event, JobRecord, metadata_matches
+from .views import Look, Snapshot, per_minute
+
+__all__ = ["RedisViews"]
+
+# ARGV: prefix, minutes. DONE counts, then FAILED counts, by minutes ago (0 first).
+_FINISHED = r"""
+local minutes = tonumber(ARGV[2])
+local done, failed = {}, {}
+for i = 1, minutes do done[i] = 0; failed[i] = 0 end
+local found = redis.call('ZRANGEBYSCORE', P .. ':finished', '(' .. fmt(NOW - minutes * 60), NOW_S, 'WITHSCORES')
+for i = 1, #found, 2 do
+  local ago = math.floor((NOW - tonumber(found[i + 1])) / 60) + 1
+  if ago >= 1 and ago <= minutes then
+    local status = redis.call('HGET', jkey(found[i]), 'status')
+    if status == 'DONE' then done[ago] = done[ago] + 1 elseif status == 'FAILED' then failed[ago] = failed[ago] + 1 end
+  end
+end
+for i = 1, minutes do done[#done + 1] = failed[i] end
+return done
+"""
+
+# ARGV: prefix, start, budget, status, name, queue (each '=' .. value, or '' for any), before, after (seconds, or
+# ''), skip, want. Walks up to budget jobs of P:all newest first from index start; skips the first skip that match;
+# answers {next start (-1 at the end), how many it skipped, the ids of up to want more that match}.
+_LIST = r"""
+local start, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local status, name, queue = ARGV[4], ARGV[5], ARGV[6]
+local before, after = tonumber(ARGV[7]), tonumber(ARGV[8])
+local skip, want = tonumber(ARGV[9]), tonumber(ARGV[10])
+local ids = redis.call('ZREVRANGE', P .. ':all', start, start + budget - 1)
+local out, skipped = {0, 0}, 0
+for i, id in ipairs(ids) do
+  local r = redis.call('HMGET', jkey(id), 'id', 'status', 'name', 'queue', 'created')
+  local created = tonumber(r[5]) or 0
+  if r[1] and (status == '' or '=' .. tostring(r[2]) == status) and (name == '' or '=' .. tostring(r[3]) == name)
+      and (queue == '' or '=' .. tostring(r[4]) == queue) and (not before or created < before)
+      and (not after or created > after) then
+    if skipped < skip then
+      skipped = skipped + 1
+    else
+      out[#out + 1] = id
+      if #out - 2 >= want then
+        out[1], out[2] = start + i, skipped
+        return out
+      end
+    end
+  end
+end
+out[1], out[2] = (#ids < budget) and -1 or (start + #ids), skipped
+return out
+"""
+
+_BUDGET = 5000  # jobs one listing call walks at most (a few ms of the server's time)
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+class RedisViews:
+    """:meth:`prerequisites`, :meth:`finished_per_minute`, :meth:`snapshot` and the filtered listing of
+    :class:`~.redis.RedisStore`."""
+
+    prefix: str
+    _client: Any
+    _errors: Any
+    _k: Any
+    _rows: Any
+    _scheduled: Any
+    _workers: Any
+    _view_scripts: tuple[Any, Any] | None = None
+
+    def _views(self) -> tuple[Any, Any]:
+        if self._view_scripts is None:
+            register = self._client.register_script
+            self._view_scripts = (register(lua._PRELUDE + _FINISHED), register(lua._PRELUDE + _LIST))
+        return self._view_scripts
+
+    def prerequisites(self, ids: Collection[str]) -> list[tuple[str, str]]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for job_id in wanted:
+                pipe.smembers(self._k("after", job_id))
+            found = pipe.execute()
+        return sorted((_text(p), d) for d, after in zip(wanted, found, strict=True) for p in after)
+
+    def finished_per_minute(self, minutes: int = 60) -> dict[str, list[int]]:
+        minutes = max(int(minutes), 0)
+        with self._errors():
+            counts = self._views()[0](args=[self.prefix, minutes])
+        return _per_minute(counts, minutes)
+
+    def snapshot(self, look: Look) -> Snapshot:
+        from .redis import _record
+
+        minutes = max(int(look.minutes), 0)
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            if look.counts:
+                pipe.hgetall(self._k("counts"))
+                self._scheduled(args=[self.prefix], client=pipe)
+            if look.workers:
+                self._workers(args=[self.prefix, "list"], client=pipe)
+            if minutes:
+                self._views()[0](args=[self.prefix, minutes], client=pipe)
+            if look.job is not None:
+                pipe.hmget(self._k("job", look.job), FIELDS)
+                pipe.lrange(self._k("events", look.job), 0, -1)
+            answers = iter(pipe.execute())
+        counts: dict[str, dict[str, int]] = {}
+        scheduled: dict[str, int] = {}
+        if look.counts:
+            for key, value in next(answers).items():
+                status, _, queue = _text(key).partition(":")
+                if int(value) > 0:
+                    counts.setdefault(queue, {})[status] = int(value)
+            for queue in next(answers):
+                scheduled[_text(queue)] = scheduled.get(_text(queue), 0) + 1
+        workers = _workers(next(answers)) if look.workers else []
+        finished = _per_minute(next(answers), minutes) if minutes else None
+        job, history = None, []
+        if look.job is not None:
+            row, events = next(answers), next(answers)
+            if row[0] is not None:
+                job, history = _record(row), [_event(e) for e in events]
+        jobs: list[JobRecord] = self.list_jobs(**look.jobs) if look.jobs is not None else []  # type: ignore[attr-defined]
+        edges = (self.prerequisites([r.id for r in jobs]) if jobs else []) if look.edges else None
+        return Snapshot(counts=counts, scheduled=scheduled, workers=workers, finished=finished, job=job,
+                        history=history, jobs=jobs, edges=edges)
+
+    def _list(self, status: str | None, name: str | None, queue: str | None, limit: int,
+              metadata: dict[str, Any] | None, offset: int, before: float | None, after: float | None
+              ) -> list[JobRecord]:
+        """Jobs newest first matching the filters (one given at least), the page after ``offset``: the server
+        walks ``P:all`` and skips; the page's records are read after."""
+        from .redis import _record
+
+        lister = self._views()[1]
+        skip = 0 if metadata else offset  # metadata is matched here: the offset too, then
+        need = offset + limit if metadata else limit
+        found: list[JobRecord] = []
+        start = 0
+        args = ["=" + v if v is not None else "" for v in (status, name, queue)]
+        ages = ["" if t is None else repr(float(t)) for t in (before, after)]
+        while len(found) < need and start >= 0:
+            answer = lister(args=[self.prefix, start, _BUDGET, *args, *ages, skip, need - len(found)])
+            start, skip = int(answer[0]), skip - int(answer[1])
+            ids = answer[2:]
+            if ids:
+                rows = self._rows(ids, lua._LIGHT_FIELDS)
+                found += [r for r in map(_record, rows) if metadata_matches(r, metadata)]
+        return found[offset:offset + limit] if metadata else found[:limit]
+
+
+def _per_minute(counts: list[Any], minutes: int) -> dict[str, list[int]]:
+    rows = [(status, ago, counts[ago + i * minutes]) for i, status in enumerate(("DONE", "FAILED"))
+            for ago in range(minutes)]
+    return per_minute(rows, minutes)
+
+
+def _workers(rows: list[Any]) -> list[dict[str, Any]]:
+    from .common import by_start, read_worker
+
+    return by_start(info for info in map(read_worker, rows) if info is not None)
+
+
+def _event(row: bytes) -> Event:
+    import json
+
+    at, event, source, dest, worker, detail = json.loads(row)
+    return Event(float(at), event, source, dest, worker, detail)
