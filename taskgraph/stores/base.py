@@ -246,10 +246,10 @@ class Store(Entries, ABC):
         raise NotImplementedError(f"{self.url}: this store does not list prerequisites")
 
     def finished_per_minute(self, minutes: int = 60) -> dict[str, list[int]]:
-        """How many jobs ended DONE and FAILED in each of the last ``minutes`` minutes by the store's clock, counted
-        by the store (a count over its index of finish times, not a read of the jobs): ``{"DONE": [...], "FAILED":
-        [...]}``, oldest minute first; the last item is the last 60 seconds. Jobs purged, deleted or retried since
-        are not counted.
+        """How many jobs ended DONE and FAILED in each of the last ``minutes`` clock minutes by the store's clock
+        (whole minutes of the epoch; the last is the current one, under way), counted by the store over its index of
+        finish times, not by reading the jobs: ``{"DONE": [...], "FAILED": [...]}``, oldest minute first. Jobs
+        purged, deleted or retried since are not counted.
 
         Raises:
             NotImplementedError: the store cannot count them (the default).

@@ -302,7 +302,9 @@ class Memory:
         return sorted({(p, d) for d in set(ids) for p in self.prereqs.get(d, ())})
 
     def finished_rows(self, now: float, minutes: int) -> list[tuple[str, int, int]]:
-        """``(status, minutes ago, 1)`` of each job that ended DONE or FAILED in the last ``minutes``."""
-        since = now - minutes * 60
-        return [(j.status, int((now - j.finished) // 60), 1) for j in self.jobs.values()
-                if j.finished is not None and since < j.finished <= now and j.status in ("DONE", "FAILED")]
+        """``(status, clock minutes ago, 1)`` of each job that ended DONE or FAILED in the last ``minutes`` clock
+        minutes (this one included)."""
+        this = int(now // 60)
+        return [(j.status, this - int(j.finished // 60), 1) for j in self.jobs.values()
+                if j.finished is not None and j.finished <= now and j.status in ("DONE", "FAILED")
+                and this - int(j.finished // 60) < minutes]

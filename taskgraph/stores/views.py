@@ -88,8 +88,8 @@ def read(store: Store, look: Look) -> Snapshot:
 
 
 def per_minute(rows: Iterable[tuple[Any, Any, Any]], minutes: int) -> dict[str, list[int]]:
-    """``{"DONE": [...], "FAILED": [...]}`` from rows ``(status, minutes ago, how many)``, oldest minute first
-    (minute 0, the last 60 seconds, is the last item); rows out of range or of other statuses are left out."""
+    """``{"DONE": [...], "FAILED": [...]}`` from rows ``(status, clock minutes ago, how many)``, oldest minute
+    first (0, the current minute, is the last item); rows out of range or of other statuses are left out."""
     counts = {status: [0] * minutes for status in FINISHED}
     for status, ago, n in rows:
         status = status.decode() if isinstance(status, bytes) else status

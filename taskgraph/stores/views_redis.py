@@ -1,8 +1,10 @@
 """What a dashboard reads (see :mod:`.views`) of the Redis store, and its filtered listing.
 
 * Edges: ``P:after:ID``, the set of a job's prerequisites, read for many jobs in one pipeline.
-* Jobs finished per minute: a script walks ``P:finished`` (final jobs by finish time) over the period, reading
-  each job's status in the server; nothing crosses the network but the counts.
+* Jobs finished per minute: a script counts ``P:finished`` (final jobs by finish time) minute by minute in the
+  server, keeping each minute's counts in ``P:views:minutes`` so that a refresh reads only the jobs that finished
+  since the last (``ZCOUNT`` tells when a counted job left the set: that minute is counted again); nothing crosses
+  the network but the counts.
 * A snapshot: counts, scheduled jobs, workers, jobs finished per minute and one job with its history in one
   pipeline (one round trip); a page of jobs and the edges into it after.
 * A filtered listing (by status, name, queue, age): a script walks ``P:all`` newest first in the server, a few
@@ -21,17 +23,50 @@ from .views import Look, Snapshot, per_minute
 
 __all__ = ["RedisViews"]
 
-# ARGV: prefix, minutes. DONE counts, then FAILED counts, by minutes ago (0 first).
+# ARGV: prefix, minutes. DONE counts, then FAILED counts, of each clock minute, the oldest first (the last is the
+# current minute). A minute's counts are kept in P:views:minutes ("done:failed:total:upto", total the members of
+# P:finished counted, upto the last finish time among them) and only the jobs that finished since are read: a job
+# joins P:finished at its end, scored by the time then, and leaves it when retried, purged or deleted, so a minute
+# whose members up to "upto" are no longer "total" lost one, and is counted again whole.
 _FINISHED = r"""
 local minutes = tonumber(ARGV[2])
+local F, C = P .. ':finished', P .. ':views:minutes'
+local now_m = math.floor(NOW / 60)
 local done, failed = {}, {}
-for i = 1, minutes do done[i] = 0; failed[i] = 0 end
-local found = redis.call('ZRANGEBYSCORE', P .. ':finished', '(' .. fmt(NOW - minutes * 60), NOW_S, 'WITHSCORES')
-for i = 1, #found, 2 do
-  local ago = math.floor((NOW - tonumber(found[i + 1])) / 60) + 1
-  if ago >= 1 and ago <= minutes then
-    local status = redis.call('HGET', jkey(found[i]), 'status')
-    if status == 'DONE' then done[ago] = done[ago] + 1 elseif status == 'FAILED' then failed[ago] = failed[ago] + 1 end
+local function tally(ids, d, f, upto)
+  for i = 1, #ids, 2 do
+    local status = redis.call('HGET', jkey(ids[i]), 'status')
+    if status == 'DONE' then d = d + 1 elseif status == 'FAILED' then f = f + 1 end
+    upto = ids[i + 1]
+  end
+  return d, f, upto
+end
+for i = 1, minutes do
+  local m = now_m - minutes + i
+  local lo, hi = m * 60, (m + 1) * 60
+  local d, f, total, upto = 0, 0, 0, nil
+  local kept = redis.call('HGET', C, m)
+  if kept then
+    local cd, cf, ct, cu = string.match(kept, '^(%d+):(%d+):(%d+):(.+)$')
+    if cu and redis.call('ZCOUNT', F, lo, cu) == tonumber(ct) then
+      d, f, total, upto = tonumber(cd), tonumber(cf), tonumber(ct), cu
+    end
+  end
+  local new = redis.call('ZRANGEBYSCORE', F, upto and ('(' .. upto) or lo, '(' .. hi, 'WITHSCORES')
+  if #new > 0 or (kept and not upto) then
+    d, f, upto = tally(new, d, f, upto)
+    total = total + #new / 2
+    if upto then
+      redis.call('HSET', C, m, d .. ':' .. f .. ':' .. total .. ':' .. upto)
+    else
+      redis.call('HDEL', C, m)
+    end
+  end
+  done[i], failed[i] = d, f
+end
+if redis.call('HLEN', C) > 4 * 1440 then  -- forget the minutes of long ago
+  for _, m in ipairs(redis.call('HKEYS', C)) do
+    if tonumber(m) < now_m - 1440 then redis.call('HDEL', C, m) end
   end
 end
 for i = 1, minutes do done[#done + 1] = failed[i] end
@@ -175,8 +210,8 @@ class RedisViews:
 
 
 def _per_minute(counts: list[Any], minutes: int) -> dict[str, list[int]]:
-    rows = [(status, ago, counts[ago + i * minutes]) for i, status in enumerate(("DONE", "FAILED"))
-            for ago in range(minutes)]
+    rows = [(status, minutes - 1 - k, counts[k + i * minutes]) for i, status in enumerate(("DONE", "FAILED"))
+            for k in range(minutes)]
     return per_minute(rows, minutes)
 
 

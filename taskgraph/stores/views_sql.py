@@ -17,17 +17,17 @@ from .views import Look, Snapshot, per_minute, read
 
 __all__ = ["SQLiteViews", "PostgresViews"]
 
-# rows (status, minutes ago, how many) of the jobs that ended DONE or FAILED in the last minutes, through the
-# finish-time index (jobs_finished): as many index entries as jobs finished in the period
+# rows (status, clock minutes ago, how many) of the jobs that ended DONE or FAILED since the start of a clock
+# minute, through the finish-time index (jobs_finished): as many index entries as jobs finished in the period
 _SQLITE_FINISHED = (
-    "SELECT status, CAST((?1 - finished) / 60 AS INTEGER), COUNT(*) FROM jobs "
-    "WHERE finished > ?1 - ?2 AND finished <= ?1 AND status IN ('DONE', 'FAILED') GROUP BY 1, 2"
+    "SELECT status, CAST(?1 / 60 AS INTEGER) - CAST(finished / 60 AS INTEGER), COUNT(*) FROM jobs "
+    "WHERE finished >= ?2 AND finished <= ?1 AND status IN ('DONE', 'FAILED') GROUP BY 1, 2"
 )
 _PG_NOW = "extract(epoch FROM statement_timestamp())::float8"
 _PG_FINISHED = (
-    f"SELECT status, floor(({_PG_NOW} - finished) / 60)::int, count(*) FROM {{s}}.jobs "
-    f"WHERE finished > {_PG_NOW} - %(seconds)s::float8 AND finished <= {_PG_NOW} AND status IN ('DONE', 'FAILED') "
-    "GROUP BY 1, 2"
+    f"SELECT status, (floor({_PG_NOW} / 60) - floor(finished / 60))::int, count(*) FROM {{s}}.jobs "
+    f"WHERE finished >= (floor({_PG_NOW} / 60) - %(minutes)s::int + 1) * 60 AND finished <= {_PG_NOW} "
+    "AND status IN ('DONE', 'FAILED') GROUP BY 1, 2"
 )
 _PG_EDGES = "SELECT prereq, dependent FROM {s}.edges WHERE dependent = ANY(%(ids)s::text[]) ORDER BY 1, 2"
 
@@ -45,8 +45,9 @@ class SQLiteViews:
         return sorted(edges)
 
     def finished_per_minute(self, minutes: int = 60) -> dict[str, list[int]]:
-        minutes = max(int(minutes), 0)
-        return per_minute(self._db.execute(_SQLITE_FINISHED, (time.time(), minutes * 60.0)), minutes)
+        minutes, now = max(int(minutes), 0), time.time()
+        start = (int(now // 60) - minutes + 1) * 60.0
+        return per_minute(self._db.execute(_SQLITE_FINISHED, (now, start)), minutes)
 
     def snapshot(self, look: Look) -> Snapshot:
         db = self._db
@@ -76,7 +77,7 @@ class PostgresViews:
 
     def finished_per_minute(self, minutes: int = 60) -> dict[str, list[int]]:
         minutes = max(int(minutes), 0)
-        return per_minute(self._exec(self._view_sql(_PG_FINISHED), {"seconds": minutes * 60.0}), minutes)
+        return per_minute(self._exec(self._view_sql(_PG_FINISHED), {"minutes": minutes}), minutes)
 
     def snapshot(self, look: Look) -> Snapshot:
         minutes = max(int(look.minutes), 0)
@@ -91,7 +92,7 @@ class PostgresViews:
             if workers:
                 sent["workers"] = conn.execute(self._q["_Q_WORKERS"], prepare=True)
             if minutes:
-                sent["finished"] = conn.execute(self._view_sql(_PG_FINISHED), {"seconds": minutes * 60.0},
+                sent["finished"] = conn.execute(self._view_sql(_PG_FINISHED), {"minutes": minutes},
                                                 prepare=True)
             if look.job is not None:
                 sent["job"] = conn.execute(self._q["_Q_GET"], {"ids": [look.job]}, prepare=True)
