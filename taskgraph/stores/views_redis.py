@@ -19,6 +19,7 @@ from typing import Any
 
 from . import _redis_lua as lua
 from .records import FIELDS, Event, JobRecord, metadata_matches
+from .redis_records import _record
 from .views import Look, Snapshot, per_minute
 
 __all__ = ["RedisViews"]
@@ -148,8 +149,6 @@ class RedisViews:
         return _per_minute(counts, minutes)
 
     def snapshot(self, look: Look) -> Snapshot:
-        from .redis import _record
-
         minutes = max(int(look.minutes), 0)
         with self._errors():
             pipe = self._client.pipeline(transaction=False)
@@ -190,8 +189,6 @@ class RedisViews:
               ) -> list[JobRecord]:
         """Jobs newest first matching the filters (one given at least), the page after ``offset``: the server
         walks ``P:all`` and skips; the page's records are read after."""
-        from .redis import _record
-
         lister = self._views()[1]
         skip = 0 if metadata else offset  # metadata is matched here: the offset too, then
         need = offset + limit if metadata else limit
