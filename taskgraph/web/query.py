@@ -256,7 +256,7 @@ def graphs(queue: DurableQueue) -> list[dict[str, Any]]:
     groups: dict[str, Counter[str]] = {}
     newest: dict[str, float] = {}
     now = time.time()
-    for record in queue.list(limit=GRAPH_SCAN):
+    for record in queue.store.snapshot(Look(jobs={"limit": GRAPH_SCAN})).jobs:
         if not record.key:
             continue
         name = _graph_of(record)
