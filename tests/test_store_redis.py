@@ -511,7 +511,7 @@ def test_finished_per_minute_counts_a_burst_a_few_jobs_a_call_and_keeps_the_coun
     calls: list[object] = []
     script = store._views()[0]
     monkeypatch.setattr(store, "_view_scripts", (lambda *a, **k: calls.append(1) or script(*a, **k),
-                                                 store._views()[1]))
+                                                 *store._views()[1:]))
     store.enqueue([new_job() for _ in range(12)])
     claimed = store.claim("w", ["default"], 12, 30)
     store.complete("w", [(r.id, b"1") for r in claimed[:5]])  # five jobs ending together share a finish time

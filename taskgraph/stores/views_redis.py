@@ -121,6 +121,21 @@ out[1], out[2] = (#ids < budget) and -1 or (start + #ids), skipped
 return out
 """
 
+# ARGV: prefix, start, stop, edges ('1' or '0'), then the fields to read. For each job of P:all newest first from
+# index start to stop: its fields, then (with edges) its prerequisites. One command answers the page: packing a
+# command per job cost more than the jobs' reading.
+_NEWEST = r"""
+local ids = redis.call('ZREVRANGE', P .. ':all', ARGV[2], ARGV[3])
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = redis.call('HMGET', jkey(id), unpack(fields))
+  if ARGV[4] == '1' then out[#out + 1] = redis.call('SMEMBERS', P .. ':after:' .. id) end
+end
+return out
+"""
+
 _BUDGET = 5000  # jobs one listing call walks at most (a few ms of the server's time)
 _COUNT_BUDGET = 5000  # finished jobs one counting call reads at most (about 50 ms of the server's time)
 
@@ -140,12 +155,13 @@ class RedisViews:
     _rows: Any
     _scheduled: Any
     _workers: Any
-    _view_scripts: tuple[Any, Any] | None = None
+    _view_scripts: tuple[Any, Any, Any] | None = None
 
-    def _views(self) -> tuple[Any, Any]:
+    def _views(self) -> tuple[Any, Any, Any]:
+        """The scripts: count finished jobs, walk a filtered listing, read the newest jobs."""
         if self._view_scripts is None:
             register = self._client.register_script
-            self._view_scripts = (register(lua._PRELUDE + _FINISHED), register(lua._PRELUDE + _LIST))
+            self._view_scripts = tuple(register(lua._PRELUDE + script) for script in (_FINISHED, _LIST, _NEWEST))
         return self._view_scripts
 
     def prerequisites(self, ids: Collection[str]) -> list[tuple[str, str]]:
@@ -213,22 +229,19 @@ class RedisViews:
                         history=history, jobs=jobs, edges=edges)
 
     def _newest(self, limit: int, offset: int, edges: bool) -> tuple[list[JobRecord], list[tuple[str, str]] | None]:
-        """The newest jobs (a page of ``P:all`` by index) and, with ``edges``, the edges into them: two round
-        trips, however long the page."""
+        """The newest jobs (a page of ``P:all`` by index) and, with ``edges``, the edges into them: one script."""
         if limit <= 0:
             return [], [] if edges else None
+        offset = max(offset, 0)
         with self._errors():
-            ids = [_text(i) for i in self._client.zrevrange(self._k("all"), max(offset, 0), max(offset, 0) + limit - 1)]
-            pipe = self._client.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hmget(self._k("job", job_id), lua._LIGHT_FIELDS)
-            for job_id in ids if edges else ():
-                pipe.smembers(self._k("after", job_id))
-            answers = pipe.execute()
-        jobs = [_record(row) for row in answers[:len(ids)] if row[0] is not None]
+            answer = self._views()[2](args=[self.prefix, offset, offset + limit - 1, "1" if edges else "0",
+                                            *lua._LIGHT_FIELDS])
+        rows = answer[0::2] if edges else answer
+        jobs = [_record(row) for row in rows if row[0] is not None]
         if not edges:
             return jobs, None
-        return jobs, sorted((_text(p), d) for d, after in zip(ids, answers[len(ids):], strict=True) for p in after)
+        return jobs, sorted((_text(p), _text(row[0])) for row, after in zip(rows, answer[1::2], strict=True)
+                            if row[0] is not None for p in after)
 
     def _list(self, status: str | None, name: str | None, queue: str | None, limit: int,
               metadata: dict[str, Any] | None, offset: int, before: float | None, after: float | None
