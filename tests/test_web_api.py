@@ -192,13 +192,13 @@ def test_graphs_handed_to_the_store_list_their_tasks_and_edges_and_draw_them(in_
                 ("a", "b<x>"), ("a", "c"), ("b<x>", "d"), ("c", "d")]
             picture = client.get("/api/graphs/nightly.svg").text
             # each edge coloured by its prerequisite's state: a is QUEUED, b and c PENDING
-            assert sorted(re.findall(r'<line class="edge" data-status="(\w+)"', picture)) == ["PENDING"] * 2 + [
+            assert sorted(re.findall(r'class="edge" data-status="(\w+)"', picture)) == ["PENDING"] * 2 + [
                 "QUEUED"] * 2
             drain(q)
             picture = client.get("/api/graphs/nightly.svg")
             assert picture.headers["content-type"] == "image/svg+xml"
             assert picture.text.count('<g class="node" data-status="DONE"') == 4 and "b&lt;x&gt;" in picture.text
-            assert picture.text.count('<line class="edge" data-status="DONE"') == 4
+            assert picture.text.count('class="edge" data-status="DONE"') == 4
             assert client.get("/api/graphs/other").status_code == 404
             assert client.get("/api/graphs/other.svg").status_code == 404
     finally:
@@ -217,7 +217,7 @@ def test_a_store_that_cannot_list_prerequisites_draws_no_edges(tmp_path, monkeyp
         with TestClient(create_app(q)) as client:
             detail = client.get("/api/graphs/g").json()
             assert (detail["edges"], detail["edges_known"], len(detail["nodes"])) == ([], False, 2)
-            assert "<line" not in client.get("/api/graphs/g.svg").text
+            assert 'class="edge"' not in client.get("/api/graphs/g.svg").text
     finally:
         q.close()
 
@@ -410,3 +410,14 @@ def test_scheduled_jobs_are_listed_without_reading_the_queued_ones_for_nothing(c
     # QUEUED is the stored status, as q.list has it: the scheduled ones are among them, shown as SCHEDULED
     shown = [j["status"] for j in client.get("/api/tasks", params={"status": "QUEUED"}).json()["items"]]
     assert shown.count("QUEUED") == len(queued) + 1 and shown.count("SCHEDULED") == len(later)
+
+
+def test_an_edge_over_a_column_goes_around_the_boxes_between():
+    from taskgraph.web.svg import graph_svg
+
+    nodes = [{"id": i, "name": i, "status": s} for i, s in (("a", "DONE"), ("b", "RUNNING"), ("c", "PENDING"))]
+    picture = graph_svg({"id": "g", "nodes": nodes, "edges": [["a", "b"], ["b", "c"], ["a", "c"]]})
+    edges = re.findall(r'<polyline class="edge" data-status="(\w+)" points="([^"]+)"', picture)
+    assert [(state, len(points.split())) for state, points in edges] == [("DONE", 2), ("RUNNING", 2), ("DONE", 4)]
+    columns = sorted({float(x) for x in re.findall(r'<rect x="([\d.]+)"', picture)})
+    assert len(columns) == 3  # a, b and c each in a column of its own: depth 0, 1, 2

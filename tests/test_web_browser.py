@@ -109,7 +109,7 @@ def test_a_graphs_picture_updates_itself_as_workers_finish_its_tasks(browser: An
             assert browser.title == "Graph nightly · taskgraph"
 
             def edges(driver: Any) -> list[str]:
-                return [e.get_attribute("data-status") for e in driver.find_elements(By.CSS_SELECTOR, "svg line.edge")]
+                return [e.get_attribute("data-status") for e in driver.find_elements(By.CSS_SELECTOR, "svg .edge")]
 
             def nodes(driver: Any) -> list[str]:
                 return [n.get_attribute("data-status") for n in driver.find_elements(By.CSS_SELECTOR, "svg g.node")]

@@ -115,9 +115,14 @@ def graph_svg(graph: dict[str, Any], rows: int = 8) -> str:
         if source in where and dest in where:
             (x1, y1), (x2, y2) = where[source], where[dest]
             state = status[source] if status[source] in _EDGE else "PENDING"
-            parts.append(f'<line class="edge" data-status="{_text(state)}" x1="{x1 + box_w}" y1="{y1 + box_h / 2}" '
-                         f'x2="{x2}" y2="{y2 + box_h / 2}" stroke="{_EDGE[state]}" stroke-width="1.5" '
-                         f'marker-end="url(#arrow-{state.lower()})"/>')
+            x1, y1, x2, y2 = x1 + box_w, y1 + box_h / 2, x2, y2 + box_h / 2
+            if x2 - x1 <= gap_x:  # to the next column: straight
+                points = f"{x1},{y1} {x2},{y2}"
+            else:  # over columns between: along the gap above the higher of the two rows, not through the boxes
+                top = min(y1, y2) - box_h / 2 - gap_y / 2
+                points = f"{x1},{y1} {x1 + gap_x / 2},{top} {x2 - gap_x / 2},{top} {x2},{y2}"
+            parts.append(f'<polyline class="edge" data-status="{_text(state)}" points="{points}" fill="none" '
+                         f'stroke="{_EDGE[state]}" stroke-width="1.5" marker-end="url(#arrow-{state.lower()})"/>')
     parts += boxes
     parts.append("</svg>")
     return "".join(parts)
