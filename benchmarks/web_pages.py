@@ -2,8 +2,9 @@
 
 The store is filled through its own contract (``enqueue`` in batches, then ``claim`` and ``complete`` or ``fail``
 as a worker would), so it holds jobs in every status: by default 80 % DONE, 10 % FAILED, 10 % QUEUED, over two named
-queues. Each page is then asked for through the ASGI app in this process (no network), a few times, and the median
-and the worst are printed; the target is under 300 ms each.
+queues, and then a graph of 100 keyed jobs with their edges, as ``make_later`` stores one. Each page is then asked
+for through the ASGI app in this process (no network), a few times, and the median and the worst are printed; the
+target is under 300 ms each.
 
     .venv/bin/python benchmarks/web_pages.py                      # SQLite, 100,000 jobs
     .venv/bin/python benchmarks/web_pages.py --store postgresql://127.0.0.1:5432/test --jobs 100000
@@ -27,6 +28,7 @@ from taskgraph.stores.records import NewJob  # noqa: E402
 
 TARGET = 0.300
 BATCH = 2000
+GRAPH = 100  # tasks of the stored graph (/graphs/bench)
 
 
 def add(a: int, b: int) -> int:
@@ -58,7 +60,12 @@ def fill(q: DurableQueue, jobs: int) -> str:
                 store.fail(worker, r.id, {"type": "builtins.ValueError", "message": "bench", "traceback": ""}, None)
                 failed_id = r.id
         finished += len(claimed)
-    print(f"filled {jobs} jobs in {time.perf_counter() - started:.1f} s: {q.stats()}", flush=True)
+    # and a graph as make_later stores one: keyed jobs of one namespace, each after the one or two before it
+    ids = [uuid.uuid4().hex for _ in range(GRAPH)]
+    store.enqueue([NewJob(id=ids[i], name=name, payload=payload, options={"mode": "thread"}, key=f"bench/t{i}@0",
+                          after=ids[max(i - 2, 0):i]) for i in range(GRAPH)])
+    print(f"filled {jobs} jobs and a graph of {GRAPH} in {time.perf_counter() - started:.1f} s: {q.stats()}",
+          flush=True)
     return failed_id
 
 
@@ -69,8 +76,8 @@ def measure(q: DurableQueue, failed_id: str, repeat: int) -> list[tuple[str, flo
 
     paths = ["/", "/jobs", "/jobs?status=FAILED", "/jobs?status=DONE&offset=5000", "/jobs?status=SCHEDULED",
              "/jobs?queue=reports",
-             f"/jobs/{failed_id}", "/workers", "/queues", "/graphs", "/api/stats", "/api/tasks?limit=500",
-             f"/api/tasks/{failed_id}", "/api/health"]
+             f"/jobs/{failed_id}", "/workers", "/queues", "/graphs", "/graphs/bench", "/api/stats",
+             "/api/tasks?limit=500", f"/api/tasks/{failed_id}", "/api/graphs/bench.svg", "/api/health"]
     rows = []
     with TestClient(create_app(q)) as client:
         for path in paths:

@@ -60,11 +60,17 @@ def fill(q: DurableQueue) -> str:
         resize_job.enqueue([f"photos/{i:03}.jpg", 640, 480], queue="images" if i % 2 else "default")
     bad = publish_job.delay("<draft>")
     publish_job.delay("spring-catalogue")
-    later = Task("thumbnails", resize, args=("cover.jpg", 128, 128))
-    taskgraph.make_later(q, Task("publish", publish, args=("cover",)).require(later))
+    # a graph whose edges show every colour: DONE and FAILED prerequisites, then (below) one RUNNING
+    thumbnails = Task("thumbnails", resize, args=("cover.jpg", 128, 128))
+    watermark = Task("watermark", resize, args=("cover-wm.jpg", 128, 128)).require(thumbnails)
+    cover = Task("publish", publish, args=("cover",)).require(thumbnails, watermark)
+    teaser = Task("teaser", publish, args=("<teaser>",)).require(thumbnails)
+    taskgraph.make_later(q, cover, Task("announce", publish, args=("news",)).require(teaser))
     worker = Worker(q, threads=4, lease=3, queues=["default", "images"])
     worker.run(burst=True)
     encode_job.delay(2400)
+    video = Task("video", encode_video, args=(2400,)).require(cover)  # its prerequisite is the stored one, DONE
+    taskgraph.make_later(q, Task("upload", publish, args=("video",)).require(video))
     resize_job.enqueue(["photos/late.jpg", 64, 64], delay=3600)
     return bad.id
 

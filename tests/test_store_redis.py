@@ -498,3 +498,46 @@ def test_the_url_attribute_is_the_redacted_url(redis_url: str, prefixed) -> None
     assert store.url == redact(full) and repr(store) == f"RedisStore({redact(full)!r})"
     password = urlsplit(redis_url).password
     assert not password or password not in store.url
+
+
+# ---------------------------------------------------------------------------------------------- dashboard views
+
+
+def test_finished_per_minute_counts_a_burst_a_few_jobs_a_call_and_keeps_the_counts(
+        store: RedisStore, monkeypatch: pytest.MonkeyPatch):
+    from taskgraph.stores import views_redis
+
+    monkeypatch.setattr(views_redis, "_COUNT_BUDGET", 3)  # a burst far over a call's budget
+    calls: list[object] = []
+    script = store._views()[0]
+    monkeypatch.setattr(store, "_view_scripts", (lambda *a, **k: calls.append(1) or script(*a, **k),
+                                                 *store._views()[1:]))
+    store.enqueue([new_job() for _ in range(12)])
+    claimed = store.claim("w", ["default"], 12, 30)
+    store.complete("w", [(r.id, b"1") for r in claimed[:5]])  # five jobs ending together share a finish time
+    store.complete("w", [(r.id, b"1") for r in claimed[5:9]])
+    for r in claimed[9:]:
+        store.fail("w", r.id, {"type": "E", "message": "m", "traceback": ""}, None)
+    counts = store.finished_per_minute(5)
+    assert (sum(counts["DONE"]), sum(counts["FAILED"])) == (9, 3)
+    assert len(calls) >= 3  # the budget cut the burst into several calls, never inside a shared finish time
+    calls.clear()
+    assert store.finished_per_minute(5) == counts and len(calls) == 1  # counted once: kept
+    store.retry([claimed[9].id])  # a counted job leaves the finished set: its minute is counted again
+    store.delete([claimed[0].id])
+    again = store.finished_per_minute(5)
+    assert (sum(again["DONE"]), sum(again["FAILED"])) == (8, 2)
+
+
+def test_a_deep_filtered_page_is_walked_in_the_server(store: RedisStore, monkeypatch: pytest.MonkeyPatch):
+    from taskgraph.stores import views_redis
+
+    monkeypatch.setattr(views_redis, "_BUDGET", 7)  # several calls, each skipping part of the offset
+    jobs = [new_job(queue="a" if i % 4 else "b", metadata={"even": i % 2 == 0}) for i in range(60)]
+    store.enqueue(jobs)
+    newest = [j.id for j in reversed(jobs) if j.queue == "a"]
+    assert [r.id for r in store.list_jobs(queue="a", offset=20, limit=9)] == newest[20:29]
+    assert [r.id for r in store.list_jobs(queue="a", offset=40)] == newest[40:]
+    even = [j.id for j in reversed(jobs) if j.queue == "a" and j.metadata == {"even": True}]
+    assert len(even) == 15 and [r.id for r in store.list_jobs(queue="a", metadata={"even": True}, offset=5,
+                                                               limit=6)] == even[5:11]

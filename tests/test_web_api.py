@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import taskgraph  # noqa: E402
 from taskgraph import DurableQueue, Task  # noqa: E402
 from taskgraph.durable.worker import Worker  # noqa: E402
 from taskgraph.stores import StoreUnavailable  # noqa: E402
+from taskgraph.stores.base import Store  # noqa: E402
 from taskgraph.web import MAX_LIMIT, create_app, create_router, worker_lifespan  # noqa: E402
 from tests import jobs  # noqa: E402
 from tests.durable_app import make_queue  # noqa: E402
@@ -169,26 +171,53 @@ def test_types_workers_and_health(client: TestClient, q: DurableQueue):
     assert health.status_code == 200 and health.json() == {"ok": True, "store": q.url, "reason": "ok"}
 
 
-def test_graphs_handed_to_the_store_list_their_tasks_and_draw_them(tmp_path):
-    q = make_queue(f"sqlite:///{tmp_path / 'jobs.db'}?namespace=nightly")
+def test_graphs_handed_to_the_store_list_their_tasks_and_edges_and_draw_them(in_process_store_url: str):
+    q = make_queue(in_process_store_url + ("&" if "?" in in_process_store_url else "?") + "namespace=nightly")
     try:
         a = Task("a", jobs.add, args=(1, 2))
         b = Task("b<x>", jobs.add, args=(3, 4)).require(a)
-        taskgraph.make_later(q, b)
+        c = Task("c", jobs.add, args=(5, 6)).require(a)
+        d = Task("d", jobs.add, args=(7, 8)).require(b, c)
+        taskgraph.make_later(q, d)
         with TestClient(create_app(q)) as client:
             [graph] = client.get("/api/graphs").json()
-            assert (graph["id"], graph["tasks"], graph["finished"]) == ("nightly", 2, False)
-            assert graph["counts"] == {"QUEUED": 1, "PENDING": 1}
+            assert (graph["id"], graph["tasks"], graph["finished"]) == ("nightly", 4, False)
+            assert graph["counts"] == {"QUEUED": 1, "PENDING": 3}
             detail = client.get("/api/graphs/nightly").json()
-            assert [(n["name"], n["status"], n["waiting"]) for n in detail["nodes"]] == [
-                ("a", "QUEUED", 0), ("b<x>", "PENDING", 1)]
-            assert detail["edges_known"] is False
+            names = {n["id"]: n["name"] for n in detail["nodes"]}
+            assert sorted((n["name"], n["status"], n["waiting"]) for n in detail["nodes"]) == [
+                ("a", "QUEUED", 0), ("b<x>", "PENDING", 1), ("c", "PENDING", 1), ("d", "PENDING", 2)]
+            assert detail["edges_known"] is True
+            assert sorted((names[p], names[d]) for p, d in detail["edges"]) == [
+                ("a", "b<x>"), ("a", "c"), ("b<x>", "d"), ("c", "d")]
+            picture = client.get("/api/graphs/nightly.svg").text
+            # each edge coloured by its prerequisite's state: a is QUEUED, b and c PENDING
+            assert sorted(re.findall(r'class="edge" data-status="(\w+)"', picture)) == ["PENDING"] * 2 + [
+                "QUEUED"] * 2
             drain(q)
             picture = client.get("/api/graphs/nightly.svg")
             assert picture.headers["content-type"] == "image/svg+xml"
-            assert picture.text.count('data-status="DONE"') == 2 and "b&lt;x&gt;" in picture.text
+            assert picture.text.count('<g class="node" data-status="DONE"') == 4 and "b&lt;x&gt;" in picture.text
+            assert picture.text.count('class="edge" data-status="DONE"') == 4
             assert client.get("/api/graphs/other").status_code == 404
             assert client.get("/api/graphs/other.svg").status_code == 404
+    finally:
+        q.close()
+
+
+def test_a_store_that_cannot_list_prerequisites_draws_no_edges(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    from taskgraph.stores.sqlite import SQLiteStore
+
+    # a store with only the contract's defaults of the optional methods (as a store of one's own may be)
+    monkeypatch.setattr(SQLiteStore, "prerequisites", Store.prerequisites)
+    monkeypatch.setattr(SQLiteStore, "snapshot", Store.snapshot)
+    q = make_queue(f"sqlite:///{tmp_path / 'jobs.db'}?namespace=g")
+    try:
+        taskgraph.make_later(q, Task("y", jobs.add, args=(1, 2)).require(Task("x", jobs.add, args=(0, 1))))
+        with TestClient(create_app(q)) as client:
+            detail = client.get("/api/graphs/g").json()
+            assert (detail["edges"], detail["edges_known"], len(detail["nodes"])) == ([], False, 2)
+            assert 'class="edge"' not in client.get("/api/graphs/g.svg").text
     finally:
         q.close()
 
@@ -381,3 +410,14 @@ def test_scheduled_jobs_are_listed_without_reading_the_queued_ones_for_nothing(c
     # QUEUED is the stored status, as q.list has it: the scheduled ones are among them, shown as SCHEDULED
     shown = [j["status"] for j in client.get("/api/tasks", params={"status": "QUEUED"}).json()["items"]]
     assert shown.count("QUEUED") == len(queued) + 1 and shown.count("SCHEDULED") == len(later)
+
+
+def test_an_edge_over_a_column_goes_around_the_boxes_between():
+    from taskgraph.web.svg import graph_svg
+
+    nodes = [{"id": i, "name": i, "status": s} for i, s in (("a", "DONE"), ("b", "RUNNING"), ("c", "PENDING"))]
+    picture = graph_svg({"id": "g", "nodes": nodes, "edges": [["a", "b"], ["b", "c"], ["a", "c"]]})
+    edges = re.findall(r'<polyline class="edge" data-status="(\w+)" points="([^"]+)"', picture)
+    assert [(state, len(points.split())) for state, points in edges] == [("DONE", 2), ("RUNNING", 2), ("DONE", 4)]
+    columns = sorted({float(x) for x in re.findall(r'<rect x="([\d.]+)"', picture)})
+    assert len(columns) == 3  # a, b and c each in a column of its own: depth 0, 1, 2

@@ -93,3 +93,31 @@ def test_retry_a_failed_job_from_the_browser_and_watch_it_finish(browser: Any, t
             assert browser.current_url.endswith(f"/jobs/{job.id}")
     finally:
         q.close()
+
+
+def test_a_graphs_picture_updates_itself_as_workers_finish_its_tasks(browser: Any, tmp_path: Path):
+    import taskgraph
+    from tests import jobs
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}?namespace=nightly"
+    q = make_queue(url)
+    try:
+        first = taskgraph.Task("first", jobs.add, args=(1, 2))
+        taskgraph.make_later(q, taskgraph.Task("second", jobs.add, args=(3, 4)).require(first))
+        with worker_pool(tmp_path) as start, dashboard(url, tmp_path) as server:
+            browser.get(server.base + "/graphs/nightly")
+            assert browser.title == "Graph nightly · taskgraph"
+
+            def edges(driver: Any) -> list[str]:
+                return [e.get_attribute("data-status") for e in driver.find_elements(By.CSS_SELECTOR, "svg .edge")]
+
+            def nodes(driver: Any) -> list[str]:
+                return [n.get_attribute("data-status") for n in driver.find_elements(By.CSS_SELECTOR, "svg g.node")]
+
+            assert edges(browser) == ["QUEUED"] and nodes(browser) == ["QUEUED", "PENDING"]
+            start(url, "--burst", "--lease", "3", name="graph").wait(60)
+            # no reload: the page's live part, the picture with it, is fetched again every few seconds
+            WebDriverWait(browser, 30).until(lambda d: nodes(d) == ["DONE", "DONE"])
+            assert edges(browser) == ["DONE"] and browser.current_url.endswith("/graphs/nightly")
+    finally:
+        q.close()

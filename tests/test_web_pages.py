@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from taskgraph import DurableQueue  # noqa: E402
 from taskgraph.web import create_app  # noqa: E402
+from tests import jobs as tests_jobs  # noqa: E402
 from tests.durable_app import make_queue  # noqa: E402
 from tests.test_web_api import drain  # noqa: E402
 
@@ -235,3 +237,56 @@ def test_the_overview_shows_the_result_caches_hits_and_misses(q: DurableQueue, t
         page = client.get("/").text
     assert "<h2>Result cache</h2>" in page
     assert re.search(r"<td>tests\.jobs:count</td><td>1</td><td>1</td>", page), page
+
+
+class Counting:
+    """A real store that records the name of each call made on it (a proxy: every call reaches the store)."""
+
+    def __init__(self, store: Any, calls: list[str]) -> None:
+        self._store, self._calls = store, calls
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._store, name)
+        if not callable(value) or name.startswith("_") or name == "close":
+            return value
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(name)
+            return value(*args, **kwargs)
+
+        return counted
+
+
+@pytest.mark.parametrize("jobs", [3, 40])
+def test_a_live_refresh_costs_one_store_call_however_many_jobs(q: DurableQueue, monkeypatch: pytest.MonkeyPatch,
+                                                               jobs: int):
+    import taskgraph
+
+    add = q.job("tests.jobs:add")
+    assert add is not None
+    handles = [add.delay(i, 1) for i in range(jobs)]
+    failed = q.job("tests.jobs:fail").delay("no")  # type: ignore[union-attr]
+    root = taskgraph.Task("root", tests_jobs.add, args=(0, 1))
+    top = taskgraph.Task("top", tests_jobs.add, args=(1, 1)).require(root)
+    taskgraph.make_later(q, top)
+    drain(q)
+    q.store.register_worker({"id": "w-live", "queues": ["default"], "started": 1.0}, 60.0)
+    graph_id = q.list(limit=1)[0].key.rpartition("/")[0] or "default"  # type: ignore[union-attr]
+    calls: list[str] = []
+    connect = q._connect
+    monkeypatch.setattr(q, "_connect", lambda: Counting(connect(), calls))
+    q.reconnect()
+    expected = {
+        "/": "snapshot", "/jobs": "list_jobs", "/jobs?status=DONE&offset=2": "list_jobs",
+        "/jobs?queue=default&task_type=tests.jobs:add": "list_jobs", f"/jobs/{failed.id}": "snapshot",
+        f"/jobs/{handles[-1].id}": "snapshot", "/workers": "list_workers", "/queues": "snapshot",
+        "/graphs": "snapshot", f"/graphs/{graph_id}": "snapshot",
+    }
+    with TestClient(create_app(q)) as client:
+        for path, call in expected.items():
+            calls.clear()
+            live = client.get(path, headers={"X-Partial": "1"})
+            assert live.status_code == 200, (path, live.text[:300])
+            assert calls == [call], (path, calls)
+        graph = client.get(f"/graphs/{graph_id}", headers={"X-Partial": "1"}).text
+        assert graph.count('class="edge" data-status="DONE"') == 1  # the page draws the edge it read

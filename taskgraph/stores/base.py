@@ -39,6 +39,7 @@ from typing import Any
 
 from .entries import Entries
 from .records import Event, JobRecord, NewJob
+from .views import Look, Snapshot, read
 
 __all__ = ["Store", "StoreError", "close_quietly"]
 
@@ -233,6 +234,33 @@ class Store(Entries, ABC):
         ``expires``, oldest started first; expired entries may be deleted on the way. Optional: none by
         default."""
         return []
+
+    def prerequisites(self, ids: Collection[str]) -> list[tuple[str, str]]:
+        """The edges into the jobs of ``ids``: a ``(prerequisite, job)`` pair for each job of ``ids`` and each job
+        it was enqueued ``after`` (the direction work flows), sorted; ids the store does not have give none. Edges
+        stay until the jobs are purged or deleted, and a keyed job enqueued again gets its new ones.
+
+        Raises:
+            NotImplementedError: the store cannot list them (the default).
+        """
+        raise NotImplementedError(f"{self.url}: this store does not list prerequisites")
+
+    def finished_per_minute(self, minutes: int = 60) -> dict[str, list[int]]:
+        """How many jobs ended DONE and FAILED in each of the last ``minutes`` clock minutes by the store's clock
+        (whole minutes of the epoch; the last is the current one, under way), counted by the store over its index of
+        finish times, not by reading the jobs: ``{"DONE": [...], "FAILED": [...]}``, oldest minute first. Jobs
+        purged, deleted or retried since are not counted.
+
+        Raises:
+            NotImplementedError: the store cannot count them (the default).
+        """
+        raise NotImplementedError(f"{self.url}: this store does not count finished jobs by minute")
+
+    def snapshot(self, look: Look) -> Snapshot:
+        """The parts ``look`` names (counts, workers, jobs finished per minute, a job and its history, a page of
+        jobs and the edges into them), read in one call: what a dashboard's page reads at each refresh (see
+        :mod:`taskgraph.stores.views`). Optional: by default, the store's own methods one after the other."""
+        return read(self, look)
 
     @abstractmethod
     def stats(self) -> dict[str, dict[str, int]]:

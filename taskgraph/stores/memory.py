@@ -35,6 +35,7 @@ from .common import (
 from .entries import MemoryEntries
 from .memory_state import Job, Memory
 from .records import FIELDS, Event, JobRecord, NewJob, metadata_matches
+from .views import MemoryViews
 
 __all__ = ["MemoryStore", "open_memory"]
 
@@ -43,7 +44,7 @@ _STORES: dict[str, Memory] = {}  # name -> store, for the life of the process
 _STORES_LOCK = threading.Lock()
 
 
-class MemoryStore(MemoryEntries, Store):
+class MemoryStore(MemoryEntries, MemoryViews, Store):
     """A connection to the in-memory store called ``name`` in this process (created on first use).
 
     Connections to one name share its jobs; each keeps its own note of what it has seen, for :meth:`wait` and

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import json
 import threading
+from collections.abc import Collection
 from typing import Any
 
 from .records import (
@@ -295,3 +296,15 @@ class Memory:
             if dependent in self.prereqs:
                 self.prereqs[dependent] = [p for p in self.prereqs[dependent] if p != job.id]
         self.dirty = True
+
+    def edges_into(self, ids: Collection[str]) -> list[tuple[str, str]]:
+        """``(prerequisite, dependent)`` for each dependent of ``ids`` (:meth:`Store.prerequisites`), sorted."""
+        return sorted({(p, d) for d in set(ids) for p in self.prereqs.get(d, ())})
+
+    def finished_rows(self, now: float, minutes: int) -> list[tuple[str, int, int]]:
+        """``(status, clock minutes ago, 1)`` of each job that ended DONE or FAILED in the last ``minutes`` clock
+        minutes (this one included)."""
+        this = int(now // 60)
+        return [(j.status, this - int(j.finished // 60), 1) for j in self.jobs.values()
+                if j.finished is not None and j.finished <= now and j.status in ("DONE", "FAILED")
+                and this - int(j.finished // 60) < minutes]

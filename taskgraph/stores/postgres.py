@@ -53,6 +53,7 @@ from .records import (
     runs_on,
 )
 from .records import label as job_label
+from .views_sql import PostgresViews
 
 __all__ = ["PostgresStore", "open_postgres", "SCHEMA_VERSION", "DEFAULT_SCHEMA"]
 
@@ -61,7 +62,7 @@ _INT_MAX = 2**31 - 1
 
 _LIST_PAGE = 200  # rows read at a time by a listing filtered by metadata
 
-class PostgresStore(PostgresEntries, Store):
+class PostgresStore(PostgresEntries, PostgresViews, Store):
     """A store in a PostgreSQL database (13 or newer), through psycopg (3.2.4 or newer).
 
     Args:

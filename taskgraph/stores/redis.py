@@ -46,10 +46,11 @@ from .records import (
     NewJob,
     metadata_matches,
     options_texts,
-    record_from_row,
 )
 from .redis_jobs import ScriptJobs
+from .redis_records import _field, _number, _record
 from .redis_url import DEFAULT_PREFIX, parse
+from .views_redis import RedisViews
 
 __all__ = ["RedisStore", "open_redis", "DEFAULT_PREFIX"]
 
@@ -57,41 +58,7 @@ _PURGE_BATCH = 500
 _LIST_CHUNK = 200
 
 
-# how to read each field of a job hash, in JobRecord order (Redis gives bytes): text, or a number, or as it is
-_TEXT = frozenset({0, 1, 2, 3, 4, 17, 20})
-_NUMBER = {5: int, 10: int, 11: int, 12: int, 13: float, 14: float, 15: float, 16: float, 18: float, 19: float}
-
-
-def _field(i: int, value: Any) -> Any:
-    """A field of a job hash as a record holds it. A damaged one (a number that is not one, text that is not
-    UTF-8) is kept as text, so that reading it never fails: a worker refuses the job, saying which field."""
-    if value is None or (i not in _TEXT and i not in _NUMBER):
-        return value
-    text = value.decode(errors="replace")
-    if i in _TEXT:
-        return text
-    try:
-        return _NUMBER[i](text)
-    except ValueError:
-        return text
-
-
-def _record(row: Sequence[Any]) -> JobRecord:
-    try:
-        return record_from_row([
-            v if v is None else v.decode() if i in _TEXT else _NUMBER[i](v) if i in _NUMBER else v
-            for i, v in enumerate(row)
-        ])
-    except ValueError:  # a damaged field (UnicodeDecodeError is one too)
-        return record_from_row([_field(i, v) for i, v in enumerate(row)])
-
-
-def _number(value: Any) -> float:
-    """A time field as a number; a damaged one (text) as 0."""
-    return float(value) if isinstance(value, (int, float)) else 0.0
-
-
-class RedisStore(RedisEntries, Store):
+class RedisStore(RedisEntries, RedisViews, Store):
     """A store in a Redis server (6.2 or newer).
 
     Args:
@@ -342,10 +309,10 @@ class RedisStore(RedisEntries, Store):
                 rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*lua._LIGHT_FIELDS, "seq"])
                 found = [r for r in map(_record, sorted(rows, key=lambda r: -int(r[-1] or 0))) if wanted(r)]
                 return found[offset:end]
-            filtered = status or name or queue or metadata or aged
-            chunk = limit if 0 < limit <= _LIST_CHUNK and not filtered else _LIST_CHUNK
-            start = 0 if filtered else offset  # unfiltered: the page starts at the offset
-            skip = offset if filtered else 0
+            if status or name or queue or metadata or aged:  # walked in the server (views_redis)
+                return self._list(status, name, queue, limit, metadata, offset, before, after)
+            chunk = limit if 0 < limit <= _LIST_CHUNK else _LIST_CHUNK
+            start, skip = offset, 0  # unfiltered: the page starts at the offset
             while len(found) < skip + limit:
                 ids = self._client.zrevrange(self._k("all"), start, start + chunk - 1)
                 if not ids:

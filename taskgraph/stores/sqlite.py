@@ -46,6 +46,7 @@ from .records import (
 from .records import label as job_label
 from .sqlite_file import Database, chunks, drop_worker, live_workers, marks, put_worker, select
 from .sqlite_file import events as _events
+from .views_sql import SQLiteViews
 
 __all__ = ["SQLiteStore", "open_sqlite"]
 
@@ -55,7 +56,7 @@ _ON_FAILURE = ON_TEXT["failure"]
 _AGAIN, _AGAIN_FORCED = ("FAILED", "CANCELLED"), ("FAILED", "CANCELLED", "DONE")
 
 
-class SQLiteStore(SQLiteEntries, Store):
+class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
     """A store in one SQLite file.
 
     Args:

@@ -28,6 +28,7 @@ from .continuations import ContinuationContract
 from .entries import EntriesContract
 from .recurring import RecurringContract
 from .submissions import ERROR, SubmissionContract, new_job
+from .views import ViewsContract
 
 __all__ = ["StoreContract", "new_job", "wakes"]
 
@@ -51,7 +52,7 @@ def wakes(block: Callable[[float], None], act: Callable[[], object]) -> bool:
 
 
 class StoreContract(SubmissionContract, AdminContract, ContinuationContract, EntriesContract,
-                    RecurringContract, BatchContract):
+                    RecurringContract, BatchContract, ViewsContract):
     """The behaviour every store must have. Needs a ``connect`` fixture (see the module docstring)."""
 
     @pytest.fixture

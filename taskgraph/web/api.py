@@ -148,7 +148,10 @@ def create_router(
     @router.get("/tasks/{job_id}", response_model=TaskDetail, responses=_NOT_FOUND, summary="One job")
     def get_task(job_id: str) -> Any:
         with answers():
-            return query.job_detail(queue, record_or_404(job_id))
+            found = query.job_page(queue, job_id)
+        if found is None:
+            raise HTTPException(404, f"no job {job_id!r} in the store (never enqueued, or deleted)")
+        return found
 
     @router.delete("/tasks/{job_id}", response_model=Changed, dependencies=write, responses={**_NOT_FOUND, **_CONFLICT},
                    summary="Cancel a pending, queued or running job")

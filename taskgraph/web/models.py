@@ -184,8 +184,8 @@ class Graph(BaseModel):
 
     id: str
     nodes: list[GraphNode]
-    edges: list[list[str]]
-    edges_known: bool = Field(description="False: the store's public API does not list prerequisites yet")
+    edges: list[list[str]] = Field(description="[prerequisite id, dependent id] for each edge between its tasks")
+    edges_known: bool = Field(description="False: this store cannot list prerequisites, so edges is empty")
 
 
 class Recurring(BaseModel):

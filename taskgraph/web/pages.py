@@ -1,9 +1,12 @@
 """The dashboard's pages, rendered on the server with Jinja2 from the same query layer as the API.
 
 Every page has a live part (``#live``) that ``live.js`` fetches again every few seconds with the header
-``X-Partial: 1``: the server renders that part alone, with the same few store reads as the whole page (one for a
-list or a job, four at most for the overview: counts, the scheduled split, workers, the newest jobs), so the cost of
-a watching browser is bounded per interval, not per job. Actions are forms POSTing a CSRF token.
+``X-Partial: 1``: the server renders that part alone from one store call (a list, or a
+:meth:`~taskgraph.stores.base.Store.snapshot` of what the page shows: the overview's counts, workers and jobs
+finished per minute; a job with its history; a graph's jobs with their edges), so the cost of a watching browser
+is one store call per interval, not per job. The overview's result-cache table is read with the whole page only.
+The SCHEDULED list (counts, then pages of QUEUED jobs) and the recurring jobs (their entries, then the status of
+their last runs) read more. Actions are forms POSTing a CSRF token.
 """
 
 from __future__ import annotations
@@ -134,11 +137,11 @@ def create_pages(
     # ------------------------------------------------------------------ reads
 
     def overview(request: Request) -> dict[str, Any]:
-        counts = query.counts(queue)
-        rate = query.throughput(queue)
-        return {"counts": counts, "workers": query.workers(queue), "capped": rate["capped"],
-                "scan": query.THROUGHPUT_SCAN, "cache": queue.cache_stats(),
-                "chart": Markup(svg.throughput_svg(rate))}  # noqa: S704 - escaped in svg
+        seen = query.overview(queue)
+        partial = request.headers.get("x-partial") == "1"  # the cache table is outside the live part
+        return {"counts": seen["counts"], "workers": seen["workers"], "exact": seen["throughput"]["exact"],
+                "cache": {} if partial else queue.cache_stats(),
+                "chart": Markup(svg.throughput_svg(seen["throughput"]))}  # noqa: S704 - escaped in svg
 
     def jobs(request: Request) -> dict[str, Any]:
         params = request.query_params
@@ -153,10 +156,10 @@ def create_pages(
 
     def job(request: Request) -> dict[str, Any]:
         job_id = request.path_params["job_id"]
-        record = query.find_record(queue, job_id)
-        if record is None:
+        found = query.job_page(queue, job_id)
+        if found is None:
             raise HTTPException(404, f"no job {job_id!r} in the store (never enqueued, or deleted)")
-        return {"job": query.job_detail(queue, record)}
+        return {"job": found}
 
     def graph(request: Request) -> dict[str, Any]:
         graph_id = request.path_params["graph_id"]

@@ -1,6 +1,10 @@
 """The one query layer the API and the pages share: what a job, a list, the counts, the workers and the graphs of a
-durable queue look like as plain data. It calls the queue's public methods only (no SQL, no store internals), and
-every read is bounded (a page of at most :data:`MAX_LIMIT` jobs).
+durable queue look like as plain data. It calls the queue's and the store's public methods only (no SQL, no store
+internals), and every read is bounded (a page of at most :data:`MAX_LIMIT` jobs).
+
+Each page reads the store once (:meth:`~taskgraph.stores.base.Store.snapshot` with a
+:class:`~taskgraph.stores.views.Look` naming what it shows), so a page refreshed live costs one store call per
+interval, however many jobs it shows.
 
 Values are left as they are (an API answers JSON); the pages pass each string through
 :func:`taskgraph.safetext.shown` as they render it.
@@ -13,16 +17,18 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ..durable.admin import STATUSES
+from ..durable.admin import STATUSES, WorkerInfo
 from ..errors import first_line
-from ..stores.records import FINAL, JobRecord
+from ..stores.common import split_scheduled
+from ..stores.records import FINAL, Event, JobRecord
+from ..stores.views import Look, Snapshot
 
 if TYPE_CHECKING:
     from ..durable.queue import DurableQueue
 
 __all__ = [
-    "MAX_LIMIT", "STATUSES", "job_summary", "job_detail", "list_jobs", "task_types", "counts", "throughput",
-    "workers", "queues", "graphs", "graph", "find_record", "health",
+    "MAX_LIMIT", "STATUSES", "job_summary", "job_detail", "job_page", "list_jobs", "task_types", "counts",
+    "throughput", "overview", "workers", "queues", "graphs", "graph", "find_record", "health",
 ]
 
 #: The most jobs one list request returns (``limit`` above it is refused).
@@ -31,8 +37,8 @@ MAX_LIMIT = 500
 #: How many of the newest jobs the graph listing reads (graphs are the keyed jobs ``make_later`` stored).
 GRAPH_SCAN = 2000
 
-#: How many of the newest jobs the throughput chart reads, at most.
-THROUGHPUT_SCAN = 2000
+#: The minutes of the overview's chart of jobs finished per minute.
+MINUTES = 60
 
 
 def _jsonable(value: Any) -> Any:
@@ -76,11 +82,12 @@ def _decoded(queue: DurableQueue, record: JobRecord) -> tuple[Any, Any, Any, str
     return args, kwargs, result, problem
 
 
-def job_detail(queue: DurableQueue, record: JobRecord) -> dict[str, Any]:
-    """Everything a job's page shows: its summary, arguments, result, error with traceback, options and history."""
+def job_detail(queue: DurableQueue, record: JobRecord, history: list[Event] | None = None) -> dict[str, Any]:
+    """Everything a job's page shows: its summary, arguments, result, error with traceback, options and history
+    (read from the store unless given)."""
     args, kwargs, result, problem = _decoded(queue, record)
     error = record.error
-    history = queue.store.history(record.id)
+    history = queue.store.history(record.id) if history is None else history
     return {
         **job_summary(record),
         "args": args, "kwargs": kwargs, "result": result, "decode_error": problem,
@@ -93,6 +100,15 @@ def job_detail(queue: DurableQueue, record: JobRecord) -> dict[str, Any]:
             for e in history
         ],
     }
+
+
+def job_page(queue: DurableQueue, job_id: str) -> dict[str, Any] | None:
+    """:func:`job_detail` of a job id (any spelling of a UUID), read in one store call; None if there is no such
+    job."""
+    from ..durable.options import canonical_id
+
+    snap = queue.store.snapshot(Look(job=canonical_id(job_id)))
+    return None if snap.job is None else job_detail(queue, snap.job, snap.history)
 
 
 def find_record(queue: DurableQueue, job_id: str) -> JobRecord | None:
@@ -162,9 +178,11 @@ def task_types(queue: DurableQueue) -> list[dict[str, Any]]:
     return found
 
 
-def counts(queue: DurableQueue) -> dict[str, Any]:
-    """Jobs by named queue and status, with totals by status (every status, zero included)."""
-    by_queue = queue.stats()
+def counts(queue: DurableQueue, snap: Snapshot | None = None) -> dict[str, Any]:
+    """Jobs by named queue and status (the QUEUED ones whose time is to come as SCHEDULED), with totals by status
+    (every status, zero included)."""
+    snap = queue.store.snapshot(Look(counts=True)) if snap is None else snap
+    by_queue = split_scheduled(snap.counts, snap.scheduled)
     totals = {status: 0 for status in STATUSES}
     for row in by_queue.values():
         for status, n in row.items():
@@ -172,48 +190,46 @@ def counts(queue: DurableQueue) -> dict[str, Any]:
     return {"queues": by_queue, "totals": totals, "total": sum(totals.values())}
 
 
-def throughput(queue: DurableQueue, minutes: int = 60, now: float | None = None) -> dict[str, Any]:
-    """Jobs that finished (DONE or FAILED) in each of the last ``minutes`` minutes, counted among the newest
-    :data:`THROUGHPUT_SCAN` jobs: one unfiltered read, the cheapest listing every store has (a filtered one makes
-    Redis walk its index of all jobs)."""
-    now = time.time() if now is None else now
-    done: Counter[int] = Counter()
-    failed: Counter[int] = Counter()
-    records = queue.list(limit=THROUGHPUT_SCAN)
-    for record in records:
-        if record.finished is not None and 0 <= now - record.finished < minutes * 60:
-            tally = done if record.status == "DONE" else failed if record.status == "FAILED" else None
-            if tally is not None:
-                tally[int((now - record.finished) // 60)] += 1
-    oldest = records[-1].created if records else now
+def throughput(snap: Snapshot, minutes: int = MINUTES) -> dict[str, Any]:
+    """Jobs that finished DONE or FAILED in each of the last ``minutes`` minutes, oldest first, as the store counted
+    them (``exact`` False, and no counts, when the store cannot count them)."""
+    finished = snap.finished
     return {
         "minutes": minutes,
-        "done": [done.get(minutes - 1 - i, 0) for i in range(minutes)],  # oldest minute first
-        "failed": [failed.get(minutes - 1 - i, 0) for i in range(minutes)],
-        # the jobs read do not reach back the whole period: older minutes may miss jobs
-        "capped": len(records) == THROUGHPUT_SCAN and now - oldest < minutes * 60,
+        "done": list(finished["DONE"]) if finished else [0] * minutes,
+        "failed": list(finished["FAILED"]) if finished else [0] * minutes,
+        "exact": finished is not None,
     }
 
 
-def workers(queue: DurableQueue, now: float | None = None) -> list[dict[str, Any]]:
+def overview(queue: DurableQueue, minutes: int = MINUTES) -> dict[str, Any]:
+    """What the overview shows (counts, live workers, jobs finished per minute), read in one store call."""
+    snap = queue.store.snapshot(Look(counts=True, workers=True, minutes=minutes))
+    return {"counts": counts(queue, snap), "workers": workers(queue, snap=snap),
+            "throughput": throughput(snap, minutes)}
+
+
+def workers(queue: DurableQueue, now: float | None = None, snap: Snapshot | None = None) -> list[dict[str, Any]]:
     """The live workers, as registered in the store."""
     now = time.time() if now is None else now
+    found = queue.workers() if snap is None else [WorkerInfo.from_entry(info) for info in snap.workers]
     return [
         {"id": w.id, "host": w.host, "pid": w.pid, "queues": list(w.queues), "concurrency": dict(w.concurrency),
          "started": w.started, "heartbeat": w.heartbeat, "expires": w.expires, "running": list(w.running),
          "done": w.done, "failed": w.failed,
          "heartbeat_age": None if w.heartbeat is None else max(now - w.heartbeat, 0.0)}
-        for w in queue.workers()
+        for w in found
     ]
 
 
 def queues(queue: DurableQueue) -> list[dict[str, Any]]:
-    """Each named queue with its jobs by status, and the workers serving it."""
-    by_queue = queue.stats()
+    """Each named queue with its jobs by status, and the workers serving it, read in one store call."""
+    snap = queue.store.snapshot(Look(counts=True, workers=True))
+    by_queue = counts(queue, snap)["queues"]
     served: dict[str, list[str]] = {}
-    for w in queue.workers():
-        for name in w.queues:
-            served.setdefault(name, []).append(w.id)
+    for w in workers(queue, snap=snap):
+        for name in w["queues"]:
+            served.setdefault(name, []).append(w["id"])
     names = sorted(set(by_queue) | set(served))
     return [
         {"name": name, "counts": dict(by_queue.get(name, {})), "total": sum(by_queue.get(name, {}).values()),
@@ -240,7 +256,7 @@ def graphs(queue: DurableQueue) -> list[dict[str, Any]]:
     groups: dict[str, Counter[str]] = {}
     newest: dict[str, float] = {}
     now = time.time()
-    for record in queue.list(limit=GRAPH_SCAN):
+    for record in queue.store.snapshot(Look(jobs={"limit": GRAPH_SCAN})).jobs:
         if not record.key:
             continue
         name = _graph_of(record)
@@ -254,20 +270,22 @@ def graphs(queue: DurableQueue) -> list[dict[str, Any]]:
 
 
 def graph(queue: DurableQueue, graph_id: str) -> dict[str, Any] | None:
-    """A graph's tasks (nodes with their states), or None when no keyed job of the newest belongs to it.
-
-    The store does not list a job's prerequisites through the queue's public API, so ``edges`` is empty and
-    ``edges_known`` False; a task waiting for prerequisites shows how many (``waiting``)."""
+    """A graph's tasks (nodes with their states) and the edges between them (``[prerequisite, dependent]`` job
+    ids), read in one store call; None when no keyed job of the newest belongs to it. ``edges_known`` is False when
+    the store cannot list prerequisites; a task waiting for prerequisites shows how many (``waiting``)."""
     now = time.time()
+    snap = queue.store.snapshot(Look(jobs={"limit": GRAPH_SCAN}, edges=True))
     nodes = [
         {"id": r.id, "name": _node(r), "task_type": r.name, "status": r.shown_status(now), "waiting": r.waiting,
          "progress": r.progress}
-        for r in queue.list(limit=GRAPH_SCAN) if r.key and _graph_of(r) == graph_id
+        for r in snap.jobs if r.key and _graph_of(r) == graph_id
     ]
     if not nodes:
         return None
     nodes.reverse()  # oldest first: the order the graph was submitted in
-    return {"id": graph_id, "nodes": nodes, "edges": [], "edges_known": False}
+    ids = {n["id"] for n in nodes}
+    edges = [[p, d] for p, d in snap.edges or () if p in ids and d in ids]
+    return {"id": graph_id, "nodes": nodes, "edges": edges, "edges_known": snap.edges is not None}
 
 
 def health(queue: DurableQueue, hide: str = "") -> tuple[bool, str]:
