@@ -12,8 +12,11 @@ checked: every task ran exactly once, and every task ended DONE. The runners, ea
 
 * ``processes``: ``processes://2``;
 * ``dask``: a ``DaskQueue`` on a ``distributed.LocalCluster`` of 2 worker processes of 1 thread each (the scheduler
-  runs in the measuring process, as LocalCluster puts it); ``dask-nostart`` is the same with
-  ``track_start=False`` (a task is RUNNING from hand-over; no start event per task);
+  runs in the measuring process, as LocalCluster puts it): ``make_now`` hands Dask the tasks that wait only for
+  tasks in Dask, linked to them (up to ``--window`` ahead, the queue's default 1,000), and Dask releases them on its
+  workers; ``dask-nostart`` is the same with ``track_start=False`` (no start event per task);
+* ``dask-pertask``: the same ``DaskQueue`` with ``window=0``: each task is handed over once its prerequisites are
+  DONE, one round trip through the measuring process per ready frontier (the only way before issue 14);
 * ``dask-raw``: the floor for Dask: the same work through Dask's own API, without taskgraph: ``client.map`` and
   one ``gather`` for the independent shapes, ``client.get`` on a dict graph for the layered one;
 * ``sqlite``, ``postgresql``, ``redis``: a durable queue on a fresh file, schema or key prefix, drained by 2
@@ -22,13 +25,17 @@ checked: every task ran exactly once, and every task ended DONE. The runners, ea
 Workers, pools and clusters are started and warmed up (a 20-task graph) before the clock starts, so the figures
 are the cost of running tasks, not of starting workers. Each repetition of each runner is a fresh subprocess; the
 table shows medians: tasks/s and microseconds per task for the no-op shapes; for ``cpu``, the wall time and its
-overhead over the ideal (the tasks' own CPU time, measured in the subprocess, divided by the 2 workers).
+overhead over the ideal (the tasks' own CPU time, measured in the subprocess, divided by the 2 workers). With
+``--repeat`` above 1 the runners take turns (each repetition runs every runner once), each no-op cell shows the
+range beside the median, and the Dask runners' rates are divided by ``dask-raw``'s of the same repetition: the
+range of those ratios is printed under the table.
 
 Run it::
 
     .venv/bin/python benchmarks/scaling.py                  # all runners, repeat 3: about 5 minutes on 2 cores
     .venv/bin/python benchmarks/scaling.py --quick          # 500 tasks, 100 CPU tasks, repeat 1
     .venv/bin/python benchmarks/scaling.py --runners dask,redis --markdown
+    .venv/bin/python benchmarks/scaling.py --runners dask,dask-pertask,dask-raw --shapes layered --tasks 20000
 
 Dask is in the ``bench`` extra (``pip install -e '.[bench]'``); servers: PostgreSQL at ``--postgres`` (default
 postgresql://127.0.0.1:5432/test) and Redis at ``--redis`` (default redis://127.0.0.1:6379/0). Schemas and key
@@ -51,7 +58,7 @@ import uuid
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNNERS = ("processes", "dask", "dask-nostart", "dask-raw", "sqlite", "postgresql", "redis")
+RUNNERS = ("processes", "dask", "dask-nostart", "dask-pertask", "dask-raw", "sqlite", "postgresql", "redis")
 STORES = ("sqlite", "postgresql", "redis")
 SHAPES = ("independent", "layered", "cpu")
 WIDTH = 100  # tasks per layer of the layered shape
@@ -265,7 +272,8 @@ def measure(runner: str, opts: argparse.Namespace, tmp: str) -> dict[str, float]
         with distributed.LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
                                       dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
                 distributed.Client(cluster, set_as_default=False) as client, \
-                DaskQueue(client, track_start=runner == "dask") as dask_queue:
+                DaskQueue(client, track_start=runner != "dask-nostart",
+                          window=0 if runner == "dask-pertask" else opts.window) as dask_queue:
             each_shape(dask_queue, app.JOBS)
     else:
         workers = Workers(url, tmp)
@@ -297,7 +305,8 @@ def child(runner: str, opts: argparse.Namespace) -> None:
 
 def run_child(runner: str, opts: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, os.path.abspath(__file__), "--child", runner, "--tasks", str(opts.tasks),
-               "--cpu-tasks", str(opts.cpu_tasks), "--shapes", ",".join(opts.shapes), "--postgres", opts.postgres,
+               "--cpu-tasks", str(opts.cpu_tasks), "--window", str(opts.window), "--shapes", ",".join(opts.shapes),
+               "--postgres", opts.postgres,
                "--redis", opts.redis]
     env = {k: v for k, v in os.environ.items() if k != STORE_VAR}
     try:
@@ -326,8 +335,26 @@ def cells(runner: str, runs: list[dict[str, Any]], opts: argparse.Namespace) -> 
             row.append(f"{seconds:.2f} s (+{(seconds - ideal) / opts.cpu_tasks * 1e3:.1f} ms/task)")
         else:
             n = opts.tasks
-            row.append(f"{n / seconds:,.0f}/s ({seconds / n * 1e6:,.0f} us)")
+            spread = ""
+            if len(runs) > 1:
+                spread = f" [{n / max(r[shape] for r in runs):,.0f}-{n / min(r[shape] for r in runs):,.0f}]"
+            row.append(f"{n / seconds:,.0f}/s{spread} ({seconds / n * 1e6:,.0f} us)")
     return row + [""]
+
+
+def ratios(results: dict[str, list[dict[str, Any]]], opts: argparse.Namespace) -> list[str]:
+    """For each Dask runner, the range of its rate over dask-raw's in the same repetition, per no-op shape."""
+    raw = results.get("dask-raw", [])
+    out = []
+    for runner, runs in results.items():
+        if not runner.startswith("dask") or runner == "dask-raw" or not raw:
+            continue
+        for shape in opts.shapes:
+            pairs = [b[shape] / a[shape] for a, b in zip(runs, raw, strict=False) if shape in a and shape in b]
+            if shape != "cpu" and pairs:
+                out.append(f"{runner} / dask-raw, {shape}: {min(pairs):.2f}-{max(pairs):.2f}x "
+                           f"(median {statistics.median(pairs):.2f}x, {len(pairs)} pairs)")
+    return out
 
 
 def table(rows: list[list[str]], shapes: list[str], markdown: bool) -> str:
@@ -361,6 +388,8 @@ def main() -> None:
                         help=f"comma-separated subset of {','.join(SHAPES)} (default: all)")
     parser.add_argument("--tasks", type=int, default=2000, help="no-op tasks per graph (default 2000)")
     parser.add_argument("--cpu-tasks", type=int, default=400, help="CPU tasks of ~10 ms (default 400)")
+    parser.add_argument("--window", type=int, default=1000,
+                        help="the window of the dask and dask-nostart runners (default 1000, the queue's)")
     parser.add_argument("--repeat", type=int, default=3, help="subprocesses per runner; medians (default 3)")
     parser.add_argument("--quick", action="store_true", help="500 tasks, 100 CPU tasks, repeat 1")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -377,20 +406,22 @@ def main() -> None:
     if min(opts.tasks, opts.cpu_tasks, opts.repeat) < 1:
         parser.error("--tasks, --cpu-tasks and --repeat must be at least 1")
     load = os.getloadavg()[0]
-    rows = []
-    for runner in opts.runners:
-        runs = []
-        for _ in range(opts.repeat):
+    results: dict[str, list[dict[str, Any]]] = {runner: [] for runner in opts.runners}
+    for turn in range(opts.repeat):  # the runners take turns, so that a change of load hits them alike
+        for runner, runs in results.items():
+            if runs and "error" in runs[-1]:
+                continue
             runs.append(run_child(runner, opts))
-            if "error" in runs[-1]:
-                break
-        rows.append(cells(runner, runs, opts))
-        print(f"  {'  '.join(rows[-1])}", file=sys.stderr, flush=True)
+            print(f"  {turn + 1}/{opts.repeat} {runner}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
+    rows = [cells(runner, runs, opts) for runner, runs in results.items()]
+    runs = [r for rs in results.values() for r in rs]
     cpu_ms = next((r["cpu_task_s"] * 1e3 for r in runs if "cpu_task_s" in r), float("nan"))
     print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.2f} at the start; "
           f"{WORKERS} workers each; {opts.tasks:,} no-op tasks, {opts.cpu_tasks:,} CPU tasks of {cpu_ms:.1f} ms; "
           f"median of {opts.repeat} run(s)\n")
     print(table(rows, opts.shapes, opts.markdown))
+    for line in ratios(results, opts):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,12 @@ def make(*tasks: Task, fail_fast: bool = False, keep_going: bool = False, queue:
 def _made(tasks: tuple[Task, ...], fail_fast: bool, keep_going: bool, queue: Any, force: bool, state: Any,
           eager: bool) -> Iterator[Task]:
     run_queue, owned = as_queue(queue)
+    # make_now without fail_fast (eager) hands a queue with submit_linked (Dask) the tasks that wait only for tasks
+    # it holds, linked to them, and it releases them itself; a caller's code that runs between yields (make), or a
+    # stop at the first failure that leaves the rest PENDING (fail_fast), keeps the dispatch of one ready task at a
+    # time (see taskgraph.scheduler.linked)
     run = Scheduler(run_queue, make_prerequisites=True, run_dependents=False, fail_fast=fail_fast,
-                    keep_going=keep_going, force=force, state=state, eager=eager)
+                    keep_going=keep_going, force=force, state=state, eager=eager, link=eager)
     try:
         run.admit(tasks, wanted=True)
         yield from run.run()

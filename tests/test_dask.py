@@ -53,6 +53,7 @@ from taskgraph.queues.dask import DaskQueue
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH = 100  # tasks per layer of the big graph
+LINKED = 1000  # DaskQueue's window, which the tests of the hand-off give explicitly
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +150,13 @@ def layered(path: str, layers: int, width: int = WIDTH) -> list[Task]:
 
 
 @pytest.mark.slow
-def test_a_ten_thousand_task_graph_runs_every_task_once_with_its_result(client, tmp_path):
+@pytest.mark.parametrize("window", [0, LINKED])
+def test_a_ten_thousand_task_graph_runs_every_task_once_with_its_result(client, tmp_path, window):
     path = str(tmp_path / "runs")
     tasks = layered(path, layers=100)
     assert len(tasks) == 10_000 and max(len(t.prerequisites) for t in tasks) == WIDTH
 
-    with DaskQueue(client) as queue:
+    with DaskQueue(client, window=window) as queue:
         finished = make_now(*tasks, queue=queue)
 
     assert len(finished) == 10_000 and {t.state for t in tasks} == {"DONE"}
@@ -166,7 +168,8 @@ def test_a_ten_thousand_task_graph_runs_every_task_once_with_its_result(client, 
         assert [move.event for move in task.history] == ["queue", "dispatch", "done"]
 
 
-def test_a_failing_task_fails_exactly_its_descendants_as_inline_does(client, tmp_path):
+@pytest.mark.parametrize("window", [0, LINKED])
+def test_a_failing_task_fails_exactly_its_descendants_as_inline_does(client, tmp_path, window):
     runs = {}
     states = {}
     for where in ("dask", "inline"):
@@ -174,7 +177,7 @@ def test_a_failing_task_fails_exactly_its_descendants_as_inline_does(client, tmp
         tasks = layered(runs[where], layers=6, width=20)
         bad = tasks[45]
         bad.args = (*bad.args, True)  # node(..., fail=True)
-        queue = DaskQueue(client) if where == "dask" else None
+        queue = DaskQueue(client, window=window) if where == "dask" else None
         make_now(*tasks, queue=queue)
         if queue is not None:
             queue.close()
@@ -237,6 +240,153 @@ def test_what_cannot_be_pickled_fails_only_its_task(client, tmp_path):
     assert isinstance(returns.exception, SerializationError)
     assert str(returns.exception).startswith("task 'returns': its result (lock <unlocked _thread.lock")
     assert "cannot be pickled to send it back from the Dask worker" in str(returns.exception)
+
+
+# ------------------------------------------------------------------ the hand-off: dependents linked in Dask
+
+
+def _dask_states(client, prefix: str) -> set[str]:
+    """The states of the Dask tasks of the tasks named ``prefix...``."""
+    return {state for key, state in client.run_on_scheduler(_task_states).items() if key.startswith(prefix)}
+
+
+def test_make_now_hands_dask_the_dependents_and_dask_releases_them(client, tmp_path):
+    release, started, path = str(tmp_path / "release"), str(tmp_path / "started"), str(tmp_path / "runs")
+    first = Task("first", jobs.wait_for_file, args=(release, started, "first"))
+    chain = [first]
+    for i in range(1, 5):
+        chain.append(Task(f"link{i}", jobs.node, args=(path, i, (i - 1,))).require(chain[-1]))
+    with DaskQueue(client, window=LINKED) as queue:
+        future = make_later_now(chain[-1], queue)
+        wait_for(lambda: first.state == "RUNNING", 60, "first to start")
+        # handed over while first runs: waiting in Dask for it, not in this process
+        wait_for(lambda: _dask_states(client, "link") == {"waiting"}, 30, "Dask to hold the links, waiting",
+                 lambda: str(client.run_on_scheduler(_task_states)))
+        assert {t.state.value for t in chain[1:]} == {"QUEUED"}
+        Path(release).touch()
+        assert future.result(timeout=60) == [chain[-1]]
+    assert [t.result for t in chain[1:]] == [jobs.expected(i, (i - 1,)) for i in range(1, 5)]
+    assert lines(path) == ["t1", "t2", "t3", "t4"]  # in order: each started once the one before returned
+    for task in chain:
+        assert [move.event for move in task.history] == ["queue", "dispatch", "done"]
+
+
+def make_later_now(task: Task, queue):
+    """``make_now(task, queue=queue)`` in a thread, as a future of its list (make_later is not make_now)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(make_now, task, queue=queue)
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_handed_over_dependents_of_a_failure_fail_blocked_without_running_and_keep_going_runs_the_rest(
+        client, tmp_path):
+    path = str(tmp_path / "runs")
+    bad = Task("bad", jobs.node, args=(path, 1, (), True))
+    blocked = [Task("b2", jobs.node, args=(path, 2, ())).require(bad)]
+    blocked.append(Task("b3", jobs.node, args=(path, 3, ())).require(blocked[0]))
+    good = [Task("g4", jobs.node, args=(path, 4, ()))]
+    good.append(Task("g5", jobs.node, args=(path, 5, ())).require(good[0]))
+    top = Task("top", jobs.node, args=(path, 6, ())).require(blocked[-1], good[-1])
+
+    with DaskQueue(client, window=LINKED) as queue:
+        assert make_now(top, queue=queue, keep_going=True) == [top]
+
+    assert bad.state == "FAILED" and str(bad.exception) == "task t1 fails on purpose"
+    for task, prerequisite in ((blocked[0], bad), (blocked[1], blocked[0]), (top, blocked[1])):
+        assert task.state == "FAILED" and isinstance(task.exception, BlockedError), task
+        assert task.exception.__cause__ is prerequisite.exception
+    assert [move.event for move in blocked[0].history] == ["queue", "fail"]  # handed over, never started
+    assert {t.state.value for t in good} == {"DONE"}
+    assert sorted(lines(path)) == ["t1", "t4", "t5"]
+    for task in blocked + [top]:  # reset() follows the blocked ones back from the failure, as on any queue
+        assert task.exception is not None
+    bad.reset()
+    assert {t.state.value for t in [bad, *blocked, top]} == {"PENDING"}
+
+
+def test_a_cancelled_task_in_dask_cancels_what_was_handed_over_with_it(client, tmp_path):
+    release, started, path = str(tmp_path / "release"), str(tmp_path / "started"), str(tmp_path / "runs")
+    gate = Task("gate", jobs.wait_for_file, args=(release, started, "gate"))
+    middle = Task("middle", jobs.node, args=(path, 1, ())).require(gate)
+    below = [Task(f"below{i}", jobs.node, args=(path, 10 + i, ())).require(middle) for i in range(3)]
+    other = Task("other", jobs.node, args=(path, 2, ())).require(gate)
+    with DaskQueue(client, window=LINKED) as queue:
+        future = make_later_now(Task("all").require(*below, other), queue)
+        wait_for(lambda: _dask_states(client, "below") == {"waiting"}, 60, "the graph to be in Dask")
+        assert middle.state == "QUEUED" and middle.cancel()
+        wait_for(lambda: not _dask_states(client, "middle") and not _dask_states(client, "below"), 30,
+                 "Dask to drop middle and what waits for it")
+        Path(release).touch()
+        future.result(timeout=60)
+    assert middle.state == "CANCELLED"
+    for task in below:
+        assert task.state == "CANCELLED" and [move.event for move in task.history] == ["queue", "cancel"]
+        assert str(task.exception) == f"task {task.name!r} was cancelled: prerequisite 'middle' was cancelled"
+    assert other.state == "DONE" and lines(path) == ["t2"]
+
+
+def test_the_run_record_of_a_handed_over_graph_reads_as_any_run(client, tmp_path):
+    from taskgraph.runrecord import RunRecorder, read_record
+    from tests.test_cli_run import assert_consistent
+
+    path = str(tmp_path / "runs")
+    tasks = layered(path, layers=4, width=10)
+    tasks[13].args = (*tasks[13].args, True)
+    recorder = RunRecorder(tmp_path / "run.jsonl", tasks)
+    for task in tasks:
+        task.track = recorder.observe
+    with DaskQueue(client, window=LINKED) as queue:
+        make_now(*tasks, queue=queue)
+    recorder.close("failed")
+    record = read_record(tmp_path / "run.jsonl")
+    assert_consistent(record)
+    by_name = record.by_name()
+    assert {t.name: t.state for t in record.tasks} == {t.name: t.state.value for t in tasks}
+    assert by_name["t13"].error == "ValueError: task t13 fails on purpose"
+    assert all(by_name[t.name].error.startswith("BlockedError: ") for t in descendants(tasks[13]))
+    assert sum(t.state == "DONE" for t in record.tasks) == len(tasks) - 1 - len(descendants(tasks[13]))
+
+
+def test_tasks_final_at_admission_and_edges_added_during_the_run_follow_the_rules(client, tmp_path):
+    path = str(tmp_path / "runs")
+    done, failed = Task("done", jobs.node, args=(path, 1, ())), Task("failed", jobs.node, args=(path, 2, (), True))
+    make_now(done, failed)
+    assert (done.state, failed.state) == ("DONE", "FAILED")
+    after_done = Task("after done", jobs.node, args=(path, 3, ())).require(done)
+    after_failed = Task("after failed", jobs.node, args=(path, 4, ())).require(failed)
+    # a chain longer than the window: its end is handed over only once the tasks before it are DONE
+    chain = [Task("c0", jobs.node, args=(path, 10, ()))]
+    for i in range(1, 6):
+        chain.append(Task(f"c{i}", jobs.node, args=(path, 10 + i, ())).require(chain[-1]))
+    late = Task("late", jobs.node, args=(path, 99, ()))  # not in the run until an edge brings it in
+    chain[0].add_done_callback(lambda _: chain[4].require(late))  # in make's thread, as c0 ends
+    with DaskQueue(client, window=2) as queue:
+        make_now(after_done, after_failed, chain[-1], queue=queue)
+    assert after_done.state == "DONE" and done.history[-1].event == "done"
+    assert after_failed.state == "FAILED" and isinstance(after_failed.exception, BlockedError)
+    assert [move.event for move in after_failed.history] == ["fail"]  # failed at admission, as on any queue
+    assert {t.state.value for t in chain} == {"DONE"} and late.state == "DONE"
+    ran = lines(path)
+    assert ran.index("t99") < ran.index("t14")  # the edge added during the run held c4 back
+    assert "t4" not in ran and ran.count("t3") == 1
+
+
+def test_window_zero_hands_each_task_over_once_ready(client, tmp_path):
+    release, started, path = str(tmp_path / "release"), str(tmp_path / "started"), str(tmp_path / "runs")
+    first = Task("first", jobs.wait_for_file, args=(release, started, "first"))
+    second = Task("second", jobs.node, args=(path, 1, ())).require(first)
+    with DaskQueue(client, window=0) as queue:
+        future = make_later_now(second, queue)
+        wait_for(lambda: first.state == "RUNNING", 60, "first to start")
+        assert second.state == "PENDING" and not _dask_states(client, "second")
+        Path(release).touch()
+        future.result(timeout=60)
+    assert second.result == jobs.expected(1, ())
+    with pytest.raises(ValueError, match="window must be a whole number of tasks, 0 or more, not -1"):
+        DaskQueue(client, window=-1)
 
 
 # ------------------------------------------------------------------ URLs, clients and capacity

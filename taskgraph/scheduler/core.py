@@ -22,6 +22,7 @@ from ..queues.futures import FINISHED, FUTURE_OVER
 from ..states import DONE, FINAL_STATES, PENDING, QUEUED, RUNNING
 from ..task import Task
 from .builds import BuildCall, Builds
+from .linked import Linking
 from .rules import Rules, all_done
 
 __all__ = ["Scheduler", "close_queue"]
@@ -107,7 +108,7 @@ class Interruptible:
                 pass  # back in the interpreter: a pending handler runs here, and wakes the loop
 
 
-class Scheduler(Builds, Interruptible):
+class Scheduler(Builds, Linking, Interruptible):
     """The state of one scheduling run. Used by one thread at a time, except :attr:`reports`.
 
     ``force`` and ``state`` go to the run's builder, if tasks declare files: run them even if up to date; where
@@ -115,7 +116,8 @@ class Scheduler(Builds, Interruptible):
     """
 
     def __init__(self, queue: Any, make_prerequisites: bool, run_dependents: bool, fail_fast: bool,
-                 keep_going: bool = False, force: bool = False, state: Any = None, eager: bool = False) -> None:
+                 keep_going: bool = False, force: bool = False, state: Any = None, eager: bool = False,
+                 link: bool = False) -> None:
         self.reports: SimpleQueue[Any] = SimpleQueue()
         Rules.__init__(self, make_prerequisites, run_dependents, self.reports.put, keep_going)
         Interruptible.__init__(self)
@@ -131,6 +133,7 @@ class Scheduler(Builds, Interruptible):
         self.number = next(_NUMBERS)  # names the run in the calls it hands out
         self.edges_seen = _task.edges_added  # tasks' edges as counted; changed: check a ready task at dispatch
         self.eager = eager  # no caller's code waits for each end (make_now): run inline tasks on without yielding
+        self.init_linking(link)  # hand the queue tasks linked to their prerequisites, if it takes them (.linked)
 
     @property
     def capacity(self) -> int | None:
@@ -214,6 +217,9 @@ class Scheduler(Builds, Interruptible):
 
     def dispatch(self) -> None:
         """Hand ready tasks to the queue while it has room."""
+        if self.linking:
+            self.hand_on()
+            return
         ready, inflight, inline, edges_seen = self.ready, self.inflight, self.inline, self.edges_seen
         capacity = None if inline else self.capacity  # an inline queue runs one at a time in this thread anyway
         while ready and (capacity is None or len(inflight) < capacity):

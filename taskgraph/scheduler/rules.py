@@ -36,6 +36,7 @@ class Rules:
     """The state of one run's graph. Used by one thread at a time."""
 
     inflight: dict[Task, Any]  # the tasks handed to the queue (kept by the scheduler)
+    linking = False  # tasks are handed over linked to their prerequisites (see .linked)
 
     def __init__(self, make_prerequisites: bool, run_dependents: bool, put: Callable[[Any], Any],
                  keep_going: bool = False) -> None:
@@ -132,6 +133,10 @@ class Rules:
         """Take in admitted tasks, some of which declare files (:class:`~.builds.Builds` does)."""
         raise NotImplementedError
 
+    def unlink(self, task: Task, prerequisite: Task) -> bool:
+        """End a task handed over linked to ``prerequisite``, which did not end DONE (see :mod:`.linked`)."""
+        raise NotImplementedError
+
     def observe(self, task: Task) -> None:
         """Note a task some other party moves: settle it if final, else wait for its end."""
         if task.state in FINAL_STATES:
@@ -216,7 +221,10 @@ class Rules:
                 for d in t._dependents:
                     c = counts.get(d, _OUTSIDE)
                     if c <= 0:
-                        if c == _OUTSIDE and self.run_dependents and d.state is PENDING:
+                        if c == 0 and self.linking and self.unlink(d, t):  # handed over with t (see .linked)
+                            stack = stack or []
+                            stack.append(d)
+                        elif c == _OUTSIDE and self.run_dependents and d.state is PENDING:
                             self.admit((d,), wanted=True)
                         continue
                     event, error = _blocked(d, t)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from functools import partial
 from typing import Any
 
 from ..base import Call
@@ -63,4 +64,14 @@ def _on_started(event: tuple[float, Any]) -> None:
     """On a client's event loop: a worker started the call of a key; say so, unless it was cancelled meanwhile."""
     call = WAITING.pop(event[1], None)
     if call is not None and begin(call):
-        call.started()
+        _say_started(call)
+
+
+def _say_started(call: Call, *_: Any) -> None:
+    """Report a call's start once the calls it was linked to are settled, so that the end of each is reported first:
+    Dask may start a call before the ends of those it waited for have come back here."""
+    for after in call.after:
+        if not after.done():
+            after.add_done_callback(partial(_say_started, call))
+            return
+    call.started()

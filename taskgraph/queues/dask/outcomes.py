@@ -7,9 +7,10 @@ from typing import Any
 from ...errors import CancelledError, SerializationError, TaskError
 from ..base import Call
 
-__all__ = ["explain", "exception_of", "cancellation"]
+__all__ = ["explain", "exception_of", "cancellation", "abandoned"]
 
 _WAIT = 0.5  # seconds to wait for the reason of a cancelled future
+_ABANDONED = "the Dask queue was closed without waiting for it"
 
 
 def explain(call: Call, address: str, exc: BaseException) -> BaseException:
@@ -56,3 +57,8 @@ def cancellation(future: Any) -> BaseException:
     except BaseException as exc:
         return exc
     return TaskError("the Dask future ended without a result")
+
+
+def abandoned(call: Call) -> CancelledError:
+    """The error of a call left in Dask by ``close(wait=False)``."""
+    return CancelledError(f"task {call.name!r} was cancelled: {_ABANDONED}")

@@ -23,12 +23,13 @@ from functools import partial
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from ...errors import CancelledError, SerializationError, TaskError, describe
+from ...errors import SerializationError, TaskError, describe
 from ..base import BaseQueue, Call
 from ..futures import settle
 from .connect import connect, import_distributed, total_threads
 from .events import STARTED_TOPIC, WAITING, subscribe, watch
-from .outcomes import cancellation, exception_of, explain
+from .linked import Linked, not_returned
+from .outcomes import abandoned, cancellation, exception_of, explain
 from .remote import loads, pack, run
 
 __all__ = ["DaskQueue"]
@@ -43,12 +44,13 @@ _CAPACITY_REFRESH = 1.0  # seconds between looks at the cluster's thread count
 _HEALTH_CHECK = 0.5  # seconds the collector waits for a finished future before it checks the client
 _GATHER_ONE = 60.0  # seconds to fetch one result, when fetching a batch failed
 _CLOSE_TIMEOUT = 10.0  # seconds close() gives an owned client to disconnect
-_ABANDONED = "the Dask queue was closed without waiting for it"
 _Pending = tuple[str, Call, bytes]  # key, call (the future make follows), payload
 _Sent = tuple[Call, Any]  # the call, its Dask future
+_NONE = type(None)  # a Dask future's type once its call returned None
+_WINDOW = 1000  # tasks make_now may hand to Dask ahead of their prerequisites' ends (see .linked)
 
 
-class DaskQueue(BaseQueue):
+class DaskQueue(Linked, BaseQueue):
     """Run calls on a Dask cluster, through a ``distributed.Client``.
 
     Args:
@@ -64,6 +66,10 @@ class DaskQueue(BaseQueue):
             and RUNNING only once its function runs (and stopping early cancels what has not started). False
             saves that message: a task is then RUNNING from the moment it is handed over.
         security: a ``distributed.security.Security`` for a ``tls://`` address.
+        window: how many tasks ``make_now`` may hand to Dask ahead, linked to the tasks they wait for, so that
+            Dask starts each on its workers once they return, without a round trip through this process (see
+            ``docs/scaling.md``, "Dask hand-off"). 0 hands each task over only once its prerequisites are DONE,
+            as ``make``, ``make_later``, ``TaskQueue`` and ``fail_fast`` always do.
 
     Raises:
         ImportError: the ``distributed`` package is not installed.
@@ -79,10 +85,13 @@ class DaskQueue(BaseQueue):
         timeout: float = 10.0,
         track_start: bool = True,
         security: Any = None,
+        window: int = _WINDOW,
     ) -> None:
         distributed = import_distributed()
         if capacity is not None and (not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1):
             raise ValueError(f"a Dask queue's capacity must be a positive whole number or None, not {capacity!r}")
+        if not isinstance(window, int) or isinstance(window, bool) or window < 0:
+            raise ValueError(f"a Dask queue's window must be a whole number of tasks, 0 or more, not {window!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"a Dask queue's timeout must be a positive number of seconds, not {timeout!r}")
         if isinstance(client_or_address, distributed.Client):
@@ -102,6 +111,7 @@ class DaskQueue(BaseQueue):
             )
         self.address: str = self.client.scheduler.address if self.client.scheduler else str(client_or_address)
         self.track_start = bool(track_start)
+        self.window = window
         self._fixed_capacity = capacity
         self._capacity = capacity or max(_MIN_CAPACITY, 2 * total_threads(self.client, ask=True))
         self._capacity_checked = time.monotonic()
@@ -109,6 +119,9 @@ class DaskQueue(BaseQueue):
         self._pending: list[_Pending] = []  # handed over by make, not yet sent to Dask
         self._cancels: list[Any] = []  # Dask futures of cancelled calls, to cancel in Dask
         self._futures: dict[str, _Sent] = {}  # sent to Dask and not yet collected, by key
+        self._linked: list[list[_Pending]] = []  # batches of linked calls, not yet sent (see .linked)
+        self._key_of: dict[Call, str] = {}
+        self._holds: dict[str, list[Any]] = {}
         self._finished: SimpleQueue[Any] = SimpleQueue()  # futures Dask has finished, for the collector
         self._outstanding = 0  # handed over by make and not yet settled
         self._closed = False  # no more submissions
@@ -140,8 +153,11 @@ class DaskQueue(BaseQueue):
         if value is not None:
             self._capacity = value
 
+    def _new_key(self, call: Call) -> str:
+        return f"{call.name}-{self._token}-{next(self._numbers)}"
+
     def submit_call(self, call: Call) -> Future[Any]:
-        key = f"{call.name}-{self._token}-{next(self._numbers)}"
+        key = self._new_key(call)
         try:
             payload = pack(call, key, STARTED_TOPIC if self.track_start else None)
         except SerializationError as exc:
@@ -178,21 +194,24 @@ class DaskQueue(BaseQueue):
     def _submit_next(self) -> bool:
         """Wait for work, and do it; False once the queue is stopping and nothing is left to send."""
         with self._cond:
-            while not self._pending and not self._cancels and not self._stopping:
+            while not self._pending and not self._linked and not self._cancels and not self._stopping:
                 self._cond.wait()
             batch, self._pending = self._pending, []
+            linked, self._linked = self._linked, []
             cancels, self._cancels = self._cancels, []
         if cancels:
             self._cancel_in_dask(cancels)
         if batch:
             self._send(batch)
-        return bool(batch or cancels)
+        for calls in linked:
+            self._send_linked(calls)
+        return bool(batch or linked or cancels)
 
     def _send(self, batch: list[_Pending]) -> None:
         if self._abandoned:  # close(wait=False) came while this batch was on its way
             for key, call, _ in batch:
                 WAITING.pop(key, None)
-                settle(call, exception=_abandoned(call))
+                settle(call, exception=abandoned(call))
             return
         live = [entry for entry in batch if not entry[1].done()]
         if len(live) < len(batch):  # cancelled before they left
@@ -205,28 +224,38 @@ class DaskQueue(BaseQueue):
         try:
             futures = self.client.map(run, [payload for _, _, payload in live], key=keys, pure=False)
         except Exception as exc:
-            for key, call, _ in live:
-                WAITING.pop(key, None)
-                error = TaskError(f"task {call.name!r}: the Dask client for {self.address} would not take it: {exc}")
-                error.__cause__ = exc
-                settle(call, exception=error)
-            self._settled(len(live))
+            self._refused([(key, call) for key, call, _ in live], exc)
             return
+        self._sent([(key, call) for key, call, _ in live], futures)
+
+    def _refused(self, live: list[tuple[str, Call]], exc: Exception) -> None:
+        """The client would not take calls: they fail with its error."""
+        for key, call in live:
+            WAITING.pop(key, None)
+            self._key_of.pop(call, None)
+            error = TaskError(f"task {call.name!r}: the Dask client for {self.address} would not take it: {exc}")
+            error.__cause__ = exc
+            settle(call, exception=error)
+        self._settled(len(live))
+
+    def _sent(self, live: list[tuple[str, Call]], futures: list[Any]) -> None:
+        """Follow calls sent to Dask as ``futures``."""
         with self._cond:
-            for (key, call, _), future in zip(live, futures, strict=True):
+            for (key, call), future in zip(live, futures, strict=True):
                 self._futures[key] = (call, future)
-            abandoned = self._abandoned
-        if abandoned:
-            for _, call, _ in live:
-                settle(call, exception=_abandoned(call))
+            dropped = self._abandoned
+        if dropped:
+            for _, call in live:
+                settle(call, exception=abandoned(call))
             self._cancel_in_dask(futures)
         watch(self.client, futures, self._finished.put)
-        for key, call, _ in live:  # by key: a Dask future held after its end would keep its result in Dask
+        for key, call in live:  # by key: a Dask future held after its end would keep its result in Dask
             call.add_done_callback(partial(self._ended_here, key))
 
     def _ended_here(self, key: str, call: Future[Any]) -> None:
         """A call's future was settled or cancelled here: if cancelled, have Dask cancel it (the submitter does)."""
         with self._cond:
+            self._key_of.pop(call, None)  # type: ignore[call-overload]
             entry = self._futures.get(key)
             if call.cancelled() and entry is not None and not entry[1].done():
                 self._cancels.append(entry[1])
@@ -272,34 +301,41 @@ class DaskQueue(BaseQueue):
         self._record(batch)
 
     def _record(self, batch: list[Any]) -> None:
+        # left in _futures until settled: a linked call handed over meanwhile finds the future there, or its call done
         with self._cond:
-            entries = [self._futures.pop(f.key) for f in batch if f.key in self._futures]
-        values = self._gather([f for call, f in entries if f.status == "finished" and not call.done()])
-        settled = 0
+            entries = list({f.key: self._futures[f.key] for f in batch if f.key in self._futures}.values())
+        values = self._gather([f for call, f in entries
+                               if f.status == "finished" and f.type is not _NONE and not call.done()])
+        over = []
         for entry in entries:
             try:
-                settled += self._outcome(*entry, values.get(entry[1].key))
+                if self._outcome(*entry, values.get(entry[1].key)):
+                    over.append(entry[1].key)
             except Exception as exc:  # never leave a call unsettled
                 log.exception("taskgraph: recording the outcome of task %r from Dask failed", entry[0].name)
                 settle(entry[0], exception=TaskError(
                     f"task {entry[0].name!r}: recording its outcome from Dask failed: {exc}"))
-                settled += 1
-        self._settled(settled)
+                over.append(entry[1].key)
+        with self._cond:
+            for key in over:
+                self._futures.pop(key, None)
+                self._holds.pop(key, None)
+        self._settled(len(over))
 
     def _outcome(self, call: Call, future: Any, gathered: tuple[bool, Any] | None) -> bool:
         """Settle a call's future as its Dask future ended. False if Dask lost the result and computes it again."""
         status = future.status
         if status in ("lost", "pending"):  # a worker holding the result died: Dask runs the task again
-            with self._cond:
-                self._futures[future.key] = (call, future)
             watch(self.client, [future], self._finished.put)
             return False
         WAITING.pop(future.key, None)
         if call.done():
             return True  # cancelled meanwhile: the outcome is dropped
-        if status == "finished" and gathered is not None and gathered[0]:
+        if status == "finished" and future.type is _NONE:  # told with its end: nothing to fetch
+            settle(call, None)
+        elif status == "finished" and gathered is not None and gathered[0]:
             try:
-                result = loads(gathered[1])
+                result = None if gathered[1] is None else loads(gathered[1])
             except Exception as exc:
                 error = SerializationError(f"task {call.name!r}: its result could not be unpickled here: {exc}")
                 error.__cause__ = exc
@@ -309,6 +345,8 @@ class DaskQueue(BaseQueue):
         elif status == "finished":
             sent = gathered[1] if gathered else TaskError("Dask sent no result")
             settle(call, exception=explain(call, self.address, sent))
+        elif call.after and any(map(not_returned, call.after)):  # Dask did not run it: rule 1 ends its task
+            settle(call, exception=TaskError(f"task {call.name!r} was not run: a prerequisite did not return"))
         elif status == "error":
             settle(call, exception=explain(call, self.address, exception_of(future)))
         else:
@@ -341,6 +379,8 @@ class DaskQueue(BaseQueue):
         with self._cond:
             chosen = list(self._futures) if keys is None else [k for k in keys if k in self._futures]
             entries = [self._futures.pop(k) for k in chosen]
+            for k in chosen:
+                self._holds.pop(k, None)
         for call, future in entries:
             WAITING.pop(future.key, None)
             settle(call, exception=TaskError(f"task {call.name!r}: {why}"))
@@ -366,7 +406,8 @@ class DaskQueue(BaseQueue):
                     self._cond.wait(_HEALTH_CHECK)
             else:
                 self._abandoned = True
-                pending, self._pending = self._pending, []
+                pending = self._pending + [entry for batch in self._linked for entry in batch]
+                self._pending, self._linked = [], []
                 live = list(self._futures.values())
             self._stopping = True
             self._cond.notify_all()
@@ -374,10 +415,10 @@ class DaskQueue(BaseQueue):
         if not wait:
             for key, call, _ in pending:
                 WAITING.pop(key, None)
-                settle(call, exception=_abandoned(call))
+                settle(call, exception=abandoned(call))
             for call, future in live:
                 WAITING.pop(future.key, None)
-                settle(call, exception=_abandoned(call))
+                settle(call, exception=abandoned(call))
             if live:
                 self._cancel_in_dask([future for _, future in live])
         else:
@@ -393,5 +434,3 @@ class DaskQueue(BaseQueue):
         return any(thread.is_alive() for thread in self._threads)
 
 
-def _abandoned(call: Call) -> CancelledError:
-    return CancelledError(f"task {call.name!r} was cancelled: {_ABANDONED}")

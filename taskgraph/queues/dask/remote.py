@@ -16,7 +16,7 @@ from ...errors import RemoteTaskError, SerializationError, describe
 from ..base import Call
 from ..processes import unpicklable_part
 
-__all__ = ["dumps", "loads", "pack", "run"]
+__all__ = ["dumps", "loads", "pack", "run", "run_after"]
 
 
 def dumps(value: Any) -> bytes:
@@ -47,8 +47,8 @@ def pack(call: Call, key: str, topic: str | None) -> bytes:
         ) from exc
 
 
-def run(payload: bytes) -> bytes:
-    """On a Dask worker: announce the start, make the call, and return its result pickled.
+def run(payload: bytes) -> bytes | None:
+    """On a Dask worker: announce the start, make the call, and return its result pickled (None as it is).
 
     Errors are raised outside ``except`` blocks, so that Dask, which pickles an exception with its whole chain,
     does not meet the exception that caused them.
@@ -78,6 +78,8 @@ def run(payload: bytes) -> bytes:
         problem = RemoteTaskError(f"{kind.__module__}.{kind.__qualname__}", str(exc), traceback.format_exc())
     if problem is not None:
         raise problem
+    if result is None:  # Dask tells the client a result's type: a None needs no fetching (see .queue)
+        return None
     try:
         return dumps(result)
     except Exception as exc:
@@ -104,3 +106,9 @@ def _picklable_chain(exc: BaseException) -> bool:
 
 async def _wait_for(awaitable: Any) -> Any:
     return await awaitable
+
+
+def run_after(payload: bytes, *done: Any) -> bytes | None:
+    """On a Dask worker: :func:`run`, once the calls this one was linked to have returned (Dask passes their
+    pickled results as ``done``, which the call does not use)."""
+    return run(payload)
