@@ -394,10 +394,10 @@ def test_window_zero_hands_each_task_over_once_ready(client, tmp_path):
 
 def test_open_queue_connects_to_the_scheduler_and_closes_its_client(client, tmp_path):
     port = scheduler_port(client)
-    queue = open_queue(f"dask://127.0.0.1:{port}?timeout=20&capacity=7&track_start=false")
+    queue = open_queue(f"dask://127.0.0.1:{port}?timeout=20&capacity=7&track_start=false&window=0")
     assert isinstance(queue, DaskQueue) and queue.owned
     assert repr(queue) == f"DaskQueue('tcp://127.0.0.1:{port}')"
-    assert (queue.capacity, queue.track_start) == (7, False)
+    assert (queue.capacity, queue.track_start, queue.window) == (7, False, 0)
     task = Task("one", jobs.node, args=(str(tmp_path / "runs"), 1, ()))
     make_now(task, queue=queue)
     queue.close()
@@ -454,9 +454,10 @@ def test_no_scheduler_at_the_address_says_so_quickly_and_leaves_no_thread(tmp_pa
     ("dask://me:secret@host:8786", "'dask://me:***@host:8786': a Dask scheduler address takes no user name or "
                                    "password"),
     ("dask://host:8786?workers=4", "'dask://host:8786?workers=4': unknown option 'workers'; accepted options: "
-                                   "capacity, timeout, track_start"),
+                                   "capacity, timeout, track_start, window"),
     ("dask+tls://host:8786?cafile=x", "unknown option 'cafile'; accepted options: ca, capacity, cert, key, "
-                                      "timeout, track_start"),
+                                      "timeout, track_start, window"),
+    ("dask://host:8786?window=-1", "window must be a whole number of tasks, 0 or more, not '-1'"),
     ("dask://host:8786?timeout=soon", "timeout must be a positive number of seconds, not 'soon'"),
     ("dask://host:8786?capacity=0", "capacity must be a positive whole number, not '0'"),
     ("dask://host:8786?track_start=maybe", "track_start must be true or false, not 'maybe'"),

@@ -35,7 +35,8 @@ def parse_url(url: SplitResult) -> tuple[str, dict[str, Any]]:
     """The scheduler address and the :class:`~taskgraph.queues.dask.DaskQueue` options of a ``dask://HOST:PORT``
     or ``dask+tls://HOST:PORT`` URL (see docs/queues.md).
 
-    Options: ``timeout`` (seconds to connect, 10), ``capacity`` (a whole number), ``track_start`` (true or false);
+    Options: ``timeout`` (seconds to connect, 10), ``capacity`` (a whole number), ``track_start`` (true or false),
+    ``window`` (a whole number of tasks, 0 or more: see :class:`~taskgraph.queues.dask.DaskQueue`);
     for ``dask+tls://`` also ``ca``, ``cert`` and ``key``, the files of the certificate authority and of the client's
     certificate and key (without them, Dask's own TLS settings apply).
 
@@ -48,7 +49,8 @@ def parse_url(url: SplitResult) -> tuple[str, dict[str, Any]]:
     example = f"{url.scheme}://127.0.0.1:8786"
     if "@" in url.netloc:
         raise ValueError(f"{text!r}: a Dask scheduler address takes no user name or password; write {example}")
-    options = query_options(url, {"timeout", "capacity", "track_start"} | ({"ca", "cert", "key"} if tls else set()))
+    options = query_options(url, {"timeout", "capacity", "track_start", "window"}
+                            | ({"ca", "cert", "key"} if tls else set()))
     if url.path.strip("/") or url.fragment:
         raise ValueError(f"{text!r}: a Dask scheduler address is a host and a port, nothing after; write {example}")
     try:
@@ -66,6 +68,9 @@ def parse_url(url: SplitResult) -> tuple[str, dict[str, Any]]:
     flag = options.get("track_start", "true").strip().lower()
     if flag not in _TRUE | _FALSE:
         raise ValueError(f"{text!r}: track_start must be true or false, not {options['track_start']!r}")
+    window = options.get("window")
+    if window is not None and not (window.strip().isdigit() and window.strip().isascii()):
+        raise ValueError(f"{text!r}: window must be a whole number of tasks, 0 or more, not {window!r}")
     security = None
     if tls:
         import_distributed()
@@ -88,7 +93,9 @@ def parse_url(url: SplitResult) -> tuple[str, dict[str, Any]]:
         )
     where = f"[{host}]" if ":" in host else host
     address = f"{'tls' if tls else 'tcp'}://{where}:{port}"
-    return address, {"capacity": capacity, "timeout": timeout, "track_start": flag in _TRUE, "security": security}
+    given = {} if window is None else {"window": int(window)}
+    return address, {"capacity": capacity, "timeout": timeout, "track_start": flag in _TRUE, "security": security,
+                     **given}
 
 
 def _tls_configured() -> bool:
