@@ -48,7 +48,7 @@ from .records import (
     options_texts,
     record_from_row,
 )
-from .redis_jobs import ScriptJobs
+from .redis_jobs import OneEnqueue, ScriptJobs
 from .redis_url import DEFAULT_PREFIX, parse
 
 __all__ = ["RedisStore", "open_redis", "DEFAULT_PREFIX"]
@@ -147,6 +147,7 @@ class RedisStore(RedisEntries, Store):
             register(lua._PRELUDE + script) for script in (
                 lua._ENQUEUE, lua._CLAIM, lua._HEARTBEAT, lua._COMPLETE, lua._FAIL, lua._RELEASE, lua._CANCEL,
                 lua._RETRY, lua._PROGRESS, lua._PURGE, lua._DELETE, lua._SCHEDULED, lua._WORKERS))
+        self._one = OneEnqueue(self._client, self.prefix, lua._ENQUEUE_ONE)
         with self._errors():
             newest: Any = self._client.xrevrange(self._k("changes"), count=1)
         self._last_change: bytes = newest[0][0] if newest else b"0-0"
@@ -197,6 +198,9 @@ class RedisStore(RedisEntries, Store):
         return [_record(r) for r in self._enqueued(jobs, False)]
 
     def enqueue_ids(self, jobs: Sequence[NewJob]) -> list[str]:
+        if len(jobs) == 1 and self._one.fits(jobs[0]):  # delay(): the lean script
+            with self._errors():
+                return [self._one(jobs[0])]
         return [i.decode() for i in self._enqueued(jobs, True)]
 
     def _enqueued(self, jobs: Sequence[NewJob], ids: bool) -> list[Any]:
@@ -421,6 +425,7 @@ class RedisStore(RedisEntries, Store):
     def close(self) -> None:
         if not getattr(self, "_closed", True):
             self._closed = True
+            self._one.close()
             self._client.close()
 
 
