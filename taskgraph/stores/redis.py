@@ -368,6 +368,11 @@ class RedisStore(RedisEntries, Store):
                 counts.setdefault(queue, {})[status] = int(value)
         return counts
 
+    def any_unfinished(self, queues: Sequence[str]) -> bool:
+        fields = [f"{s}:{q}" for q in unique(queues) for s in ("PENDING", "QUEUED", "RUNNING")]
+        with self._errors():
+            return bool(fields) and any(int(n or 0) > 0 for n in self._client.hmget(self._k("counts"), fields))
+
     def history(self, job_id: str) -> list[Event]:
         with self._errors():
             rows = self._client.lrange(self._k("events", job_id), 0, -1)
