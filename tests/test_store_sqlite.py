@@ -40,7 +40,7 @@ def plan(store: SQLiteStore, query: str, params: tuple[object, ...]) -> str:
 
 
 def test_a_burst_workers_end_check_finds_unfinished_jobs_by_an_index(finished_store: SQLiteStore) -> None:
-    from taskgraph.stores.sqlite import _ANY_UNFINISHED
+    from taskgraph.stores.sqlite_file import ANY_UNFINISHED as _ANY_UNFINISHED
 
     shown = plan(finished_store, _ANY_UNFINISHED.format("?, ?"), ("q", "other"))
     assert "USING COVERING INDEX jobs_status" in shown and "SCAN" not in shown, shown

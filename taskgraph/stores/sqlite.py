@@ -44,7 +44,7 @@ from .records import (
     runs_on,
 )
 from .records import label as job_label
-from .sqlite_file import Database, chunks, drop_worker, live_workers, marks, put_worker, select
+from .sqlite_file import Database, any_unfinished, chunks, drop_worker, live_workers, marks, put_worker, select
 from .sqlite_file import events as _events
 
 __all__ = ["SQLiteStore", "open_sqlite"]
@@ -52,8 +52,6 @@ __all__ = ["SQLiteStore", "open_sqlite"]
 _COLUMNS = ", ".join(FIELDS)
 _LIGHT_COLUMNS = _COLUMNS.replace("payload", "x''").replace("result,", "NULL,")
 _ON_FAILURE = ON_TEXT["failure"]
-# one job of some queues not finished, found through jobs_status whatever the number of finished jobs
-_ANY_UNFINISHED = "SELECT 1 FROM jobs WHERE status IN ('PENDING', 'QUEUED', 'RUNNING') AND queue IN ({}) LIMIT 1"
 _AGAIN, _AGAIN_FORCED = ("FAILED", "CANCELLED"), ("FAILED", "CANCELLED", "DONE")
 
 
@@ -408,9 +406,7 @@ class SQLiteStore(SQLiteEntries, Store):
         return tally(self._db.execute("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status"))
 
     def any_unfinished(self, queues: Sequence[str]) -> bool:
-        queues = unique(queues)
-        return bool(queues) and self._db.execute(_ANY_UNFINISHED.format(", ".join("?" * len(queues))),
-                                                 queues).fetchone() is not None
+        return any_unfinished(self._db, unique(queues))
 
     def history(self, job_id: str) -> list[Event]:
         rows = self._db.execute(

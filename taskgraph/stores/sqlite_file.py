@@ -27,6 +27,7 @@ except ImportError:  # not on Windows: there SQLite's own busy handler does the 
 
 __all__ = [
     "Database", "SCHEMA_VERSION", "chunks", "marks", "select", "put_worker", "drop_worker", "live_workers", "events",
+    "any_unfinished", "ANY_UNFINISHED",
 ]
 
 SCHEMA_VERSION = 1
@@ -240,3 +241,13 @@ def live_workers(db: sqlite3.Connection, now: float) -> list[Any]:
         if "no such table" in str(exc):
             return []  # no worker registered yet
         raise
+
+
+# one job of some queues not finished, found through jobs_status whatever the number of finished jobs
+ANY_UNFINISHED = "SELECT 1 FROM jobs WHERE status IN ('PENDING', 'QUEUED', 'RUNNING') AND queue IN ({}) LIMIT 1"
+
+
+def any_unfinished(db: sqlite3.Connection, queues: list[str]) -> bool:
+    """Whether a job of ``queues`` is PENDING, QUEUED or RUNNING (see ``Store.any_unfinished``)."""
+    query = ANY_UNFINISHED.format(", ".join("?" * len(queues)))
+    return bool(queues) and db.execute(query, queues).fetchone() is not None
