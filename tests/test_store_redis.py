@@ -558,3 +558,16 @@ def test_the_lean_enqueue_survives_a_killed_connection_and_loads_its_script(
         fresh.close()
     assert {r.id for r in store.get([first.id, second.id, third.id])} == {first.id, second.id, third.id}
     assert store.stats() == {"default": {"QUEUED": 3}}
+
+
+def test_lists_of_queued_and_running_jobs_read_no_finished_job(store: RedisStore, client: redis.Redis) -> None:
+    done, running, ready, later, other = (new_job(queue=q) for q in ("a", "a", "a", "a", "b"))
+    store.enqueue([done, running])
+    store.claim("w1", ["a"], 2, 30)
+    store.complete("w1", [(done.id, b"1")])
+    store.enqueue([ready, new_job(id=later.id, queue="a", delay=3600), other])
+    client.delete(f"{store.prefix}:all")  # the index of every job: these lists must not need it
+    assert [r.id for r in store.list_jobs(status="QUEUED")] == [other.id, later.id, ready.id]  # newest first
+    assert [r.id for r in store.list_jobs(status="QUEUED", queue="a", limit=1, offset=1)] == [ready.id]
+    assert [r.id for r in store.list_jobs(status="RUNNING")] == [running.id]
+    assert store.list_jobs(status="QUEUED", name="tests:other") == []

@@ -48,7 +48,7 @@ from .records import (
     options_texts,
     record_from_row,
 )
-from .redis_jobs import OneEnqueue, ScriptJobs
+from .redis_jobs import OneEnqueue, ScriptJobs, unfinished_ids
 from .redis_url import DEFAULT_PREFIX, parse
 
 __all__ = ["RedisStore", "open_redis", "DEFAULT_PREFIX"]
@@ -342,8 +342,8 @@ class RedisStore(RedisEntries, Store):
         found: list[JobRecord] = []
         end = offset + limit
         with self._errors():
-            if status == "RUNNING":  # from the running set: a few jobs, however many the store holds
-                rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*lua._LIGHT_FIELDS, "seq"])
+            if status in ("RUNNING", "QUEUED"):  # from their sets: not the finished jobs, however many
+                rows = self._rows(unfinished_ids(self._client, self.prefix, status), [*lua._LIGHT_FIELDS, "seq"])
                 found = [r for r in map(_record, sorted(rows, key=lambda r: -int(r[-1] or 0))) if wanted(r)]
                 return found[offset:end]
             filtered = status or name or queue or metadata or aged

@@ -14,7 +14,7 @@ from .common import unique
 from .records import NewJob
 from .records import label as job_label
 
-__all__ = ["ScriptJobs", "OneEnqueue"]
+__all__ = ["ScriptJobs", "OneEnqueue", "unfinished_ids"]
 
 
 def _priority_key(priority: int) -> str:
@@ -125,3 +125,18 @@ class OneEnqueue:
             if self._conn is not None:
                 self._conn.disconnect()
                 self._conn = None
+
+
+def unfinished_ids(client: Any, prefix: str, status: str) -> list[bytes]:
+    """The ids of the jobs that may be RUNNING (the running set) or QUEUED (the ready set of each queue that counts
+    QUEUED jobs, and the delayed set), read without the finished jobs; the caller checks each job's status."""
+    if status == "RUNNING":
+        return list(client.zrange(f"{prefix}:running", 0, -1))
+    queues = [f[7:] for f in client.hkeys(f"{prefix}:counts") if f.startswith(b"QUEUED:")]
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        pipe.zrange(f"{prefix}:ready:".encode() + queue, 0, -1)
+    pipe.zrange(f"{prefix}:delayed", 0, -1)
+    *ready, delayed = pipe.execute()
+    ids = [m[52:] for members in ready for m in members] + list(delayed)  # a ready member ends with its id
+    return list(dict.fromkeys(ids))
