@@ -609,3 +609,51 @@ def test_a_worker_session_commits_without_flushing_and_plans_each_statement_once
     [job] = client.enqueue([new_job()])
     assert [r.id for r in worker.claim("w1", ["default"], 4, 30)] == [job.id]
     assert worker.complete("w1", [(job.id, b"1")]) == [job.id]
+
+
+# ---------------------------------------------------------------------------------------------- big stores
+
+
+def seq_scans(plan: object) -> list[str]:
+    """The relations a plan (EXPLAIN's JSON) reads whole."""
+    found: list[str] = []
+    if isinstance(plan, dict):
+        if plan.get("Node Type") == "Seq Scan":
+            found.append(str(plan.get("Relation Name")))
+        for value in plan.values():
+            found += seq_scans(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            found += seq_scans(value)
+    return found
+
+
+def test_a_workers_queries_read_no_finished_job(store: PostgresStore, raw: psycopg.Connection) -> None:
+    # with 20,000 DONE jobs, the claim and the burst worker's end check find their rows by an index
+    schema = store._pg.schema_sql
+    store.enqueue([new_job(queue="q"), new_job(queue="q")])
+    raw.execute(f"INSERT INTO {schema}.jobs (id, name, queue, status, payload, options, not_before, created, finished) "
+                "SELECT 'done-' || i, 'tests:job', 'q', 'DONE', '', '{}', 0, 0, 0 FROM generate_series(1, 20000) i")
+    raw.execute(f"ANALYZE {schema}.jobs")
+    q = store._q
+    claim = store._pg.params(max=5, worker="w1", lease=30.0, queues=["q"], limit=10, gate=True)
+    for query, params in ((q["_Q_ANY_UNFINISHED"], {"queues": ["q", "other"]}), (q["_Q_CLAIM"], claim),
+                          (f"SELECT id FROM {schema}.jobs WHERE status = %s::text ORDER BY seq DESC LIMIT 100",
+                           ["QUEUED"])):
+        [[plan]] = store._exec(f"EXPLAIN (FORMAT JSON) {query}", params)
+        assert "jobs" not in seq_scans(plan), (query, plan)
+    assert store.any_unfinished(["q"]) and not store.any_unfinished(["other"])
+    store.cancel([r.id for r in store.list_jobs(status="QUEUED")])
+    assert not store.any_unfinished(["q"])
+
+
+def test_a_store_made_before_the_status_index_gets_it_at_open(
+    schemas: Callable[..., Callable[[], PostgresStore]], raw: psycopg.Connection
+) -> None:
+    connect = schemas()
+    first = connect()
+    schema = first._pg.schema
+    raw.execute(f'DROP INDEX "{schema}".jobs_status')
+    first.close()
+    connect().close()
+    assert raw.execute("SELECT to_regclass(%s)", [f'"{schema}".jobs_status']).fetchone()[0] is not None

@@ -541,3 +541,76 @@ def test_a_deep_filtered_page_is_walked_in_the_server(store: RedisStore, monkeyp
     even = [j.id for j in reversed(jobs) if j.queue == "a" and j.metadata == {"even": True}]
     assert len(even) == 15 and [r.id for r in store.list_jobs(queue="a", metadata={"even": True}, offset=5,
                                                                limit=6)] == even[5:11]
+
+
+def test_a_single_plain_enqueue_writes_what_the_general_script_writes(store: RedisStore, client: redis.Redis) -> None:
+    # enqueue_ids of one plain job (delay()) runs the lean script; enqueue() the general one: same record and keys
+    lean = new_job(priority=3, queue="q1", options={"mode": "thread", "retries": 2})
+    [lean_id] = store.enqueue_ids([lean])
+    general = new_job(priority=3, queue="q1", options={"mode": "thread", "retries": 2})
+    store.enqueue([general])
+    assert lean_id == lean.id
+    p = store.prefix
+    ours, theirs = client.hgetall(f"{p}:job:{lean.id}"), client.hgetall(f"{p}:job:{general.id}")
+    assert ours.keys() == theirs.keys()
+    varying = {b"id", b"created", b"not_before", b"seq", b"rk"}
+    assert {k: v for k, v in ours.items() if k not in varying} == {k: v for k, v in theirs.items() if k not in varying}
+    assert ours[b"created"] == ours[b"not_before"]
+    assert ours[b"rk"][:20] == theirs[b"rk"][:20] and ours[b"rk"].endswith(lean.id.encode())
+    assert len(ours[b"rk"]) == len(theirs[b"rk"]) and int(ours[b"seq"]) + 1 == int(theirs[b"seq"])
+    assert client.zscore(f"{p}:all", lean.id) == int(ours[b"seq"])
+    assert [(e.event, e.source, e.dest) for e in store.history(lean.id)] == [("queue", None, "QUEUED")]
+    assert store.history(lean.id)[0].at == float(ours[b"created"])
+    assert store.stats() == {"q1": {"QUEUED": 2}}
+    assert client.llen(f"{p}:wake:q1") == 2 and client.ttl(f"{p}:wake:q1") > 0
+    [record] = store.get([lean.id])
+    assert (record.status, record.priority, record.queue, record.options) == ("QUEUED", 3, "q1",
+                                                                              {"mode": "thread", "retries": 2})
+    assert [r.id for r in claim_all(store, ["q1"])] == [lean.id, general.id]  # enqueue order
+
+
+def test_a_single_plain_enqueue_of_a_known_id_leaves_that_job_as_it_is(store: RedisStore) -> None:
+    job = new_job()
+    assert store.enqueue_ids([job]) == [job.id]
+    store.claim("w1", ["default"], 1, 30)
+    assert store.enqueue_ids([new_job(id=job.id, payload=b"other")]) == [job.id]  # a retried call
+    [record] = store.get([job.id])
+    assert (record.status, record.payload) == ("RUNNING", job.payload)
+    assert store.stats() == {"default": {"RUNNING": 1}}
+
+
+def test_the_lean_enqueue_survives_a_killed_connection_and_loads_its_script(
+    store: RedisStore, client: redis.Redis
+) -> None:
+    from taskgraph.stores import _redis_lua as lua
+    from taskgraph.stores.redis_jobs import OneEnqueue
+
+    first = new_job()
+    store.enqueue_ids([first])
+    conn = store._one._conn
+    conn.send_command("CLIENT", "ID")
+    client.client_kill_filter(_id=conn.read_response())
+    second = new_job()
+    assert store.enqueue_ids([second]) == [second.id]  # the broken connection is replaced, the job stored once
+    # a script the server has never seen (a restarted server has none): loaded at the first NOSCRIPT
+    fresh = OneEnqueue(store._client, store.prefix, f"{lua._ENQUEUE_ONE}\n-- {unique_name('never-loaded')}")
+    third = new_job()
+    try:
+        assert fresh(third) == third.id
+    finally:
+        fresh.close()
+    assert {r.id for r in store.get([first.id, second.id, third.id])} == {first.id, second.id, third.id}
+    assert store.stats() == {"default": {"QUEUED": 3}}
+
+
+def test_lists_of_queued_and_running_jobs_read_no_finished_job(store: RedisStore, client: redis.Redis) -> None:
+    done, running, ready, later, other = (new_job(queue=q) for q in ("a", "a", "a", "a", "b"))
+    store.enqueue([done, running])
+    store.claim("w1", ["a"], 2, 30)
+    store.complete("w1", [(done.id, b"1")])
+    store.enqueue([ready, new_job(id=later.id, queue="a", delay=3600), other])
+    client.delete(f"{store.prefix}:all")  # the index of every job: these lists must not need it
+    assert [r.id for r in store.list_jobs(status="QUEUED")] == [other.id, later.id, ready.id]  # newest first
+    assert [r.id for r in store.list_jobs(status="QUEUED", queue="a", limit=1, offset=1)] == [ready.id]
+    assert [r.id for r in store.list_jobs(status="RUNNING")] == [running.id]
+    assert store.list_jobs(status="QUEUED", name="tests:other") == []

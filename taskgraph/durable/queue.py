@@ -6,9 +6,9 @@ from __future__ import annotations
 import builtins
 import hashlib
 import logging
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
@@ -79,6 +79,7 @@ class DurableQueue(QueueAdmin, RecurringAdmin, CacheAdmin, BaseQueue):
         self._lock = threading.Lock()
         self._jobs: dict[str, JobFunction] = {}
         self._recurring_defs: dict[str, dict[str, Any]] = {}  # defined in this process's code
+        self._stored: dict[int, tuple[JobOptions, dict[str, Any]]] = {}  # see _stored_of
         self._calls: JobFollower | None = None
         self._awaited: Resolver | None = None
         self._closed = False
@@ -218,15 +219,29 @@ class DurableQueue(QueueAdmin, RecurringAdmin, CacheAdmin, BaseQueue):
         """
         options = options or job.options
         payload = self.serializer.encode_call(job.name, tuple(args), kwargs)
-        delay, not_before = _when(when)
+        delay, not_before = _when(when) if when is not None else (0.0, None)
         if at is not None:
             not_before = at if not_before is None else max(at, not_before)
+        if stored is None:  # one dict per options object: a store's enqueue encodes it once (see _stored_of)
+            stored = self._stored_of(options)
         return NewJob(
-            id=job_id or uuid.uuid4().hex, name=job.name, payload=payload,
-            options=options.stored(self.serializer.name) if stored is None else stored, queue=options.queue,
+            id=job_id or new_id(), name=job.name, payload=payload, options=stored, queue=options.queue,
             priority=options.priority, delay=delay, not_before=not_before, metadata=metadata or {},
             after=list(after), on=on,
         )
+
+    def _stored_of(self, options: JobOptions) -> dict[str, Any]:
+        """``options`` as stored, one dict per options object (a job function's declared ones, or those of one
+        call); stores that encode the options of many runs once know them by it. Never changed in place: what
+        changes a job's options (its cache, an ``on_enqueue`` hook) is given a copy."""
+        found = self._stored.get(id(options))
+        if found is not None and found[0] is options:
+            return found[1]
+        made = options.stored(self.serializer.name)
+        if len(self._stored) >= 256:  # per-call options (enqueue(priority=...)): keep a few
+            self._stored.clear()
+        self._stored[id(options)] = (options, made)  # the options kept, so that their id stays theirs
+        return made
 
     def _enqueue(
         self, job: JobFunction, args: Sequence[Any], kwargs: dict[str, Any], when: Any = None, *,
@@ -244,6 +259,7 @@ class DurableQueue(QueueAdmin, RecurringAdmin, CacheAdmin, BaseQueue):
                 return JobHandle(self, running)  # an equal submission not finished yet: share its run
             new.options = {**new.options, "cache": {"key": key, "ttl": policy.ttl, "max": policy.max}}
         if self.hooks:
+            new.options = dict(new.options)  # a hook may change them: not the shared dict
             self.hooks.refuse(new)
         [job_id] = self.store.enqueue_ids([new])
         if policy is not None:
@@ -368,6 +384,13 @@ class DurableQueue(QueueAdmin, RecurringAdmin, CacheAdmin, BaseQueue):
             stores = [s for s in stores if s is not busy]
         for store in stores:
             close_quietly(store)
+
+
+def new_id() -> str:
+    """A new job id: ``uuid.uuid4().hex``, made without building a UUID object."""
+    b = bytearray(os.urandom(16))
+    b[6], b[8] = b[6] & 0x0F | 0x40, b[8] & 0x3F | 0x80  # version 4, RFC 4122 variant
+    return b.hex()
 
 
 def _when(when: Any) -> tuple[float, float | None]:

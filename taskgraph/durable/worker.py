@@ -390,9 +390,7 @@ class Worker(Embeddable):
             return False
         if self._successes:
             self._flush(store, force=True)
-        counts = store.stats()
-        return not any(counts.get(q, {}).get(status) for q in self.queues
-                       for status in ("PENDING", "QUEUED", "RUNNING"))
+        return not store.any_unfinished(self.queues)  # by an index: not a count of every finished job
 
     def snapshot(self, timeout: float = 0.5) -> WorkerSnapshot:
         """What the worker is doing now, safe to call from any thread; see :meth:`.SnapshotDesk.get`."""

@@ -14,6 +14,15 @@ _LIGHT_COLS = _COLS.replace("payload", "''::bytea").replace("result,", "NULL::by
 #: The version of the tables this code writes; a store whose ``taskgraph_meta`` says more is refused.
 SCHEMA_VERSION = 1
 
+# Indexes added after schema 1 was released: made by the DDL below in a new store, and at the first open of an older
+# one that lacks them (see Session._migrate). jobs_status: the jobs of a status newest first (lists, and a burst
+# worker's end check) without reading the finished ones.
+_LATER_INDEXES = ["CREATE INDEX IF NOT EXISTS jobs_status ON {s}.jobs (status, seq)"]
+MISSING_INDEXES = (
+    "SELECT count(*) FROM unnest(%s::text[]) AS i(name) WHERE to_regclass(%s::text || '.' || i.name) IS NULL"
+)
+LATER_INDEX_NAMES = ["jobs_status"]
+
 _DDL = [
     "CREATE SCHEMA IF NOT EXISTS {s}",
     "CREATE TABLE IF NOT EXISTS {s}.taskgraph_meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -50,6 +59,7 @@ _DDL = [
     "CREATE INDEX IF NOT EXISTS jobs_due ON {s}.jobs (queue, not_before) WHERE status = 'QUEUED' AND waiting = 0",
     "CREATE INDEX IF NOT EXISTS jobs_leases ON {s}.jobs (lease_expires) WHERE lease_expires IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS jobs_finished ON {s}.jobs (finished) WHERE finished IS NOT NULL",
+    *_LATER_INDEXES,
     """CREATE TABLE IF NOT EXISTS {s}.edges (
         prereq text NOT NULL, dependent text NOT NULL, PRIMARY KEY (prereq, dependent)
     )""",
@@ -481,6 +491,11 @@ _Q_NOTIFY = "SELECT count(pg_notify(c, p)) FROM unnest(%(c)s::text[], %(p)s::tex
 _Q_GET = "SELECT {cols} FROM {s}.jobs WHERE id = ANY(%(ids)s::text[])"
 _Q_STATUS = "SELECT id, status, not_before FROM {s}.jobs WHERE id = ANY(%(ids)s::text[])"
 _Q_STATS = "SELECT queue, status, count(*) FROM {s}.jobs GROUP BY queue, status"
+# one job of some queues not finished, found through jobs_status whatever the number of finished jobs
+_Q_ANY_UNFINISHED = (
+    "SELECT EXISTS (SELECT 1 FROM {s}.jobs WHERE status IN ('PENDING', 'QUEUED', 'RUNNING') "
+    "AND queue = ANY(%(queues)s::text[]))"
+)
 _Q_MATCH_IDS = "SELECT id FROM {s}.jobs WHERE starts_with(id, %(prefix)s::text) ORDER BY id LIMIT %(limit)s::int8"
 _Q_SCHEDULED = """
 SELECT queue, count(*) FROM {s}.jobs

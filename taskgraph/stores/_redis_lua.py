@@ -597,3 +597,32 @@ elseif op == 'drop' then
 end
 return redis.call('HVALS', W)
 """
+
+# The enqueue of one job that has no key, prerequisites, condition, delay, time or metadata (what ``delay()``
+# stores): the same record, event, sets, counter, wake-up and change as _ENQUEUE writes for it, without the
+# prelude or a JSON call to decode. ARGV: prefix, queue, name, label, repr(label) as rlabel, priority, priority key
+# (valid: made by the client), options, id, payload. Returns 1, or 0 for an id the store has already (a retried
+# call): that job is left as it is.
+_ENQUEUE_ONE = r"""
+local P, q, id = ARGV[1], ARGV[2], ARGV[9]
+local k = P .. ':job:' .. id
+if redis.call('EXISTS', k) == 1 then return 0 end
+local T = redis.call('TIME')
+local now = T[1] .. '.' .. string.format('%06d', tonumber(T[2]))
+local seq = redis.call('INCR', P .. ':seq')
+local rk = ARGV[7] .. string.format('%016.0f', tonumber(T[1]) * 1000000 + tonumber(T[2]))
+  .. string.format('%016.0f', seq) .. id
+redis.call('HSET', k, 'status', 'QUEUED', 'name', ARGV[3], 'label', ARGV[4], 'rlabel', ARGV[5], 'queue', q,
+  'priority', ARGV[6], 'pk', ARGV[7], 'payload', ARGV[10], 'options', ARGV[8], 'attempts', '0', 'lease_losses', '0',
+  'waiting', '0', 'not_before', now, 'id', id, 'created', now, 'seq', tostring(seq), 'rk', rk)
+redis.call('ZADD', P .. ':all', seq, id)
+redis.call('ZADD', P .. ':ready:' .. q, 0, rk)
+redis.call('RPUSH', P .. ':events:' .. id, '["' .. now .. '","queue",null,"QUEUED",null,null]')
+local cf = 'QUEUED:' .. q
+if redis.call('HINCRBY', P .. ':counts', cf, 1) <= 0 then redis.call('HDEL', P .. ':counts', cf) end
+local wk = P .. ':wake:' .. q
+if redis.call('RPUSH', wk, '1') > 16 then redis.call('LTRIM', wk, -16, -1) end
+redis.call('EXPIRE', wk, 600)
+redis.call('XADD', P .. ':changes', 'MAXLEN', '~', '10000', '*', 'c', '1')
+return 1
+"""

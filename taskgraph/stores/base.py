@@ -266,6 +266,15 @@ class Store(Entries, ABC):
     def stats(self) -> dict[str, dict[str, int]]:
         """How many jobs each queue holds in each status: ``{queue: {status: count}}``."""
 
+    def any_unfinished(self, queues: Sequence[str]) -> bool:
+        """Whether a job of ``queues`` is PENDING, QUEUED or RUNNING (a burst worker's end check).
+
+        By default from :meth:`stats`; a store that keeps many finished jobs answers it by an index instead, at a
+        cost that does not grow with them.
+        """
+        counts = self.stats()
+        return any(counts.get(q, {}).get(s) for q in queues for s in ("PENDING", "QUEUED", "RUNNING"))
+
     @abstractmethod
     def history(self, job_id: str) -> list[Event]:
         """The events of a job, oldest first."""

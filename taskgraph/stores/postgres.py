@@ -387,6 +387,9 @@ class PostgresStore(PostgresEntries, PostgresViews, Store):
     def stats(self) -> dict[str, dict[str, int]]:
         return tally(self._exec(self._q["_Q_STATS"]))
 
+    def any_unfinished(self, queues: Sequence[str]) -> bool:
+        return bool(queues) and bool(self._exec(self._q["_Q_ANY_UNFINISHED"], {"queues": unique(queues)})[0][0])
+
     def history(self, job_id: str) -> list[Event]:
         return [Event(*row) for row in self._exec(self._q["_Q_HISTORY"], {"id": job_id})]
 

@@ -27,7 +27,16 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from ..urls import redact, seconds, secrets, split, store_options, unsplit
-from ._postgres_sql import _DDL, _Q_TABLES, SCHEMA_VERSION, render, statements
+from ._postgres_sql import (
+    _DDL,
+    _LATER_INDEXES,
+    _Q_TABLES,
+    LATER_INDEX_NAMES,
+    MISSING_INDEXES,
+    SCHEMA_VERSION,
+    render,
+    statements,
+)
 from .base import StoreError
 from .common import lost, newer_schema, reason, refused, unreachable
 
@@ -187,7 +196,14 @@ class Session:
             version = None
         except psycopg.Error as exc:
             raise StoreError(f"{self.url}: cannot read the store's schema ({self.reason(exc)})") from None
-        if version is None or version < SCHEMA_VERSION:
+        missing = 0
+        if version == SCHEMA_VERSION:  # a store made before its later indexes: they are made now, once
+            try:
+                row = conn.execute(MISSING_INDEXES, (LATER_INDEX_NAMES, self.schema_sql)).fetchone()
+                missing = row[0] if row else 0
+            except psycopg.Error as exc:
+                raise StoreError(f"{self.url}: cannot read the store's schema ({self.reason(exc)})") from None
+        if version is None or version < SCHEMA_VERSION or missing:
             lock = int.from_bytes(hashlib.blake2b(f"taskgraph:{self.schema}".encode(), digest_size=8).digest(), "big",
                                   signed=True)
             try:
@@ -202,7 +218,7 @@ class Session:
                             f"{', '.join(sorted(tables))} that taskgraph did not make; name another schema with "
                             "?schema=NAME"
                         )
-                    for statement in _DDL:
+                    for statement in _DDL if version is None or version < SCHEMA_VERSION else _LATER_INDEXES:
                         conn.execute(render(statement, self.schema_sql))
                     version = self._version() or SCHEMA_VERSION
             except pg_errors.InsufficientPrivilege as exc:

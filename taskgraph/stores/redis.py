@@ -47,7 +47,7 @@ from .records import (
     metadata_matches,
     options_texts,
 )
-from .redis_jobs import ScriptJobs
+from .redis_jobs import OneEnqueue, ScriptJobs, unfinished_ids
 from .redis_records import _field, _number, _record
 from .redis_url import DEFAULT_PREFIX, parse
 from .views_redis import RedisViews
@@ -114,6 +114,7 @@ class RedisStore(RedisEntries, RedisViews, Store):
             register(lua._PRELUDE + script) for script in (
                 lua._ENQUEUE, lua._CLAIM, lua._HEARTBEAT, lua._COMPLETE, lua._FAIL, lua._RELEASE, lua._CANCEL,
                 lua._RETRY, lua._PROGRESS, lua._PURGE, lua._DELETE, lua._SCHEDULED, lua._WORKERS))
+        self._one = OneEnqueue(self._client, self.prefix, lua._ENQUEUE_ONE)
         with self._errors():
             newest: Any = self._client.xrevrange(self._k("changes"), count=1)
         self._last_change: bytes = newest[0][0] if newest else b"0-0"
@@ -164,6 +165,9 @@ class RedisStore(RedisEntries, RedisViews, Store):
         return [_record(r) for r in self._enqueued(jobs, False)]
 
     def enqueue_ids(self, jobs: Sequence[NewJob]) -> list[str]:
+        if len(jobs) == 1 and self._one.fits(jobs[0]):  # delay(): the lean script
+            with self._errors():
+                return [self._one(jobs[0])]
         return [i.decode() for i in self._enqueued(jobs, True)]
 
     def _enqueued(self, jobs: Sequence[NewJob], ids: bool) -> list[Any]:
@@ -305,8 +309,8 @@ class RedisStore(RedisEntries, RedisViews, Store):
         found: list[JobRecord] = []
         end = offset + limit
         with self._errors():
-            if status == "RUNNING":  # from the running set: a few jobs, however many the store holds
-                rows = self._rows(self._client.zrange(self._k("running"), 0, -1), [*lua._LIGHT_FIELDS, "seq"])
+            if status in ("RUNNING", "QUEUED"):  # from their sets: not the finished jobs, however many
+                rows = self._rows(unfinished_ids(self._client, self.prefix, status), [*lua._LIGHT_FIELDS, "seq"])
                 found = [r for r in map(_record, sorted(rows, key=lambda r: -int(r[-1] or 0))) if wanted(r)]
                 return found[offset:end]
             if status or name or queue or metadata or aged:  # walked in the server (views_redis)
@@ -330,6 +334,11 @@ class RedisStore(RedisEntries, RedisViews, Store):
             if int(value) > 0:
                 counts.setdefault(queue, {})[status] = int(value)
         return counts
+
+    def any_unfinished(self, queues: Sequence[str]) -> bool:
+        fields = [f"{s}:{q}" for q in unique(queues) for s in ("PENDING", "QUEUED", "RUNNING")]
+        with self._errors():
+            return bool(fields) and any(int(n or 0) > 0 for n in self._client.hmget(self._k("counts"), fields))
 
     def history(self, job_id: str) -> list[Event]:
         with self._errors():
@@ -388,6 +397,7 @@ class RedisStore(RedisEntries, RedisViews, Store):
     def close(self) -> None:
         if not getattr(self, "_closed", True):
             self._closed = True
+            self._one.close()
             self._client.close()
 
 

@@ -107,7 +107,7 @@ class JsonSerializer(Serializer):
 
     def dumps(self, value: Any) -> bytes:
         _string_keys(value)
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return _ENCODE(value).encode()
 
     def loads(self, data: bytes) -> Any:
         return json.loads(data)
@@ -126,6 +126,9 @@ class PickleSerializer(Serializer):
     def loads(self, data: bytes) -> Any:
         return pickle.loads(data)
 
+
+# json.dumps with these settings would make an encoder per call
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 _SERIALIZERS = {"json": JsonSerializer, "pickle": PickleSerializer}
 

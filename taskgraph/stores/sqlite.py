@@ -44,7 +44,7 @@ from .records import (
     runs_on,
 )
 from .records import label as job_label
-from .sqlite_file import Database, chunks, drop_worker, live_workers, marks, put_worker, select
+from .sqlite_file import Database, any_unfinished, chunks, drop_worker, live_workers, marks, put_worker, select
 from .sqlite_file import events as _events
 from .views_sql import SQLiteViews
 
@@ -405,6 +405,9 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
 
     def stats(self) -> dict[str, dict[str, int]]:
         return tally(self._db.execute("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status"))
+
+    def any_unfinished(self, queues: Sequence[str]) -> bool:
+        return any_unfinished(self._db, unique(queues))
 
     def history(self, job_id: str) -> list[Event]:
         rows = self._db.execute(

@@ -27,9 +27,12 @@ except ImportError:  # not on Windows: there SQLite's own busy handler does the 
 
 __all__ = [
     "Database", "SCHEMA_VERSION", "chunks", "marks", "select", "put_worker", "drop_worker", "live_workers", "events",
+    "any_unfinished", "ANY_UNFINISHED",
 ]
 
 SCHEMA_VERSION = 1
+# the jobs of a status newest first (lists) without reading the others; made in stores of older versions too
+_LATER_INDEX = ("jobs_status_seq", "CREATE INDEX IF NOT EXISTS jobs_status_seq ON jobs (status, seq)")
 _T = TypeVar("_T")
 
 _SCHEMA = """
@@ -62,6 +65,7 @@ CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, priority DESC, not_before,
 CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires) WHERE status = 'RUNNING';
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished) WHERE finished IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, queue);
+__LATER_INDEX__;
 CREATE TABLE IF NOT EXISTS edges (
     prereq TEXT NOT NULL, dependent TEXT NOT NULL, PRIMARY KEY (prereq, dependent)
 ) WITHOUT ROWID;
@@ -72,7 +76,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job);
 INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', __VERSION__);
-""".replace("__VERSION__", str(SCHEMA_VERSION))
+""".replace("__LATER_INDEX__", _LATER_INDEX[1]).replace("__VERSION__", str(SCHEMA_VERSION))
 
 
 class Database:
@@ -121,6 +125,10 @@ class Database:
             row = self.db.execute(read).fetchone()
         if int(row[0]) > SCHEMA_VERSION:
             raise newer_schema(f"{self.url}: the store's schema", int(row[0]), SCHEMA_VERSION)
+        # an index added after schema 1 was released, made at the first open of a store that lacks it
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                           (_LATER_INDEX[0],)).fetchone() is None:
+            self._transaction(lambda db, now: db.execute(_LATER_INDEX[1]))
 
     def write(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
         """Run ``work(db, now)`` in one write transaction, retrying if the database stays locked.
@@ -233,3 +241,13 @@ def live_workers(db: sqlite3.Connection, now: float) -> list[Any]:
         if "no such table" in str(exc):
             return []  # no worker registered yet
         raise
+
+
+# one job of some queues not finished, found through jobs_status whatever the number of finished jobs
+ANY_UNFINISHED = "SELECT 1 FROM jobs WHERE status IN ('PENDING', 'QUEUED', 'RUNNING') AND queue IN ({}) LIMIT 1"
+
+
+def any_unfinished(db: sqlite3.Connection, queues: list[str]) -> bool:
+    """Whether a job of ``queues`` is PENDING, QUEUED or RUNNING (see ``Store.any_unfinished``)."""
+    query = ANY_UNFINISHED.format(", ".join("?" * len(queues)))
+    return bool(queues) and db.execute(query, queues).fetchone() is not None
