@@ -13,7 +13,7 @@ checked: every task ran exactly once, and every task ended DONE. The runners, ea
 * ``processes``: ``processes://2``;
 * ``dask``: a ``DaskQueue`` on a ``distributed.LocalCluster`` of 2 worker processes of 1 thread each (the scheduler
   runs in the measuring process, as LocalCluster puts it): ``make_now`` hands Dask the tasks that wait only for
-  tasks in Dask, linked to them (up to ``--window`` ahead, the queue's default 1,000), and Dask releases them on its
+  tasks in Dask, linked to them (up to ``--window`` ahead, the queue's default 500), and Dask releases them on its
   workers; ``dask-nostart`` is the same with ``track_start=False`` (no start event per task);
 * ``dask-pertask``: the same ``DaskQueue`` with ``window=0``: each task is handed over once its prerequisites are
   DONE, one round trip through the measuring process per ready frontier (the only way before issue 14);

@@ -47,7 +47,7 @@ _CLOSE_TIMEOUT = 10.0  # seconds close() gives an owned client to disconnect
 _Pending = tuple[str, Call, bytes]  # key, call (the future make follows), payload
 _Sent = tuple[Call, Any]  # the call, its Dask future
 _NONE = type(None)  # a Dask future's type once its call returned None
-_WINDOW = 1000  # tasks make_now may hand to Dask ahead of their prerequisites' ends (see .linked)
+_WINDOW = 500  # tasks make_now may hand to Dask ahead of their prerequisites' ends (see .linked)
 
 
 class DaskQueue(Linked, BaseQueue):
