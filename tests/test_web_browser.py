@@ -15,6 +15,7 @@ from tests.conftest import IN_CI
 pytest.importorskip("uvicorn", reason="the web extra is not installed: pip install -e '.[test]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -52,6 +53,21 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         driver.quit()
 
 
+def waiting(browser: Any) -> Any:
+    """A 30 s wait that looks again when the page's live refresh replaced an element between finding it and
+    reading it (a stale element is not an answer)."""
+    return WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def text_of(driver: Any, selector: str) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, selector).text)
+
+
+def click(wait: Any, selector: str) -> None:
+    """Click the element ``selector`` names, found afresh (again if it went stale before the click)."""
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
+
+
 def status_of(driver: Any) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, "#status .badge").text)
 
@@ -65,31 +81,32 @@ def test_retry_a_failed_job_from_the_browser_and_watch_it_finish(browser: Any, t
         with worker_pool(tmp_path) as start, dashboard(url, tmp_path) as server:
             start(url, "--burst", "--lease", "3", name="first").wait(60)
             assert q.get(job.id).status() == "FAILED"  # type: ignore[union-attr]
-            wait = WebDriverWait(browser, 30)
+            wait = waiting(browser)
 
             browser.get(server.base + "/")
             assert browser.title == "Overview · taskgraph"
-            failed_card = browser.find_element(By.CSS_SELECTOR, "#totals a.s-failed")
-            assert failed_card.find_element(By.CSS_SELECTOR, ".n").text == "1"
-            assert browser.find_element(By.CSS_SELECTOR, "#totals a.s-done .n").text == "1"
-            failed_card.click()
+            # every read and click below looks again if the page's live refresh replaced the element meanwhile
+            wait.until(lambda d: text_of(d, "#totals a.s-failed .n") == "1")
+            wait.until(lambda d: text_of(d, "#totals a.s-done .n") == "1")
+            click(wait, "#totals a.s-failed")
 
             wait.until(lambda d: "status=FAILED" in d.current_url)
-            rows = browser.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr[data-id]")
-            assert [r.get_attribute("data-id") for r in rows] == [job.id]
-            rows[0].find_element(By.CSS_SELECTOR, "a").click()
+            rows = "table.jobs tbody tr[data-id]"
+            listed = [job.id]
+            wait.until(lambda d: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, rows)] == listed)
+            click(wait, "table.jobs tbody tr[data-id] a")
 
             wait.until(lambda d: d.current_url.endswith(f"/jobs/{job.id}"))
-            assert status_of(browser) == "FAILED"
-            assert browser.find_element(By.ID, "error").text == "builtins.RuntimeError: failure 1 of 1"
-            browser.find_element(By.CSS_SELECTOR, "button[data-action=retry]").click()
+            wait.until(lambda d: status_of(d) == "FAILED")
+            wait.until(lambda d: text_of(d, "#error") == "builtins.RuntimeError: failure 1 of 1")
+            click(wait, "button[data-action=retry]")
 
             wait.until(lambda d: status_of(d) == "QUEUED")
             assert q.get(job.id).status() == "QUEUED"  # type: ignore[union-attr]
             start(url, "--burst", "--lease", "3", name="second").wait(60)
             # the page updates itself: its live part is fetched again every few seconds
-            WebDriverWait(browser, 30).until(lambda d: status_of(d) == "DONE")
-            assert browser.find_element(By.ID, "result").text == "2"
+            wait.until(lambda d: status_of(d) == "DONE")
+            wait.until(lambda d: text_of(d, "#result") == "2")
             assert browser.current_url.endswith(f"/jobs/{job.id}")
     finally:
         q.close()
@@ -114,10 +131,11 @@ def test_a_graphs_picture_updates_itself_as_workers_finish_its_tasks(browser: An
             def nodes(driver: Any) -> list[str]:
                 return [n.get_attribute("data-status") for n in driver.find_elements(By.CSS_SELECTOR, "svg g.node")]
 
-            assert edges(browser) == ["QUEUED"] and nodes(browser) == ["QUEUED", "PENDING"]
+            wait = waiting(browser)
+            wait.until(lambda d: edges(d) == ["QUEUED"] and nodes(d) == ["QUEUED", "PENDING"])
             start(url, "--burst", "--lease", "3", name="graph").wait(60)
             # no reload: the page's live part, the picture with it, is fetched again every few seconds
-            WebDriverWait(browser, 30).until(lambda d: nodes(d) == ["DONE", "DONE"])
-            assert edges(browser) == ["DONE"] and browser.current_url.endswith("/graphs/nightly")
+            wait.until(lambda d: nodes(d) == ["DONE", "DONE"] and edges(d) == ["DONE"])
+            assert browser.current_url.endswith("/graphs/nightly")
     finally:
         q.close()
