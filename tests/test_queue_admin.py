@@ -12,7 +12,7 @@ from taskgraph import RemoteTaskError, SerializationError
 from taskgraph.durable.admin import WorkerInfo
 from tests import jobs
 from tests.durable_app import make_queue
-from tests.procs import job
+from tests.procs import job, wait_for
 from tests.test_durable import burst, serving
 
 
@@ -21,15 +21,6 @@ def q(in_process_store_url):
     queue = make_queue(in_process_store_url)
     yield queue
     queue.close()
-
-
-def _until(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_list_pages_newest_first_and_filters_by_age(q):
@@ -101,7 +92,7 @@ def test_a_delayed_job_is_scheduled_until_its_time(q):
     assert q.stats() == {"default": {"SCHEDULED": 2, "QUEUED": 1}}
     assert [r.id for r in q.list(status="SCHEDULED")] == [soon.id, later.id]
     assert [r.id for r in q.list(status="scheduled", offset=1)] == [later.id]
-    assert _until(lambda: soon.status() == "QUEUED")
+    wait_for(lambda: soon.status() == "QUEUED", 10, "the delayed job to become QUEUED")
     assert q.stats() == {"default": {"SCHEDULED": 1, "QUEUED": 2}}
     assert q.store.stats() == {"default": {"QUEUED": 3}}  # the store itself counts them QUEUED
 

@@ -16,14 +16,14 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from .. import task as _task
-from ..errors import CancelledError, TaskError, describe
+from ..errors import CancelledError, describe
 from ..queues.base import Call, chain, nothing
 from ..queues.futures import FINISHED, FUTURE_OVER
 from ..states import DONE, FINAL_STATES, PENDING, QUEUED, RUNNING
 from ..task import Task
 from .builds import BuildCall, Builds
 from .linked import Linking
-from .rules import Rules, all_done
+from .rules import Rules, all_done, refused
 
 __all__ = ["Scheduler", "close_queue"]
 
@@ -270,9 +270,7 @@ class Scheduler(Builds, Linking, Interruptible):
                                     "docs/queues.md)")
                 chain(future, call, _outcome)
         except Exception as exc:
-            error = TaskError(f"task {task.name!r}: queue {self.queue!r} failed to take it: {exc}")
-            error.__cause__ = exc
-            task._fire("fail", False, None, error)
+            task._fire("fail", False, None, refused(task, self.queue, exc))
             self.observe(task)
             return
         if call._began:  # the queue said so already, or cannot say
@@ -292,8 +290,7 @@ class Scheduler(Builds, Linking, Interruptible):
                 continue  # (a task that declares files is checked here first; what needs it follows it)
             after = [batch.get(p) for p in task._prereqs if p.state is not DONE]
             if None not in after:
-                batch[task] = Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task,
-                                   self.number, self.put, after=after)  # type: ignore[arg-type]
+                batch[task] = self.call(task, after)  # type: ignore[arg-type]
         if not batch:
             return
         futures = self.queue.submit_graph(list(batch.values()))

@@ -28,7 +28,7 @@ from .. import task as _task
 from ..queues.base import Call
 from ..states import DONE, FINAL_STATES, PENDING
 from ..task import Task
-from .rules import Rules, _blocked, all_done
+from .rules import Rules, _blocked, all_done, refused
 
 __all__ = ["Linking"]
 
@@ -91,6 +91,7 @@ class Linking(Rules):
             self.send_linked(batch)
 
     def call(self, task: Task, after: list[Call]) -> Call:
+        """The call of ``task``, to start once the calls ``after`` have returned (also :meth:`hand_over`'s)."""
         return Call(task.name, task.key or task.name, task.func, task.args, task.kwargs, task, self.number, self.put,
                     after=after)
 
@@ -100,12 +101,8 @@ class Linking(Rules):
         try:
             self.queue.submit_linked(list(batch.values()))
         except Exception as exc:
-            from ..errors import TaskError
-
             for task in batch:
-                error = TaskError(f"task {task.name!r}: queue {self.queue!r} failed to take it: {exc}")
-                error.__cause__ = exc
-                task._fire("fail", False, None, error)
+                task._fire("fail", False, None, refused(task, self.queue, exc))
                 self.counts[task] = 0
             for task in batch:
                 self.observe(task)

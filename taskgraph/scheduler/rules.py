@@ -12,7 +12,7 @@ from itertools import filterfalse, repeat
 from operator import attrgetter
 from typing import Any
 
-from ..errors import BlockedError, CancelledError, CycleError
+from ..errors import BlockedError, CancelledError, CycleError, TaskError
 from ..graph import walk
 from ..states import CANCELLED, DONE, FAILED, FINAL_STATES, PENDING
 from ..task import Task
@@ -269,6 +269,13 @@ class Rules:
                 self.observe(t)
             return
         raise RuntimeError("taskgraph scheduler: tasks wait for nothing; please report this")
+
+
+def refused(task: Task, queue: Any, exc: Exception) -> TaskError:
+    """Why ``task`` FAILED when ``queue`` would not take its call (its submit raised ``exc``)."""
+    error = TaskError(f"task {task.name!r}: queue {queue!r} failed to take it: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _blocked(task: Task, prerequisite: Task) -> tuple[str, BaseException]:

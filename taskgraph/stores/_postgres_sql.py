@@ -404,33 +404,29 @@ WITH moved AS (
 SELECT id, (SELECT n FROM note) FROM moved
 """
 
-_Q_PURGE = """
-WITH gone AS (
-    DELETE FROM {s}.jobs
-    WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < {now} - %(older)s::float8
-    RETURNING id
-), ev AS (
+# what goes with finished jobs deleted in a CTE named gone (purge, delete): their events and edges
+_GONE_WITH = """, ev AS (
     DELETE FROM {s}.events WHERE job IN (SELECT id FROM gone)
 ), up AS (
     DELETE FROM {s}.edges WHERE prereq IN (SELECT id FROM gone)
 ), down AS (
     DELETE FROM {s}.edges WHERE dependent IN (SELECT id FROM gone)
 )
-SELECT count(*) FROM gone
+"""
+
+_Q_PURGE = """
+WITH gone AS (
+    DELETE FROM {s}.jobs
+    WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < {now} - %(older)s::float8
+    RETURNING id
+)""" + _GONE_WITH + """SELECT count(*) FROM gone
 """
 
 _Q_DELETE = """
 WITH gone AS (
     DELETE FROM {s}.jobs WHERE id = ANY(%(ids)s::text[]) AND status IN ('DONE', 'FAILED', 'CANCELLED')
     RETURNING id
-), ev AS (
-    DELETE FROM {s}.events WHERE job IN (SELECT id FROM gone)
-), up AS (
-    DELETE FROM {s}.edges WHERE prereq IN (SELECT id FROM gone)
-), down AS (
-    DELETE FROM {s}.edges WHERE dependent IN (SELECT id FROM gone)
-)
-SELECT id FROM gone
+)""" + _GONE_WITH + """SELECT id FROM gone
 """
 
 # live workers: a table made on first use, so that a schema made before workers registered needs no new version
