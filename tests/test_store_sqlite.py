@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import pytest
 
 from taskgraph.stores.sqlite import SQLiteStore
@@ -89,3 +91,20 @@ def test_a_store_made_before_the_status_index_gets_it_at_open(tmp_path) -> None:
         assert store._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs_status_seq'").fetchone()
     finally:
         store.close()
+
+
+def _open_store(path: str) -> str:
+    """In a process of its own: open the store at ``path`` (what a worker starting does), or say why not."""
+    try:
+        SQLiteStore(path).close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+def test_workers_opening_a_new_store_file_at_once_all_open_it(tmp_path):
+    # switching a new file to WAL takes a lock SQLite's busy timeout does not wait for: "database is locked"
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        for i in range(25):
+            path = str(tmp_path / f"jobs{i}.db")
+            assert pool.map(_open_store, [path] * 4) == ["ok"] * 4, f"round {i}"

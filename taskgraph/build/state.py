@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..sqlitewal import use_wal
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -78,7 +80,7 @@ class StateDB:
                 (folder / ".gitignore").write_text("# made by taskgraph: build state, not to commit\n*\n")
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            use_wal(db, BUSY_TIMEOUT)  # another build may be opening the same new file
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, VERSION, *_MIGRATE):

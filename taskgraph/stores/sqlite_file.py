@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from ..sqlitewal import use_wal
 from .base import StoreError, StoreUnavailable
 from .common import newer_schema
 
@@ -99,7 +100,7 @@ class Database:
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self.db, busy_timeout)  # another worker may be opening the same new file
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
