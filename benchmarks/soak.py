@@ -165,7 +165,9 @@ def history_counts(target: Target, ids: list[str]) -> dict[str, tuple[int, int]]
 
         conn = sqlite3.connect(f"file:{target.space}?mode=ro", uri=True)
         try:
-            rows = conn.execute(done_twice_sql.format(events="events")).fetchall()
+            # events name their job by its sequence number there (schema 2)
+            events = "(SELECT j.id AS job, e.* FROM events e JOIN jobs j ON j.seq = e.job_seq)"
+            rows = conn.execute(done_twice_sql.format(events=events)).fetchall()
         finally:
             conn.close()
         return {job: (int(done), int(lost)) for job, done, lost in rows}

@@ -80,16 +80,17 @@ class Place:
         done = 0
         while done < n:
             batch = [next(ids) for _ in range(min(50_000, n - done))]
+            [last] = db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()  # the batch's numbers follow
             db.executemany(
                 "INSERT INTO jobs (id, name, queue, status, priority, payload, options, result, attempts, not_before, "
                 "created, started, finished, worker, progress) VALUES (?, ?, 'default', 'DONE', 0, ?, ?, "
                 "x'6e756c6c', 1, ?, ?, ?, ?, 'w-fill', 1.0)",
                 [(i, NAME, PAYLOAD, OPTIONS, now, now, now, now) for i in batch])
             db.executemany(
-                "INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                [e for i in batch for e in ((i, now, "queue", None, "QUEUED", None),
-                                            (i, now, "dispatch", "QUEUED", "RUNNING", "w-fill"),
-                                            (i, now, "done", "RUNNING", "DONE", "w-fill"))])
+                "INSERT INTO events (job_seq, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                [e for i in range(last + 1, last + 1 + len(batch))
+                 for e in ((i, now, "queue", None, "QUEUED", None), (i, now, "dispatch", "QUEUED", "RUNNING", "w-fill"),
+                           (i, now, "done", "RUNNING", "DONE", "w-fill"))])
             done += len(batch)
         db.execute("COMMIT")
         db.execute("ANALYZE")

@@ -108,3 +108,77 @@ def test_workers_opening_a_new_store_file_at_once_all_open_it(tmp_path):
         for i in range(25):
             path = str(tmp_path / f"jobs{i}.db")
             assert pool.map(_open_store, [path] * 4) == ["ok"] * 4, f"round {i}"
+
+
+# ------------------------------------------------------------------ schema 2: events by the job's sequence number
+
+
+def _as_version_1(path: str, events: list[tuple[str, float, str, str | None, str, str | None, str | None]]) -> None:
+    """Turn the store file at ``path`` into what taskgraph wrote before schema 2: events named by the job's id
+    (``job TEXT``, indexed ``events_job``), holding ``events``."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE events")
+        db.execute("CREATE TABLE events (job TEXT NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, source TEXT, "
+                   "dest TEXT NOT NULL, worker TEXT, detail TEXT)")
+        db.execute("CREATE INDEX events_job ON events (job)")
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", events)
+        db.execute("UPDATE taskgraph_meta SET value = '1' WHERE key = 'schema'")
+
+
+def test_a_version_1_store_is_migrated_at_open_keeping_every_jobs_history(tmp_path) -> None:
+    from taskgraph.testing import new_job
+
+    path = str(tmp_path / "old.db")
+    store = SQLiteStore(path)
+    a, b = store.enqueue([new_job(queue="q"), new_job(queue="q")])
+    store.close()
+    # interleaved as jobs' events are, one of a job that is no more (no version wrote such a row: it is dropped)
+    _as_version_1(path, [(a.id, 1.0, "queue", None, "QUEUED", None, None),
+                         (b.id, 2.0, "queue", None, "QUEUED", None, "second"),
+                         ("gone", 2.5, "queue", None, "QUEUED", None, None),
+                         (a.id, 3.0, "dispatch", "QUEUED", "RUNNING", "w1", None),
+                         (a.id, 4.0, "done", "RUNNING", "DONE", "w1", "é \x00 ✓")])
+    store = SQLiteStore(path)
+    try:
+        db = store._db
+        assert db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone() == ("2",)
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'events'")}
+        assert indexes == {"events", "events_seq"}
+        assert [(e.at, e.event, e.worker, e.detail) for e in store.history(a.id)] == [
+            (1.0, "queue", None, None), (3.0, "dispatch", "w1", None), (4.0, "done", "w1", "é \x00 ✓")]
+        assert [(e.at, e.detail) for e in store.history(b.id)] == [(2.0, "second")]
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone() == (4,)
+        # and it goes on as a new store: the next events land after the migrated ones
+        assert {j.id for j in store.claim("w2", ["q"], 2, 30)} == {a.id, b.id}
+        assert [e.event for e in store.history(b.id)] == ["queue", "dispatch"]
+    finally:
+        store.close()
+
+
+def test_workers_opening_a_version_1_store_at_once_migrate_it_once(tmp_path):
+    from taskgraph.testing import new_job
+
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        for i in range(10):
+            path = str(tmp_path / f"old{i}.db")
+            store = SQLiteStore(path)
+            [job] = store.enqueue([new_job()])
+            store.close()
+            _as_version_1(path, [(job.id, 1.0, "queue", None, "QUEUED", None, None)])
+            assert pool.map(_open_store, [path] * 4) == ["ok"] * 4, f"round {i}"
+            store = SQLiteStore(path)
+            assert [e.event for e in store.history(job.id)] == ["queue"], f"round {i}"
+            store.close()
+
+
+def test_a_jobs_history_and_its_events_go_by_the_sequence_index(finished_store: SQLiteStore) -> None:
+    job = finished_store.list_jobs(status="QUEUED", limit=1)[0]
+    seen: list[str] = []
+    finished_store._db.set_trace_callback(seen.append)
+    assert [e.event for e in finished_store.history(job.id)] == ["queue"]
+    finished_store._db.set_trace_callback(None)
+    [query] = [q for q in seen if q.startswith("SELECT")]
+    shown = plan(finished_store, query, ())
+    assert "INDEX events_seq" in shown and "SCAN" not in shown, shown

@@ -115,12 +115,9 @@ class SQLiteEntries(Entries):
 
     def note(self, job_id: str, event: str, detail: str | None) -> bool:
         def work(db: sqlite3.Connection, now: float) -> bool:
-            row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                return False
-            db.execute("INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, "
-                       "NULL, ?)", (job_id, now, event, row[0], row[0], detail))
-            return True
+            return db.execute("INSERT INTO events (job_seq, at, event, source, dest, worker, detail) SELECT seq, "
+                              "?, ?, status, status, NULL, ? FROM jobs WHERE id = ?",
+                              (now, event, detail, job_id)).rowcount > 0
 
         return bool(self._write(work))
 

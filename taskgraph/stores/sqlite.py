@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Collection, Sequence
@@ -44,8 +43,20 @@ from .records import (
     runs_on,
 )
 from .records import label as job_label
-from .sqlite_file import Database, any_unfinished, chunks, drop_worker, live_workers, marks, put_worker, select
+from .sqlite_file import (
+    Database,
+    any_unfinished,
+    chunks,
+    claim_order,
+    drop_worker,
+    live_workers,
+    marks,
+    owned,
+    put_worker,
+    select,
+)
 from .sqlite_file import events as _events
+from .sqlite_file import seq_events as _seq_events
 from .views_sql import SQLiteViews
 
 __all__ = ["SQLiteStore", "open_sqlite"]
@@ -132,11 +143,11 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
                     f"RETURNING {_COLUMNS}, seq",
                     (worker, now, now + lease, queue, now, limit - len(claimed)),
                 ).fetchall()
-                rows.sort(key=_claim_order)
+                rows.sort(key=claim_order)
                 claimed += rows
                 if len(claimed) >= limit:
                     break
-            _events(db, [(r[0], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in claimed])
+            _seq_events(db, [(r[-1], now, "dispatch", "QUEUED", "RUNNING", worker, None) for r in claimed])
             return [record_from_row(r) for r in claimed]
 
         return self._write(work)
@@ -172,7 +183,7 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
     def heartbeat(self, worker: str, ids: Collection[str], lease: float) -> set[str]:
         if not ids:
             return set()
-        return self._write(lambda db, now: _owned(db, worker, unique(ids), "lease_expires = ?", now + lease))
+        return self._write(lambda db, now: owned(db, worker, unique(ids), "lease_expires = ?", now + lease))
 
     def complete(self, worker: str, results: Sequence[tuple[str, bytes]]) -> list[str]:
         def work(db: sqlite3.Connection, now: float) -> list[str]:
@@ -180,30 +191,30 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
             for job_id, result in results:
                 row = db.execute(
                     "UPDATE jobs SET status = 'DONE', result = ?, finished = ?, lease_expires = NULL, progress = 1.0 "
-                    "WHERE id = ? AND status = 'RUNNING' AND worker = ? RETURNING id",
+                    "WHERE id = ? AND status = 'RUNNING' AND worker = ? RETURNING seq",
                     (result, now, job_id, worker),
                 ).fetchone()
                 if row is None:
                     continue
                 accepted.append(job_id)
-                _events(db, [(job_id, now, "done", "RUNNING", "DONE", worker, None)])
+                _seq_events(db, [(row[0], now, "done", "RUNNING", "DONE", worker, None)])
                 # a continuation that runs on failure only is CANCELLED instead, with its PENDING descendants
                 released = db.execute(
                     "UPDATE jobs SET waiting = waiting - 1, "
                     "status = IIF(substr(options, 1, ?) = ?, 'CANCELLED', IIF(waiting <= 1, 'QUEUED', status)), "
                     "finished = IIF(substr(options, 1, ?) = ?, ?, finished), "
                     "not_before = IIF(waiting <= 1, MAX(not_before, ?), not_before) WHERE status = 'PENDING' AND id IN "
-                    "(SELECT dependent FROM edges WHERE prereq = ?) RETURNING id, status",
+                    "(SELECT dependent FROM edges WHERE prereq = ?) RETURNING id, status, seq",
                     (len(_ON_FAILURE), _ON_FAILURE, len(_ON_FAILURE), _ON_FAILURE, now, now, job_id),
                 ).fetchall()
-                ready = [r[0] for r in released if r[1] == "QUEUED"]
-                _events(db, [(r, now, "release", "PENDING", "QUEUED", worker, None) for r in ready])
-                dropped = [r[0] for r in released if r[1] == "CANCELLED"]
+                _seq_events(db, [(r[2], now, "release", "PENDING", "QUEUED", worker, None)
+                                 for r in released if r[1] == "QUEUED"])
+                dropped = [r for r in released if r[1] == "CANCELLED"]
                 if dropped:
                     [label] = db.execute("SELECT COALESCE(key, name) FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                    _events(db, [(r, now, "cancel", "PENDING", "CANCELLED", worker,
-                                  f"prerequisite {job_label(label)!r} is DONE") for r in dropped])
-                    for dependent in dropped:
+                    _seq_events(db, [(r[2], now, "cancel", "PENDING", "CANCELLED", worker,
+                                      f"prerequisite {job_label(label)!r} is DONE") for r in dropped])
+                    for dependent, _, _ in dropped:
                         self._cascade(db, now, dependent, "CANCELLED")
             return accepted
 
@@ -214,12 +225,12 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
 
         def work(db: sqlite3.Connection, now: float) -> bool:
             if retry_in is not None:
-                if _owned(db, worker, [job_id], "status = 'QUEUED', error = ?, not_before = ?, worker = NULL, "
+                if owned(db, worker, [job_id], "status = 'QUEUED', error = ?, not_before = ?, worker = NULL, "
                           "lease_expires = NULL", text, now + retry_in):
                     _events(db, [(job_id, now, "retry", "RUNNING", "QUEUED", worker, detail)])
                     return True
                 return False
-            if not _owned(db, worker, [job_id], "status = 'FAILED', error = ?, finished = ?, lease_expires = NULL",
+            if not owned(db, worker, [job_id], "status = 'FAILED', error = ?, finished = ?, lease_expires = NULL",
                           text, now):
                 return False
             _events(db, [(job_id, now, "fail", "RUNNING", "FAILED", worker, detail)])
@@ -261,7 +272,7 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
         ids = unique(ids)
 
         def work(db: sqlite3.Connection, now: float) -> list[str]:
-            done = _owned(db, worker, ids, "status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
+            done = owned(db, worker, ids, "status = 'QUEUED', attempts = MAX(attempts - 1, 0), worker = NULL, "
                           "lease_expires = NULL")
             handed = [i for i in ids if i in done]
             _events(db, [(i, now, "requeue", "RUNNING", "QUEUED", worker, "handed back") for i in handed])
@@ -319,15 +330,15 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
         return self._write(work)
 
     def set_progress(self, worker: str, job_id: str, value: float, message: str | None) -> bool:
-        return bool(self._write(lambda db, now: _owned(
+        return bool(self._write(lambda db, now: owned(
             db, worker, [job_id], "progress = ?, progress_message = ?", value, message
         )))
 
     def purge(self, older_than: float) -> int:
         def work(db: sqlite3.Connection, now: float) -> int:
-            gone = "SELECT id FROM jobs WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < ?"
-            cutoff = (now - older_than,)
-            db.execute(f"DELETE FROM events WHERE job IN ({gone})", cutoff)
+            ended = "FROM jobs WHERE status IN ('DONE', 'FAILED', 'CANCELLED') AND finished < ?"
+            gone, cutoff = f"SELECT id {ended}", (now - older_than,)
+            db.execute(f"DELETE FROM events WHERE job_seq IN (SELECT seq {ended})", cutoff)
             db.execute(f"DELETE FROM edges WHERE prereq IN ({gone}) OR dependent IN ({gone})", cutoff * 2)
             return db.execute(f"DELETE FROM jobs WHERE id IN ({gone})", cutoff).rowcount
 
@@ -339,12 +350,13 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
         def work(db: sqlite3.Connection, now: float) -> list[str]:
             gone: list[str] = []
             for chunk in chunks(ids):
-                found = [r[0] for r in db.execute(
+                rows = db.execute(
                     f"DELETE FROM jobs WHERE id IN ({marks(chunk)}) AND status IN ('DONE', 'FAILED', 'CANCELLED') "
-                    "RETURNING id", chunk)]
+                    "RETURNING id, seq", chunk).fetchall()
+                found = [r[0] for r in rows]
                 if found:
                     held = marks(found)
-                    db.execute(f"DELETE FROM events WHERE job IN ({held})", found)
+                    db.execute(f"DELETE FROM events WHERE job_seq IN ({held})", [r[1] for r in rows])
                     db.execute(f"DELETE FROM edges WHERE prereq IN ({held}) OR dependent IN ({held})", found * 2)
                 gone += found
             return [i for i in ids if i in set(gone)]
@@ -411,32 +423,13 @@ class SQLiteStore(SQLiteEntries, SQLiteViews, Store):
 
     def history(self, job_id: str) -> list[Event]:
         rows = self._db.execute(
-            "SELECT at, event, source, dest, worker, detail FROM events WHERE job = ? ORDER BY rowid", (job_id,)
+            "SELECT at, event, source, dest, worker, detail FROM events WHERE job_seq = "
+            "(SELECT seq FROM jobs WHERE id = ?) ORDER BY rowid", (job_id,)
         ).fetchall()
         return [Event(*row) for row in rows]
 
     def close(self) -> None:
         self._file.close()
-
-
-def _claim_order(row: Sequence[Any]) -> tuple[float, float, int]:
-    """The contract's order of a claimed row. A damaged priority or not_before (text, a blob: SQLite keeps what it
-    is given) sorts first, as SQLite claims it, and must not stop the claim: the worker refuses that job."""
-    priority, not_before = row[5], row[13]
-    return (-priority if isinstance(priority, (int, float)) else -math.inf,
-            not_before if isinstance(not_before, (int, float)) else -math.inf, row[-1])
-
-
-def _owned(db: sqlite3.Connection, worker: str, ids: list[str], assignments: str, *values: object) -> set[str]:
-    """``UPDATE jobs SET assignments`` (with ``values``) on the jobs of ``ids`` RUNNING under ``worker``'s lease;
-    the ids updated."""
-    done: set[str] = set()
-    for chunk in chunks(ids):
-        done.update(r[0] for r in db.execute(
-            f"UPDATE jobs SET {assignments} WHERE status = 'RUNNING' AND worker = ? AND id IN ({marks(chunk)}) "
-            "RETURNING id", (*values, worker, *chunk)
-        ))
-    return done
 
 
 def open_sqlite(url: SplitResult) -> SQLiteStore:

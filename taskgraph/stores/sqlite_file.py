@@ -1,5 +1,6 @@
-"""The file under a SQLite store: one database file in WAL mode, its schema, write transactions that take the
-write lock first, and waiting for other connections' commits.
+"""The file under a SQLite store: one database file in WAL mode, its schema and its migration from older versions,
+write transactions that take the write lock first, waiting for other connections' commits, and the statements the
+store's calls share (events, owned jobs, claim order).
 
 The file is in WAL mode, so readers never block the one writer. Every write is one ``BEGIN IMMEDIATE``
 transaction, which takes the write lock before it reads, so two workers never both see a job QUEUED and both claim
@@ -11,6 +12,7 @@ every millisecond while the store is busy and every 10 ms once it has been quiet
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import time
@@ -28,10 +30,11 @@ except ImportError:  # not on Windows: there SQLite's own busy handler does the 
 
 __all__ = [
     "Database", "SCHEMA_VERSION", "chunks", "marks", "select", "put_worker", "drop_worker", "live_workers", "events",
-    "any_unfinished", "ANY_UNFINISHED",
+    "seq_events", "owned", "claim_order", "any_unfinished", "ANY_UNFINISHED",
 ]
 
-SCHEMA_VERSION = 1
+# 2: events name their job by its sequence number (``job_seq``), not its id (see _TO_2)
+SCHEMA_VERSION = 2
 # the jobs of a status newest first (lists) without reading the others; made in stores of older versions too
 _LATER_INDEX = ("jobs_status_seq", "CREATE INDEX IF NOT EXISTS jobs_status_seq ON jobs (status, seq)")
 _T = TypeVar("_T")
@@ -71,13 +74,31 @@ CREATE TABLE IF NOT EXISTS edges (
     prereq TEXT NOT NULL, dependent TEXT NOT NULL, PRIMARY KEY (prereq, dependent)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS edges_dependent ON edges (dependent);
-CREATE TABLE IF NOT EXISTS events (
-    job TEXT NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, source TEXT, dest TEXT NOT NULL,
-    worker TEXT, detail TEXT
-);
-CREATE INDEX IF NOT EXISTS events_job ON events (job);
+__EVENTS__;
+CREATE INDEX IF NOT EXISTS events_seq ON events (job_seq);
 INSERT OR IGNORE INTO taskgraph_meta (key, value) VALUES ('schema', __VERSION__);
-""".replace("__LATER_INDEX__", _LATER_INDEX[1]).replace("__VERSION__", str(SCHEMA_VERSION))
+"""
+# A job's events by its sequence number: new jobs' numbers are the highest, so the index grows at its end and a
+# worker's inserts dirty the same few pages, where an index of the jobs' ids (random) dirtied a page of a
+# three-million-entry B-tree per job in a store of a million finished jobs. A job's history keeps the order of
+# the rows (rowid).
+_EVENTS = """CREATE TABLE IF NOT EXISTS {} (
+    job_seq INTEGER NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, source TEXT, dest TEXT NOT NULL,
+    worker TEXT, detail TEXT
+)"""
+_SCHEMA = (_SCHEMA.replace("__LATER_INDEX__", _LATER_INDEX[1]).replace("__VERSION__", str(SCHEMA_VERSION))
+           .replace("__EVENTS__", _EVENTS.format("events")))
+# from version 1 (events by job id), in one write transaction at the first open by this version; events of no
+# job (none are written) are dropped
+_TO_2 = [
+    _EVENTS.format("events_2"),
+    "INSERT INTO events_2 (job_seq, at, event, source, dest, worker, detail) SELECT j.seq, e.at, e.event, "
+    "e.source, e.dest, e.worker, e.detail FROM events e JOIN jobs j ON j.id = e.job ORDER BY e.rowid",
+    "DROP TABLE events",
+    "ALTER TABLE events_2 RENAME TO events",
+    "CREATE INDEX events_seq ON events (job_seq)",
+    "UPDATE taskgraph_meta SET value = '2' WHERE key = 'schema'",
+]
 
 
 class Database:
@@ -126,10 +147,19 @@ class Database:
             row = self.db.execute(read).fetchone()
         if int(row[0]) > SCHEMA_VERSION:
             raise newer_schema(f"{self.url}: the store's schema", int(row[0]), SCHEMA_VERSION)
+        if int(row[0]) < 2:
+            self._transaction(self._to_2)
         # an index added after schema 1 was released, made at the first open of a store that lacks it
         if self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
                            (_LATER_INDEX[0],)).fetchone() is None:
             self._transaction(lambda db, now: db.execute(_LATER_INDEX[1]))
+
+    @staticmethod
+    def _to_2(db: sqlite3.Connection, now: float) -> None:
+        # another process may have migrated it between our read and our write lock
+        if int(db.execute("SELECT value FROM taskgraph_meta WHERE key = 'schema'").fetchone()[0]) < 2:
+            for statement in _TO_2:
+                db.execute(statement)
 
     def write(self, work: Callable[[sqlite3.Connection, float], _T]) -> _T:
         """Run ``work(db, now)`` in one write transaction, retrying if the database stays locked.
@@ -208,11 +238,40 @@ def select(db: sqlite3.Connection, columns: str, where: str, values: list[str]) 
     return rows
 
 
+def claim_order(row: Sequence[Any]) -> tuple[float, float, int]:
+    """The contract's order of a claimed row. A damaged priority or not_before (text, a blob: SQLite keeps what it
+    is given) sorts first, as SQLite claims it, and must not stop the claim: the worker refuses that job."""
+    priority, not_before = row[5], row[13]
+    return (-priority if isinstance(priority, (int, float)) else -math.inf,
+            not_before if isinstance(not_before, (int, float)) else -math.inf, row[-1])
+
+
+def owned(db: sqlite3.Connection, worker: str, ids: list[str], assignments: str, *values: object) -> set[str]:
+    """``UPDATE jobs SET assignments`` (with ``values``) on the jobs of ``ids`` RUNNING under ``worker``'s lease;
+    the ids updated."""
+    done: set[str] = set()
+    for chunk in chunks(ids):
+        done.update(r[0] for r in db.execute(
+            f"UPDATE jobs SET {assignments} WHERE status = 'RUNNING' AND worker = ? AND id IN ({marks(chunk)}) "
+            "RETURNING id", (*values, worker, *chunk)
+        ))
+    return done
+
+
 def events(db: sqlite3.Connection, rows: list[tuple[str, float, str, str | None, str, Any, Any]]) -> None:
-    """Record events ``(job, at, event, source, dest, worker, detail)``."""
+    """Record events ``(job id, at, event, source, dest, worker, detail)``; an event of no job is not recorded."""
     if rows:
         db.executemany(
-            "INSERT INTO events (job, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            "INSERT INTO events (job_seq, at, event, source, dest, worker, detail) "
+            "SELECT seq, ?, ?, ?, ?, ?, ? FROM jobs WHERE id = ?", [(*row[1:], row[0]) for row in rows]
+        )
+
+
+def seq_events(db: sqlite3.Connection, rows: list[tuple[int, float, str, str | None, str, Any, Any]]) -> None:
+    """Record events ``(job seq, at, event, source, dest, worker, detail)`` of jobs whose number is at hand."""
+    if rows:
+        db.executemany(
+            "INSERT INTO events (job_seq, at, event, source, dest, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
         )
 
 
