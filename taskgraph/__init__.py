@@ -20,6 +20,7 @@ from .errors import (
     SerializationError,
     TaskError,
 )
+from .gcpause import gc_paused
 from .graph import closure, to_networkx
 from .make import TaskQueue, make, make_later, make_now
 from .pipeline import params
@@ -78,6 +79,7 @@ __all__ = [
     "RecurringInfo",
     "StoreError",
     "StoreUnavailable",
+    "gc_paused",
     "closure",
     "to_networkx",
     "tasks_as_dot",
